@@ -1,0 +1,53 @@
+"""Flask-Admin: the admin panel and every view registered on it."""
+
+from __future__ import annotations
+
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from admin_views.contacts import ContactView
+from admin_views.customers import CustomerView
+from admin_views.dashboard import DashboardView
+from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
+from admin_views.operators import OperatorView
+from extensions import db
+from models import (
+    Building,
+    Contact,
+    Customer,
+    CustomerStatus,
+    Department,
+    Operator,
+    SecurityGroup,
+    Site,
+    SlaLevel,
+    Team,
+    Workgroup,
+)
+
+LOOKUPS = [
+    (CustomerStatus, "Statuses", "customer-statuses", StatusView),
+    (SlaLevel, "SLA levels", "sla-levels", LookupView),
+    (Site, "Sites", "sites", SiteView),
+    (Building, "Buildings", "buildings", BuildingView),
+    (Department, "Departments", "departments", LookupView),
+    (Workgroup, "Customer workgroups", "workgroups", LookupView),
+    (SecurityGroup, "Security groups", "security-groups", LookupView),
+]
+
+
+def init_admin(app) -> Admin:
+    admin = Admin(
+        app,
+        name="Customer Desk",
+        theme=Bootstrap4Theme(base_template="admin/cd_base.html", fluid=True),
+        index_view=DashboardView(name="Home", url="/admin"),
+    )
+    admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
+    admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))
+    admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
+                                category="Staff"))
+    admin.add_view(LookupView(Team, db, name="Teams", endpoint="teams", category="Staff"))
+    for model, name, endpoint, view in LOOKUPS:
+        admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
+    return admin

@@ -1,0 +1,128 @@
+"""The secured base views every admin view inherits, and the glue from domain errors to forms."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.model.base import FilterGroup
+from flask_login import current_user
+
+from extensions import db
+from services.customers import SaveOptions
+from services.errors import FORM, DomainError, ValidationFailed
+from services.transactions import commit, delete
+
+
+def save_options() -> SaveOptions:
+    return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
+
+
+def attach_errors(form, errors: dict[str, list[str]]) -> None:
+    """Show domain messages on the fields they concern; the rest as a message on the page.
+    The form keeps everything the user typed."""
+    for field_name, messages in errors.items():
+        field = getattr(form, field_name, None) if field_name != FORM else None
+        if field is None:
+            for message in messages:
+                flash(message, "error")
+            continue
+        field.errors = list(field.errors or []) + list(messages)
+
+
+def deny_or_login():
+    """Anonymous users go to the sign-in page; signed-in users without the right get 403."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    abort(403)
+
+
+class SecuredModelView(ModelView):
+    """A model view for any signed-in, active operator.
+
+    Saving goes through `save_model`/`remove_model`, which subclasses implement by calling the
+    domain layer; a ValidationFailed lands on the form's fields, a DomainError as a message,
+    and the session is rolled back, so nothing is half-written.
+    """
+
+    page_size = 20
+    can_view_details = True
+    create_modal = False
+    edit_modal = False
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+    def _get_filter_groups(self):
+        # Flask-Admin reads filter options once at start-up; ours come from lookup tables a
+        # maintainer edits, so they are read for each page (without mutating the shared cache).
+        if not self._filters:
+            return None
+        groups: OrderedDict[str, FilterGroup] = OrderedDict()
+        for index, flt in enumerate(self._filters):
+            groups.setdefault(str(flt.name), FilterGroup(flt.name)).append({
+                "index": index,
+                "arg": self.get_filter_arg(index, flt),
+                "operation": flt.operation(),
+                "options": flt.get_options(self) or None,
+                "type": flt.data_type,
+            })
+        return OrderedDict(group.non_lazy() for group in groups.values())
+
+    # --- the domain hooks subclasses implement -------------------------------------------
+    def save_model(self, form, model, is_created: bool) -> None:
+        raise NotImplementedError
+
+    def remove_model(self, model) -> None:
+        delete(db.session, model)
+
+    # --- Flask-Admin's write path, routed through the hooks ------------------------------
+    def _save(self, form, model, is_created: bool) -> bool:
+        try:
+            self.save_model(form, model, is_created)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            attach_errors(form, exc.errors)
+            return False
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+        self.after_model_change(form, model, is_created)
+        return True
+
+    def create_model(self, form):
+        model = self.build_new_instance()
+        with db.session.no_autoflush:
+            form.populate_obj(model)
+        return model if self._save(form, model, True) else False
+
+    def update_model(self, form, model) -> bool:
+        with db.session.no_autoflush:
+            form.populate_obj(model)
+        return self._save(form, model, False)
+
+    def delete_model(self, model) -> bool:
+        try:
+            self.remove_model(model)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return False
+        self.after_model_delete(model)
+        return True
+
+
+class MaintainerModelView(SecuredModelView):
+    """A model view only maintainers see in the menu and may open; others get 403."""
+
+    def is_accessible(self) -> bool:
+        return super().is_accessible() and current_user.is_maintainer
+
+    def save_model(self, form, model, is_created: bool) -> None:
+        db.session.add(model)
+        commit(db.session)

@@ -1,0 +1,57 @@
+"""Contacts of companies: list, search and edit on their own (inline on a company as well)."""
+
+from __future__ import annotations
+
+from flask_login import current_user
+
+from admin_views.base import SecuredModelView, save_options
+from admin_views.customers import PHONE_TYPE, _phone
+from admin_views.fields import CustomerAjaxLoader, EnumSelectField
+from admin_views.filters import BooleanChoiceFilter
+from admin_views.search_mixin import TokenSearchMixin
+from extensions import db
+from models import Contact
+from models.enums import CustomerKind
+from services.contact_info import format_phone
+from services.contacts import save_contact
+from services.search import contact_search_conditions
+
+
+class ContactView(TokenSearchMixin, SecuredModelView):
+    search_conditions = staticmethod(contact_search_conditions)
+    search_placeholder_text = "Name, e-mail or phone"
+
+    column_list = ["display_name", "customer", "is_main", "email", "phone", "title"]
+    column_labels = {"display_name": "Name", "is_main": "Role", "email": "E-mail"}
+    column_sortable_list = [("display_name", Contact.sort_name), ("customer", "customer.sort_name"),
+                            "email", "is_main"]
+    column_default_sort = [("sort_name", False), ("id", False)]
+    column_searchable_list = ["display_name"]
+    column_formatters = {
+        "phone": _phone,
+        "is_main": lambda v, c, m, n: m.role_label,
+    }
+    column_filters = [BooleanChoiceFilter(Contact.is_main, "Role", "Main contact", "Contact")]
+    can_export = True
+    export_types = ["csv", "xlsx"]
+    column_export_list = ["display_name", "customer", "is_main", "email", "phone", "title"]
+    column_formatters_export = {
+        **column_formatters,
+        "customer": lambda v, c, m, n: str(m.customer),
+    }
+
+    form_columns = ["customer", "first_name", "last_name", "email", "phone", "phone_type",
+                    "title", "is_main"]
+    form_overrides = {"phone_type": EnumSelectField}
+    form_args = {"phone_type": PHONE_TYPE, "is_main": {"label": "Main contact"},
+                 "last_name": {"label": "Last name *"}, "customer": {"label": "Company *"}}
+    form_ajax_refs = {
+        "customer": CustomerAjaxLoader("customer", db, kind=CustomerKind.COMPANY),
+    }
+
+    def on_form_prefill(self, form, id):
+        form.phone.data = format_phone(form.phone.data)
+
+    def save_model(self, form, model, is_created):
+        save_contact(self.session, model, current_user._get_current_object(),
+                     save_options().phone_region)

@@ -1,0 +1,29 @@
+"""The admin home page: counts of what the desk holds."""
+
+from __future__ import annotations
+
+from flask_admin import AdminIndexView, expose
+from flask_login import current_user
+
+from admin_views.base import deny_or_login
+from extensions import db
+from services.dashboard import dashboard_counts
+
+TILES = [
+    ("customers", "Customers", "customers.index_view"),
+    ("contacts", "Contacts", "contacts.index_view"),
+    ("requests", "Requests", None),
+    ("operators", "Operators", None),
+]
+
+
+class DashboardView(AdminIndexView):
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/dashboard.html", counts=dashboard_counts(db.session), tiles=TILES)

@@ -1,0 +1,64 @@
+"""Form fields and ajax loaders shared by the admin views."""
+
+from __future__ import annotations
+
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from sqlalchemy import select
+from wtforms import PasswordField, SelectField
+
+from extensions import db
+from models import Customer
+from models.enums import CustomerKind
+from services.search import customer_search_conditions
+
+
+class EnumSelectField(SelectField):
+    """A select over a LabeledEnum that gives the model the enum member (or None)."""
+
+    def __init__(self, label=None, validators=None, enum=None, blank: bool = True, **kwargs):
+        self.enum = enum
+        choices = ([("", "—")] if blank else []) + enum.choices()
+        super().__init__(label, validators, choices=choices, coerce=self._coerce, **kwargs)
+
+    def _coerce(self, value):
+        if value in (None, "", "None"):
+            return None
+        return value if isinstance(value, self.enum) else self.enum(value)
+
+    def _value(self):
+        return self.data.value if self.data is not None else ""
+
+    def pre_validate(self, form):
+        if self.data is None or isinstance(self.data, self.enum):
+            return
+        raise ValueError("Choose one of the offered values.")
+
+
+class NewPasswordField(PasswordField):
+    """A password typed to be set: never rendered back, never copied onto the model."""
+
+    def populate_obj(self, obj, name):
+        return None
+
+
+class CustomerAjaxLoader(QueryAjaxModelLoader):
+    """Customer picker that searches the token index (diacritics-free, indexed), optionally
+    only one kind: persons for a manager, companies for a contact's customer."""
+
+    def __init__(self, name, session, kind: CustomerKind | None = None, **options):
+        options.setdefault("fields", ["display_name"])
+        options.setdefault("placeholder", "Type a name, e-mail or phone")
+        super().__init__(name, session, Customer, **options)
+        self.kind = kind
+
+    def format(self, model):
+        if model is None:
+            return None
+        return (getattr(model, self.pk), str(model))
+
+    def get_list(self, term, offset=0, limit=10):
+        query = select(Customer).where(*customer_search_conditions(term))
+        if self.kind is not None:
+            query = query.where(Customer.kind == self.kind)
+        query = query.order_by(Customer.sort_name, Customer.id).offset(offset).limit(limit)
+        return list(db.session.scalars(query))

@@ -1,0 +1,82 @@
+"""List filters over foreign keys and choices, with options read when the page renders."""
+
+from __future__ import annotations
+
+from flask import has_app_context
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from sqlalchemy import select
+
+from extensions import db
+from models import Customer, Operator
+
+
+class IdChoiceFilter(BaseSQLAFilter):
+    """column = chosen id, options from a lookup table (read per request, so new rows show)."""
+
+    def __init__(self, column, name, lookup_model, label=str):
+        def options():
+            if not has_app_context():
+                return []  # Flask-Admin also asks once at start-up, before any database
+            rows = db.session.scalars(select(lookup_model).order_by(*self._order(lookup_model)))
+            return [(str(row.id), label(row)) for row in rows]
+
+        super().__init__(column, name, options=options)
+
+    @staticmethod
+    def _order(model):
+        return [model.last_name, model.first_name] if model is Operator else [model.name]
+
+    def validate(self, value) -> bool:
+        return str(value).isdigit()
+
+    def clean(self, value) -> int:
+        return int(value)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.column == value)
+
+    def operation(self) -> str:
+        return "equals"
+
+
+class OperatorFilter(IdChoiceFilter):
+    """Customers one responsible operator is assigned to."""
+
+    def __init__(self, name="Responsible operator"):
+        super().__init__(Customer.id, name, Operator)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(Customer.operators.any(Operator.id == value))
+
+
+class EnumFilter(BaseSQLAFilter):
+    """column = one member of a LabeledEnum."""
+
+    def __init__(self, column, name, enum):
+        self.enum = enum
+        super().__init__(column, name, options=enum.choices())
+
+    def validate(self, value) -> bool:
+        return value in {m.value for m in self.enum}
+
+    def clean(self, value):
+        return self.enum(value)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.column == value)
+
+    def operation(self) -> str:
+        return "equals"
+
+
+class BooleanChoiceFilter(EnumFilter):
+    """column is true / false, with the labels given."""
+
+    def __init__(self, column, name, true_label, false_label):
+        BaseSQLAFilter.__init__(self, column, name, options=[("1", true_label), ("0", false_label)])
+
+    def validate(self, value) -> bool:
+        return value in ("0", "1")
+
+    def clean(self, value) -> bool:
+        return value == "1"

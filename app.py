@@ -1,0 +1,52 @@
+"""Customer Desk application factory: extensions, admin views, sign-in and CLI — nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import load_config
+from extensions import csrf, db, limiter, login_manager, migrate
+
+
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    # SQLite checks foreign keys (building of site, RESTRICT on requests) only when asked.
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    if not event.contains(Engine, "connect", _sqlite_foreign_keys):
+        event.listen(Engine, "connect", _sqlite_foreign_keys)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path) + "/migrations", render_as_batch=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+
+    from admin_views import init_admin
+    from admin_views.auth import auth
+
+    app.register_blueprint(auth)
+    init_admin(app)
+
+    from cli import register_cli
+
+    register_cli(app)
+
+    @app.route("/")
+    def root():
+        from flask import redirect, url_for
+
+        return redirect(url_for("admin.index"))
+
+    return app

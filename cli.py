@@ -1,0 +1,79 @@
+"""`flask --app app …` commands for administration; `db …` comes from Flask-Migrate."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import Flask, current_app
+
+from extensions import db
+from services.customers import SaveOptions
+from services.demo import load_demo_data
+from services.errors import ValidationFailed
+from services.operators import create_operator, ensure_maintainer
+from services.reference_data import ensure_reference_data
+
+
+def _options() -> SaveOptions:
+    return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
+
+
+def _fail(exc: ValidationFailed) -> None:
+    for field, messages in exc.errors.items():
+        for message in messages:
+            click.echo(f"{field}: {message}", err=True)
+    raise SystemExit(1)
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("create-maintainer")
+    @click.argument("email")
+    @click.option("--first-name", default="First")
+    @click.option("--last-name", default="Maintainer")
+    @click.password_option(help="Asked for when not given (typed twice).")
+    def create_maintainer_command(email, first_name, last_name, password):
+        """Create a maintainer who can sign in with EMAIL."""
+        from models.enums import OperatorRole
+
+        try:
+            create_operator(db.session, email=email, password=password, first_name=first_name,
+                            last_name=last_name, role=OperatorRole.MAINTAINER)
+        except ValidationFailed as exc:
+            _fail(exc)
+        click.echo(f"Maintainer {email} created.")
+
+    @app.cli.command("load-demo")
+    def load_demo_command():
+        """Load demo customers, contacts, operators and lookups into an empty database."""
+        if load_demo_data(db.session, _options()):
+            click.echo("Demo data loaded.")
+        else:
+            click.echo("Customers exist already: demo data not loaded.")
+
+    @app.cli.command("setup")
+    @click.option("--demo/--no-demo", default=True, help="Load demo data into a new database.")
+    def setup_command(demo):
+        """Prepare a migrated database: reference rows, demo data when it is new, and a first
+        maintainer (ADMIN_EMAIL / ADMIN_PASSWORD, or a generated password printed once)."""
+        from sqlalchemy import select
+
+        from models import Operator
+
+        is_new = db.session.scalar(select(Operator.id).limit(1)) is None
+        ensure_reference_data(db.session)
+        if demo and is_new and load_demo_data(db.session, _options()):
+            click.echo("New database: demo data loaded.")
+        try:
+            operator, generated = ensure_maintainer(
+                db.session, os.environ.get("ADMIN_EMAIL"), os.environ.get("ADMIN_PASSWORD")
+            )
+        except ValidationFailed as exc:
+            _fail(exc)
+        if generated:
+            click.echo("=" * 64)
+            click.echo(f"First maintainer: {operator.email}")
+            click.echo(f"Password (shown only now): {generated}")
+            click.echo("=" * 64)
+        else:
+            click.echo(f"Maintainer {operator.email} is ready.")

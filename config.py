@@ -1,0 +1,74 @@
+"""Configuration: defaults in code, secrets from the environment or the instance folder.
+
+Nothing here is read at import time; `load_config` is called by the application factory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key"
+
+
+class ConfigError(RuntimeError):
+    """The configuration would make the application unsafe or unable to run."""
+
+
+def _instance_secret(instance_path: str, name: str, make) -> str:
+    """A development secret kept in the instance folder, so sessions and encrypted
+    values survive a restart without anyone typing a key."""
+    path = Path(instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_config(app, overrides: dict | None = None) -> None:
+    """Fill app.config from defaults, the environment and `overrides` (tests pass theirs here)."""
+    env = os.environ
+    instance = app.instance_path
+    cfg = app.config
+    cfg.update(
+        APP_ENV=env.get("APP_ENV", "development"),
+        SQLALCHEMY_DATABASE_URI=env.get("DATABASE_URL")
+        or f"sqlite:///{Path(instance) / 'customer_desk.db'}",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SECRET_KEY=env.get("SECRET_KEY"),
+        ENCRYPTION_KEY=env.get("ENCRYPTION_KEY"),
+        PHONE_DEFAULT_REGION=env.get("PHONE_DEFAULT_REGION", "SK"),
+        LOGIN_RATE_LIMIT=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        RATELIMIT_ENABLED=True,
+        PAGE_SIZE=int(env.get("PAGE_SIZE", "20")),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: long forms must not expire
+        FLASK_ADMIN_SWATCH="default",
+    )
+    if overrides:
+        cfg.update(overrides)
+
+    production = cfg["APP_ENV"] == "production"
+    if production:
+        if not cfg["SECRET_KEY"] or cfg["SECRET_KEY"] == DEFAULT_SECRET_KEY:
+            raise ConfigError("APP_ENV=production needs SECRET_KEY set to a long random value.")
+        if not cfg["ENCRYPTION_KEY"]:
+            raise ConfigError("APP_ENV=production needs ENCRYPTION_KEY (a Fernet key).")
+        cfg["SESSION_COOKIE_SECURE"] = True
+    else:
+        if not cfg["SECRET_KEY"]:
+            cfg["SECRET_KEY"] = _instance_secret(
+                instance, "secret_key", lambda: secrets.token_urlsafe(48)
+            )
+        if not cfg["ENCRYPTION_KEY"]:
+            cfg["ENCRYPTION_KEY"] = _instance_secret(
+                instance, "encryption_key", lambda: Fernet.generate_key().decode()
+            )

@@ -1,0 +1,30 @@
+"""The audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import db, utcnow
+
+
+class AuditEvent(db.Model):
+    """Who did what to which record and when; `changes` maps field → [old, new] with
+    secrets masked as "changed". Append-only: nothing edits or deletes an event."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_entity", "entity_type", "entity_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
+    actor_label: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    entity_label: Mapped[str | None] = mapped_column(String(255))
+    changes: Mapped[dict | None] = mapped_column(JSON)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+
+    actor = relationship("Operator")

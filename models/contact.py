@@ -1,0 +1,53 @@
+"""Contacts: the people of a company customer who receive its communication."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import TimestampMixin, db, enum_column
+from models.enums import PhoneType
+from models.search_index import ContactSearchToken, fold, phone_tokens, sync_tokens, words
+
+
+class Contact(TimestampMixin, db.Model):
+    """A person at a company customer. A main contact (`is_main`) receives copies of the
+    communication on all the customer's requests; a contact only on requests it is assigned to.
+    Only company customers have contacts (checked by `services.contacts`)."""
+
+    __tablename__ = "contact"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    first_name: Mapped[str | None] = mapped_column(String(80))
+    last_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    sort_name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_type: Mapped[PhoneType | None] = mapped_column(enum_column(PhoneType, "phone_type"))
+    title: Mapped[str | None] = mapped_column(String(120))
+    is_main: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")  # noqa: F821
+    search_tokens: Mapped[list[ContactSearchToken]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def role_label(self) -> str:
+        return "Main contact" if self.is_main else "Contact"
+
+    def refresh_derived(self) -> None:
+        self.display_name = " ".join(p for p in [self.first_name, self.last_name] if p).strip()
+        self.sort_name = fold(f"{self.last_name} {self.first_name or ''}").strip()[:200]
+        tokens = words(self.first_name, self.last_name, self.email, self.title)
+        tokens |= phone_tokens(self.phone)
+        sync_tokens(self.search_tokens, tokens, lambda t: ContactSearchToken(token=t))
+
+    def __str__(self) -> str:
+        return self.display_name or " ".join(p for p in [self.first_name, self.last_name] if p)

@@ -1,0 +1,181 @@
+"""The Customer aggregate: a company or a person, with responsible operators and workgroups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import TimestampMixin, db, enum_column
+from models.enums import CustomerKind, EmployeeType, PhoneType
+from models.lookups import Building, CustomerStatus, Department, Site, SlaLevel, Workgroup
+from models.operator import Operator
+from models.search_index import CustomerSearchToken, fold, phone_tokens, sync_tokens, words
+
+customer_operator = Table(
+    "customer_operator",
+    db.metadata,
+    Column("customer_id", ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "operator_id", ForeignKey("operator.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+)
+
+customer_workgroup = Table(
+    "customer_workgroup",
+    db.metadata,
+    Column("customer_id", ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True),
+    Column("workgroup_id", ForeignKey("workgroup.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Customer(TimestampMixin, db.Model):
+    """A customer of the service desk.
+
+    Guarantees, in the database as well as in `services.customers`: a company has a company
+    name, a person a first and last name; the building belongs to the chosen site; nobody is
+    their own manager; registration number, VAT ID and directory GUID are unique when given.
+    `display_name` and the search tokens are derived on every flush, never typed. `version`
+    increases with every update (optimistic locking: a stale update raises StaleDataError).
+    """
+
+    __tablename__ = "customer"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'company' AND company_name IS NOT NULL) OR "
+            "(kind = 'person' AND first_name IS NOT NULL AND last_name IS NOT NULL)",
+            name="required_names",
+        ),
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
+        CheckConstraint("building_id IS NULL OR site_id IS NOT NULL", name="building_needs_site"),
+        ForeignKeyConstraint(
+            ["building_id", "site_id"],
+            ["building.id", "building.site_id"],
+            name="fk_customer_building_of_site",
+        ),
+        Index("ix_customer_sort_name_id", "sort_name", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[CustomerKind] = mapped_column(
+        enum_column(CustomerKind, "customer_kind"), nullable=False, index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    sort_name: Mapped[str] = mapped_column(String(255), nullable=False)
+
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    registration_number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    vat_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+
+    first_name: Mapped[str | None] = mapped_column(String(80))
+    middle_name: Mapped[str | None] = mapped_column(String(40))
+    last_name: Mapped[str | None] = mapped_column(String(80))
+    employee_type: Mapped[EmployeeType | None] = mapped_column(
+        enum_column(EmployeeType, "employee_type")
+    )
+    title: Mapped[str | None] = mapped_column(String(120))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), index=True
+    )
+
+    status_id: Mapped[int] = mapped_column(ForeignKey("customer_status.id"), nullable=False, index=True)
+    sla_level_id: Mapped[int | None] = mapped_column(ForeignKey("sla_level.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
+    building_id: Mapped[int | None] = mapped_column(Integer)
+    location_code: Mapped[str | None] = mapped_column(String(60))
+
+    primary_phone: Mapped[str | None] = mapped_column(String(20))
+    primary_phone_type: Mapped[PhoneType | None] = mapped_column(
+        enum_column(PhoneType, "primary_phone_type")
+    )
+    secondary_phone: Mapped[str | None] = mapped_column(String(20))
+    secondary_phone_type: Mapped[PhoneType | None] = mapped_column(
+        enum_column(PhoneType, "secondary_phone_type")
+    )
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    secondary_email: Mapped[str | None] = mapped_column(String(254), index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[str | None] = mapped_column(String(255))
+
+    directory_guid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    sam_account_name: Mapped[str | None] = mapped_column(String(256), index=True)
+    directory_dn: Mapped[str | None] = mapped_column(String(1024))
+    directory_synced_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operator.id", ondelete="SET NULL"), index=True
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    status: Mapped[CustomerStatus] = relationship()
+    sla_level: Mapped[SlaLevel | None] = relationship()
+    site: Mapped[Site | None] = relationship()
+    building: Mapped[Building | None] = relationship(
+        primaryjoin="Customer.building_id == Building.id",
+        foreign_keys=[building_id],
+    )
+    department: Mapped[Department | None] = relationship()
+    manager: Mapped[Customer | None] = relationship(remote_side=[id], back_populates="reports")
+    reports: Mapped[list[Customer]] = relationship(back_populates="manager")
+    operators: Mapped[list[Operator]] = relationship(
+        secondary=customer_operator, order_by=[Operator.last_name, Operator.first_name]
+    )
+    workgroups: Mapped[list[Workgroup]] = relationship(
+        secondary=customer_workgroup, order_by=Workgroup.name
+    )
+    contacts: Mapped[list[Contact]] = relationship(  # noqa: F821
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        order_by="(Contact.is_main.desc(), Contact.sort_name)",
+    )
+    created_by: Mapped[Operator | None] = relationship(foreign_keys=[created_by_id])
+    updated_by: Mapped[Operator | None] = relationship(foreign_keys=[updated_by_id])
+    search_tokens: Mapped[list[CustomerSearchToken]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_company(self) -> bool:
+        return self.kind == CustomerKind.COMPANY
+
+    def compute_display_name(self) -> str:
+        if self.kind == CustomerKind.COMPANY:
+            return (self.company_name or "").strip()
+        middle = (self.middle_name or "").strip().rstrip(".")
+        first = " ".join(p for p in [(self.first_name or "").strip(), middle and f"{middle}."] if p)
+        return f"{(self.last_name or '').strip()}, {first}".strip(", ")
+
+    def refresh_derived(self) -> None:
+        self.display_name = self.compute_display_name()
+        self.sort_name = fold(self.display_name)[:255]
+        tokens = words(
+            self.company_name,
+            self.first_name,
+            self.middle_name,
+            self.last_name,
+            self.email,
+            self.secondary_email,
+            self.registration_number,
+            self.vat_id,
+        )
+        tokens |= phone_tokens(self.primary_phone) | phone_tokens(self.secondary_phone)
+        sync_tokens(self.search_tokens, tokens, lambda t: CustomerSearchToken(token=t))
+
+    def __str__(self) -> str:
+        return self.display_name or self.compute_display_name()

@@ -1,0 +1,75 @@
+"""Directory (AD/LDAP) sources and the runs of their imports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import TimestampMixin, db, enum_column, utcnow
+from models.enums import DirectoryTarget, SyncRunStatus
+
+
+class DirectorySource(TimestampMixin, db.Model):
+    """An AD/LDAP connection with its attribute mapping and where imported people go.
+    The bind password is stored only encrypted."""
+
+    __tablename__ = "directory_source"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    server_urls: Mapped[str] = mapped_column(Text, nullable=False)
+    use_starttls: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    verify_certificate: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    ca_file: Mapped[str | None] = mapped_column(String(1024))
+    bind_dn: Mapped[str | None] = mapped_column(String(1024))
+    bind_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    base_dn: Mapped[str] = mapped_column(String(1024), nullable=False)
+    search_filter: Mapped[str] = mapped_column(
+        Text, nullable=False, default="(&(objectClass=user)(objectCategory=person))"
+    )
+    page_size: Mapped[int] = mapped_column(Integer, default=500, nullable=False)
+    attribute_map: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    target: Mapped[DirectoryTarget] = mapped_column(
+        enum_column(DirectoryTarget, "directory_target"),
+        default=DirectoryTarget.PERSONS,
+        nullable=False,
+    )
+    target_company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL")
+    )
+    company_rules: Mapped[list | None] = mapped_column(JSON)
+    office_maps_to: Mapped[str] = mapped_column(String(20), default="site", nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+
+    runs: Mapped[list[DirectorySyncRun]] = relationship(
+        back_populates="source", cascade="all, delete-orphan", order_by="DirectorySyncRun.id.desc()"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DirectorySyncRun(db.Model):
+    """One import (or dry run) of a source, with its counts and per-entry errors."""
+
+    __tablename__ = "directory_sync_run"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("directory_source.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    status: Mapped[SyncRunStatus] = mapped_column(
+        enum_column(SyncRunStatus, "sync_run_status"), default=SyncRunStatus.RUNNING, nullable=False
+    )
+    created: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    updated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    deactivated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    errors: Mapped[list | None] = mapped_column(JSON)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
+
+    source: Mapped[DirectorySource] = relationship(back_populates="runs")

@@ -1,0 +1,44 @@
+"""Requests (C-Desk requests / Cherwell incidents) raised for a customer."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import TimestampMixin, db, enum_column
+from models.contact import Contact
+from models.enums import RequestStatus
+
+request_contact = Table(
+    "request_contact",
+    db.metadata,
+    Column("request_id", ForeignKey("request.id", ondelete="CASCADE"), primary_key=True),
+    Column("contact_id", ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Request(TimestampMixin, db.Model):
+    """A request for a customer. Its recipients are the customer's main contacts plus the
+    contacts assigned to it (or the person customer's own e-mail). A customer with requests
+    cannot be deleted (RESTRICT): it is deactivated instead."""
+
+    __tablename__ = "request"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[RequestStatus] = mapped_column(
+        enum_column(RequestStatus, "request_status"), default=RequestStatus.NEW, nullable=False
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("operator.id", ondelete="SET NULL")
+    )
+
+    customer = relationship("Customer", backref=db.backref("requests", passive_deletes="all"))
+    contacts: Mapped[list[Contact]] = relationship(secondary=request_contact)
+    created_by = relationship("Operator")
+
+    def __str__(self) -> str:
+        return self.subject

@@ -1,0 +1,120 @@
+"""The search index behind every "ignores case and diacritics" search.
+
+Each customer and contact keeps a set of folded word tokens (names, e-mail parts, phone
+digits). A search term matches a record when it is a prefix of one of its tokens, which both
+databases answer from a B-tree range on (token, id) instead of scanning every row with
+ILIKE '%term%'. The tokens are refreshed in `before_flush`, so every write path — forms,
+wizard, API, importer, CLI — keeps them current without remembering to.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import phonenumbers
+from sqlalchemy import ForeignKey, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import binary_string, db
+
+TOKEN_LENGTH = 64
+# Letters NFKD does not decompose into a base letter plus a mark.
+_EXTRA_FOLDS = str.maketrans({"ß": "ss", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
+_WORD = re.compile(r"[a-z0-9]+")
+_PHONE_QUERY = re.compile(r"^[\d\s+().\-/]+$")
+
+
+def fold(text: str | None) -> str:
+    """Lower-case `text` without diacritics: "Kováč" → "kovac"."""
+    if not text:
+        return ""
+    lowered = text.casefold().translate(_EXTRA_FOLDS)
+    decomposed = unicodedata.normalize("NFKD", lowered)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(*texts: str | None) -> set[str]:
+    """The folded words of `texts`, e-mail addresses split at their punctuation."""
+    found: set[str] = set()
+    for text in texts:
+        found.update(w[:TOKEN_LENGTH] for w in _WORD.findall(fold(text)))
+    return found
+
+
+def phone_tokens(e164: str | None) -> set[str]:
+    """Digits a user may type for a stored E.164 number: with country code, national
+    significant number, and national form with trunk prefix ("0903…")."""
+    if not e164:
+        return set()
+    tokens = {re.sub(r"\D", "", e164)}
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return tokens
+    tokens.add(str(number.national_number))
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    tokens.add(re.sub(r"\D", "", national))
+    return {t for t in tokens if t}
+
+
+def search_terms(query: str | None) -> list[str]:
+    """Split a typed query into terms. A query that looks like a phone number becomes one
+    term of its digits ("+421 903 12" → "42190312"), since people type numbers in groups."""
+    if not query or not query.strip():
+        return []
+    query = query.strip()
+    digits = re.sub(r"\D", "", query)
+    if _PHONE_QUERY.match(query) and len(digits) >= 3:
+        if digits.startswith("00"):
+            digits = digits[2:]
+        return [digits[:TOKEN_LENGTH]]
+    return sorted(words(query))
+
+
+def prefix_upper_bound(term: str) -> str:
+    """The smallest string greater than every string starting with `term` (ASCII tokens)."""
+    return term[:-1] + chr(ord(term[-1]) + 1)
+
+
+class CustomerSearchToken(db.Model):
+    """One searchable word of a customer. Primary key (token, customer_id) is the index."""
+
+    __tablename__ = "customer_search_token"
+    token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ContactSearchToken(db.Model):
+    """One searchable word of a contact."""
+
+    __tablename__ = "contact_search_token"
+    token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+def sync_tokens(collection: list, wanted: Iterable[str], make) -> None:
+    """Make `collection` hold exactly `wanted`, keeping rows that stay: deleting and
+    re-inserting the same (token, id) key in one flush would collide."""
+    wanted = set(wanted)
+    for row in list(collection):
+        if row.token in wanted:
+            wanted.discard(row.token)
+        else:
+            collection.remove(row)
+    collection.extend(make(token) for token in sorted(wanted))
+
+
+def _refresh_derived(session: Session, _flush_context, _instances) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        refresh = getattr(obj, "refresh_derived", None)
+        if refresh is not None and obj not in session.deleted:
+            refresh()
+
+
+event.listen(Session, "before_flush", _refresh_derived)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up what Customer Desk needs on this machine; safe to run again (it skips what is there).
+#   scripts/bootstrap.sh run   Python 3.11 virtual environment with the pinned packages
+#   scripts/bootstrap.sh test  the same plus the test tools and Debian's postgresql and chromium
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+
+if [ "$mode" = test ]; then
+  missing=()
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "Installing Debian packages: ${missing[*]}"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "Missing Debian packages: ${missing[*]} — run 'make test' as root or install them." >&2
+    fi
+  fi
+fi
+
+python=$(command -v python3.11 || command -v python3)
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+extra=""; [ "$mode" = test ] && extra="[test]"
+stamp=".venv/.installed-$mode"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install -q -e ".$extra"
+  touch "$stamp"
+fi

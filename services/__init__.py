@@ -1,0 +1,1 @@
+"""Domain services: plain Python, no Flask request objects; the acting operator is a parameter."""

@@ -1,0 +1,199 @@
+"""Creating, changing and deleting customers: one transaction per write, one set of rules.
+
+The admin forms, the wizard, the quick form, the API, the importer and the CLI all end in
+`save_customer` (or `create_customer`, which builds and then saves), so a rule checked here
+holds on every path. Rules checked: names required per kind, e-mail syntax, phones parsed to
+E.164, unique company ID / VAT ID / directory GUID, building belongs to site, manager is a
+person, not the customer itself and not a loop of managers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from models import Computer, Contact, Customer, CustomerStatus, Operator, Request
+from models.enums import CustomerKind
+from services.contact_info import clean_text, normalise_email, normalise_phone
+from services.contacts import check_contact
+from services.errors import FORM, DomainError, ErrorBag, ValidationFailed
+from services.transactions import commit
+
+COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
+PERSON_ONLY = ("first_name", "middle_name", "last_name", "employee_type", "title", "department", "manager")
+TEXT_FIELDS = (
+    "company_name", "registration_number", "vat_id", "first_name", "middle_name", "last_name",
+    "title", "location_code", "notes",
+)
+MAX_MANAGER_DEPTH = 50
+
+# Constraint name → (field, message): a race past the checks below still gets a field message.
+CONSTRAINT_MESSAGES = {
+    "uq_customer_registration_number": ("registration_number", "Another customer has this company ID."),
+    "uq_customer_vat_id": ("vat_id", "Another customer has this VAT ID."),
+    "uq_customer_directory_guid": ("directory_guid", "Another customer has this directory identity."),
+}
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    """What a save needs from configuration: the region for numbers without a country code."""
+
+    phone_region: str = "SK"
+
+
+def default_status(session: Session) -> CustomerStatus | None:
+    return session.scalar(select(CustomerStatus).where(CustomerStatus.is_default.is_(True)))
+
+
+def _clear_other_kind(customer: Customer) -> None:
+    for field in PERSON_ONLY if customer.kind == CustomerKind.COMPANY else COMPANY_ONLY:
+        setattr(customer, field, None)
+
+
+def _check_manager(session: Session, customer: Customer, bag: ErrorBag) -> None:
+    manager = customer.manager
+    if manager is None:
+        return
+    if manager is customer or (customer.id is not None and manager.id == customer.id):
+        bag.add("manager", "A customer cannot be their own manager.")
+        return
+    if manager.kind != CustomerKind.PERSON:
+        bag.add("manager", "The manager must be a person, not a company.")
+        return
+    if customer.id is None:
+        return  # a new customer cannot yet be anybody's manager: no loop possible
+    seen, current = set(), manager.manager_id
+    for _ in range(MAX_MANAGER_DEPTH):
+        if current is None:
+            return
+        if current == customer.id:
+            bag.add("manager", f"{manager.display_name} already reports to this customer: "
+                               "that would make a loop of managers.")
+            return
+        if current in seen:
+            return
+        seen.add(current)
+        current = session.scalar(select(Customer.manager_id).where(Customer.id == current))
+
+
+def _check_unique(session: Session, customer: Customer, field: str, message: str, bag: ErrorBag):
+    value = getattr(customer, field)
+    if not value:
+        return
+    column = getattr(Customer, field)
+    query = select(Customer.id).where(column == value)
+    if customer.id is not None:
+        query = query.where(Customer.id != customer.id)
+    if session.scalar(query) is not None:
+        bag.add(field, message)
+
+
+def validate_customer(session: Session, customer: Customer, options: SaveOptions) -> None:
+    """Normalise `customer` in place and check every rule; raises ValidationFailed with a
+    message per field. Runs without autoflush, so half-typed values never reach the database."""
+    bag = ErrorBag()
+    with session.no_autoflush:
+        if customer.kind is None:
+            bag.add("kind", "Choose company or person.")
+            bag.raise_if_any()
+        customer.kind = CustomerKind(customer.kind)
+        for field in TEXT_FIELDS:
+            setattr(customer, field, clean_text(getattr(customer, field)))
+        _clear_other_kind(customer)
+
+        if customer.kind == CustomerKind.COMPANY:
+            if not customer.company_name:
+                bag.add("company_name", "A company needs its company name.")
+        else:
+            if not customer.first_name:
+                bag.add("first_name", "A person needs a first name.")
+            if not customer.last_name:
+                bag.add("last_name", "A person needs a last name.")
+
+        for field in ("email", "secondary_email"):
+            setattr(customer, field, bag.check(field, normalise_email, getattr(customer, field)))
+        for field in ("primary_phone", "secondary_phone"):
+            value = getattr(customer, field)
+            setattr(customer, field, bag.check(
+                field, lambda v: normalise_phone(v, options.phone_region), value
+            ))
+            if not getattr(customer, field):
+                setattr(customer, f"{field}_type", None)
+
+        if customer.building is not None:
+            if customer.site is None:
+                customer.site = customer.building.site
+            elif customer.building.site_id != customer.site.id:
+                bag.add("building", f"{customer.building.name} is not a building of "
+                                    f"{customer.site.name}. Choose a building of that site.")
+
+        _check_manager(session, customer, bag)
+        _check_unique(session, customer, "registration_number",
+                      "Another customer already has this company ID.", bag)
+        _check_unique(session, customer, "vat_id", "Another customer already has this VAT ID.", bag)
+        _check_unique(session, customer, "directory_guid",
+                      "Another customer already has this directory identity.", bag)
+
+        if customer.status is None:
+            customer.status = default_status(session)
+            if customer.status is None:
+                bag.add("status", "No default status exists: a maintainer must mark one.")
+
+        if customer.kind == CustomerKind.COMPANY:
+            for contact in customer.contacts:
+                for message in check_contact(contact, options.phone_region):
+                    bag.add(FORM, f"Contact {contact.first_name or ''} {contact.last_name or ''}"
+                                  f": {message}".replace("  ", " "))
+        elif customer.contacts:
+            bag.add(FORM, "Only a company has contacts; remove them or make this a company.")
+    bag.raise_if_any()
+
+
+def save_customer(
+    session: Session, customer: Customer, actor: Operator | None, options: SaveOptions
+) -> Customer:
+    """Validate and commit a new or changed customer (its contacts included).
+    Raises ValidationFailed; on failure the session is rolled back and nothing is written."""
+    try:
+        validate_customer(session, customer, options)
+    except ValidationFailed:
+        session.rollback()
+        raise
+    if customer.id is None:
+        customer.created_by = actor
+    customer.updated_by = actor
+    session.add(customer)
+    commit(session, CONSTRAINT_MESSAGES)
+    return customer
+
+
+def create_customer(
+    session: Session,
+    actor: Operator | None,
+    options: SaveOptions,
+    *,
+    contacts: list[dict] | None = None,
+    **fields,
+) -> Customer:
+    """Create a customer from field values (relationships as objects) and optional contacts."""
+    customer = Customer(**fields)
+    for contact_fields in contacts or []:
+        customer.contacts.append(Contact(**contact_fields))
+    return save_customer(session, customer, actor, options)
+
+
+def delete_customer(session: Session, customer: Customer, actor: Operator | None) -> None:
+    """Delete a customer with its contacts and settings. A customer that requests or computers
+    refer to is kept (DomainError): deactivate it through its status instead."""
+    has_requests = session.scalar(select(exists().where(Request.customer_id == customer.id)))
+    has_computers = session.scalar(select(exists().where(Computer.customer_id == customer.id)))
+    if has_requests or has_computers:
+        raise DomainError(
+            f"{customer.display_name} has requests or computers, so it cannot be deleted. "
+            "Set its status to Inactive instead."
+        )
+    session.delete(customer)
+    commit(session, CONSTRAINT_MESSAGES)

@@ -1,0 +1,43 @@
+"""Domain exceptions; views turn them into messages on the fields the user typed in."""
+
+from __future__ import annotations
+
+FORM = "__form__"  # key of messages that belong to no single field
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the operation."""
+
+
+class ValidationFailed(DomainError):
+    """Input broke one or more rules. `errors` maps a field name (or FORM) to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+
+
+class PermissionDenied(DomainError):
+    """The acting operator may not do this."""
+
+
+class ErrorBag:
+    """Collects messages per field while a validation walks its rules."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def check(self, field: str, func, value):
+        """Run a checker that returns the normalised value or raises ValueError."""
+        try:
+            return func(value)
+        except ValueError as exc:
+            self.add(field, str(exc))
+            return value
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
