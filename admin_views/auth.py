@@ -62,3 +62,10 @@ def logout():
     logout_user()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@auth.app_errorhandler(429)
+def too_many_attempts(_error):
+    form = LoginForm()
+    form.email.errors = ["Too many sign-in attempts from your address. Wait a minute and try again."]
+    return render_template("auth/login.html", form=form), 429

@@ -6,8 +6,10 @@ from collections import OrderedDict
 
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.base import FilterGroup
 from flask_login import current_user
+from wtforms.fields.core import UnboundField
 
 from extensions import db
 from services.customers import SaveOptions
@@ -51,8 +53,28 @@ class SecuredModelView(ModelView):
     create_modal = False
     edit_modal = False
 
+    # List column → model attribute it sorts by; Flask-Admin itself would rename the column
+    # after the attribute (display_name sorted by the folded sort_name, case-insensitively).
+    sort_by: dict = {}
+
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.is_active
+
+    def scaffold_form(self):
+        # Uniqueness is a domain rule with its own field message (services/); Flask-Admin's
+        # Unique validator would check it a second time, with a vaguer "Already exists.".
+        form_class = super().scaffold_form()
+        for value in vars(form_class).values():
+            if isinstance(value, UnboundField) and value.kwargs.get("validators"):
+                value.kwargs["validators"] = [
+                    v for v in value.kwargs["validators"] if not isinstance(v, Unique)
+                ]
+        return form_class
+
+    def get_sortable_columns(self):
+        columns = super().get_sortable_columns()
+        columns.update(self.sort_by)
+        return columns
 
     def inaccessible_callback(self, name, **kwargs):
         return deny_or_login()

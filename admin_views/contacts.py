@@ -23,8 +23,8 @@ class ContactView(TokenSearchMixin, SecuredModelView):
 
     column_list = ["display_name", "customer", "is_main", "email", "phone", "title"]
     column_labels = {"display_name": "Name", "is_main": "Role", "email": "E-mail"}
-    column_sortable_list = [("display_name", Contact.sort_name), ("customer", "customer.sort_name"),
-                            "email", "is_main"]
+    sort_by = {"display_name": Contact.sort_name}
+    column_sortable_list = [("customer", "customer.sort_name"), "email", "is_main"]
     column_default_sort = [("sort_name", False), ("id", False)]
     column_searchable_list = ["display_name"]
     column_formatters = {
@@ -53,5 +53,5 @@ class ContactView(TokenSearchMixin, SecuredModelView):
         form.phone.data = format_phone(form.phone.data)
 
     def save_model(self, form, model, is_created):
-        save_contact(self.session, model, current_user._get_current_object(),
+        save_contact(db.session, model, current_user._get_current_object(),
                      save_options().phone_region)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -25,7 +25,7 @@ from models import (
 )
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.contact_info import format_phone
-from services.customers import delete_customer, save_customer
+from services.customers import default_status, delete_customer, save_customer
 from services.search import customer_search_conditions
 
 
@@ -80,8 +80,8 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
         "secondary_email": "Secondary e-mail",
         "sla_level.name": "SLA level",
     }
+    sort_by = {"display_name": Customer.sort_name}
     column_sortable_list = [
-        ("display_name", Customer.sort_name),
         "kind",
         ("status", "status.name"),
         "email",
@@ -193,6 +193,12 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
     def _export_data(self):
         g.exporting_customers = True
         return super()._export_data()
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET":
+            form.status.data = default_status(db.session)  # what a new customer gets anyway
+        return form
 
     def on_form_prefill(self, form, id):
         for name in ("primary_phone", "secondary_phone"):

@@ -1,0 +1,73 @@
+"""Signing in and out, CSRF on every form, rate limiting."""
+
+from models.enums import OperatorRole
+from tests.conftest import PASSWORD, Browserless, csrf_from, make_app
+
+
+def test_sign_in_lands_on_the_dashboard_with_counts(client, maintainer, new_customer):
+    from models.enums import CustomerKind
+
+    new_customer(kind=CustomerKind.COMPANY, company_name="ACME", contacts=[{"last_name": "Nová"}])
+    response = client.login(maintainer.email)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/admin/")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-testid="count-customers"' in page
+    assert ">1</div>" in page.split('data-testid="count-contacts"')[1][:400]
+
+
+def test_wrong_password_is_refused_with_a_clear_message(client, maintainer):
+    response = client.login(maintainer.email, "not the password")
+    assert response.status_code == 422
+    assert "Wrong e-mail or password." in response.get_data(as_text=True)
+    assert client.get("/admin/").status_code == 302  # still signed out
+
+
+def test_unknown_email_and_inactive_operator_cannot_sign_in(client, make_operator, session):
+    assert "Wrong e-mail" in client.login("nobody@example.com").get_data(as_text=True)
+    retired = make_operator("retired@example.com")
+    retired.is_active = False
+    session.commit()
+    assert client.login("retired@example.com").status_code == 422
+
+
+def test_login_without_csrf_token_is_refused(client, maintainer):
+    response = client.client.post("/login", data={"email": maintainer.email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_admin_forms_without_csrf_token_are_refused(maintainer_client, session):
+    from models import Customer
+
+    response = maintainer_client.client.post(
+        "/admin/customers/new/", data={"kind": "company", "company_name": "Sneaky Ltd"})
+    assert response.status_code == 400
+    assert session.query(Customer).count() == 0
+
+
+def test_anonymous_requests_go_to_sign_in(client):
+    response = client.get("/admin/customers/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_sign_out_needs_post_with_token(maintainer_client):
+    page = maintainer_client.get("/admin/").get_data(as_text=True)
+    assert maintainer_client.client.post("/logout").status_code == 400
+    assert maintainer_client.client.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
+    assert maintainer_client.get("/admin/").status_code == 302
+
+
+def test_next_parameter_cannot_send_users_to_another_site(client, maintainer):
+    page = client.get("/login?next=https://evil.example/").get_data(as_text=True)
+    response = client.client.post("/login?next=https://evil.example/", data={
+        "email": maintainer.email, "password": PASSWORD, "csrf_token": csrf_from(page)})
+    assert response.headers["Location"].endswith("/admin/")
+
+
+def test_sign_in_attempts_are_rate_limited(database_url, make_operator):
+    make_operator("limited@example.com", OperatorRole.OPERATOR)
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="3 per minute")
+    browser = Browserless(limited.test_client())
+    codes = [browser.login("limited@example.com", "wrong").status_code for _ in range(4)]
+    assert codes == [422, 422, 422, 429]
+    assert "Too many sign-in attempts" in browser.login("limited@example.com").get_data(as_text=True)

@@ -1,0 +1,256 @@
+"""The Customers and Contacts screens through the test client, on SQLite and PostgreSQL."""
+
+import csv
+import json
+import io
+import re
+from html import unescape
+
+import openpyxl
+import pytest
+from sqlalchemy import event
+
+from extensions import db
+from models import Building, Contact, Customer, Department, Site, SlaLevel
+from models.enums import CustomerKind, PhoneType
+
+
+@pytest.fixture
+def lookups(session):
+    hq, branch = Site(name="Bratislava HQ"), Site(name="Košice")
+    rows = {
+        "hq": hq, "branch": branch,
+        "tower": Building(name="Tower A", site=hq),
+        "hall": Building(name="Hall", site=branch),
+        "gold": SlaLevel(name="Gold"), "bronze": SlaLevel(name="Bronze"),
+        "finance": Department(name="Finance"), "sales": Department(name="Sales"),
+    }
+    session.add_all(rows.values())
+    session.commit()
+    return rows
+
+
+@pytest.fixture
+def people(new_customer, lookups, operator):
+    boss = new_customer(kind=CustomerKind.PERSON, first_name="Eva", last_name="Malá",
+                        department=lookups["finance"], sla_level=lookups["gold"], site=lookups["hq"],
+                        email="eva.mala@example.sk", primary_phone="+421905123456",
+                        primary_phone_type=PhoneType.MOBILE, operators=[operator])
+    kovac = new_customer(kind=CustomerKind.PERSON, first_name="Peter", last_name="Kováč",
+                         department=lookups["sales"], sla_level=lookups["bronze"],
+                         site=lookups["branch"], email="peter.kovac@example.sk", manager=boss)
+    acme = new_customer(kind=CustomerKind.COMPANY, company_name="Žilinská strojáreň s.r.o.",
+                        email="office@zst.example.sk", sla_level=lookups["gold"],
+                        contacts=[{"first_name": "Ján", "last_name": "Šimko",
+                                   "email": "jan.simko@zst.example.sk", "is_main": True}])
+    return {"boss": boss, "kovac": kovac, "acme": acme}
+
+
+def names_in(html: str) -> list[str]:
+    return re.findall(r'<td class="col-display_name">\s*(.*?)\s*</td>', html, re.S)
+
+
+def test_list_shows_the_columns_a_desk_needs(maintainer_client, people):
+    html = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    assert names_in(html) == ["Kováč, Peter", "Malá, Eva", "Žilinská strojáreň s.r.o."]
+    for header in ("Name", "Kind", "Status", "E-mail", "Primary phone", "SLA level",
+                   "Responsible operators"):
+        assert header in html
+    assert "+421 905 123 456" in html and "Olga Operator" in html and "Company" in html
+
+
+@pytest.mark.parametrize("typed,expected", [
+    ("kovac", ["Kováč, Peter"]),
+    ("KOVÁČ peter", ["Kováč, Peter"]),
+    ("zilinska", ["Žilinská strojáreň s.r.o."]),
+    ("eva.mala@example", ["Malá, Eva"]),
+    ("0905 123", ["Malá, Eva"]),
+    ("+421 905 123 456", ["Malá, Eva"]),
+    ("nobody", []),
+])
+def test_search_ignores_case_and_diacritics(maintainer_client, people, typed, expected):
+    html = maintainer_client.get("/admin/customers/", query_string={"search": typed}).get_data(as_text=True)
+    assert names_in(html) == expected
+
+
+def filter_url(html: str, title: str) -> str:
+    """The URL argument Flask-Admin gives the filter named `title` (index and operation)."""
+    data = re.search(r'id="filter-groups-data"[^>]*>(.*?)</div>', html, re.S).group(1)
+    return json.loads(unescape(data))[title][0]["arg"]
+
+
+@pytest.mark.parametrize("title,value,expected", [
+    ("Kind", lambda p, lk: "company", ["Žilinská strojáreň s.r.o."]),
+    ("SLA level", lambda p, lk: lk["gold"].id, ["Malá, Eva", "Žilinská strojáreň s.r.o."]),
+    ("Site", lambda p, lk: lk["branch"].id, ["Kováč, Peter"]),
+    ("Department", lambda p, lk: lk["finance"].id, ["Malá, Eva"]),
+    ("Status", lambda p, lk: p["boss"].status_id, ["Kováč, Peter", "Malá, Eva", "Žilinská strojáreň s.r.o."]),
+    ("Responsible operator", lambda p, lk: p["boss"].operators[0].id, ["Malá, Eva"]),
+])
+def test_filters(maintainer_client, people, lookups, title, value, expected):
+    html = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    arg = filter_url(html, title)
+    filtered = maintainer_client.get(f"/admin/customers/?flt1_{arg}={value(people, lookups)}")
+    assert names_in(filtered.get_data(as_text=True)) == expected
+
+
+def test_a_malformed_filter_value_is_ignored_not_an_error(maintainer_client, people):
+    html = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    arg = filter_url(html, "Site")
+    assert maintainer_client.get(f"/admin/customers/?flt1_{arg}=abc").status_code == 200
+
+
+def test_sorting_by_name_descending(maintainer_client, people):
+    html = maintainer_client.get("/admin/customers/?sort=0&desc=1").get_data(as_text=True)
+    assert names_in(html) == ["Žilinská strojáreň s.r.o.", "Malá, Eva", "Kováč, Peter"]
+
+
+def test_export_csv_and_xlsx(maintainer_client, people):
+    response = maintainer_client.get("/admin/customers/export/csv/")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    kovac = next(r for r in rows if r["Name"] == "Kováč, Peter")
+    assert kovac["Manager"] == "Malá, Eva" and kovac["Site"] == "Košice" and kovac["Kind"] == "Person"
+    workbook = openpyxl.load_workbook(io.BytesIO(maintainer_client.get("/admin/customers/export/xlsx/").data))
+    values = [cell.value for row in workbook.active.iter_rows() for cell in row]
+    assert "Žilinská strojáreň s.r.o." in values and "Malá, Eva" in values
+
+
+def count_statements(url, client):
+    statements = []
+
+    def record(*args):
+        statements.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return len(statements)
+
+
+def test_list_queries_do_not_grow_with_rows(maintainer_client, new_customer, operator):
+    for i in range(3):
+        new_customer(kind=CustomerKind.COMPANY, company_name=f"Few {i}", operators=[operator])
+    few = count_statements("/admin/customers/", maintainer_client)
+    for i in range(20):
+        new_customer(kind=CustomerKind.COMPANY, company_name=f"Many {i}", operators=[operator])
+    assert count_statements("/admin/customers/", maintainer_client) == few
+    assert count_statements("/admin/customers/?search=many", maintainer_client) <= few
+
+
+def form_of(customer_kind: str, **fields) -> dict:
+    """Form data as a browser posts it: the status select always sends its (default) choice."""
+    from services.customers import default_status
+
+    data = {"kind": customer_kind, "status": str(default_status(db.session).id)}
+    data.update(fields)
+    return data
+
+
+def test_create_company_with_main_contact_inline(maintainer_client, session, lookups):
+    response = maintainer_client.submit("/admin/customers/new/", form_of(
+        "company", company_name="Tatra Logistics a.s.", registration_number="44 987 654",
+        sla_level=str(lookups["gold"].id), site=str(lookups["hq"].id),
+        building=str(lookups["tower"].id), email="it@tatra.example.sk",
+        **{"contacts-0-first_name": "Ján", "contacts-0-last_name": "Šimko",
+           "contacts-0-email": "jan@tatra.example.sk", "contacts-0-phone": "0903 111 222",
+           "contacts-0-phone_type": "mobile", "contacts-0-is_main": "y"}))
+    assert response.status_code == 302
+    company = session.query(Customer).one()
+    assert company.display_name == "Tatra Logistics a.s." and company.building.name == "Tower A"
+    contact = company.contacts[0]
+    assert (contact.display_name, contact.is_main, contact.phone) == ("Ján Šimko", True, "+421903111222")
+    contacts_page = maintainer_client.get("/admin/contacts/?search=simko").get_data(as_text=True)
+    assert "Ján Šimko" in contacts_page and "Main contact" in contacts_page
+
+
+def test_create_person_with_manager_and_edit(maintainer_client, session, people, lookups):
+    response = maintainer_client.submit("/admin/customers/new/", form_of(
+        "person", first_name="Ľubica", middle_name="M", last_name="Čierna", employee_type="part_time",
+        title="Analyst", department=str(lookups["sales"].id), manager=str(people["boss"].id),
+        primary_phone="0911 222 333", primary_phone_type="work", email="lubica@example.sk",
+        secondary_email="lubica@home.example", location_code="B-4", notes="VIP"))
+    assert response.status_code == 302
+    person = session.query(Customer).filter_by(last_name="Čierna").one()
+    assert person.display_name == "Čierna, Ľubica M." and person.manager.id == people["boss"].id
+    assert person.employee_type.label == "Part-Time" and person.primary_phone == "+421911222333"
+
+    edit_url = f"/admin/customers/edit/?id={person.id}"
+    page = maintainer_client.get(edit_url).get_data(as_text=True)
+    assert 'value="+421 911 222 333"' in page  # shown formatted
+    response = maintainer_client.submit(edit_url, form_of(
+        "person", first_name="Ľubica", middle_name="", last_name="Čierna-Nová",
+        primary_phone="+421 911 222 333",
+        primary_phone_type="work", manager=str(people["boss"].id)))
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Customer, person.id).display_name == "Čierna-Nová, Ľubica"
+
+
+def test_invalid_input_gets_field_messages_and_keeps_what_was_typed(maintainer_client, session, people,
+                                                                     lookups):
+    response = maintainer_client.submit("/admin/customers/new/", form_of(
+        "person", first_name="Typed Name", last_name="", email="not-an-email",
+        primary_phone="12345", site=str(lookups["hq"].id), building=str(lookups["hall"].id),
+        manager=str(people["acme"].id)))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for message in ("A person needs a last name.", "Not a valid e-mail address", "Not a valid phone number",
+                    "Hall is not a building of Bratislava HQ", "The manager must be a person"):
+        assert message in html
+    assert 'value="Typed Name"' in html and 'value="not-an-email"' in html and 'value="12345"' in html
+    assert session.query(Customer).count() == 3
+
+
+def test_duplicate_company_id_from_the_form_is_a_field_message_not_a_500(maintainer_client, people,
+                                                                         new_customer):
+    new_customer(kind=CustomerKind.COMPANY, company_name="First", registration_number="111")
+    response = maintainer_client.submit("/admin/customers/new/", form_of(
+        "company", company_name="Second", registration_number="111"))
+    assert response.status_code == 200
+    assert "Another customer already has this company ID." in response.get_data(as_text=True)
+
+
+def test_contact_list_search_and_edit(maintainer_client, people, session):
+    contact = session.query(Contact).one()
+    html = maintainer_client.get("/admin/contacts/?search=jan simko").get_data(as_text=True)
+    assert "Ján Šimko" in html and "Žilinská strojáreň s.r.o." in html
+    response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
+        "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko",
+        "email": "bad address", "phone": ""})
+    assert "Not a valid e-mail address" in response.get_data(as_text=True)
+    response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
+        "customer": str(people["kovac"].id), "first_name": "Ján", "last_name": "Šimko"})
+    assert "Only a company has contacts" in response.get_data(as_text=True)
+    response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
+        "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko",
+        "email": "jan.simko@zst.example.sk", "title": "CTO"})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Contact, contact.id).title == "CTO"
+
+
+def test_manager_picker_finds_persons_without_diacritics(maintainer_client, people):
+    response = maintainer_client.get("/admin/customers/ajax/lookup/?name=manager&query=mala")
+    assert response.get_json() == [[people["boss"].id, "Malá, Eva"]]
+    companies = maintainer_client.get("/admin/customers/ajax/lookup/?name=manager&query=zilinska")
+    assert companies.get_json() == []
+
+
+def test_customer_with_requests_is_not_deleted(maintainer_client, people, session):
+    from models import Request
+
+    session.add(Request(customer=people["acme"], subject="Printer"))
+    session.commit()
+    page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    response = maintainer_client.submit("/admin/customers/", {"id": str(people["acme"].id),
+                                        "url": "/admin/customers/"}, post_url="/admin/customers/delete/",
+                                        follow_redirects=True)
+    assert "cannot be deleted" in response.get_data(as_text=True) and page
+    assert session.get(Customer, people["acme"].id) is not None
+    response = maintainer_client.submit("/admin/customers/", {"id": str(people["kovac"].id)},
+                                        post_url="/admin/customers/delete/")
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Customer, people["kovac"].id) is None
