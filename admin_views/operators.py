@@ -23,7 +23,7 @@ class OperatorView(MaintainerModelView):
     column_details_list = column_list
     can_export = False  # operator rows hold login data; nobody needs them in a spreadsheet
 
-    form_columns = ["email", "first_name", "last_name", "role", "teams", "manager", "is_active"]
+    form_columns = ["email", "first_name", "last_name", "role", "teams", "manager", "is_active", "password"]
     form_overrides = {"role": EnumSelectField}
     form_args = {"role": {"enum": OperatorRole, "blank": False}}
     form_extra_fields = {

@@ -84,6 +84,14 @@ def validate_operator(session: Session, operator: Operator, password: str | None
         operator.role = OperatorRole.OPERATOR
     if operator.manager is not None and operator.manager is operator:
         bag.add("manager", "An operator cannot be their own manager.")
+    if operator.id is not None and not (operator.is_maintainer and operator.is_active):
+        with session.no_autoflush:
+            others = session.scalar(select(func.count()).select_from(Operator).where(
+                Operator.role == OperatorRole.MAINTAINER, Operator.is_active.is_(True),
+                Operator.id != operator.id))
+        if not others:
+            bag.add("role", "This is the last active maintainer: make another operator a "
+                            "maintainer first, or nobody can manage the desk.")
     if password:
         bag.check("password", check_password_strength, password)
     elif not operator.password_hash:

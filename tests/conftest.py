@@ -124,24 +124,35 @@ def csrf_from(html: str) -> str:
 
 
 class Browserless:
-    """A test client that signs in and posts forms with their CSRF token, like a browser."""
+    """A test client that signs in and posts forms with their CSRF token, like a browser.
+
+    Each request runs in an application context of its own, as in production: the test's
+    context (and its `g`, where Flask-Login caches the signed-in user, and its database
+    session) is never shared with the requests, so two clients never see each other's user.
+    """
 
     def __init__(self, client):
         self.client = client
 
+    def open(self, url, **kw):
+        with self.client.application.app_context():
+            return self.client.open(url, **kw)
+
     def get(self, url, **kw):
-        return self.client.get(url, **kw)
+        return self.open(url, method="GET", **kw)
+
+    def post(self, url, **kw):
+        return self.open(url, method="POST", **kw)
 
     def login(self, email: str, password: str = PASSWORD):
-        token = csrf_from(self.client.get("/login").get_data(as_text=True))
-        return self.client.post("/login", data={"email": email, "password": password,
-                                                "csrf_token": token})
+        token = csrf_from(self.get("/login").get_data(as_text=True))
+        return self.post("/login", data={"email": email, "password": password, "csrf_token": token})
 
     def submit(self, form_url: str, data: dict, post_url: str | None = None, **kw):
         """GET the form page, take its token, POST `data` (to `post_url` or the same URL)."""
-        page = self.client.get(form_url)
+        page = self.get(form_url)
         payload = {"csrf_token": csrf_from(page.get_data(as_text=True)), **data}
-        return self.client.post(post_url or form_url, data=payload, **kw)
+        return self.post(post_url or form_url, data=payload, **kw)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def test_unknown_email_and_inactive_operator_cannot_sign_in(client, make_operato
 
 
 def test_login_without_csrf_token_is_refused(client, maintainer):
-    response = client.client.post("/login", data={"email": maintainer.email, "password": PASSWORD})
+    response = client.post("/login", data={"email": maintainer.email, "password": PASSWORD})
     assert response.status_code == 400
     assert client.get("/admin/").status_code == 302
 
@@ -39,7 +39,7 @@ def test_login_without_csrf_token_is_refused(client, maintainer):
 def test_admin_forms_without_csrf_token_are_refused(maintainer_client, session):
     from models import Customer
 
-    response = maintainer_client.client.post(
+    response = maintainer_client.post(
         "/admin/customers/new/", data={"kind": "company", "company_name": "Sneaky Ltd"})
     assert response.status_code == 400
     assert session.query(Customer).count() == 0
@@ -52,14 +52,14 @@ def test_anonymous_requests_go_to_sign_in(client):
 
 def test_sign_out_needs_post_with_token(maintainer_client):
     page = maintainer_client.get("/admin/").get_data(as_text=True)
-    assert maintainer_client.client.post("/logout").status_code == 400
-    assert maintainer_client.client.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
+    assert maintainer_client.post("/logout").status_code == 400
+    assert maintainer_client.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
     assert maintainer_client.get("/admin/").status_code == 302
 
 
 def test_next_parameter_cannot_send_users_to_another_site(client, maintainer):
     page = client.get("/login?next=https://evil.example/").get_data(as_text=True)
-    response = client.client.post("/login?next=https://evil.example/", data={
+    response = client.post("/login?next=https://evil.example/", data={
         "email": maintainer.email, "password": PASSWORD, "csrf_token": csrf_from(page)})
     assert response.headers["Location"].endswith("/admin/")
 

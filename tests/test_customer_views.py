@@ -249,8 +249,9 @@ def test_customer_with_requests_is_not_deleted(maintainer_client, people, sessio
                                         follow_redirects=True)
     assert "cannot be deleted" in response.get_data(as_text=True) and page
     assert session.get(Customer, people["acme"].id) is not None
-    response = maintainer_client.submit("/admin/customers/", {"id": str(people["kovac"].id)},
+    kovac_id = people["kovac"].id
+    response = maintainer_client.submit("/admin/customers/", {"id": str(kovac_id)},
                                         post_url="/admin/customers/delete/")
     assert response.status_code == 302
     session.expire_all()
-    assert session.get(Customer, people["kovac"].id) is None
+    assert session.get(Customer, kovac_id) is None
