@@ -1,0 +1,203 @@
+"""The customer screens in a real browser: sign-in, list, create forms, search, form errors.
+
+Each test drives the UI with clicks and typing, as a desk operator would; data a test needs
+beforehand is created through the domain services (`desk.run`), never through the UI under test.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
+
+from models import Customer
+from models.enums import CustomerKind
+from services.customers import SaveOptions, create_customer
+from tests.browser.conftest import sign_in
+
+pytestmark = pytest.mark.browser
+
+COMPANY = "Žilinská strojáreň s.r.o."
+
+
+def new_customer(session, **fields):
+    return create_customer(session, None, SaveOptions("SK"), **fields)
+
+
+def seed_company(session):
+    return new_customer(session, kind=CustomerKind.COMPANY, company_name=COMPANY,
+                        email="office@zst.example.sk",
+                        contacts=[{"first_name": "Ján", "last_name": "Šimko",
+                                   "email": "jan.simko@zst.example.sk", "is_main": True}])
+
+
+def seed_manager(session):
+    return new_customer(session, kind=CustomerKind.PERSON, first_name="Eva", last_name="Malá",
+                        email="eva.mala@example.sk")
+
+
+def seed_kovac(session):
+    return new_customer(session, kind=CustomerKind.PERSON, first_name="Peter", last_name="Kováč",
+                        email="peter.kovac@example.sk")
+
+
+def list_names(page: Page):
+    return page.locator("table.model-list td.col-display_name")
+
+
+def open_create_form(page: Page) -> None:
+    """From anywhere: the Customers menu, then the list's Create tab."""
+    page.get_by_role("link", name="Customers", exact=True).first.click()
+    page.wait_for_url("**/admin/customers/")
+    page.get_by_role("link", name="Create", exact=True).click()
+    page.wait_for_url("**/admin/customers/new/**")
+    expect(page.locator("#kind")).to_be_visible()
+
+
+def choose_kind(page: Page, label: str) -> None:
+    page.get_by_label("Kind").select_option(label=label)
+
+
+def save(page: Page) -> None:
+    page.get_by_role("button", name="Save", exact=True).click()
+
+
+def test_sign_in_lands_on_the_dashboard_with_counts(page: Page, desk, artifacts):
+    desk.run(seed_company)
+    desk.run(seed_kovac)
+
+    sign_in(page, desk.maintainer_email, "not the password")
+    expect(page.get_by_text("Wrong e-mail or password.")).to_be_visible()
+    expect(page.get_by_label("E-mail")).to_have_value(desk.maintainer_email)
+
+    page.get_by_label("Password").fill(desk.password)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.wait_for_url(re.compile(r"/admin/$"))
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("Mia Maintainer")
+    expect(page.get_by_test_id("count-customers")).to_contain_text("2")
+    expect(page.get_by_test_id("count-contacts")).to_contain_text("1")
+    expect(page.get_by_test_id("count-requests")).to_contain_text("0")
+    expect(page.get_by_test_id("count-operators")).to_contain_text("1")
+    page.screenshot(path=artifacts / "dashboard.png", full_page=True, animations="disabled")
+
+
+def test_customers_list_opens_from_the_menu(signed_in: Page, desk, artifacts):
+    page = signed_in
+    desk.run(seed_company)
+    desk.run(seed_manager)
+    desk.run(seed_kovac)
+
+    page.get_by_role("link", name="Customers", exact=True).first.click()
+
+    page.wait_for_url("**/admin/customers/")
+    expect(list_names(page)).to_have_text(["Kováč, Peter", "Malá, Eva", COMPANY])
+    headers = page.locator("table.model-list thead")
+    for header in ("Name", "Kind", "Status", "E-mail", "Primary phone", "SLA level"):
+        expect(headers).to_contain_text(header)
+    expect(page.locator("table.model-list tbody")).to_contain_text("office@zst.example.sk")
+    page.screenshot(path=artifacts / "customers-list.png", full_page=True, animations="disabled")
+
+
+def test_create_a_company_with_its_main_contact(signed_in: Page, desk, artifacts):
+    page = signed_in
+    open_create_form(page)
+
+    choose_kind(page, "Company")
+    expect(page.get_by_label("First name *")).to_be_hidden()  # person fields hidden for a company
+    page.get_by_label("Company name *").fill(COMPANY)
+    page.get_by_role("button", name="Add Contact").click()
+    contact = page.locator("#contacts .inline-field-list > .inline-field").last
+    expect(contact).to_be_visible()
+    contact.get_by_label("First Name").fill("Ján")
+    contact.get_by_label("Last Name").fill("Šimko")
+    contact.get_by_label("Email").fill("jan.simko@zst.example.sk")
+    contact.get_by_label("Main contact").check()
+    page.screenshot(path=artifacts / "customer-create-company.png", full_page=True,
+                    animations="disabled")
+    save(page)
+
+    page.wait_for_url("**/admin/customers/")
+    expect(page.locator(".alert-success")).to_be_visible()
+    expect(list_names(page)).to_have_text([COMPANY])
+
+    page.get_by_role("link", name="Contacts", exact=True).first.click()
+    page.wait_for_url("**/admin/contacts/")
+    row = page.locator("table.model-list tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Ján Šimko")
+    expect(row).to_contain_text(COMPANY)
+    expect(row).to_contain_text("Main contact")
+    expect(row).to_contain_text("jan.simko@zst.example.sk")
+
+
+def test_create_a_person_with_a_manager_chosen_by_search(signed_in: Page, desk):
+    page = signed_in
+    desk.run(seed_manager)
+    desk.run(seed_company)  # a company must not be offered as a manager
+    open_create_form(page)
+
+    choose_kind(page, "Person")
+    expect(page.get_by_label("Company name *")).to_be_hidden()
+    page.get_by_label("First name *").fill("Peter")
+    page.get_by_label("Last name *").fill("Kováč")
+
+    page.locator("#s2id_manager").click()
+    search = page.locator(".select2-drop-active input.select2-input")
+    search.fill("mala")  # diacritics-free, as typed on any keyboard
+    choice = page.locator(".select2-drop-active .select2-result-label", has_text="Malá, Eva")
+    expect(choice).to_have_count(1)
+    choice.click()
+    expect(page.locator("#s2id_manager .select2-chosen")).to_have_text("Malá, Eva")
+    save(page)
+
+    page.wait_for_url("**/admin/customers/")
+    row = page.locator("table.model-list tbody tr", has_text="Kováč, Peter")
+    row.locator("a[title='View Record']").click()
+    page.wait_for_url("**/admin/customers/details/**")
+    details = page.locator("table")
+    expect(details.locator("tr", has_text="Manager")).to_contain_text("Malá, Eva")
+    expect(details.locator("tr", has_text="Kind")).to_contain_text("Person")
+
+
+def test_search_without_diacritics_finds_both(signed_in: Page, desk):
+    page = signed_in
+    desk.run(seed_company)
+    desk.run(seed_kovac)
+    desk.run(seed_manager)
+    page.get_by_role("link", name="Customers", exact=True).first.click()
+    page.wait_for_url("**/admin/customers/")
+    expect(list_names(page)).to_have_count(3)
+
+    for typed, found in (("kovac", "Kováč, Peter"), ("zilinska", COMPANY)):
+        box = page.locator("input[name=search]")
+        box.fill(typed)
+        box.press("Enter")
+        page.wait_for_url(f"**search={typed}**")
+        expect(list_names(page)).to_have_text([found])
+
+
+def test_invalid_phone_is_shown_at_the_field_and_keeps_the_input(signed_in: Page, desk):
+    page = signed_in
+    open_create_form(page)
+
+    choose_kind(page, "Person")
+    page.get_by_label("First name *").fill("Peter")
+    page.get_by_label("Last name *").fill("Kováč")
+    page.get_by_label("Primary phone").fill("12ab")
+    page.get_by_label("E-mail", exact=True).fill("peter.kovac@example.sk")
+    save(page)
+
+    phone = page.get_by_label("Primary phone")
+    group = page.locator(".form-group", has=page.locator("#primary_phone"))
+    expect(group.locator(".invalid-feedback")).to_be_visible()
+    expect(group).to_contain_text("Not a phone number")
+    expect(phone).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(phone).to_have_value("12ab")
+    expect(page.get_by_label("Kind")).to_have_value("person")
+    expect(page.get_by_label("First name *")).to_have_value("Peter")
+    expect(page.get_by_label("Last name *")).to_have_value("Kováč")
+    expect(page.get_by_label("E-mail", exact=True)).to_have_value("peter.kovac@example.sk")
+    assert desk.run(lambda session: session.scalar(select(func.count()).select_from(Customer))) == 0

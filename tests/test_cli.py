@@ -1,0 +1,60 @@
+"""The `flask --app app …` administration commands."""
+
+import pytest
+
+from models import Customer, Operator
+from services.operators import verify_password
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def test_setup_creates_a_first_maintainer_once_and_prints_the_password_once(runner, session, monkeypatch):
+    monkeypatch.delenv("ADMIN_EMAIL", raising=False)
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    first = runner.invoke(args=["setup"])
+    assert first.exit_code == 0, first.output
+    password = first.output.split("Password (shown only now): ")[1].split()[0]
+    maintainer = session.query(Operator).filter_by(email="admin@example.com").one()
+    assert maintainer.is_maintainer and verify_password(maintainer.password_hash, password)
+    assert "New database: demo data loaded." in first.output
+    assert session.query(Customer).filter(Customer.last_name == "Kováč").count() == 1
+
+    second = runner.invoke(args=["setup"])
+    assert second.exit_code == 0 and "Password" not in second.output
+    assert "admin@example.com is ready" in second.output
+    assert session.query(Operator).filter_by(role="maintainer").count() == 1
+
+
+def test_setup_with_admin_email_and_password_creates_or_keeps_that_maintainer(runner, session, monkeypatch):
+    monkeypatch.setenv("ADMIN_EMAIL", "Chief@Example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "chosen password 1")
+    result = runner.invoke(args=["setup", "--no-demo"])
+    assert result.exit_code == 0 and "Password" not in result.output
+    chief = session.query(Operator).filter_by(email="chief@example.com").one()
+    assert verify_password(chief.password_hash, "chosen password 1")
+    assert session.query(Customer).count() == 0
+
+    monkeypatch.setenv("ADMIN_PASSWORD", "a different password")
+    assert runner.invoke(args=["setup"]).exit_code == 0
+    session.expire_all()
+    assert verify_password(session.get(Operator, chief.id).password_hash, "chosen password 1")
+
+
+def test_create_maintainer_command(runner, session):
+    result = runner.invoke(args=["create-maintainer", "ops@example.com", "--password",
+                                 "long enough pw", "--first-name", "Ops"])
+    assert result.exit_code == 0, result.output
+    assert session.query(Operator).filter_by(email="ops@example.com").one().is_maintainer
+    again = runner.invoke(args=["create-maintainer", "ops@example.com", "--password", "long enough pw"])
+    assert again.exit_code == 1 and "already signs in" in again.output
+
+
+def test_load_demo_only_into_an_empty_database(runner, session):
+    assert "Demo data loaded." in runner.invoke(args=["load-demo"]).output
+    count = session.query(Customer).count()
+    assert count >= 5
+    assert "not loaded" in runner.invoke(args=["load-demo"]).output
+    assert session.query(Customer).count() == count
