@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from admin_views.base import MaintainerModelView
+from extensions import db
 from models import Building
+from services.reference_data import save_status
 
 
 class LookupView(MaintainerModelView):
@@ -20,6 +22,9 @@ class StatusView(LookupView):
     column_list = ["name", "is_default", "is_active"]
     column_labels = {"is_default": "Default for new customers", "is_active": "Counts as active"}
     form_columns = ["name", "is_default", "is_active"]
+
+    def save_model(self, form, model, is_created):
+        save_status(db.session, model)
 
 
 class SiteView(LookupView):

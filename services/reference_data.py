@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import CustomerStatus, GlobalSettings
+from services.errors import ErrorBag
+from services.transactions import commit
 
 DEFAULT_STATUSES = (("Active", True, True), ("Inactive", False, False))
 
@@ -19,3 +21,24 @@ def ensure_reference_data(session: Session) -> None:
     if session.get(GlobalSettings, 1) is None:
         session.add(GlobalSettings(id=1))
     session.commit()
+
+
+def save_status(session: Session, status: CustomerStatus) -> None:
+    """Save a status; marking it the default takes the mark from the others, and one status
+    always stays the default (new customers need one). Raises ValidationFailed."""
+    bag = ErrorBag()
+    with session.no_autoflush:
+        others_default = session.scalar(select(CustomerStatus.id).where(
+            CustomerStatus.is_default.is_(True), CustomerStatus.id.is_distinct_from(status.id)))
+    if status.is_default:
+        if not status.is_active:
+            bag.add("is_default", "New customers cannot start in a status that does not count as active.")
+    elif others_default is None:
+        bag.add("is_default", "One status must stay the default for new customers: "
+                              "make another status the default instead.")
+    bag.raise_if_any()
+    if status.is_default and others_default is not None:
+        session.execute(update(CustomerStatus).values(is_default=False)
+                        .where(CustomerStatus.id.is_distinct_from(status.id)))
+    session.add(status)
+    commit(session)

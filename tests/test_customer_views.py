@@ -1,8 +1,8 @@
 """The Customers and Contacts screens through the test client, on SQLite and PostgreSQL."""
 
 import csv
-import json
 import io
+import json
 import re
 from html import unescape
 

@@ -112,3 +112,18 @@ def test_last_active_maintainer_cannot_lock_everyone_out(maintainer_client, main
     assert "last active maintainer" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(type(maintainer), maintainer.id).is_maintainer
+
+
+def test_exactly_one_default_status(maintainer_client, session):
+    from models import CustomerStatus
+
+    active = session.query(CustomerStatus).filter_by(name="Active").one()
+    response = maintainer_client.submit(f"/admin/customer-statuses/edit/?id={active.id}",
+                                        {"name": "Active", "is_active": "y"})
+    assert "One status must stay the default" in response.get_data(as_text=True)
+    response = maintainer_client.submit("/admin/customer-statuses/new/",
+                                        {"name": "Prospect", "is_default": "y", "is_active": "y"})
+    assert response.status_code == 302
+    session.expire_all()
+    defaults = session.query(CustomerStatus).filter_by(is_default=True).all()
+    assert [s.name for s in defaults] == ["Prospect"]
