@@ -14,6 +14,7 @@ run:
 test:
 	scripts/bootstrap.sh test
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 	.venv/bin/pytest
 
 lint:

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import db, utcnow
+from models.base import Model, utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Who did what to which record and when; `changes` maps field → [old, new] with
     secrets masked as "changed". Append-only: nothing edits or deletes an event."""
 

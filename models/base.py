@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, String
@@ -24,6 +25,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:  # mypy cannot see through Flask-SQLAlchemy's generated db.Model
+    Model = Base
+else:
+    Model = db.Model
 
 
 def utcnow() -> datetime:

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import db, utcnow
+from models.base import Model, db, utcnow
 
 
-class Computer(db.Model):
+class Computer(Model):
     """A computer of a customer. `settings_snapshot` is the effective settings it received at
     registration (global defaults overridden by the customer's), without secrets in clear."""
 

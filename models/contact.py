@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column
+from models.base import Model, TimestampMixin, enum_column
 from models.enums import PhoneType
 from models.search_index import ContactSearchToken, fold, phone_tokens, sync_tokens, words
 
+if TYPE_CHECKING:
+    from models.customer import Customer
 
-class Contact(TimestampMixin, db.Model):
+
+class Contact(TimestampMixin, Model):
     """A person at a company customer. A main contact (`is_main`) receives copies of the
     communication on all the customer's requests; a contact only on requests it is assigned to.
     Only company customers have contacts (checked by `services.contacts`)."""
@@ -33,7 +38,7 @@ class Contact(TimestampMixin, db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    customer: Mapped[Customer] = relationship(back_populates="contacts")  # noqa: F821
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
     search_tokens: Mapped[list[ContactSearchToken]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )

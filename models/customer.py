@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
@@ -18,11 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column
+from models.base import Model, TimestampMixin, db, enum_column
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from models.lookups import Building, CustomerStatus, Department, Site, SlaLevel, Workgroup
 from models.operator import Operator
 from models.search_index import CustomerSearchToken, fold, phone_tokens, sync_tokens, words
+
+if TYPE_CHECKING:
+    from models.contact import Contact
 
 customer_operator = Table(
     "customer_operator",
@@ -41,7 +45,7 @@ customer_workgroup = Table(
 )
 
 
-class Customer(TimestampMixin, db.Model):
+class Customer(TimestampMixin, Model):
     """A customer of the service desk.
 
     Guarantees, in the database as well as in `services.customers`: a company has a company
@@ -139,7 +143,7 @@ class Customer(TimestampMixin, db.Model):
     workgroups: Mapped[list[Workgroup]] = relationship(
         secondary=customer_workgroup, order_by=Workgroup.name
     )
-    contacts: Mapped[list[Contact]] = relationship(  # noqa: F821
+    contacts: Mapped[list[Contact]] = relationship(
         back_populates="customer",
         cascade="all, delete-orphan",
         order_by="(Contact.is_main.desc(), Contact.sort_name)",

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column, utcnow
+from models.base import Model, TimestampMixin, enum_column, utcnow
 from models.enums import DirectoryTarget, SyncRunStatus
 
 
-class DirectorySource(TimestampMixin, db.Model):
+class DirectorySource(TimestampMixin, Model):
     """An AD/LDAP connection with its attribute mapping and where imported people go.
     The bind password is stored only encrypted."""
 
@@ -50,7 +50,7 @@ class DirectorySource(TimestampMixin, db.Model):
         return self.name
 
 
-class DirectorySyncRun(db.Model):
+class DirectorySyncRun(Model):
     """One import (or dry run) of a source, with its counts and per-entry errors."""
 
     __tablename__ = "directory_sync_run"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import db
+from models.base import Model
 
 
 class NamedLookup:
@@ -19,7 +19,7 @@ class NamedLookup:
         return self.name
 
 
-class CustomerStatus(NamedLookup, db.Model):
+class CustomerStatus(NamedLookup, Model):
     """A customer's status. Exactly the row marked `is_default` is given to new customers;
     `is_active` False marks statuses such as Inactive that take a customer out of daily work."""
 
@@ -28,13 +28,13 @@ class CustomerStatus(NamedLookup, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
 
 
-class SlaLevel(NamedLookup, db.Model):
+class SlaLevel(NamedLookup, Model):
     """Service Level Agreement subscription level."""
 
     __tablename__ = "sla_level"
 
 
-class Site(NamedLookup, db.Model):
+class Site(NamedLookup, Model):
     """A site (location) with its buildings."""
 
     __tablename__ = "site"
@@ -43,7 +43,7 @@ class Site(NamedLookup, db.Model):
     )
 
 
-class Building(db.Model):
+class Building(Model):
     """A building of one site; a customer's building must belong to the customer's site,
     which the database checks through the composite key (id, site_id)."""
 
@@ -61,26 +61,26 @@ class Building(db.Model):
         return f"{self.name} ({self.site.name})" if self.site else self.name
 
 
-class Department(NamedLookup, db.Model):
+class Department(NamedLookup, Model):
     """An organisational department of the customers' organisation."""
 
     __tablename__ = "department"
 
 
-class Workgroup(NamedLookup, db.Model):
+class Workgroup(NamedLookup, Model):
     """A customer workgroup: customers that share information with each other."""
 
     __tablename__ = "workgroup"
     description: Mapped[str | None] = mapped_column(String(255))
 
 
-class Team(NamedLookup, db.Model):
+class Team(NamedLookup, Model):
     """An operator team; ownership rights may extend a customer's access to its members."""
 
     __tablename__ = "team"
 
 
-class SecurityGroup(NamedLookup, db.Model):
+class SecurityGroup(NamedLookup, Model):
     """A portal security group deciding what a portal account may do."""
 
     __tablename__ = "security_group"

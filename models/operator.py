@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column, utcnow
+from models.base import Model, TimestampMixin, db, enum_column, utcnow
 from models.enums import OperatorRole
 from models.lookups import Team
 
@@ -29,7 +29,7 @@ operator_team = Table(
 )
 
 
-class Operator(UserMixin, TimestampMixin, db.Model):
+class Operator(UserMixin, TimestampMixin, Model):
     """A staff login. `email` is the login name, stored lower-case and unique;
     the password is kept only as an argon2 hash."""
 
@@ -66,7 +66,7 @@ class Operator(UserMixin, TimestampMixin, db.Model):
         return self.full_name
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """An operator's API token; only its SHA-256 hash is stored, the token is shown once."""
 
     __tablename__ = "api_token"

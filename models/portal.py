@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db
+from models.base import Model, TimestampMixin, db
 
 
-class PortalAccount(TimestampMixin, db.Model):
+class PortalAccount(TimestampMixin, Model):
     """Portal credentials of exactly one customer or one contact (a customer record itself
     stores no credentials). Passwords and reset tokens are stored only as hashes."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column
+from models.base import Model, TimestampMixin, db, enum_column
 from models.contact import Contact
 from models.enums import RequestStatus
 
@@ -17,7 +17,7 @@ request_contact = Table(
 )
 
 
-class Request(TimestampMixin, db.Model):
+class Request(TimestampMixin, Model):
     """A request for a customer. Its recipients are the customer's main contacts plus the
     contacts assigned to it (or the person customer's own e-mail). A customer with requests
     cannot be deleted (RESTRICT): it is deactivated instead."""

@@ -17,7 +17,7 @@ import phonenumbers
 from sqlalchemy import ForeignKey, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import binary_string, db
+from models.base import Model, binary_string
 
 TOKEN_LENGTH = 64
 # Letters NFKD does not decompose into a base letter plus a mark.
@@ -78,7 +78,7 @@ def prefix_upper_bound(term: str) -> str:
     return term[:-1] + chr(ord(term[-1]) + 1)
 
 
-class CustomerSearchToken(db.Model):
+class CustomerSearchToken(Model):
     """One searchable word of a customer. Primary key (token, customer_id) is the index."""
 
     __tablename__ = "customer_search_token"
@@ -88,7 +88,7 @@ class CustomerSearchToken(db.Model):
     )
 
 
-class ContactSearchToken(db.Model):
+class ContactSearchToken(Model):
     """One searchable word of a contact."""
 
     __tablename__ = "contact_search_token"

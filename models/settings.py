@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db, enum_column
+from models.base import Model, TimestampMixin, db, enum_column
 from models.enums import MailSecurity, NotificationRoute
 
 
@@ -42,7 +42,7 @@ class MailServersMixin:
     smtp_fallback_password_encrypted: Mapped[str | None] = mapped_column(Text)
 
 
-class CustomerSettings(MailServersMixin, TimestampMixin, db.Model):
+class CustomerSettings(MailServersMixin, TimestampMixin, Model):
     """One customer's settings: the wizard's steps 2–5 and the edit tabs of the same names.
     `use_builtin_mail_servers` True means the mail columns are ignored and the global
     built-in servers apply."""
@@ -82,7 +82,7 @@ class CustomerSettings(MailServersMixin, TimestampMixin, db.Model):
     customer = relationship("Customer", backref=db.backref("settings", uselist=False))
 
 
-class GlobalSettings(MailServersMixin, TimestampMixin, db.Model):
+class GlobalSettings(MailServersMixin, TimestampMixin, Model):
     """The single row of global settings (id = 1): the built-in mail servers the wizard offers,
     quick-form rules, duplicate-detection threshold and ownership rights."""
 

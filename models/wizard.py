@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import TimestampMixin, db
+from models.base import Model, TimestampMixin
 
 
-class WizardDraft(TimestampMixin, db.Model):
+class WizardDraft(TimestampMixin, Model):
     """The steps typed so far (`data`, secrets inside encrypted) and the furthest step
     reached, so a logout, a timeout or a restart loses nothing."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,8 +27,8 @@ from services.operators import create_operator
 from services.reference_data import ensure_reference_data
 
 
-def _lookups(session: Session) -> dict[str, dict[str, object]]:
-    made: dict[str, dict[str, object]] = {}
+def _lookups(session: Session) -> dict[str, dict[str, Any]]:
+    made: dict[str, dict[str, Any]] = {}
     for model, names in (
         (SlaLevel, ["Bronze", "Silver", "Gold", "Platinum"]),
         (Department, ["Finance", "IT", "Sales", "Human Resources"]),

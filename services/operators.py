@@ -143,7 +143,7 @@ def ensure_maintainer(
     operator = create_operator(
         session,
         email=email,
-        password=password or generated,
+        password=password or generated or "",
         first_name="First",
         last_name="Maintainer",
         role=OperatorRole.MAINTAINER,
