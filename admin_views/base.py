@@ -23,7 +23,8 @@ def save_options() -> SaveOptions:
 
 def attach_errors(form, errors: dict[str, list[str]]) -> None:
     """Show domain messages on the fields they concern; the rest as a message on the page.
-    The form keeps everything the user typed."""
+    The form keeps everything the user typed; a note on top says where to look on a long form."""
+    flash("Nothing was saved: please correct the fields marked below.", "error")
     for field_name, messages in errors.items():
         field = getattr(form, field_name, None) if field_name != FORM else None
         if field is None:

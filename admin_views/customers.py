@@ -78,6 +78,8 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
         "location_code": "Location ID",
         "email": "E-mail",
         "secondary_email": "Secondary e-mail",
+        "secondary_phone": "Secondary phone",
+        "employee_type": "Employee type",
         "sla_level.name": "SLA level",
     }
     sort_by = {"display_name": Customer.sort_name}
@@ -174,7 +176,8 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
             "form_columns": ["id", "first_name", "last_name", "email", "phone", "phone_type",
                              "title", "is_main"],
             "form_overrides": {"phone_type": EnumSelectField},
-            "form_args": {"phone_type": PHONE_TYPE, "is_main": {"label": "Main contact"}},
+            "form_args": {"phone_type": PHONE_TYPE, "is_main": {"label": "Main contact"},
+                          "email": {"label": "E-mail"}},
             "form_label": "Contact",
         }),
     ]

@@ -1,4 +1,5 @@
-// Shows the fields of the chosen kind only; the server clears the other kind's fields anyway.
+// Customer form: show the fields of the chosen kind only (the server clears the other kind's
+// fields anyway), and give inline contact fields labels of their own.
 (function () {
   var kind = document.getElementById("kind");
   if (!kind) { return; }
@@ -14,7 +15,22 @@
     company.forEach(function (id) { var g = group(id); if (g) { g.style.display = isCompany ? "" : "none"; } });
     person.forEach(function (id) { var g = group(id); if (g) { g.style.display = isCompany ? "none" : ""; } });
   }
+  // Flask-Admin renames the inputs of an added contact (contacts-0-first_name) but not the
+  // labels, which then point at the customer's own fields: re-point each label to its input.
+  function relabel(root) {
+    root.querySelectorAll(".inline-field .form-group").forEach(function (g) {
+      var label = g.querySelector("label");
+      var input = g.querySelector("input[id], select[id], textarea[id]");
+      if (label && input) { label.htmlFor = input.id; }
+    });
+  }
   kind.addEventListener("change", toggle);
   if (window.jQuery) { window.jQuery(kind).on("change", toggle); }
   toggle();
+  relabel(document);
+  var contacts = document.getElementById("contacts");
+  if (contacts && window.MutationObserver) {
+    new MutationObserver(function () { relabel(contacts); })
+      .observe(contacts, { childList: true, subtree: true });
+  }
 })();
