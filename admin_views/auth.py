@@ -47,7 +47,7 @@ def login():
         return redirect(url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        operator = authenticate(db.session, form.email.data, form.password.data)
+        operator = authenticate(db.session, form.email.data, form.password.data, request.remote_addr)
         if operator is not None:
             login_user(operator)
             return redirect(_safe_next(request.args.get("next")))

@@ -9,12 +9,14 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.base import FilterGroup
 from flask_login import current_user
+from wtforms.fields import HiddenField
 from wtforms.fields.core import UnboundField
 
 from extensions import db
+from services.audit import record, save_audited
 from services.customers import SaveOptions
-from services.errors import FORM, DomainError, ValidationFailed
-from services.transactions import commit, delete
+from services.errors import FORM, DomainError, PermissionDenied, StaleRecord, ValidationFailed
+from services.transactions import delete
 
 
 def save_options() -> SaveOptions:
@@ -32,6 +34,27 @@ def attach_errors(form, errors: dict[str, list[str]]) -> None:
                 flash(message, "error")
             continue
         field.errors = list(field.errors or []) + list(messages)
+
+
+def actor():
+    """The signed-in operator as a plain model object, for the domain layer."""
+    return current_user._get_current_object() if current_user.is_authenticated else None
+
+
+def seen_version(form) -> int | None:
+    """The record version the user's form was loaded at (hidden field `version_seen`)."""
+    field = getattr(form, "version_seen", None)
+    try:
+        return int(field.data) if field is not None and field.data not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class VersionSeenField(HiddenField):
+    """The version a record had when its form was loaded; never copied onto the record."""
+
+    def populate_obj(self, obj, name):
+        return None
 
 
 def deny_or_login():
@@ -60,6 +83,18 @@ class SecuredModelView(ModelView):
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.is_active
+
+    def validate_form(self, form) -> bool:
+        valid = super().validate_form(form)
+        # Flask-Admin's ajax pickers drop an id their loader refuses (another kind, a record the
+        # operator may not see) without a word; say so on the field instead.
+        for name in self.form_ajax_refs or {}:
+            field = getattr(form, name, None)
+            posted = request.form.get(name) if request.method == "POST" else None
+            if field is not None and posted not in (None, "", "__None") and field.data is None:
+                field.errors = [*field.errors, "Not one of the records you can choose here."]
+                valid = False
+        return valid
 
     def scaffold_form(self):
         # Uniqueness is a domain rule with its own field message (services/); Flask-Admin's
@@ -107,6 +142,15 @@ class SecuredModelView(ModelView):
     def _save(self, form, model, is_created: bool) -> bool:
         try:
             self.save_model(form, model, is_created)
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
+        except StaleRecord as exc:
+            db.session.rollback()
+            attach_errors(form, exc.errors)
+            # The user has now been told; saving again is a deliberate overwrite.
+            form.version_seen.data = exc.current_version
+            return False
         except ValidationFailed as exc:
             db.session.rollback()
             attach_errors(form, exc.errors)
@@ -132,6 +176,9 @@ class SecuredModelView(ModelView):
     def delete_model(self, model) -> bool:
         try:
             self.remove_model(model)
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
         except DomainError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -147,5 +194,8 @@ class MaintainerModelView(SecuredModelView):
         return super().is_accessible() and current_user.is_maintainer
 
     def save_model(self, form, model, is_created: bool) -> None:
-        db.session.add(model)
-        commit(db.session)
+        save_audited(db.session, actor(), model)
+
+    def remove_model(self, model) -> None:
+        record(db.session, actor(), "delete", model)
+        delete(db.session, model)

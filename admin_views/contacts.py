@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from flask_login import current_user
+from flask import request
+from sqlalchemy import select
 
-from admin_views.base import SecuredModelView, save_options
+from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
 from admin_views.customers import PHONE_TYPE, _phone
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import BooleanChoiceFilter
+from admin_views.row_access import RowAccessMixin, customer_scope
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
-from models import Contact
+from models import Contact, Customer
 from models.enums import CustomerKind
+from services.access import Right
 from services.contact_info import format_phone
-from services.contacts import save_contact
+from services.contacts import delete_contact, save_contact
 from services.search import contact_search_conditions
 
 
-class ContactView(TokenSearchMixin, SecuredModelView):
+class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
+    """Contacts of the companies the operator may see; changing one needs the edit right on
+    its company (a contact's delete is an edit of its company)."""
+
     search_conditions = staticmethod(contact_search_conditions)
     search_placeholder_text = "Name, e-mail or phone"
 
@@ -41,17 +47,27 @@ class ContactView(TokenSearchMixin, SecuredModelView):
     }
 
     form_columns = ["customer", "first_name", "last_name", "email", "phone", "phone_type",
-                    "title", "is_main"]
+                    "title", "is_main", "version_seen"]
+    form_extra_fields = {"version_seen": VersionSeenField()}
     form_overrides = {"phone_type": EnumSelectField}
     form_args = {"phone_type": PHONE_TYPE, "is_main": {"label": "Main contact"},
                  "last_name": {"label": "Last name *"}, "customer": {"label": "Company *"}}
     form_ajax_refs = {
-        "customer": CustomerAjaxLoader("customer", db, kind=CustomerKind.COMPANY),
+        "customer": CustomerAjaxLoader("customer", db, kind=CustomerKind.COMPANY, right=Right.EDIT),
     }
 
+    def scope(self, right):
+        company_right = Right.VIEW if right == Right.VIEW else Right.EDIT
+        return Contact.customer_id.in_(select(Customer.id).where(customer_scope(company_right)))
+
     def on_form_prefill(self, form, id):
-        form.phone.data = format_phone(form.phone.data)
+        if request.method == "GET":
+            form.version_seen.data = db.session.get(Contact, int(id)).version
+            form.phone.data = format_phone(form.phone.data)
 
     def save_model(self, form, model, is_created):
-        save_contact(db.session, model, current_user._get_current_object(),
-                     save_options().phone_region)
+        save_contact(db.session, model, actor(), save_options().phone_region,
+                     seen_version=seen_version(form))
+
+    def remove_model(self, model):
+        delete_contact(db.session, model, actor())

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import g, request
-from flask_login import current_user
+from flask import abort, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms.fields import TextAreaField
 
-from admin_views.base import SecuredModelView, save_options
+from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
+from admin_views.row_access import RowAccessMixin, customer_scope
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
 from models import (
@@ -59,7 +59,7 @@ PHONE_TYPE = {"enum": PhoneType}
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(TokenSearchMixin, SecuredModelView):
+class CustomerView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 
@@ -138,8 +138,9 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
         "first_name", "middle_name", "last_name", "employee_type", "title", "department",
         "manager", "status", "sla_level", "site", "building", "location_code",
         "primary_phone", "primary_phone_type", "secondary_phone", "secondary_phone_type",
-        "email", "secondary_email", "workgroups", "operators", "notes", "contacts",
+        "email", "secondary_email", "workgroups", "operators", "notes", "contacts", "version_seen",
     ]
+    form_extra_fields = {"version_seen": VersionSeenField()}
     form_overrides = {
         "kind": EnumSelectField,
         "employee_type": EnumSelectField,
@@ -185,6 +186,9 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
     create_template = "admin/customer_create.html"
     edit_template = "admin/customer_edit.html"
 
+    def scope(self, right):
+        return customer_scope(right)
+
     def get_query(self):
         # Operators are many-to-many: one extra SELECT … IN for the page, never one per row.
         query = super().get_query().options(selectinload(Customer.operators))
@@ -197,20 +201,36 @@ class CustomerView(TokenSearchMixin, SecuredModelView):
         g.exporting_customers = True
         return super()._export_data()
 
-    def create_form(self, obj=None):
-        form = super().create_form(obj)
-        if request.method == "GET":
-            form.status.data = default_status(db.session)  # what a new customer gets anyway
-        return form
-
     def on_form_prefill(self, form, id):
+        # Flask-Admin calls this again after a refused POST: then the typed values stay.
+        if request.method != "GET":
+            return
+        form.version_seen.data = db.session.get(Customer, int(id)).version
         for name in ("primary_phone", "secondary_phone"):
             getattr(form, name).data = format_phone(getattr(form, name).data)
         for entry in form.contacts.entries:
             entry.form.phone.data = format_phone(entry.form.phone.data)
 
+    def _refuse_operator_tampering(self, form):
+        # Only maintainers get the operators field; a posted value from anyone else is a
+        # tampered request, refused outright rather than silently ignored.
+        if not actor().is_maintainer:
+            if request.method == "POST" and "operators" in request.form:
+                abort(403)
+            del form.operators
+        return form
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        if request.method == "GET":
+            form.status.data = default_status(db.session)  # what a new customer gets anyway
+        return self._refuse_operator_tampering(form)
+
+    def edit_form(self, obj=None):
+        return self._refuse_operator_tampering(super().edit_form(obj))
+
     def save_model(self, form, model, is_created):
-        save_customer(db.session, model, current_user._get_current_object(), save_options())
+        save_customer(db.session, model, actor(), save_options(), seen_version=seen_version(form))
 
     def remove_model(self, model):
-        delete_customer(db.session, model, current_user._get_current_object())
+        delete_customer(db.session, model, actor())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 
-from admin_views.base import deny_or_login
+from admin_views.base import actor, deny_or_login
 from extensions import db
 from services.dashboard import dashboard_counts
 
@@ -26,4 +26,4 @@ class DashboardView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/dashboard.html", counts=dashboard_counts(db.session), tiles=TILES)
+        return self.render("admin/dashboard.html", counts=dashboard_counts(db.session, actor()), tiles=TILES)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField
 
 from extensions import db
 from models import Customer
 from models.enums import CustomerKind
+from services.access import Right, customer_condition
 from services.search import customer_search_conditions
 
 
@@ -45,20 +47,32 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
     """Customer picker that searches the token index (diacritics-free, indexed), optionally
     only one kind: persons for a manager, companies for a contact's customer."""
 
-    def __init__(self, name, session, kind: CustomerKind | None = None, **options):
+    def __init__(self, name, session, kind: CustomerKind | None = None, right: Right = Right.VIEW,
+                 **options):
         options.setdefault("fields", ["display_name"])
         options.setdefault("placeholder", "Type a name, e-mail or phone")
         super().__init__(name, session, Customer, **options)
         self.kind = kind
+        self.right = right
 
     def format(self, model):
         if model is None:
             return None
         return (getattr(model, self.pk), str(model))
 
+    def _allowed(self, *conditions):
+        actor = current_user._get_current_object() if current_user.is_authenticated else None
+        query = select(Customer).where(customer_condition(db.session, actor, self.right), *conditions)
+        return query.where(Customer.kind == self.kind) if self.kind is not None else query
+
+    def get_one(self, pk):
+        # A posted id is checked like a search result: a tampered form cannot pick a customer
+        # the operator may not see, or one of the wrong kind.
+        if not str(pk).isdigit():
+            return None
+        return db.session.scalar(self._allowed(Customer.id == int(pk)))
+
     def get_list(self, term, offset=0, limit=10):
-        query = select(Customer).where(*customer_search_conditions(term))
-        if self.kind is not None:
-            query = query.where(Customer.kind == self.kind)
+        query = self._allowed(*customer_search_conditions(term))
         query = query.order_by(Customer.sort_name, Customer.id).offset(offset).limit(limit)
         return list(db.session.scalars(query))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from admin_views.base import MaintainerModelView
+from admin_views.base import MaintainerModelView, actor
 from extensions import db
 from models import Building
 from services.reference_data import save_status
@@ -24,7 +24,7 @@ class StatusView(LookupView):
     form_columns = ["name", "is_default", "is_active"]
 
     def save_model(self, form, model, is_created):
-        save_status(db.session, model)
+        save_status(db.session, model, actor())
 
 
 class SiteView(LookupView):

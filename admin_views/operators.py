@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from admin_views.base import MaintainerModelView
+from admin_views.base import MaintainerModelView, actor
 from admin_views.fields import EnumSelectField, NewPasswordField
 from extensions import db
 from models.enums import OperatorRole
-from services.operators import EMAIL_TAKEN, validate_operator
-from services.transactions import commit
+from services.audit import save_audited
+from services.operators import validate_operator
 
 
 class OperatorView(MaintainerModelView):
@@ -34,5 +34,4 @@ class OperatorView(MaintainerModelView):
 
     def save_model(self, form, model, is_created):
         validate_operator(db.session, model, form.password.data)
-        db.session.add(model)
-        commit(db.session, {"uq_operator_email": ("email", EMAIL_TAKEN)})
+        save_audited(db.session, actor(), model)

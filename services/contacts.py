@@ -1,14 +1,17 @@
-"""Contacts of company customers."""
+"""Contacts of company customers: edited on their own or inline on their company."""
 
 from __future__ import annotations
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from models import Contact, Operator
 from models.enums import CustomerKind
+from services.access import Right, require
+from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
-from services.errors import ErrorBag, ValidationFailed
-from services.transactions import commit
+from services.errors import DomainError, ErrorBag
+from services.transactions import commit, committing
 
 
 def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
@@ -41,15 +44,48 @@ def validate_contact(session: Session, contact: Contact, phone_region: str) -> N
     bag.raise_if_any()
 
 
+def _check_rights(session: Session, contact: Contact, actor: Operator | None) -> None:
+    """Editing a contact edits its company: the edit right on the company it belongs to, and
+    on the company it is taken from when it moves."""
+    if actor is None:
+        return
+    history = inspect(contact).attrs.customer.history
+    for company in [*history.deleted, *history.unchanged, *history.added]:
+        if company is not None and company.id is not None:
+            require(session, actor, company.id, Right.EDIT)
+
+
 def save_contact(
-    session: Session, contact: Contact, actor: Operator | None, phone_region: str
+    session: Session,
+    contact: Contact,
+    actor: Operator | None,
+    phone_region: str,
+    *,
+    seen_version: int | None = None,
 ) -> Contact:
-    """Validate and commit a contact; raises ValidationFailed (session rolled back)."""
+    """Validate and commit a contact with its audit event. Raises ValidationFailed (StaleRecord
+    when changed since `seen_version`) or PermissionDenied; the session is then rolled back."""
+    is_new = contact.id is None
     try:
+        with session.no_autoflush:
+            _check_rights(session, contact, actor)
+            check_version(session, "contact", contact, seen_version)
         validate_contact(session, contact, phone_region)
-    except ValidationFailed:
+    except DomainError:
         session.rollback()
         raise
     session.add(contact)
-    commit(session)
+    changes = changes_of(contact)
+    with committing(session):
+        session.flush()
+        record(session, actor, "create" if is_new else "update", contact, changes)
     return contact
+
+
+def delete_contact(session: Session, contact: Contact, actor: Operator | None) -> None:
+    """Delete a contact (an edit of its company); raises PermissionDenied without that right."""
+    if actor is not None:
+        require(session, actor, contact.customer_id, Right.EDIT)
+    record(session, actor, "delete", contact)
+    session.delete(contact)
+    commit(session)

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from models import Computer, Contact, Customer, CustomerStatus, Operator, Request
+from models import (
+    Computer,
+    Contact,
+    Customer,
+    CustomerSettings,
+    CustomerStatus,
+    Operator,
+    PortalAccount,
+    Request,
+)
 from models.enums import CustomerKind
+from services.access import Right, require, require_maintainer
+from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.contacts import check_contact
-from services.errors import FORM, DomainError, ErrorBag, ValidationFailed
-from services.transactions import commit
+from services.errors import FORM, DomainError, ErrorBag
+from services.transactions import commit, committing
 
 COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
 PERSON_ONLY = ("first_name", "middle_name", "last_name", "employee_type", "title", "department", "manager")
@@ -152,21 +163,72 @@ def validate_customer(session: Session, customer: Customer, options: SaveOptions
     bag.raise_if_any()
 
 
+def _check_rights(session: Session, customer: Customer, actor: Operator | None) -> None:
+    """Edit right on an existing customer; only a maintainer changes its operators.
+    `actor` None is the system itself (CLI, demo data, importer), bound by no ownership."""
+    if actor is None:
+        return
+    if customer.id is not None:
+        require(session, actor, customer.id, Right.EDIT)
+    history = inspect(customer).attrs.operators.history
+    before = {op.id for op in [*history.unchanged, *history.deleted]}
+    after = {op.id for op in [*history.unchanged, *history.added]}
+    if before != after:
+        require_maintainer(actor, "assign or remove a customer's operators")
+
+
+def _audit_customer(session: Session, actor: Operator | None, customer: Customer,
+                    changes: dict[str, list], contact_changes: list, is_new: bool) -> None:
+    if is_new:
+        record(session, actor, "create", customer, changes)
+    else:
+        special = {"status": "status_change", "operators": "operator_assignment"}
+        rest = {k: v for k, v in changes.items() if k not in special}
+        if rest:
+            record(session, actor, "update", customer, rest)
+        for field, action in special.items():
+            if field in changes:
+                record(session, actor, action, customer, {field: changes[field]})
+    if is_new and changes.get("operators"):
+        record(session, actor, "operator_assignment", customer, {"operators": changes["operators"]})
+    for contact, contact_change, action in contact_changes:
+        if contact_change or action == "delete":
+            record(session, actor, action, contact, contact_change)
+
+
 def save_customer(
-    session: Session, customer: Customer, actor: Operator | None, options: SaveOptions
+    session: Session,
+    customer: Customer,
+    actor: Operator | None,
+    options: SaveOptions,
+    *,
+    seen_version: int | None = None,
 ) -> Customer:
-    """Validate and commit a new or changed customer (its contacts included).
-    Raises ValidationFailed; on failure the session is rolled back and nothing is written."""
+    """Validate and commit a new or changed customer (its contacts included), with its audit
+    events. `seen_version` is the version the user's form was loaded at: a customer changed
+    since is refused (StaleRecord). Raises ValidationFailed or PermissionDenied; on failure the
+    session is rolled back and nothing is written."""
+    is_new = customer.id is None
     try:
+        with session.no_autoflush:
+            _check_rights(session, customer, actor)
+            check_version(session, "customer", customer, seen_version)
         validate_customer(session, customer, options)
-    except ValidationFailed:
+    except DomainError:
         session.rollback()
         raise
-    if customer.id is None:
+    if is_new:
         customer.created_by = actor
     customer.updated_by = actor
-    session.add(customer)
-    commit(session, CONSTRAINT_MESSAGES)
+    session.add(customer)  # before reading changes: related names load under no_autoflush
+    changes = changes_of(customer)
+    removed = inspect(customer).attrs.contacts.history.deleted
+    contact_changes = [(c, changes_of(c), "create" if c.id is None else "update")
+                       for c in customer.contacts]
+    contact_changes += [(c, {}, "delete") for c in removed]
+    with committing(session, CONSTRAINT_MESSAGES):
+        session.flush()
+        _audit_customer(session, actor, customer, changes, contact_changes, is_new)
     return customer
 
 
@@ -185,15 +247,34 @@ def create_customer(
     return save_customer(session, customer, actor, options)
 
 
+def deletion_summary(session: Session, customer: Customer) -> dict[str, int]:
+    """What goes with a customer when it is deleted (contacts, settings, portal account) and
+    what keeps it (requests, computers)."""
+    def count(model, column) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(column == customer.id)) or 0
+
+    return {
+        "contacts": count(Contact, Contact.customer_id),
+        "settings": count(CustomerSettings, CustomerSettings.customer_id),
+        "portal accounts": count(PortalAccount, PortalAccount.customer_id),
+        "requests": count(Request, Request.customer_id),
+        "computers": count(Computer, Computer.customer_id),
+    }
+
+
 def delete_customer(session: Session, customer: Customer, actor: Operator | None) -> None:
-    """Delete a customer with its contacts and settings. A customer that requests or computers
-    refer to is kept (DomainError): deactivate it through its status instead."""
-    has_requests = session.scalar(select(exists().where(Request.customer_id == customer.id)))
-    has_computers = session.scalar(select(exists().where(Computer.customer_id == customer.id)))
-    if has_requests or has_computers:
+    """Delete a customer with its contacts, settings and portal account. A customer that
+    requests or computers refer to is kept (DomainError): deactivate it through its status.
+    Raises PermissionDenied without the delete right."""
+    if actor is not None:
+        require(session, actor, customer.id, Right.DELETE)
+    summary = deletion_summary(session, customer)
+    if summary["requests"] or summary["computers"]:
         raise DomainError(
             f"{customer.display_name} has requests or computers, so it cannot be deleted. "
             "Set its status to Inactive instead."
         )
+    record(session, actor, "delete", customer, {"deleted_with": [None, {
+        k: v for k, v in summary.items() if v}]})
     session.delete(customer)
     commit(session, CONSTRAINT_MESSAGES)

@@ -17,6 +17,15 @@ class ValidationFailed(DomainError):
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
 
 
+class StaleRecord(ValidationFailed):
+    """The record changed since the user loaded it. `current_version` lets the form take the
+    user's next save as a deliberate overwrite after they have seen the message."""
+
+    def __init__(self, message: str, current_version: int):
+        self.current_version = current_version
+        super().__init__({FORM: [message]})
+
+
 class PermissionDenied(DomainError):
     """The acting operator may not do this."""
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models import Operator
 from models.base import utcnow
 from models.enums import OperatorRole
+from services.audit import record
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag
 
@@ -43,17 +44,26 @@ def find_operator(session: Session, email: str) -> Operator | None:
     return session.scalar(select(Operator).where(func.lower(Operator.email) == email.strip().lower()))
 
 
-def authenticate(session: Session, email: str, password: str) -> Operator | None:
-    """The active operator with these credentials, or None. Records the sign-in time."""
+def authenticate(
+    session: Session, email: str, password: str, ip_address: str | None = None
+) -> Operator | None:
+    """The active operator with these credentials, or None. Either way an audit event records
+    the attempt (with the typed e-mail when it failed), and a success the sign-in time."""
     operator = find_operator(session, email or "")
     if operator is None:
         verify_password(_DUMMY_HASH, password or "")
+    valid = (operator is not None and verify_password(operator.password_hash, password or "")
+             and operator.is_active)
+    if not valid:
+        record(session, None, "login_failure", operator, entity_type="operator",
+               actor_label=(email or "")[:254], ip_address=ip_address)
+        session.commit()
         return None
-    if not verify_password(operator.password_hash, password or "") or not operator.is_active:
-        return None
+    assert operator is not None
     if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = hash_password(password)
     operator.last_login_at = utcnow()
+    record(session, operator, "login_success", operator, ip_address=ip_address)
     session.commit()
     return operator
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import CustomerStatus, GlobalSettings
+from models import CustomerStatus, GlobalSettings, Operator
+from services.audit import save_audited
 from services.errors import ErrorBag
-from services.transactions import commit
 
 DEFAULT_STATUSES = (("Active", True, True), ("Inactive", False, False))
 
@@ -23,7 +23,7 @@ def ensure_reference_data(session: Session) -> None:
     session.commit()
 
 
-def save_status(session: Session, status: CustomerStatus) -> None:
+def save_status(session: Session, status: CustomerStatus, actor: Operator | None) -> None:
     """Save a status; marking it the default takes the mark from the others, and one status
     always stays the default (new customers need one). Raises ValidationFailed."""
     bag = ErrorBag()
@@ -40,5 +40,4 @@ def save_status(session: Session, status: CustomerStatus) -> None:
     if status.is_default and others_default is not None:
         session.execute(update(CustomerStatus).values(is_default=False)
                         .where(CustomerStatus.id.is_distinct_from(status.id)))
-    session.add(status)
-    commit(session)
+    save_audited(session, actor, status)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,10 +21,13 @@ def constraint_name(exc: IntegrityError) -> str | None:
     return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
 
 
-def commit(session: Session, messages: dict[str, tuple[str, str]] | None = None) -> None:
-    """Commit, or roll back and raise ValidationFailed. `messages` maps a constraint name to
-    the (field, message) to show, for races that slipped past the service's own checks."""
+@contextmanager
+def committing(session: Session, messages: dict[str, tuple[str, str]] | None = None) -> Iterator[None]:
+    """Run the body (flushes, audit rows) and commit once; on a database refusal roll back and
+    raise ValidationFailed. `messages` maps a constraint name to the (field, message) to show,
+    for races that slipped past the service's own checks."""
     try:
+        yield
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -30,6 +36,15 @@ def commit(session: Session, messages: dict[str, tuple[str, str]] | None = None)
     except StaleDataError:
         session.rollback()
         raise ValidationFailed({FORM: [STALE]}) from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def commit(session: Session, messages: dict[str, tuple[str, str]] | None = None) -> None:
+    """Commit what the session holds (see `committing`)."""
+    with committing(session, messages):
+        pass
 
 
 def delete(session: Session, obj) -> None:

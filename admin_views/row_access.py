@@ -1,0 +1,66 @@
+"""Row-level access for model views, from the one policy in services.access.
+
+Flask-Admin reads rows through several doors: the list and its count, `get_one` (edit,
+details, delete), export, bulk actions and ajax loaders. Each one here applies the policy's
+SQL condition inside its own query. A record the operator may not view answers 404 (its
+existence is not revealed); one they may view but not change answers 403.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, request
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext
+from sqlalchemy import select
+
+from admin_views.base import actor
+from extensions import db
+from services.access import Right, customer_condition
+
+ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE}
+
+
+def customer_scope(right: Right):
+    """Condition on Customer for the signed-in operator."""
+    return customer_condition(db.session, actor(), right)
+
+
+class RowAccessMixin:
+    """Subclasses define `scope(right)`: a WHERE condition on their model."""
+
+    def scope(self, right: Right):
+        raise NotImplementedError
+
+    def get_query(self):
+        return super().get_query().filter(self.scope(Right.VIEW))
+
+    def get_count_query(self):
+        return super().get_count_query().filter(self.scope(Right.VIEW))
+
+    def get_one(self, id):
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        model = self.model
+        row = db.session.scalar(select(model).where(model.id == pk, self.scope(Right.VIEW)))
+        if row is None:
+            abort(404)
+        right = ENDPOINT_RIGHTS.get((request.endpoint or "").rsplit(".", 1)[-1], Right.VIEW)
+        if right != Right.VIEW and db.session.scalar(
+            select(model.id).where(model.id == pk, self.scope(right))
+        ) is None:
+            abort(403)
+        return row
+
+    @action("delete", lazy_gettext("Delete"),
+            lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        pks = [int(i) for i in ids if str(i).isdigit()]
+        rows = db.session.scalars(select(self.model).where(
+            self.model.id.in_(pks), self.scope(Right.DELETE))).all()
+        if len(rows) != len(set(pks)):
+            abort(403)
+        deleted = sum(1 for row in rows if self.delete_model(row))
+        if deleted:
+            flash(f"{deleted} record(s) deleted.", "success")

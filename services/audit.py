@@ -1,0 +1,147 @@
+"""The audit trail: who changed which record, when, and which fields from what to what.
+
+Events are written in the same transaction as the change they describe, so a change without
+its event (or an event of a change that was rolled back) cannot exist. Secret fields are
+recorded only as "changed". Nothing here updates or deletes an event.
+"""
+
+from __future__ import annotations
+
+import enum
+from contextlib import nullcontext
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from models import AuditEvent, Operator
+from services.errors import StaleRecord
+from services.secrets import MASK
+from services.transactions import committing
+
+SECRET_MARKERS = ("password", "_encrypted", "secret", "token_hash")
+# Derived or bookkeeping columns: recording them would only repeat the real change.
+NOT_RECORDED = {"display_name", "sort_name", "version", "created_at", "updated_at",
+                "created_by_id", "updated_by_id", "id"}
+
+
+def is_secret(field: str) -> bool:
+    return any(marker in field for marker in SECRET_MARKERS)
+
+
+def describe(value: Any) -> Any:
+    """A JSON value a person can read: names for records, values for enums, ISO dates."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set):
+        return sorted(str(v) for v in value)
+    return str(value)
+
+
+def changes_of(obj) -> dict[str, list]:
+    """Field → [old, new] of the pending changes of `obj` (call before flushing). Reading the
+    names of related records must not flush the half-saved record itself."""
+    session = inspect(obj).session
+    with session.no_autoflush if session is not None else nullcontext():
+        return _changes_of(obj)
+
+
+def _changes_of(obj) -> dict[str, list]:
+    state = inspect(obj)
+    mapper = state.mapper
+    changes: dict[str, list] = {}
+    for attr in mapper.column_attrs:
+        column = attr.columns[0]
+        if attr.key in NOT_RECORDED or column.foreign_keys or attr.key.endswith("_id"):
+            continue
+        history = state.attrs[attr.key].history
+        if history.has_changes():
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if describe(old) != describe(new):
+                changes[attr.key] = [describe(old), describe(new)]
+    for rel in mapper.relationships:
+        if rel.direction.name == "ONETOMANY" or rel.key in ("created_by", "updated_by"):
+            continue
+        history = state.attrs[rel.key].history
+        if not history.has_changes():
+            continue
+        if rel.uselist:
+            before = list(history.unchanged) + list(history.deleted)
+            after = list(history.unchanged) + list(history.added)
+            old, new = describe(before), describe(after)
+        else:
+            old = describe(history.deleted[0] if history.deleted else None)
+            new = describe(history.added[0] if history.added else None)
+        if old != new and (old or new):
+            changes[rel.key] = [old, new]
+    return {field: ([MASK, MASK] if is_secret(field) else values) for field, values in changes.items()}
+
+
+def record(
+    session: Session,
+    actor: Operator | None,
+    action: str,
+    entity,
+    changes: dict[str, list] | None = None,
+    *,
+    entity_type: str | None = None,
+    actor_label: str | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Add an event to the session (committed with the change it describes)."""
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        actor_label=actor_label or (actor.email if actor is not None else "system"),
+        action=action,
+        entity_type=entity_type or type(entity).__name__.lower(),
+        entity_id=getattr(entity, "id", None),
+        entity_label=str(entity)[:255] if entity is not None else None,
+        entity_version=getattr(entity, "version", None),
+        changes={k: v for k, v in (changes or {}).items()} or None,
+        ip_address=ip_address,
+    )
+    session.add(event)
+    return event
+
+
+def changes_since(session: Session, entity_type: str, entity_id: int, version: int) -> list[AuditEvent]:
+    """Events that took the record past `version`, oldest first: who changed what meanwhile."""
+    return list(session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id,
+               AuditEvent.entity_version > version)
+        .order_by(AuditEvent.id)
+    ))
+
+
+def stale_message(session: Session, entity_type: str, entity_id: int, seen_version: int) -> str:
+    """Who changed the record since the user loaded it, and which fields."""
+    parts = []
+    for event in changes_since(session, entity_type, entity_id, seen_version):
+        fields = ", ".join(sorted((event.changes or {}).keys())) or "the record"
+        parts.append(f"{event.actor_label} changed {fields} at {event.at:%Y-%m-%d %H:%M}")
+    who = "; ".join(parts) or "Somebody else changed it"
+    return (f"This record was changed while you were editing it: {who}. Your input is still in the "
+            "form: check it against the current values and save again to apply it.")
+
+
+def check_version(session: Session, entity_type: str, row, seen_version: int | None) -> None:
+    """Raise StaleRecord when `record` is past the version the user's form was loaded at."""
+    if seen_version is not None and row.id is not None and row.version != seen_version:
+        raise StaleRecord(stale_message(session, entity_type, row.id, seen_version), row.version)
+
+
+def save_audited(session: Session, actor: Operator | None, row) -> None:
+    """Commit a simple row (a lookup, a team) with its create/update event."""
+    is_new = inspect(row).transient or inspect(row).pending
+    session.add(row)
+    changes = changes_of(row)
+    with committing(session):
+        session.flush()
+        record(session, actor, "create" if is_new else "update", row, changes)
