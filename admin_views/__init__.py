@@ -5,13 +5,16 @@ from __future__ import annotations
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from admin_views.audit import AuditEventView
 from admin_views.contacts import ContactView
 from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
+from admin_views.settings import OwnershipRightsView
 from extensions import db
 from models import (
+    AuditEvent,
     Building,
     Contact,
     Customer,
@@ -48,6 +51,10 @@ def init_admin(app) -> Admin:
     admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
                                 category="Staff"))
     admin.add_view(LookupView(Team, db, name="Teams", endpoint="teams", category="Staff"))
+    admin.add_view(OwnershipRightsView(name="Ownership rights", endpoint="ownership-rights",
+                                       category="Settings"))
+    admin.add_view(AuditEventView(AuditEvent, db, name="Audit trail", endpoint="audit",
+                                  category="Settings"))
     for model, name, endpoint, view in LOOKUPS:
         admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
     return admin

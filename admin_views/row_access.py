@@ -8,16 +8,15 @@ existence is not revealed); one they may view but not change answers 403.
 
 from __future__ import annotations
 
-from flask import abort, flash, request
-from flask_admin.actions import action
-from flask_admin.babel import lazy_gettext
+from flask import abort, request
 from sqlalchemy import select
 
 from admin_views.base import actor
 from extensions import db
 from services.access import Right, customer_condition
 
-ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE}
+ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE,
+                   "delete_confirm_view": Right.DELETE}
 
 
 def customer_scope(right: Right):
@@ -53,14 +52,5 @@ class RowAccessMixin:
             abort(403)
         return row
 
-    @action("delete", lazy_gettext("Delete"),
-            lazy_gettext("Are you sure you want to delete selected records?"))
-    def action_delete(self, ids):
-        pks = [int(i) for i in ids if str(i).isdigit()]
-        rows = db.session.scalars(select(self.model).where(
-            self.model.id.in_(pks), self.scope(Right.DELETE))).all()
-        if len(rows) != len(set(pks)):
-            abort(403)
-        deleted = sum(1 for row in rows if self.delete_model(row))
-        if deleted:
-            flash(f"{deleted} record(s) deleted.", "success")
+    def delete_scope(self):
+        return [self.scope(Right.DELETE)]

@@ -15,7 +15,7 @@ class Computer(Model):
     registration (global defaults overridden by the customer's), without secrets in clear."""
 
     __tablename__ = "computer"
-    __table_args__ = (UniqueConstraint("customer_id", "hostname"),)
+    __table_args__ = (UniqueConstraint("customer_id", "hostname"), {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="RESTRICT"), nullable=False, index=True

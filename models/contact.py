@@ -21,6 +21,7 @@ class Contact(TimestampMixin, Model):
     Only company customers have contacts (checked by `services.contacts`)."""
 
     __tablename__ = "contact"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (audit trail)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True

@@ -70,6 +70,7 @@ class Customer(TimestampMixin, Model):
             name="fk_customer_building_of_site",
         ),
         Index("ix_customer_sort_name_id", "sort_name", "id"),
+        {"sqlite_autoincrement": True},  # SQLite would reuse a deleted id: audit, links and API ids must not
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -34,7 +34,10 @@ class Operator(UserMixin, TimestampMixin, Model):
     the password is kept only as an argon2 hash."""
 
     __tablename__ = "operator"
-    __table_args__ = (CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),)
+    __table_args__ = (
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
+        {"sqlite_autoincrement": True},  # ids are never reused (audit trail)
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)

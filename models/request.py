@@ -23,6 +23,7 @@ class Request(TimestampMixin, Model):
     cannot be deleted (RESTRICT): it is deactivated instead."""
 
     __tablename__ = "request"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (audit trail, API)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="RESTRICT"), nullable=False, index=True

@@ -80,7 +80,8 @@ def upgrade():
     sa.CheckConstraint('manager_id IS NULL OR manager_id <> id', name=op.f('ck_operator_not_own_manager')),
     sa.ForeignKeyConstraint(['manager_id'], ['operator.id'], name=op.f('fk_operator_manager_id_operator'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_operator')),
-    sa.UniqueConstraint('email', name=op.f('uq_operator_email'))
+    sa.UniqueConstraint('email', name=op.f('uq_operator_email')),
+    sqlite_autoincrement=True
     )
     op.create_table('security_group',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -226,7 +227,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer')),
     sa.UniqueConstraint('directory_guid', name=op.f('uq_customer_directory_guid')),
     sa.UniqueConstraint('registration_number', name=op.f('uq_customer_registration_number')),
-    sa.UniqueConstraint('vat_id', name=op.f('uq_customer_vat_id'))
+    sa.UniqueConstraint('vat_id', name=op.f('uq_customer_vat_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_created_by_id'), ['created_by_id'], unique=False)
@@ -252,7 +254,8 @@ def upgrade():
     sa.Column('settings_snapshot', sa.JSON(), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_computer_customer_id_customer'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_computer')),
-    sa.UniqueConstraint('customer_id', 'hostname', name=op.f('uq_computer_customer_id_hostname'))
+    sa.UniqueConstraint('customer_id', 'hostname', name=op.f('uq_computer_customer_id_hostname')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('computer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_computer_customer_id'), ['customer_id'], unique=False)
@@ -273,7 +276,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_contact_customer_id_customer'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_customer_id'), ['customer_id'], unique=False)
@@ -380,7 +384,8 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['operator.id'], name=op.f('fk_request_created_by_id_operator'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_request_customer_id_customer'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_request'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_request')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('request', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_request_customer_id'), ['customer_id'], unique=False)

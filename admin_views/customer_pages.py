@@ -1,0 +1,43 @@
+"""Customer pages beyond Flask-Admin's list and forms: delete confirmation and history."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_admin import expose
+from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
+from sqlalchemy import or_, select
+
+from extensions import db
+from models import AuditEvent, Contact
+from services.customers import deletion_summary
+
+
+class CustomerPagesMixin:
+    """Adds /delete-confirm/ (what goes with a customer, what keeps it) and /history/."""
+
+    def get_list_row_actions(self):
+        actions = [a for a in super().get_list_row_actions() if not isinstance(a, DeleteRowAction)]
+        actions.append(EndpointLinkRowAction("fa fa-history", ".history_view", "History"))
+        if self.can_delete:
+            actions.append(EndpointLinkRowAction("fa fa-trash", ".delete_confirm_view", "Delete…"))
+        return actions
+
+    @expose("/delete-confirm/")
+    def delete_confirm_view(self):
+        customer = self.get_one(request.args.get("id"))  # 404 / 403 by the access policy
+        summary = deletion_summary(db.session, customer)
+        blocked = bool(summary["requests"] or summary["computers"])
+        return self.render("admin/customer_delete.html", customer=customer, summary=summary,
+                           blocked=blocked)
+
+    @expose("/history/")
+    def history_view(self):
+        customer = self.get_one(request.args.get("id"))
+        contact_ids = select(Contact.id).where(Contact.customer_id == customer.id)
+        events = db.session.scalars(
+            select(AuditEvent).where(or_(
+                (AuditEvent.entity_type == "customer") & (AuditEvent.entity_id == customer.id),
+                (AuditEvent.entity_type == "contact") & AuditEvent.entity_id.in_(contact_ids),
+            )).order_by(AuditEvent.id.desc()).limit(500)
+        ).all()
+        return self.render("admin/customer_history.html", customer=customer, events=events)

@@ -1,0 +1,45 @@
+"""Global settings pages for maintainers: the ownership-rights grid."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+
+from admin_views.base import actor, deny_or_login
+from extensions import db
+from services.access import Right, ownership_rights
+from services.errors import PermissionDenied, ValidationFailed
+from services.settings import AUDIENCES, rights_grid, save_ownership_rights
+
+
+class OwnershipRightsView(BaseView):
+    """View / Edit / Delete × Team members / Managers: whom, besides the assigned operators and
+    the creator, a customer's rights reach. The form posts with the app-wide CSRF token."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active and current_user.is_maintainer
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        if request.method == "POST":
+            grid = {r.value: {a: f"{r.value}_by_{a}" in request.form for a in AUDIENCES} for r in Right}
+            version = request.form.get("version_seen", "")
+            try:
+                save_ownership_rights(db.session, actor(), grid,
+                                      int(version) if version.isdigit() else None)
+            except PermissionDenied:
+                abort(403)
+            except ValidationFailed as exc:
+                for messages in exc.errors.values():
+                    for message in messages:
+                        flash(message, "error")
+                return self.render("admin/ownership_rights.html", grid=grid, rights=list(Right),
+                                   audiences=AUDIENCES, version=ownership_rights(db.session).version)
+            flash("Ownership rights saved.", "success")
+            return redirect(url_for(".index"))
+        return self.render("admin/ownership_rights.html", grid=rights_grid(db.session), rights=list(Right),
+                           audiences=AUDIENCES, version=ownership_rights(db.session).version)

@@ -1,0 +1,151 @@
+"""The permission matrix, built from the app's own URL map.
+
+For anonymous, an operator without access, an operator with access and a maintainer, every
+endpoint (GET and state-changing) is requested for one customer, its contact and a lookup row.
+Each answer must match the rule, and no answer to the outsider or the anonymous visitor may
+contain the customer's or its contact's name or e-mail. An endpoint this file does not know
+fails the test: a new door must be added here, with its rule, before it can land.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from extensions import db
+from models import Contact, Customer, SlaLevel
+from models.enums import CustomerKind, OperatorRole
+from tests.conftest import Browserless, csrf_from
+
+MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
+                         "departments", "workgroups", "security-groups", "audit", "ownership-rights"}
+CUSTOMER_SCOPED_VIEWS = {"customers", "contacts"}
+PUBLIC = {"root", "auth.login", "static", "admin.static"}
+SIGNED_IN = {"admin.index"}
+# Endpoints of a scoped view that address one record (the others list, search or create).
+RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
+                    "action_view", "ajax_update"}
+KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index"}
+
+ROLES = ["anonymous", "outsider", "insider", "maintainer"]
+DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
+               "contacts.action_view"]
+SECRET_NAME = "Tajná Firma s.r.o."
+SECRET_EMAIL = "tajne@tajna-firma.example.sk"
+CONTACT_NAME = "Skrytá Kontaktová"
+CONTACT_EMAIL = "skryta@tajna-firma.example.sk"
+
+
+def build_world(new_customer, make_operator) -> dict[str, int]:
+    """The customer under test, and one more per destructive endpoint, so that each delete
+    has a record of its own to act on (all alike: the insider's, the outsider's not)."""
+    insider = make_operator("insider@example.com", first_name="Ina", last_name="Insider")
+    make_operator("outsider@example.com", first_name="Otto", last_name="Outsider")
+    ids = {}
+    for target in ["customer", *DESTRUCTIVE]:
+        company = new_customer(
+            kind=CustomerKind.COMPANY, company_name=f"{SECRET_NAME} {len(ids) or ''}".strip(),
+            email=SECRET_EMAIL, operators=[insider],
+            contacts=[{"first_name": "Skrytá", "last_name": "Kontaktová", "email": CONTACT_EMAIL,
+                       "is_main": True}])
+        ids[target] = company.contacts[0].id if target.startswith("contacts.") else company.id
+        if target == "customer":
+            ids["contact"] = company.contacts[0].id
+    sla = SlaLevel(name="Gold")
+    db.session.add(sla)
+    db.session.commit()
+    ids["lookup"] = sla.id
+    return ids
+
+
+def classify(endpoint: str) -> tuple[str, str | None]:
+    """(view, endpoint suffix) with the view's kind checked against the known sets."""
+    if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
+        return endpoint, None
+    view, _, suffix = endpoint.partition(".")
+    assert view in MAINTAINER_ONLY_VIEWS | CUSTOMER_SCOPED_VIEWS, f"endpoint {endpoint} is not covered"
+    assert suffix in KNOWN_VIEW_ENDPOINTS, f"endpoint {endpoint} is not covered"
+    return view, suffix
+
+
+def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
+    """(endpoint, method, url, form data) for every rule; destructive ones last."""
+    planned = []
+    for rule in app.url_map.iter_rules():
+        view, suffix = classify(rule.endpoint)
+        if rule.endpoint == "static":
+            url = "/static/customer_form.js"
+        elif rule.endpoint == "admin.static":
+            url = "/admin/static/admin/js/form.js"
+        else:
+            url = rule.rule.replace("<export_type>", "csv")
+        record = ids.get(rule.endpoint) or (ids["contact"] if view == "contacts" else (
+            ids["customer"] if view == "customers" else ids["lookup"]))
+        query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
+        if suffix == "ajax_lookup":
+            query = "?name=manager&query=tajna" if view == "customers" else "?name=customer&query=tajna"
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            data = {"id": str(record), "rowid": str(record), "action": "delete", "name": "Matrix",
+                    "kind": "company", "company_name": "Matrix Co", "last_name": "Matrixová",
+                    "customer": str(ids["customer"]), "url": "/admin/"} if method == "POST" else {}
+            planned.append((rule.endpoint, method, url + query, data))
+    planned.sort(key=lambda p: p[0] == "auth.logout")  # signing out ends the walk
+    return planned
+
+
+def expected(role: str, endpoint: str, method: str) -> set[int] | str:
+    """Allowed status codes, or "login" for a redirect to the sign-in page."""
+    view, suffix = classify(endpoint)
+    ok = {200, 302}
+    if endpoint == "auth.login":
+        return ok | {422}  # a refused sign-in (this POST carries no password)
+    if endpoint in PUBLIC:
+        return ok
+    if role == "anonymous":
+        return "login"
+    if endpoint in SIGNED_IN or endpoint == "auth.logout":
+        return ok
+    if view in MAINTAINER_ONLY_VIEWS:
+        return ok | {404} if role == "maintainer" else {403}
+    if suffix == "ajax_update":
+        return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
+    if suffix in RECORD_ENDPOINTS and role == "outsider":
+        return {403} if suffix == "action_view" else {404}
+    return ok
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_permission_matrix(app, role, new_customer, make_operator):
+    make_operator("boss@example.com", role=OperatorRole.MAINTAINER, first_name="Mia")
+    ids = build_world(new_customer, make_operator)
+    browser = Browserless(app.test_client())
+    if role != "anonymous":
+        email = {"outsider": "outsider@example.com", "insider": "insider@example.com",
+                 "maintainer": "boss@example.com"}[role]
+        assert browser.login(email).status_code == 302
+    token = csrf_from(browser.get("/login" if role == "anonymous" else "/admin/").get_data(as_text=True))
+
+    failures = []
+    for endpoint, method, url, data in requests_for(app, ids):
+        response = browser.open(url, method=method,
+                                data={**data, "csrf_token": token} if method == "POST" else None)
+        want = expected(role, endpoint, method)
+        if want == "login":
+            good = response.status_code == 302 and "/login" in response.headers.get("Location", "")
+        else:
+            good = response.status_code in want
+        if not good:
+            failures.append(f"{role} {method} {url}: {response.status_code}, expected {want}")
+        if role in ("anonymous", "outsider"):
+            body = response.get_data(as_text=True)
+            for secret in (SECRET_NAME, SECRET_EMAIL, CONTACT_NAME, CONTACT_EMAIL):
+                if secret in body:
+                    failures.append(f"{role} {method} {url} shows {secret!r}")
+    assert not failures, "\n".join(failures)
+
+    db.session.expire_all()
+    survivor = db.session.get(Customer, ids["customer"])
+    assert survivor is not None and survivor.display_name == SECRET_NAME
+    allowed_to_delete = role in ("insider", "maintainer")
+    for endpoint in DESTRUCTIVE:
+        model = Contact if endpoint.startswith("contacts.") else Customer
+        assert (db.session.get(model, ids[endpoint]) is None) == allowed_to_delete, endpoint
