@@ -1,0 +1,197 @@
+"""Audit trail, two people editing one record, deletion with confirmation, operator assignment."""
+
+import pytest
+
+from models import AuditEvent, Contact, Customer, Operator
+from models.enums import CustomerKind
+from tests.conftest import Browserless, csrf_from
+
+
+def events(session, **filters):
+    return session.query(AuditEvent).filter_by(**filters).order_by(AuditEvent.id).all()
+
+
+def edit_data(customer, **changes):
+    data = {"kind": "company", "company_name": customer.company_name, "status": str(customer.status_id),
+            "email": customer.email or "", "version_seen": str(customer.version)}
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def acme(new_customer, operator):
+    return new_customer(kind=CustomerKind.COMPANY, company_name="ACME", email="office@acme.sk",
+                        operators=[operator],
+                        contacts=[{"first_name": "Jana", "last_name": "Nová", "email": "jana@acme.sk"}])
+
+
+def test_every_change_leaves_an_event_with_old_and_new_values(maintainer_client, maintainer, session, acme):
+    url = f"/admin/customers/edit/?id={acme.id}"
+    page = maintainer_client.get(url).get_data(as_text=True)
+    response = maintainer_client.post(url, data={**edit_data(acme, email="info@acme.sk"),
+                                                  "csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    update = events(session, entity_type="customer", entity_id=acme.id, action="update")[-1]
+    assert update.actor_label == maintainer.email
+    assert update.changes == {"email": ["office@acme.sk", "info@acme.sk"]}
+    assert update.entity_version == 2
+    created = events(session, entity_type="customer", action="create")[0]
+    assert created.changes["company_name"] == [None, "ACME"]
+    assert events(session, entity_type="contact", action="create")[0].changes["last_name"] == [None, "Nová"]
+    history = maintainer_client.get(f"/admin/customers/history/?id={acme.id}").get_data(as_text=True)
+    assert "info@acme.sk" in history and maintainer.email in history
+
+
+def test_status_change_and_operator_assignment_are_their_own_events(maintainer_client, session, acme,
+                                                                   make_operator):
+    from models import CustomerStatus
+
+    inactive = session.query(CustomerStatus).filter_by(name="Inactive").one()
+    second = make_operator("second@example.com", first_name="Sid", last_name="Second")
+    response = maintainer_client.submit(f"/admin/customers/edit/?id={acme.id}", edit_data(
+        acme, status=str(inactive.id), operators=[str(second.id)]))
+    assert response.status_code == 302
+    assert events(session, action="status_change")[0].changes == {"status": ["Active", "Inactive"]}
+    assert events(session, action="operator_assignment")[-1].changes == {
+        "operators": [["Olga Operator"], ["Sid Second"]]}
+
+
+def test_sign_ins_are_audited_success_and_failure(client, maintainer, session):
+    client.login(maintainer.email, "wrong password")
+    client.login(maintainer.email)
+    assert [e.action for e in events(session, entity_type="operator")] == ["login_failure", "login_success"]
+    assert events(session, action="login_failure")[0].actor_label == maintainer.email
+
+
+def test_password_changes_are_masked_in_the_trail(maintainer_client, session, operator):
+    response = maintainer_client.submit(f"/admin/operators/edit/?id={operator.id}", {
+        "email": operator.email, "first_name": "Olga", "last_name": "Operator", "role": "operator",
+        "is_active": "y", "password": "a brand new password"})
+    assert response.status_code == 302
+    change = events(session, entity_type="operator", action="update")[-1]
+    assert change.changes == {"password_hash": ["changed", "changed"]}
+    trail = maintainer_client.get("/admin/audit/").get_data(as_text=True)
+    assert "a brand new password" not in trail and "$argon2" not in trail
+
+
+def test_audit_events_cannot_be_edited_or_deleted_in_the_panel(maintainer_client, session, acme):
+    event = events(session)[0]
+    maintainer_client.submit("/admin/audit/", {"id": str(event.id)}, post_url="/admin/audit/delete/")
+    maintainer_client.submit("/admin/audit/", {"rowid": str(event.id), "action": "delete"},
+                             post_url="/admin/audit/action/")
+    maintainer_client.get(f"/admin/audit/edit/?id={event.id}")
+    session.expire_all()
+    assert session.get(AuditEvent, event.id) is not None
+    assert 'href="/admin/audit/edit/' not in maintainer_client.get("/admin/audit/").get_data(as_text=True)
+
+
+def test_second_save_of_the_same_record_is_refused_naming_who_changed_what(app, maintainer, operator,
+                                                                           session, acme):
+    first, second = Browserless(app.test_client()), Browserless(app.test_client())
+    first.login(maintainer.email)
+    second.login(operator.email)
+    url = f"/admin/customers/edit/?id={acme.id}"
+    first_page = first.get(url).get_data(as_text=True)
+    second_page = second.get(url).get_data(as_text=True)
+    assert first.post(url, data={**edit_data(acme, email="first@acme.sk", operators=[str(operator.id)]),
+                                 "csrf_token": csrf_from(first_page)}).status_code == 302
+    refused = second.post(url, data={**edit_data(acme, company_name="ACME Second", notes="typed by two"),
+                                     "csrf_token": csrf_from(second_page)})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "changed while you were editing" in html and f"{maintainer.email} changed email" in html
+    assert 'value="ACME Second"' in html and "typed by two" in html  # input kept
+    session.expire_all()
+    assert session.get(Customer, acme.id).company_name == "ACME"
+    # Having seen the message, saving again applies the input deliberately.
+    again = second.post(url, data={**edit_data(acme, company_name="ACME Second"),
+                                   "version_seen": "2", "csrf_token": csrf_from(html)})
+    assert again.status_code == 302
+    session.expire_all()
+    assert session.get(Customer, acme.id).company_name == "ACME Second"
+
+
+def test_contact_edits_are_version_checked_too(app, maintainer, session, acme):
+    contact = acme.contacts[0]
+    first, second = Browserless(app.test_client()), Browserless(app.test_client())
+    first.login(maintainer.email)
+    second.login(maintainer.email)
+    url = f"/admin/contacts/edit/?id={contact.id}"
+    pages = [first.get(url).get_data(as_text=True), second.get(url).get_data(as_text=True)]
+    data = {"customer": str(acme.id), "last_name": "Nová", "version_seen": str(contact.version)}
+    saved = first.post(url, data={**data, "title": "CEO", "csrf_token": csrf_from(pages[0])})
+    assert saved.status_code == 302
+    refused = second.post(url, data={**data, "title": "CTO", "csrf_token": csrf_from(pages[1])})
+    assert "changed while you were editing" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Contact, contact.id).title == "CEO"
+
+
+def test_delete_asks_first_and_says_what_goes_with_it(maintainer_client, session, acme):
+    page = maintainer_client.get(f"/admin/customers/delete-confirm/?id={acme.id}").get_data(as_text=True)
+    assert "1 contact(s)" in page and "Set its status to Inactive" not in page
+    list_page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    assert f"/admin/customers/delete-confirm/?id={acme.id}" in list_page
+    response = maintainer_client.submit(f"/admin/customers/delete-confirm/?id={acme.id}",
+                                        {"id": str(acme.id)}, post_url="/admin/customers/delete/")
+    assert response.status_code == 302
+    assert session.query(Customer).count() == 0 and session.query(Contact).count() == 0
+    deleted = events(session, action="delete", entity_type="customer")[0]
+    assert deleted.entity_label == "ACME" and deleted.changes["deleted_with"][1] == {"contacts": 1}
+
+
+def test_referenced_customer_offers_deactivation_instead(maintainer_client, session, acme):
+    from models import Request
+
+    session.add(Request(customer=acme, subject="Printer"))
+    session.commit()
+    page = maintainer_client.get(f"/admin/customers/delete-confirm/?id={acme.id}").get_data(as_text=True)
+    assert "cannot be deleted" in page and "Inactive" in page
+    assert 'action="/admin/customers/delete/"' not in page
+
+
+def test_operator_cannot_assign_operators_by_a_tampered_post(operator_client, operator, session, acme,
+                                                              make_operator):
+    friend = make_operator("friend@example.com")
+    form = operator_client.get(f"/admin/customers/edit/?id={acme.id}").get_data(as_text=True)
+    assert 'name="operators"' not in form
+    response = operator_client.submit(f"/admin/customers/edit/?id={acme.id}", edit_data(
+        acme, operators=[str(friend.id)]))
+    assert response.status_code == 403
+    created = operator_client.submit("/admin/customers/new/", {
+        "kind": "company", "company_name": "Sneaky", "status": str(acme.status_id),
+        "operators": [str(friend.id)]})
+    assert created.status_code == 403
+    session.expire_all()
+    assert [o.id for o in session.get(Customer, acme.id).operators] == [operator.id]
+    assert session.query(Customer).filter_by(company_name="Sneaky").count() == 0
+
+
+def test_operator_creates_a_customer_and_may_then_edit_it(operator_client, operator, session):
+    from services.customers import default_status
+
+    response = operator_client.submit("/admin/customers/new/", {
+        "kind": "company", "company_name": "Own Co", "status": str(default_status(session).id)})
+    assert response.status_code == 302
+    own = session.query(Customer).filter_by(company_name="Own Co").one()
+    assert own.created_by_id == operator.id
+    assert operator_client.get(f"/admin/customers/edit/?id={own.id}").status_code == 200
+
+
+def test_ownership_rights_page_changes_who_sees_what(maintainer_client, app, session, acme, make_operator,
+                                                     operator):
+    from models import Team
+
+    team = Team(name="Desk")
+    colleague = make_operator("colleague@example.com")
+    colleague.teams = [team]
+    session.get(Operator, operator.id).teams = [team]
+    session.commit()
+    watcher = Browserless(app.test_client())
+    watcher.login("colleague@example.com")
+    assert "ACME" not in watcher.get("/admin/customers/").get_data(as_text=True)
+    response = maintainer_client.submit("/admin/ownership-rights/", {"view_by_team_members": "on"})
+    assert response.status_code == 302
+    assert "ACME" in watcher.get("/admin/customers/").get_data(as_text=True)
+    assert watcher.get(f"/admin/customers/edit/?id={acme.id}").status_code == 403
+    assert events(session, entity_type="globalsettings")[0].changes == {"view_by_team_members": [False, True]}
