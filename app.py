@@ -8,8 +8,10 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from config import load_config
+from config import ConfigError, load_config
 from extensions import csrf, db, limiter, login_manager, migrate
+from security_headers import init_security_headers
+from services.secrets import SecretBox
 
 
 def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
@@ -23,6 +25,10 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
+    try:
+        app.extensions["secret_box"] = SecretBox(app.config["ENCRYPTION_KEY"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     if not event.contains(Engine, "connect", _sqlite_foreign_keys):
@@ -32,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    init_security_headers(app)
 
     from admin_views import init_admin
     from admin_views.auth import auth

@@ -13,6 +13,7 @@ from services.demo import load_demo_data
 from services.errors import ValidationFailed
 from services.operators import create_operator, ensure_maintainer
 from services.reference_data import ensure_reference_data
+from services.secrets import rotate_secrets
 
 
 def _options() -> SaveOptions:
@@ -50,6 +51,20 @@ def register_cli(app: Flask) -> None:
             click.echo("Demo data loaded.")
         else:
             click.echo("Customers exist already: demo data not loaded.")
+
+    @app.cli.command("rotate-encryption-key")
+    @click.option("--old-key", "old_keys", multiple=True, required=True,
+                  help="A key the stored secrets may still be encrypted with (repeatable).")
+    def rotate_encryption_key_command(old_keys):
+        """Re-encrypt every stored secret with the current ENCRYPTION_KEY.
+
+        Run it with ENCRYPTION_KEY set to the new key and the previous one as --old-key, then
+        keep running the app with the new key. Values are never printed."""
+        try:
+            count = rotate_secrets(db.session, current_app.config["ENCRYPTION_KEY"], list(old_keys))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Re-encrypted {count} secret value(s) with the current key.")
 
     @app.cli.command("setup")
     @click.option("--demo/--no-demo", default=True, help="Load demo data into a new database.")

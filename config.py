@@ -45,6 +45,7 @@ def load_config(app, overrides: dict | None = None) -> None:
         ENCRYPTION_KEY=env.get("ENCRYPTION_KEY"),
         PHONE_DEFAULT_REGION=env.get("PHONE_DEFAULT_REGION", "SK"),
         LOGIN_RATE_LIMIT=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        LOGIN_ACCOUNT_RATE_LIMIT=env.get("LOGIN_ACCOUNT_RATE_LIMIT", "5 per minute; 20 per hour"),
         RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
         RATELIMIT_ENABLED=True,
         PAGE_SIZE=int(env.get("PAGE_SIZE", "20")),

@@ -27,6 +27,7 @@ from models import (
     Team,
     Workgroup,
 )
+from security_headers import csp_nonce
 
 LOOKUPS = [
     (CustomerStatus, "Statuses", "customer-statuses", StatusView),
@@ -45,6 +46,7 @@ def init_admin(app) -> Admin:
         name="Customer Desk",
         theme=Bootstrap4Theme(base_template="admin/cd_base.html", fluid=True),
         index_view=DashboardView(name="Home", url="/admin"),
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
     admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))

@@ -40,8 +40,16 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.index")
 
 
+def _account_key() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()
+
+
 @auth.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+# Per account too, so guessing one password from many addresses is slowed as well. Only
+# refused attempts count, and the window passes: the real owner is never locked out for good.
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=_account_key, deduct_when=lambda response: response.status_code != 302)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))

@@ -1,7 +1,7 @@
 """Signing in and out, CSRF on every form, rate limiting."""
 
 from models.enums import OperatorRole
-from tests.conftest import PASSWORD, Browserless, csrf_from, make_app
+from tests.conftest import ENCRYPTION_KEY, PASSWORD, Browserless, csrf_from, make_app
 
 
 def test_sign_in_lands_on_the_dashboard_with_counts(client, maintainer, new_customer):
@@ -71,3 +71,52 @@ def test_sign_in_attempts_are_rate_limited(database_url, make_operator):
     codes = [browser.login("limited@example.com", "wrong").status_code for _ in range(4)]
     assert codes == [422, 422, 422, 429]
     assert "Too many sign-in attempts" in browser.login("limited@example.com").get_data(as_text=True)
+
+
+def test_sign_in_attempts_on_one_account_are_limited_across_addresses(database_url, make_operator):
+    make_operator("target@example.com", OperatorRole.MAINTAINER)
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="100 per minute",
+                       LOGIN_ACCOUNT_RATE_LIMIT="3 per minute")
+    codes = []
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
+        browser = Browserless(limited.test_client())
+        browser.client.environ_base["REMOTE_ADDR"] = address
+        codes.append(browser.login("target@example.com", "wrong").status_code)
+    assert codes == [422, 422, 422, 429]
+    other = Browserless(limited.test_client())
+    assert other.login("someone.else@example.com", "wrong").status_code == 422  # other accounts unaffected
+
+
+def test_successful_sign_ins_do_not_use_up_the_account_limit(database_url, make_operator):
+    make_operator("busy@example.com")
+    limited = make_app(database_url, RATELIMIT_ENABLED=True, LOGIN_ACCOUNT_RATE_LIMIT="2 per minute")
+    for _ in range(4):
+        assert Browserless(limited.test_client()).login("busy@example.com").status_code == 302
+
+
+def test_security_headers_and_cookie_flags(client, maintainer):
+    response = client.get("/login")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in policy and "'unsafe-inline'" not in policy.split("style-src")[0]
+    assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    signed_in = client.login(maintainer.email)
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_every_page_gets_a_fresh_nonce_used_by_its_scripts(maintainer_client):
+    first = maintainer_client.get("/admin/customers/")
+    second = maintainer_client.get("/admin/customers/")
+    nonce = first.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in first.get_data(as_text=True)
+    assert nonce not in second.headers["Content-Security-Policy"]
+
+
+def test_production_cookies_are_secure(database_url):
+    app = make_app(database_url, APP_ENV="production", SECRET_KEY="a-long-random-production-key-123",
+                   ENCRYPTION_KEY=ENCRYPTION_KEY)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    response = app.test_client().get("/login")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")

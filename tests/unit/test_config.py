@@ -31,3 +31,8 @@ def test_development_keeps_generated_keys_in_the_instance_folder(tmp_path, monke
     load_config(second)
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"] != DEFAULT_SECRET_KEY
     assert first.config["ENCRYPTION_KEY"] == second.config["ENCRYPTION_KEY"]
+
+
+def test_an_encryption_key_that_is_not_a_fernet_key_is_refused():
+    with pytest.raises(ConfigError, match="Fernet"):
+        create_app({"SECRET_KEY": "dev", "ENCRYPTION_KEY": "not-a-key"})
