@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from wtforms.fields import HiddenField
 from wtforms.fields.core import UnboundField
 
+from admin_views.ids import MAX_ID, parse_id
 from extensions import db
 from services.audit import record, save_audited
 from services.customers import SaveOptions
@@ -47,10 +48,7 @@ def actor():
 def seen_version(form) -> int | None:
     """The record version the user's form was loaded at (hidden field `version_seen`)."""
     field = getattr(form, "version_seen", None)
-    try:
-        return int(field.data) if field is not None and field.data not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
+    return parse_id(field.data) if field is not None else None
 
 
 class VersionSeenField(HiddenField):
@@ -134,6 +132,12 @@ class SecuredModelView(ModelView):
             })
         return OrderedDict(group.non_lazy() for group in groups.values())
 
+    def get_list(self, page, *args, **kwargs):
+        # A page number past any possible row would overflow the database's OFFSET.
+        if page is not None and not 0 <= page <= MAX_ID:
+            page = 0
+        return super().get_list(page, *args, **kwargs)
+
     def delete_scope(self) -> list:
         """Extra WHERE conditions on the rows a bulk delete may touch (row-level views add theirs)."""
         return []
@@ -144,7 +148,7 @@ class SecuredModelView(ModelView):
         # Flask-Admin's own version compares the integer key with the posted strings, which
         # PostgreSQL refuses, and deletes without the row-level check: each row goes through
         # delete_model (domain rules, audit) and one refused row refuses the whole batch.
-        pks = {int(i) for i in ids if str(i).isdigit()}
+        pks = {pk for pk in map(parse_id, ids) if pk is not None}
         existing = db.session.scalar(select(func.count()).select_from(self.model)
                                      .where(self.model.id.in_(pks)))
         rows = db.session.scalars(select(self.model).where(self.model.id.in_(pks),

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms import PasswordField, SelectField
 
+from admin_views.ids import parse_id
 from extensions import db
 from models import Customer
 from models.enums import CustomerKind
@@ -68,9 +69,8 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
     def get_one(self, pk):
         # A posted id is checked like a search result: a tampered form cannot pick a customer
         # the operator may not see, or one of the wrong kind.
-        if not str(pk).isdigit():
-            return None
-        return db.session.scalar(self._allowed(Customer.id == int(pk)))
+        number = parse_id(pk)
+        return None if number is None else db.session.scalar(self._allowed(Customer.id == number))
 
     def get_list(self, term, offset=0, limit=10):
         query = self._allowed(*customer_search_conditions(term))

@@ -6,6 +6,7 @@ from flask import has_app_context
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from sqlalchemy import select
 
+from admin_views.ids import parse_id
 from extensions import db
 from models import Customer, Operator
 
@@ -27,10 +28,10 @@ class IdChoiceFilter(BaseSQLAFilter):
         return [model.last_name, model.first_name] if model is Operator else [model.name]
 
     def validate(self, value) -> bool:
-        return str(value).isdigit()
+        return parse_id(value) is not None
 
-    def clean(self, value) -> int:
-        return int(value)
+    def clean(self, value) -> int | None:
+        return parse_id(value)
 
     def apply(self, query, value, alias=None):
         return query.filter(self.column == value)

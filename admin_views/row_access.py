@@ -12,6 +12,7 @@ from flask import abort, request
 from sqlalchemy import select
 
 from admin_views.base import actor
+from admin_views.ids import parse_id
 from extensions import db
 from services.access import Right, customer_condition
 
@@ -37,9 +38,8 @@ class RowAccessMixin:
         return super().get_count_query().filter(self.scope(Right.VIEW))
 
     def get_one(self, id):
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = parse_id(id)
+        if pk is None:
             abort(404)
         model = self.model
         row = db.session.scalar(select(model).where(model.id == pk, self.scope(Right.VIEW)))

@@ -7,6 +7,7 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 
 from admin_views.base import actor, deny_or_login
+from admin_views.ids import parse_id
 from extensions import db
 from services.access import Right, ownership_rights
 from services.errors import PermissionDenied, ValidationFailed
@@ -30,7 +31,7 @@ class OwnershipRightsView(BaseView):
             version = request.form.get("version_seen", "")
             try:
                 save_ownership_rights(db.session, actor(), grid,
-                                      int(version) if version.isdigit() else None)
+                                      parse_id(version))
             except PermissionDenied:
                 abort(403)
             except ValidationFailed as exc:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+CONTROL_CHARACTERS = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
+
 
 def clean_text(value: str | None) -> str | None:
-    """Strip a typed value; an empty one is stored as NULL, so unique keys ignore it."""
+    """Strip a typed value; an empty one is stored as NULL, so unique keys ignore it.
+    Raises ValueError for control characters (PostgreSQL refuses NUL; none belongs in a name)."""
     if value is None:
         return None
+    if CONTROL_CHARACTERS.intersection(value):
+        raise ValueError("Remove the control characters (invisible characters) from this field.")
     value = value.strip()
     return value or None
 

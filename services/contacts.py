@@ -16,7 +16,7 @@ from services.transactions import commit, committing
 
 def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
     for field in ("first_name", "last_name", "title"):
-        setattr(contact, field, clean_text(getattr(contact, field)))
+        setattr(contact, field, bag.check(field, clean_text, getattr(contact, field)))
     if not contact.last_name:
         bag.add("last_name", "A contact needs a last name.")
     contact.email = bag.check("email", normalise_email, contact.email)

@@ -112,7 +112,7 @@ def validate_customer(session: Session, customer: Customer, options: SaveOptions
             bag.raise_if_any()
         customer.kind = CustomerKind(customer.kind)
         for field in TEXT_FIELDS:
-            setattr(customer, field, clean_text(getattr(customer, field)))
+            setattr(customer, field, bag.check(field, clean_text, getattr(customer, field)))
         _clear_other_kind(customer)
 
         if customer.kind == CustomerKind.COMPANY:

@@ -86,7 +86,7 @@ def validate_operator(session: Session, operator: Operator, password: str | None
         if clash:
             bag.add("email", EMAIL_TAKEN)
     for field in ("first_name", "last_name"):
-        value = clean_text(getattr(operator, field))
+        value = bag.check(field, clean_text, getattr(operator, field))
         setattr(operator, field, value)
         if not value:
             bag.add(field, "This field is required.")

@@ -1,0 +1,6 @@
+"""Benchmarks that print figures (see README, "Benchmarks").
+
+`python -m bench.customers_list` measures the customers list at 100,000 customers on SQLite and on
+a throwaway PostgreSQL cluster; `bench.dataset` makes the data, `bench.load` puts it in a fresh
+database built by the migrations, `bench.measure` times the pages through the real Flask app.
+"""
