@@ -11,7 +11,7 @@ from admin_views.base import SecuredModelView, VersionSeenField, actor, save_opt
 from admin_views.customer_pages import CustomerPagesMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
-from admin_views.row_access import RowAccessMixin, customer_scope
+from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
 from models import (
@@ -115,6 +115,7 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
         **LIST_FORMATTERS,
         "primary_phone_type": _label,
         "secondary_phone_type": _label,
+        "manager": lambda v, c, m, n: visible_label(m.manager),
         "workgroups": lambda v, c, m, n: ", ".join(w.name for w in m.workgroups),
         "contacts": lambda v, c, m, n: "; ".join(
             f"{x.display_name} ({x.role_label}, {x.email or 'no e-mail'})" for x in m.contacts
@@ -131,7 +132,8 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
     ]
     column_formatters_export = {
         **LIST_FORMATTERS,
-        **dict.fromkeys(("status", "department", "manager", "sla_level", "site", "building"), _text),
+        **dict.fromkeys(("status", "department", "sla_level", "site", "building"), _text),
+        "manager": lambda v, c, m, n: visible_label(m.manager),
     }
 
     form_columns = [
@@ -171,7 +173,8 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
         },
     }
     form_ajax_refs = {
-        "manager": CustomerAjaxLoader("manager", db, kind=CustomerKind.PERSON),
+        "manager": CustomerAjaxLoader("manager", db, kind=CustomerKind.PERSON,
+                                      current_of=Customer.manager_id),
     }
     inline_models = [
         (Contact, {

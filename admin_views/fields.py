@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 from sqlalchemy import select
@@ -49,17 +50,20 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
     only one kind: persons for a manager, companies for a contact's customer."""
 
     def __init__(self, name, session, kind: CustomerKind | None = None, right: Right = Right.VIEW,
-                 **options):
+                 current_of=None, **options):
         options.setdefault("fields", ["display_name"])
         options.setdefault("placeholder", "Type a name, e-mail or phone")
         super().__init__(name, session, Customer, **options)
         self.kind = kind
         self.right = right
+        # The column holding the edited record's current choice (e.g. Customer.manager_id): a
+        # value the operator may not view was set by someone who could, and stays on save.
+        self.current_of = current_of
 
     def format(self, model):
-        if model is None:
-            return None
-        return (getattr(model, self.pk), str(model))
+        from admin_views.row_access import visible_label
+
+        return None if model is None else (getattr(model, self.pk), visible_label(model))
 
     def _allowed(self, *conditions):
         actor = current_user._get_current_object() if current_user.is_authenticated else None
@@ -70,7 +74,14 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
         # A posted id is checked like a search result: a tampered form cannot pick a customer
         # the operator may not see, or one of the wrong kind.
         number = parse_id(pk)
-        return None if number is None else db.session.scalar(self._allowed(Customer.id == number))
+        if number is None:
+            return None
+        found = db.session.scalar(self._allowed(Customer.id == number))
+        editing = parse_id(request.args.get("id"))
+        if found is None and self.current_of is not None and editing is not None:
+            current = db.session.scalar(select(self.current_of).where(Customer.id == editing))
+            found = db.session.get(Customer, number) if current == number else None
+        return found
 
     def get_list(self, term, offset=0, limit=10):
         query = self._allowed(*customer_search_conditions(term))

@@ -8,16 +8,27 @@ existence is not revealed); one they may view but not change answers 403.
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort, g, request
 from sqlalchemy import select
 
 from admin_views.base import actor
 from admin_views.ids import parse_id
 from extensions import db
-from services.access import Right, customer_condition
+from services.access import Right, can, customer_condition
 
 ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE,
                    "delete_confirm_view": Right.DELETE}
+
+
+def visible_label(related) -> str:
+    """The name of a related customer (a manager) — or "(restricted)" when the operator may not
+    view it: showing a customer through another one's page must not bypass the policy."""
+    if related is None:
+        return ""
+    cache = g.setdefault("viewable_customers", {})
+    if related.id not in cache:
+        cache[related.id] = can(db.session, actor(), related.id, Right.VIEW)
+    return related.display_name if cache[related.id] else "(restricted)"
 
 
 def customer_scope(right: Right):

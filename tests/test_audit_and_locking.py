@@ -195,3 +195,30 @@ def test_ownership_rights_page_changes_who_sees_what(maintainer_client, app, ses
     assert "ACME" in watcher.get("/admin/customers/").get_data(as_text=True)
     assert watcher.get(f"/admin/customers/edit/?id={acme.id}").status_code == 403
     assert events(session, entity_type="globalsettings")[0].changes == {"view_by_team_members": [False, True]}
+
+
+def test_a_manager_the_operator_may_not_see_is_masked_and_kept(operator_client, operator, session,
+                                                                new_customer):
+    boss = new_customer(kind=CustomerKind.PERSON, first_name="Hidden", last_name="Bossová",
+                        email="hidden.boss@example.sk")
+    worker = new_customer(kind=CustomerKind.PERSON, first_name="Wendy", last_name="Worker",
+                          manager=boss, operators=[operator])
+    for url in (f"/admin/customers/details/?id={worker.id}", f"/admin/customers/edit/?id={worker.id}",
+                "/admin/customers/export/csv/"):
+        body = operator_client.get(url).get_data(as_text=True)
+        assert "Bossová" not in body and "hidden.boss" not in body, url
+    assert "(restricted)" in operator_client.get(f"/admin/customers/details/?id={worker.id}").get_data(
+        as_text=True)
+    response = operator_client.submit(f"/admin/customers/edit/?id={worker.id}", {
+        "kind": "person", "first_name": "Wendy", "last_name": "Worker-Nová", "manager": str(boss.id),
+        "status": str(worker.status_id), "version_seen": str(worker.version)})
+    assert response.status_code == 302
+    session.expire_all()
+    saved = session.get(Customer, worker.id)
+    assert saved.last_name == "Worker-Nová" and saved.manager_id == boss.id
+    # …but a hidden person cannot be picked as the manager of another customer.
+    other = new_customer(kind=CustomerKind.PERSON, first_name="Olaf", last_name="Other", operators=[operator])
+    refused = operator_client.submit(f"/admin/customers/edit/?id={other.id}", {
+        "kind": "person", "first_name": "Olaf", "last_name": "Other", "manager": str(boss.id),
+        "status": str(other.status_id)})
+    assert "Not one of the records you can choose here." in refused.get_data(as_text=True)
