@@ -222,3 +222,24 @@ def test_a_manager_the_operator_may_not_see_is_masked_and_kept(operator_client, 
         "kind": "person", "first_name": "Olaf", "last_name": "Other", "manager": str(boss.id),
         "status": str(other.status_id)})
     assert "Not one of the records you can choose here." in refused.get_data(as_text=True)
+
+
+def test_ownership_rights_saved_meanwhile_by_another_maintainer_are_not_overwritten(
+        maintainer_client, app, make_operator, session):
+    from models.enums import OperatorRole
+
+    make_operator("second.boss@example.com", OperatorRole.MAINTAINER)
+    other = Browserless(app.test_client())
+    other.login("second.boss@example.com")
+    stale_page = maintainer_client.get("/admin/ownership-rights/").get_data(as_text=True)
+    assert other.submit("/admin/ownership-rights/", {"edit_by_managers": "on",
+                                                     "version_seen": "1"}).status_code == 302
+    version = stale_page.split('name="version_seen" value="')[1].split('"')[0]
+    refused = maintainer_client.post("/admin/ownership-rights/", data={
+        "view_by_team_members": "on", "version_seen": version, "csrf_token": csrf_from(stale_page)})
+    assert "second.boss@example.com changed edit_by_managers" in refused.get_data(as_text=True)
+    from models import GlobalSettings
+
+    session.expire_all()
+    rights = session.get(GlobalSettings, 1)
+    assert rights.edit_by_managers and not rights.view_by_team_members

@@ -1,0 +1,171 @@
+"""Time the customers list through the real Flask app, signed in as a maintainer.
+
+Runs in a process of its own (see bench.customers_list), so its peak RSS is the app serving pages,
+not the dataset the loader held. Each request gets an application context of its own, as in
+production and in tests/conftest.py `Browserless`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+
+from sqlalchemy import event, func, select
+
+from bench.load import MAINTAINER_EMAIL, MAINTAINER_PASSWORD, make_app
+from extensions import db
+from models import Customer, Operator
+from services.search import customer_search_conditions
+
+LIST_URL = "/admin/customers/"
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+FILTER_DATA = re.compile(r'<div id="filter-groups-data"[^>]*>(.*?)</div>', re.S)
+WARMUPS = 2
+
+
+@dataclass
+class Scenario:
+    name: str
+    url: str
+    matched: object  # a SELECT count(*) saying how many customers the page is drawn from
+    expect: str | None = None  # text the page must contain
+
+
+@dataclass
+class StatementLog:
+    """Every SQL statement sent to the database while `on` (before_cursor_execute)."""
+
+    on: bool = False
+    statements: list[tuple[str, object]] = field(default_factory=list)
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+        if self.on:
+            self.statements.append((statement, parameters))
+
+
+class Client:
+    """The Flask test client, one application context per request."""
+
+    def __init__(self, app):
+        self.app, self.client = app, app.test_client()
+
+    def get(self, url: str, **kw):
+        with self.app.app_context():
+            return self.client.get(url, **kw)
+
+    def login(self) -> None:
+        with self.app.app_context():
+            page = self.client.get("/login").get_data(as_text=True)
+            token = CSRF_INPUT.search(page).group(1)
+            answer = self.client.post("/login", data={
+                "email": MAINTAINER_EMAIL, "password": MAINTAINER_PASSWORD, "csrf_token": token})
+        assert answer.status_code == 302, f"sign-in failed: {answer.status_code}"
+
+
+def _filter_url(page_html: str, group: str, option_label: str | None = None) -> tuple[str, str]:
+    """The URL Flask-Admin's filter form would build (`flt0_<arg>=<value>`), read from the
+    filter definitions the list page renders; the first option unless one is named."""
+    groups = json.loads(FILTER_DATA.search(page_html).group(1))
+    flt = groups[group][0]
+    value = next(v for v, label in flt["options"] if option_label in (None, label))
+    return f"{LIST_URL}?flt0_{flt['arg']}={value}", value
+
+
+def scenarios(client: Client) -> list[Scenario]:
+    page = client.get(LIST_URL).get_data(as_text=True)
+    status_url, status_id = _filter_url(page, "Status", "Inactive")
+    operator_url, operator_id = _filter_url(page, "Responsible operator")
+    count = select(func.count()).select_from(Customer)
+
+    def search(term: str):
+        return count.where(*customer_search_conditions(term))
+
+    return [
+        Scenario("page 1", LIST_URL, count),
+        Scenario("page 500", f"{LIST_URL}?page=499", count),
+        Scenario("search kovac", f"{LIST_URL}?search=kovac", search("kovac"), "Kováč, Peter"),
+        Scenario("search nov", f"{LIST_URL}?search=nov", search("nov")),
+        Scenario("filter status=Inactive", status_url,
+                 count.where(Customer.status_id == int(status_id))),
+        Scenario("filter operator", operator_url,
+                 count.where(Customer.operators.any(Operator.id == int(operator_id)))),
+    ]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile: with 30 samples, p95 is the 29th slowest-but-one."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))
+    return ordered[int(rank) - 1]
+
+
+def _timed_get(client: Client, log: StatementLog, scenario: Scenario) -> tuple[float, int]:
+    log.statements.clear()
+    log.on = True
+    started = time.perf_counter()
+    answer = client.get(scenario.url)
+    elapsed = time.perf_counter() - started
+    log.on = False
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200, f"{scenario.url}: HTTP {answer.status_code}"
+    assert scenario.expect is None or scenario.expect in html, f"{scenario.url}: no {scenario.expect}"
+    return elapsed * 1000, len(log.statements)
+
+
+def _peak_alloc_mib(client: Client, url: str) -> float:
+    """Python heap peak of one request (tracemalloc slows requests, so it is a separate one)."""
+    tracemalloc.start()
+    client.get(url)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def _explain(app, log: StatementLog) -> list[str]:
+    """The plan of every statement the last request sent (EXPLAIN ANALYZE on PostgreSQL)."""
+    lines = []
+    with app.app_context(), db.engine.connect() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
+        for statement, params in log.statements:
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            lines.append("  SQL: " + " ".join(statement.split())[:400])
+            for row in conn.exec_driver_sql(prefix + statement, params):
+                lines.append("    " + (row[0] if postgres else f"{row[1]:>3} {row[3]}"))
+    return lines
+
+
+def run(url: str, repeat: int, explain: bool = False) -> dict:
+    """Measure every scenario; returns plain data for the report (it crosses processes)."""
+    app = make_app(url)
+    log = StatementLog()
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", log)
+        server = db.session.execute(select(func.sqlite_version()) if db.engine.dialect.name ==
+                                    "sqlite" else select(func.version())).scalar()
+    client = Client(app)
+    client.login()
+    results, plans = [], []
+    for scenario in scenarios(client):
+        for _ in range(WARMUPS):
+            _timed_get(client, log, scenario)
+        samples = [_timed_get(client, log, scenario) for _ in range(repeat)]
+        times = [ms for ms, _ in samples]
+        if explain:
+            plans += [f"== {scenario.name}: {scenario.url}", *_explain(app, log)]
+        with app.app_context():
+            matched = db.session.scalar(scenario.matched)
+        results.append({
+            "name": scenario.name, "url": scenario.url, "matched": matched,
+            "median_ms": statistics.median(times), "p95_ms": _percentile(times, 0.95),
+            "statements": max(n for _, n in samples),
+            "peak_alloc_mib": _peak_alloc_mib(client, scenario.url),
+            "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        })
+    return {"server": str(server).split(" on ")[0], "results": results, "plans": plans}
