@@ -10,8 +10,8 @@ from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
-from services.errors import DomainError, ErrorBag
-from services.transactions import commit, committing
+from services.errors import ErrorBag
+from services.transactions import checking, commit, committing
 
 
 def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
@@ -66,14 +66,11 @@ def save_contact(
     """Validate and commit a contact with its audit event. Raises ValidationFailed (StaleRecord
     when changed since `seen_version`) or PermissionDenied; the session is then rolled back."""
     is_new = contact.id is None
-    try:
+    with checking(session):
         with session.no_autoflush:
             _check_rights(session, contact, actor)
             check_version(session, "contact", contact, seen_version)
         validate_contact(session, contact, phone_region)
-    except DomainError:
-        session.rollback()
-        raise
     session.add(contact)
     changes = changes_of(contact)
     with committing(session):

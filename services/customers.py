@@ -30,7 +30,7 @@ from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.contacts import check_contact
 from services.errors import FORM, DomainError, ErrorBag
-from services.transactions import commit, committing
+from services.transactions import checking, commit, committing
 
 COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
 PERSON_ONLY = ("first_name", "middle_name", "last_name", "employee_type", "title", "department", "manager")
@@ -209,14 +209,11 @@ def save_customer(
     since is refused (StaleRecord). Raises ValidationFailed or PermissionDenied; on failure the
     session is rolled back and nothing is written."""
     is_new = customer.id is None
-    try:
+    with checking(session):
         with session.no_autoflush:
             _check_rights(session, customer, actor)
             check_version(session, "customer", customer, seen_version)
         validate_customer(session, customer, options)
-    except DomainError:
-        session.rollback()
-        raise
     if is_new:
         customer.created_by = actor
     customer.updated_by = actor

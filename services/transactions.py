@@ -41,6 +41,17 @@ def committing(session: Session, messages: dict[str, tuple[str, str]] | None = N
         raise
 
 
+@contextmanager
+def checking(session: Session) -> Iterator[None]:
+    """Run the checks of a write; a refusal (DomainError) rolls the session back, so nothing the
+    caller already changed on its objects is left pending."""
+    try:
+        yield
+    except DomainError:
+        session.rollback()
+        raise
+
+
 def commit(session: Session, messages: dict[str, tuple[str, str]] | None = None) -> None:
     """Commit what the session holds (see `committing`)."""
     with committing(session, messages):
