@@ -8,7 +8,7 @@ from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
 from sqlalchemy import or_, select
 
 from extensions import db
-from models import AuditEvent, Contact
+from models import AuditEvent, Contact, CustomerSettings
 from services.customers import deletion_summary
 
 
@@ -34,10 +34,12 @@ class CustomerPagesMixin:
     def history_view(self):
         customer = self.get_one(request.args.get("id"))
         contact_ids = select(Contact.id).where(Contact.customer_id == customer.id)
+        settings_ids = select(CustomerSettings.id).where(CustomerSettings.customer_id == customer.id)
         events = db.session.scalars(
             select(AuditEvent).where(or_(
                 (AuditEvent.entity_type == "customer") & (AuditEvent.entity_id == customer.id),
                 (AuditEvent.entity_type == "contact") & AuditEvent.entity_id.in_(contact_ids),
+                (AuditEvent.entity_type == "customersettings") & AuditEvent.entity_id.in_(settings_ids),
             )).order_by(AuditEvent.id.desc()).limit(500)
         ).all()
         return self.render("admin/customer_history.html", customer=customer, events=events)
