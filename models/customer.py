@@ -27,6 +27,7 @@ from models.search_index import CustomerSearchToken, fold, phone_tokens, sync_to
 
 if TYPE_CHECKING:
     from models.contact import Contact
+    from models.settings import CustomerSettings
 
 customer_operator = Table(
     "customer_operator",
@@ -151,6 +152,9 @@ class Customer(TimestampMixin, Model):
     )
     created_by: Mapped[Operator | None] = relationship(foreign_keys=[created_by_id])
     updated_by: Mapped[Operator | None] = relationship(foreign_keys=[updated_by_id])
+    settings: Mapped[CustomerSettings | None] = relationship(
+        back_populates="customer", uselist=False, cascade="all, delete-orphan", passive_deletes=True
+    )
     search_tokens: Mapped[list[CustomerSearchToken]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )

@@ -6,11 +6,16 @@ rendered back into a form, written to a log or exported.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Model, TimestampMixin, db, enum_column
+from models.base import Model, TimestampMixin, enum_column
 from models.enums import MailSecurity, NotificationRoute
+
+if TYPE_CHECKING:
+    from models.customer import Customer
 
 
 class MailServersMixin:
@@ -79,7 +84,7 @@ class CustomerSettings(MailServersMixin, TimestampMixin, Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    customer = relationship("Customer", backref=db.backref("settings", uselist=False))
+    customer: Mapped[Customer] = relationship(back_populates="settings")
 
 
 class GlobalSettings(MailServersMixin, TimestampMixin, Model):

@@ -107,6 +107,25 @@ def validate_settings(row: CustomerSettings, bag: ErrorBag) -> None:
             setattr(row, f"{server}_port", DEFAULT_PORTS[(kind, getattr(row, f"{server}_security"))])
 
 
+def build_settings(values: dict[str, Any], box: SecretBox) -> CustomerSettings:
+    """New settings from `values`, checked but not saved (the wizard attaches them to the new
+    customer, so both are written in one transaction). Raises ValidationFailed."""
+    _check_keys(values)
+    row = CustomerSettings(use_builtin_mail_servers=True, notification_route=NotificationRoute.CM_SERVER,
+                           requests_by_email_enabled=False, unauthenticated_discussion_enabled=False)
+    bag = ErrorBag()
+    _apply(row, values, box, bag)
+    validate_settings(row, bag)
+    bag.raise_if_any()
+    return row
+
+
+def _check_keys(values: dict[str, Any]) -> None:
+    unknown = set(values) - set(PLAIN) - set(SECRETS) - {f"clear_{s}" for s in SECRETS}
+    if unknown:
+        raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}")
+
+
 def save_customer_settings(
     session: Session, customer: Customer, actor: Operator | None, box: SecretBox,
     values: dict[str, Any], *, seen_version: int | None = None,
@@ -115,9 +134,7 @@ def save_customer_settings(
     commit with an audit event (secrets recorded as "changed"). Raises ValueError for an
     unknown key (a programming error), ValidationFailed (StaleRecord when changed since
     `seen_version`) or PermissionDenied; on failure nothing is written."""
-    unknown = set(values) - set(PLAIN) - set(SECRETS) - {f"clear_{s}" for s in SECRETS}
-    if unknown:
-        raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}")
+    _check_keys(values)
     row = settings_of(session, customer)
     with checking(session):
         if actor is not None:

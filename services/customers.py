@@ -178,7 +178,8 @@ def _check_rights(session: Session, customer: Customer, actor: Operator | None) 
 
 
 def _audit_customer(session: Session, actor: Operator | None, customer: Customer,
-                    changes: dict[str, list], contact_changes: list, is_new: bool) -> None:
+                    changes: dict[str, list], contact_changes: list, is_new: bool,
+                    settings_changes: dict[str, list] | None) -> None:
     if is_new:
         record(session, actor, "create", customer, changes)
     else:
@@ -194,6 +195,9 @@ def _audit_customer(session: Session, actor: Operator | None, customer: Customer
     for contact, contact_change, action in contact_changes:
         if contact_change or action == "delete":
             record(session, actor, action, contact, contact_change)
+    if settings_changes is not None:
+        record(session, actor, "create", customer.settings, settings_changes,
+               entity_type="customersettings")
 
 
 def save_customer(
@@ -223,9 +227,11 @@ def save_customer(
     contact_changes = [(c, changes_of(c), "create" if c.id is None else "update")
                        for c in customer.contacts]
     contact_changes += [(c, {}, "delete") for c in removed]
+    # Settings created with the customer (the wizard) are recorded with it.
+    settings_changes = changes_of(customer.settings) if is_new and customer.settings is not None else None
     with committing(session, CONSTRAINT_MESSAGES):
         session.flush()
-        _audit_customer(session, actor, customer, changes, contact_changes, is_new)
+        _audit_customer(session, actor, customer, changes, contact_changes, is_new, settings_changes)
     return customer
 
 
@@ -235,12 +241,16 @@ def create_customer(
     options: SaveOptions,
     *,
     contacts: list[dict] | None = None,
+    settings: CustomerSettings | None = None,
     **fields,
 ) -> Customer:
-    """Create a customer from field values (relationships as objects) and optional contacts."""
+    """Create a customer from field values (relationships as objects), optional contacts and
+    optional settings (services.customer_settings.build_settings), all in one transaction."""
     customer = Customer(**fields)
     for contact_fields in contacts or []:
         customer.contacts.append(Contact(**contact_fields))
+    if settings is not None:
+        customer.settings = settings
     return save_customer(session, customer, actor, options)
 
 
