@@ -28,6 +28,7 @@ from models import (
     Workgroup,
 )
 from security_headers import csp_nonce
+from wizards.views import WizardView
 
 LOOKUPS = [
     (CustomerStatus, "Statuses", "customer-statuses", StatusView),
@@ -49,6 +50,7 @@ def init_admin(app) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
+    admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
     admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))
     admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
                                 category="Staff"))

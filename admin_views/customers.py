@@ -28,6 +28,8 @@ from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.contact_info import format_phone
 from services.customers import default_status, delete_customer, save_customer
 from services.search import customer_search_conditions
+from wizards.drafts import drafts_of
+from wizards.steps import TITLES
 
 
 def _operators(view, context, model, name) -> str:
@@ -187,11 +189,17 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
         }),
     ]
     form_widget_args = {"notes": {"rows": 4}}
+    list_template = "admin/customer_list.html"
     create_template = "admin/customer_create.html"
     edit_template = "admin/customer_edit.html"
 
     def scope(self, right):
         return customer_scope(right)
+
+    def render(self, template, **kwargs):
+        if template == self.list_template:
+            kwargs.update(drafts=drafts_of(db.session, actor()), wizard_titles=TITLES)
+        return super().render(template, **kwargs)
 
     def get_query(self):
         # Operators are many-to-many: one extra SELECT … IN for the page, never one per row.

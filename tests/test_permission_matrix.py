@@ -14,8 +14,12 @@ import pytest
 from extensions import db
 from models import Contact, Customer, SlaLevel
 from models.enums import CustomerKind, OperatorRole
-from tests.conftest import Browserless, csrf_from
+from services.secrets import SecretBox
+from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from
+from wizards.drafts import start_draft, store_step
+from wizards.steps import Step
 
+WIZARD = "wizard"  # drafts belong to the operator who started them, and to nobody else
 MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts"}
@@ -54,6 +58,11 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
     db.session.add(sla)
     db.session.commit()
     ids["lookup"] = sla.id
+    for endpoint in ("wizard.step", "wizard.discard"):
+        draft = start_draft(db.session, insider)
+        typed = {"kind": "company", "company_name": SECRET_NAME, "contact_email": CONTACT_EMAIL}
+        store_step(db.session, draft, Step.CUSTOMER, typed, SecretBox(ENCRYPTION_KEY))
+        ids[endpoint] = draft.id
     return ids
 
 
@@ -62,6 +71,9 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
+    if view == WIZARD:
+        assert suffix in {"index", "start", "step", "discard"}, f"endpoint {endpoint} is not covered"
+        return view, suffix
     assert view in MAINTAINER_ONLY_VIEWS | CUSTOMER_SCOPED_VIEWS, f"endpoint {endpoint} is not covered"
     assert suffix in KNOWN_VIEW_ENDPOINTS, f"endpoint {endpoint} is not covered"
     return view, suffix
@@ -77,7 +89,8 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
         elif rule.endpoint == "admin.static":
             url = "/admin/static/admin/js/form.js"
         else:
-            url = rule.rule.replace("<export_type>", "csv")
+            url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
+                   .replace("<int:draft_id>", str(ids.get(rule.endpoint, 0))))
         record = ids.get(rule.endpoint) or (ids["contact"] if view == "contacts" else (
             ids["customer"] if view == "customers" else ids["lookup"]))
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
@@ -106,6 +119,10 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return ok
     if view in MAINTAINER_ONLY_VIEWS:
         return ok | {404} if role == "maintainer" else {403}
+    if view == WIZARD:
+        if suffix in ("step", "discard"):
+            return ok if role == "insider" else {404}
+        return ok
     if suffix == "ajax_update":
         return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
     if suffix in RECORD_ENDPOINTS and role == "outsider":

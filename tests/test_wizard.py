@@ -1,0 +1,175 @@
+"""The classic six-step wizard through the test client, on SQLite and PostgreSQL."""
+
+import re
+
+import pytest
+
+from models import AuditEvent, Contact, Customer, CustomerSettings, WizardDraft
+from services.secrets import SecretBox
+from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from
+
+COMPANY = {"kind": "company", "company_name": "Wizard Works s.r.o.", "registration_number": "50 111 222",
+           "email": "office@wizard.example.sk", "primary_phone": "02 5010 1234", "primary_phone_type": "work",
+           "contact_first_name": "Vera", "contact_last_name": "Vodová",
+           "contact_email": "vera@wizard.example.sk"}
+AGENT = {"cmonitor_password": "agent-pass", "cmonitor_password_confirm": "agent-pass"}
+OWN_MAIL = {"use_builtin_mail_servers": "0", "pop3_host": "pop.wizard.example.sk", "pop3_username": "cm",
+            "pop3_password": "pop-secret", "smtp_primary_host": "smtp.wizard.example.sk",
+            "smtp_primary_password": "smtp-secret", "smtp_fallback_host": "smtp2.wizard.example.sk"}
+
+
+def start(client) -> str:
+    page = client.get("/admin/customers/").get_data(as_text=True)
+    response = client.post("/admin/customers/wizard/start", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    return response.headers["Location"].rsplit("/", 1)[0]  # …/wizard/<draft id>
+
+
+def post_step(client, base: str, step: str, data: dict, nav: str = "next"):
+    page = client.get(f"{base}/{step}").get_data(as_text=True)
+    return client.post(f"{base}/{step}", data={**data, "nav": nav, "csrf_token": csrf_from(page)})
+
+
+def walk(client, base, customer, mail=None, cmonitor=None, notifications=None, requests=None, operators=None):
+    steps = [("customer", customer), ("cmonitor", cmonitor or {}), ("mail", mail or {}),
+             ("notifications", notifications or {}), ("requests", requests or {}),
+             ("operators", {"operators": operators} if operators else {})]
+    for step, data in steps:
+        response = post_step(client, base, step, data)
+        assert response.status_code == 302, (step, re.findall(r'text-danger[^>]*>\s*<li>(.*?)</li>',
+                                                               response.get_data(as_text=True)))
+    return client.get(f"{base}/summary")
+
+
+def save(client, base):
+    page = client.get(f"{base}/summary").get_data(as_text=True)
+    return client.post(f"{base}/summary", data={"csrf_token": csrf_from(page)})
+
+
+def test_company_with_builtin_servers_and_an_operator(maintainer_client, session, operator):
+    base = start(maintainer_client)
+    summary = walk(maintainer_client, base, COMPANY,
+                   cmonitor={"cmonitor_password": "agent-pass", "cmonitor_password_confirm": "agent-pass"},
+                   operators=[str(operator.id)])
+    html = summary.get_data(as_text=True)
+    assert "Wizard Works s.r.o." in html and "agent-pass" not in html and "Olga Operator" in html
+    response = save(maintainer_client, base)
+    assert response.status_code == 302
+    customer = session.query(Customer).one()
+    assert customer.display_name == "Wizard Works s.r.o." and customer.primary_phone == "+421250101234"
+    assert [o.id for o in customer.operators] == [operator.id]
+    contact = session.query(Contact).one()
+    assert (contact.display_name, contact.email, contact.is_main) == ("Vera Vodová", "vera@wizard.example.sk",
+                                                                      True)
+    settings = session.query(CustomerSettings).one()
+    assert settings.use_builtin_mail_servers is True
+    assert SecretBox(ENCRYPTION_KEY).decrypt(settings.cmonitor_password_encrypted) == "agent-pass"
+    assert session.query(WizardDraft).count() == 0
+    actions = {(e.entity_type, e.action) for e in session.query(AuditEvent)}
+    assert {("customer", "create"), ("contact", "create"), ("customersettings", "create"),
+            ("customer", "operator_assignment")} <= actions
+
+
+def test_person_with_own_mail_servers(maintainer_client, session):
+    base = start(maintainer_client)
+    walk(maintainer_client, base, {"kind": "person", "first_name": "Peter", "last_name": "Kováč",
+                                   "email": "peter@example.sk"}, mail=OWN_MAIL,
+         notifications={"notification_route": "smtp", "notification_smtp_host": "watch.example.sk",
+                        "notification_to_address": "alerts@example.sk"},
+         requests={"requests_by_email_enabled": "y", "request_intake_address": "desk@example.sk"})
+    assert save(maintainer_client, base).status_code == 302
+    settings = session.query(CustomerSettings).one()
+    assert settings.use_builtin_mail_servers is False and settings.smtp_fallback_port == 587
+    box = SecretBox(ENCRYPTION_KEY)
+    assert box.decrypt(settings.pop3_password_encrypted) == "pop-secret"
+    assert settings.notification_smtp_host == "watch.example.sk" and settings.requests_by_email_enabled
+    assert session.query(Contact).count() == 0
+
+
+def test_each_step_checks_its_fields_and_keeps_the_input(maintainer_client, session):
+    base = start(maintainer_client)
+    response = post_step(maintainer_client, base, "customer", {**COMPANY, "company_name": "",
+                                                                "contact_email": "vera@@x"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "A company needs its company name." in html and "Not a valid e-mail address" in html
+    assert 'value="50 111 222"' in html
+    assert post_step(maintainer_client, base, "customer", COMPANY).status_code == 302
+    mismatch = post_step(maintainer_client, base, "cmonitor", {"cmonitor_password": "a",
+                                                               "cmonitor_password_confirm": "b"})
+    assert "The two passwords differ." in mismatch.get_data(as_text=True)
+    assert post_step(maintainer_client, base, "cmonitor", {}).status_code == 302
+    refused = post_step(maintainer_client, base, "mail", {"use_builtin_mail_servers": "0"})
+    assert "Required when the customer uses its own mail servers." in refused.get_data(as_text=True)
+
+
+def test_back_keeps_what_was_typed_and_steps_cannot_be_skipped(maintainer_client):
+    base = start(maintainer_client)
+    skipped = maintainer_client.get(f"{base}/mail")
+    assert skipped.status_code == 302 and skipped.headers["Location"].endswith("/customer")
+    assert maintainer_client.get(f"{base}/summary").headers["Location"].endswith("/customer")
+    post_step(maintainer_client, base, "customer", COMPANY)
+    post_step(maintainer_client, base, "cmonitor", {"cmonitor_password": "agent-pass",
+                                                    "cmonitor_password_confirm": "agent-pass"})
+    back = post_step(maintainer_client, base, "mail", {**OWN_MAIL, "pop3_host": "typed.example.sk"},
+                     nav="back")
+    assert back.headers["Location"].endswith("/cmonitor")
+    cmonitor = maintainer_client.get(f"{base}/cmonitor").get_data(as_text=True)
+    assert "agent-pass" not in cmonitor and "Set — leave empty to keep." in cmonitor
+    assert 'value="typed.example.sk"' in maintainer_client.get(f"{base}/mail").get_data(as_text=True)
+    assert maintainer_client.get(f"{base}/customer").status_code == 200
+
+
+def test_draft_survives_signing_out_and_is_resumed_from_the_list(app, maintainer, session):
+    first = Browserless(app.test_client())
+    first.login(maintainer.email)
+    base = start(first)
+    post_step(first, base, "customer", COMPANY)
+    draft = session.query(WizardDraft).one()
+    stored = repr(draft.data)
+    post_step(first, base, "cmonitor", AGENT)
+    session.expire_all()
+    assert "agent-pass" not in repr(session.query(WizardDraft).one().data) and stored
+    second = Browserless(app.test_client())  # a new browser session after signing out
+    second.login(maintainer.email)
+    listing = second.get("/admin/customers/").get_data(as_text=True)
+    assert "Drafts in progress" in listing and "Wizard Works s.r.o." in listing
+    resumed = second.get(f"{base}/mail")
+    assert resumed.status_code == 200
+    assert 'value="Wizard Works s.r.o."' in second.get(f"{base}/customer").get_data(as_text=True)
+
+
+def test_operator_sees_operators_read_only_and_a_tampered_post_is_refused(operator_client, operator, session,
+                                                                           make_operator):
+    friend = make_operator("friend@example.com")
+    base = start(operator_client)
+    for step, data in (("customer", COMPANY), ("cmonitor", {}), ("mail", {}), ("notifications", {}),
+                       ("requests", {})):
+        assert post_step(operator_client, base, step, data).status_code == 302
+    page = operator_client.get(f"{base}/operators").get_data(as_text=True)
+    assert "Only a maintainer may assign" in page and 'name="operators"' not in page
+    assert post_step(operator_client, base, "operators", {"operators": [str(friend.id)]}).status_code == 403
+    assert post_step(operator_client, base, "operators", {}).status_code == 302
+    assert save(operator_client, base).status_code == 302
+    customer = session.query(Customer).one()
+    assert customer.operators == [] and customer.created_by_id == operator.id
+    assert operator_client.get(f"/admin/customers/edit/?id={customer.id}").status_code == 200
+
+
+def test_another_operators_draft_does_not_exist_for_you(app, maintainer_client, operator_client):
+    base = start(maintainer_client)
+    assert operator_client.get(f"{base}/customer").status_code == 404
+    page = operator_client.get("/admin/customers/").get_data(as_text=True)
+    assert operator_client.post(f"{base}/discard", data={"csrf_token": csrf_from(page)}).status_code == 404
+
+
+@pytest.mark.parametrize("nav", ["next"])
+def test_a_duplicate_appearing_before_save_keeps_the_draft(maintainer_client, session, new_customer, nav):
+    from models.enums import CustomerKind
+
+    base = start(maintainer_client)
+    walk(maintainer_client, base, COMPANY)
+    new_customer(kind=CustomerKind.COMPANY, company_name="Meanwhile", registration_number="50 111 222")
+    response = save(maintainer_client, base)
+    assert response.status_code == 200 and "company ID" in response.get_data(as_text=True)
+    assert session.query(WizardDraft).count() == 1

@@ -1,0 +1,135 @@
+"""The wizard's screens: one URL per step, Back / Next, a summary, drafts to resume or discard.
+
+Thin: forms come from wizards.steps, checks from wizards.flow, storage from wizards.drafts.
+Every POST carries the app-wide CSRF token (CSRFProtect).
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_views.base import actor, attach_errors, deny_or_login, save_options
+from extensions import db
+from models import GlobalSettings, Operator
+from services.errors import PermissionDenied, ValidationFailed
+from wizards import drafts
+from wizards.flow import check_step, finish
+from wizards.steps import FORMS, ORDER, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step, next_step, previous_step
+
+
+def _box():
+    return current_app.extensions["secret_box"]
+
+
+class WizardView(BaseView):
+    """Reached from the Customers list ("Add a customer"); not a menu entry of its own."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active
+
+    def is_visible(self) -> bool:
+        return False
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+    def _draft(self, draft_id: int):
+        draft = drafts.get_draft(db.session, actor(), draft_id)
+        if draft is None:
+            abort(404)
+        return draft
+
+    @expose("/")
+    def index(self):
+        return self.render("wizard/drafts.html", drafts=drafts.drafts_of(db.session, actor()),
+                           wizard_titles=TITLES)
+
+    @expose("/start", methods=("POST",))
+    def start(self):
+        draft = drafts.start_draft(db.session, actor())
+        return redirect(url_for(".step", draft_id=draft.id, step=Step.CUSTOMER.value))
+
+    @expose("/<int:draft_id>/discard", methods=("POST",))
+    def discard(self, draft_id: int):
+        drafts.discard(db.session, self._draft(draft_id))
+        flash("The draft was discarded.", "info")
+        return redirect(url_for("customers.index_view"))
+
+    def _form(self, draft, step: Step, formdata=None):
+        form = FORMS[step](formdata, data=drafts.form_values(draft, step))
+        if step == Step.OPERATORS:
+            form.operators.choices = [
+                (str(op.id), op.full_name) for op in db.session.scalars(
+                    select(Operator).where(Operator.is_active.is_(True))
+                    .order_by(Operator.last_name, Operator.first_name))]
+        return form
+
+    def _render_step(self, draft, step: Step, form):
+        return self.render(
+            "wizard/step.html", draft=draft, step=step, form=form, order=ORDER, titles=TITLES,
+            reachable=[s for s in ORDER if drafts.can_open(draft, s)],
+            secrets_set={f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)},
+            servers=SERVER_PREFIXES.get(step, ()), builtin=db.session.get(GlobalSettings, 1),
+            may_assign=actor().is_maintainer,
+        )
+
+    @expose("/<int:draft_id>/<step>", methods=("GET", "POST"))
+    def step(self, draft_id: int, step: str):
+        draft = self._draft(draft_id)
+        try:
+            current = Step(step)
+        except ValueError:
+            abort(404)
+        if not drafts.can_open(draft, current):
+            flash("Finish the earlier steps first.", "info")
+            return redirect(url_for(".step", draft_id=draft.id, step=drafts.reached(draft).value))
+        if current == Step.SUMMARY:
+            return self._summary(draft)
+        if request.method == "GET":
+            return self._render_step(draft, current, self._form(draft, current))
+
+        if current == Step.OPERATORS and "operators" in request.form and not actor().is_maintainer:
+            abort(403)  # the step is read-only for operators: a posted value is tampering
+        form = self._form(draft, current, request.form)
+        values = {name: field.data for name, field in form._fields.items()}
+        if request.form.get("nav") == "back":
+            drafts.store_step(db.session, draft, current, values, _box())
+            return redirect(url_for(".step", draft_id=draft.id, step=previous_step(current).value))
+        errors = {} if form.validate() else dict(form.errors)
+        if not errors:
+            try:
+                errors = check_step(db.session, actor(), current, values, _box(), save_options())
+            except PermissionDenied:
+                abort(403)
+        if errors:
+            drafts.store_step(db.session, draft, current, values, _box())
+            attach_errors(form, {k: list(v) for k, v in errors.items()})
+            return self._render_step(draft, current, form)
+        drafts.store_step(db.session, draft, current, values, _box(), advance_to=next_step(current))
+        return redirect(url_for(".step", draft_id=draft.id, step=next_step(current).value))
+
+    def _summary(self, draft):
+        if request.method == "POST":
+            try:
+                customer = finish(db.session, actor(), draft, _box(), save_options())
+            except PermissionDenied:
+                db.session.rollback()
+                abort(403)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                for field, messages in exc.errors.items():
+                    for message in messages:
+                        flash(message if field == "__form__" else f"{field}: {message}", "error")
+            else:
+                flash(f"{customer.display_name} was created.", "success")
+                return redirect(url_for("customers.details_view", id=customer.id))
+        steps = {step: drafts.form_values(draft, step) for step in ORDER if step != Step.SUMMARY}
+        secrets = {step: {f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)} for step in steps}
+        chosen = [int(i) for i in steps[Step.OPERATORS].get("operators") or [] if str(i).isdigit()]
+        names = db.session.scalars(select(Operator).where(Operator.id.in_(chosen))).all()
+        return self.render("wizard/summary.html", draft=draft, steps=steps, secrets=secrets, titles=TITLES,
+                           forms=FORMS, operator_names=[op.full_name for op in names], order=ORDER,
+                           reachable=ORDER)
