@@ -106,7 +106,8 @@ def _lookups() -> dict[str, list[dict]]:
     buildings, sites = [], []
     for site_id, (site, names) in enumerate(SITES.items(), start=1):
         sites.append({"id": site_id, "name": site})
-        buildings += [{"id": len(buildings) + 1, "site_id": site_id, "name": b} for b in names]
+        for name in names:
+            buildings.append({"id": len(buildings) + 1, "site_id": site_id, "name": name})
     return {
         "customer_status": [{"id": i, "name": n, "is_default": d, "is_active": a}
                             for i, n, d, a, _ in STATUSES],

@@ -8,12 +8,14 @@ production and in tests/conftest.py `Browserless`.
 from __future__ import annotations
 
 import json
+import math
 import re
 import resource
 import statistics
 import time
 import tracemalloc
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import event, func, select
 
@@ -24,6 +26,7 @@ from services.search import customer_search_conditions
 
 LIST_URL = "/admin/customers/"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+CUSTOMER_QUERY = re.compile(r"^\s*SELECT .*\bFROM customer\b", re.S)
 FILTER_DATA = re.compile(r'<div id="filter-groups-data"[^>]*>(.*?)</div>', re.S)
 WARMUPS = 2
 
@@ -38,14 +41,26 @@ class Scenario:
 
 @dataclass
 class StatementLog:
-    """Every SQL statement sent to the database while `on` (before_cursor_execute)."""
+    """Every SQL statement sent to the database while `on`, and the time spent executing them
+    (before/after_cursor_execute: the database's share of a request, the rest is Python)."""
 
     on: bool = False
     statements: list[tuple[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+    _started: float = 0.0
 
-    def __call__(self, conn, cursor, statement, parameters, context, executemany):
+    def clear(self) -> None:
+        self.statements.clear()
+        self.seconds = 0.0
+
+    def before(self, conn, cursor, statement, parameters, context, executemany):
         if self.on:
             self.statements.append((statement, parameters))
+            self._started = time.perf_counter()
+
+    def after(self, conn, cursor, statement, parameters, context, executemany):
+        if self.on:
+            self.seconds += time.perf_counter() - self._started
 
 
 class Client:
@@ -98,14 +113,14 @@ def scenarios(client: Client) -> list[Scenario]:
 
 
 def _percentile(values: list[float], share: float) -> float:
-    """Nearest-rank percentile: with 30 samples, p95 is the 29th slowest-but-one."""
+    """Nearest-rank percentile: of 30 samples, p95 is the 29th fastest (the second slowest)."""
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * share // 1))
-    return ordered[int(rank) - 1]
+    return ordered[max(1, math.ceil(len(ordered) * share)) - 1]
 
 
-def _timed_get(client: Client, log: StatementLog, scenario: Scenario) -> tuple[float, int]:
-    log.statements.clear()
+def _timed_get(client: Client, log: StatementLog, scenario: Scenario) -> tuple[float, int, float]:
+    """One request: total ms, SQL statements, ms executing them."""
+    log.clear()
     log.on = True
     started = time.perf_counter()
     answer = client.get(scenario.url)
@@ -114,7 +129,7 @@ def _timed_get(client: Client, log: StatementLog, scenario: Scenario) -> tuple[f
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200, f"{scenario.url}: HTTP {answer.status_code}"
     assert scenario.expect is None or scenario.expect in html, f"{scenario.url}: no {scenario.expect}"
-    return elapsed * 1000, len(log.statements)
+    return elapsed * 1000, len(log.statements), log.seconds * 1000
 
 
 def _peak_alloc_mib(client: Client, url: str) -> float:
@@ -126,15 +141,24 @@ def _peak_alloc_mib(client: Client, url: str) -> float:
     return peak / 2**20
 
 
+def _peak_rss_mib() -> float:
+    """Peak RSS of this process (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent through fork and exec, so it would report the loader's dataset-sized peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _explain(app, log: StatementLog) -> list[str]:
-    """The plan of every statement the last request sent (EXPLAIN ANALYZE on PostgreSQL)."""
+    """The plans of the last request's queries on customer (EXPLAIN ANALYZE on PostgreSQL)."""
     lines = []
     with app.app_context(), db.engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
         prefix = "EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN "
         for statement, params in log.statements:
-            if not statement.lstrip().upper().startswith("SELECT"):
-                continue
+            if not CUSTOMER_QUERY.search(statement):
+                continue  # the user loader and the filters' lookup lists: a few rows each
             lines.append("  SQL: " + " ".join(statement.split())[:400])
             for row in conn.exec_driver_sql(prefix + statement, params):
                 lines.append("    " + (row[0] if postgres else f"{row[1]:>3} {row[3]}"))
@@ -146,9 +170,10 @@ def run(url: str, repeat: int, explain: bool = False) -> dict:
     app = make_app(url)
     log = StatementLog()
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", log)
-        server = db.session.execute(select(func.sqlite_version()) if db.engine.dialect.name ==
-                                    "sqlite" else select(func.version())).scalar()
+        event.listen(db.engine, "before_cursor_execute", log.before)
+        event.listen(db.engine, "after_cursor_execute", log.after)
+        sqlite = db.engine.dialect.name == "sqlite"
+        server = db.session.scalar(select(func.sqlite_version() if sqlite else func.version()))
     client = Client(app)
     client.login()
     results, plans = [], []
@@ -156,7 +181,7 @@ def run(url: str, repeat: int, explain: bool = False) -> dict:
         for _ in range(WARMUPS):
             _timed_get(client, log, scenario)
         samples = [_timed_get(client, log, scenario) for _ in range(repeat)]
-        times = [ms for ms, _ in samples]
+        times = [ms for ms, _, _ in samples]
         if explain:
             plans += [f"== {scenario.name}: {scenario.url}", *_explain(app, log)]
         with app.app_context():
@@ -164,8 +189,9 @@ def run(url: str, repeat: int, explain: bool = False) -> dict:
         results.append({
             "name": scenario.name, "url": scenario.url, "matched": matched,
             "median_ms": statistics.median(times), "p95_ms": _percentile(times, 0.95),
-            "statements": max(n for _, n in samples),
+            "statements": max(n for _, n, _ in samples),
+            "sql_median_ms": statistics.median(sql for _, _, sql in samples),
             "peak_alloc_mib": _peak_alloc_mib(client, scenario.url),
-            "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "max_rss_mib": _peak_rss_mib(),
         })
     return {"server": str(server).split(" on ")[0], "results": results, "plans": plans}
