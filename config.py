@@ -49,6 +49,7 @@ def load_config(app, overrides: dict | None = None) -> None:
         RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
         RATELIMIT_ENABLED=True,
         PAGE_SIZE=int(env.get("PAGE_SIZE", "20")),
+        PHOTO_DIR=env.get("PHOTO_DIR") or str(Path(instance) / "photos"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: long forms must not expire
