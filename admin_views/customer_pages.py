@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 from flask_admin import expose
 from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
 from sqlalchemy import or_, select
 
+from admin_views.ids import parse_id
 from extensions import db
-from models import AuditEvent, Contact, CustomerSettings
+from models import AuditEvent, Building, Contact, CustomerSettings
 from services.customers import deletion_summary
 
 
@@ -29,6 +30,14 @@ class CustomerPagesMixin:
         blocked = bool(summary["requests"] or summary["computers"])
         return self.render("admin/customer_delete.html", customer=customer, summary=summary,
                            blocked=blocked)
+
+    @expose("/buildings/")
+    def buildings_view(self):
+        """The buildings of one site, for the form's Building list (Site Name → Building)."""
+        site_id = parse_id(request.args.get("site"))
+        rows = db.session.scalars(select(Building).where(Building.site_id == site_id)
+                                  .order_by(Building.name)).all() if site_id else []
+        return jsonify([{"id": b.id, "text": str(b)} for b in rows])
 
     @expose("/history/")
     def history_view(self):

@@ -24,6 +24,33 @@
       if (label && input) { label.htmlFor = input.id; }
     });
   }
+  // Site Name → Building: offer only the chosen site's buildings (the server checks the pair too).
+  var site = document.getElementById("site");
+  var building = document.getElementById("building");
+  function loadBuildings() {
+    if (!site || !building) { return; }
+    var chosen = building.value;
+    if (!site.value || site.value === "__None") { return; }
+    fetch(building.form.action.replace(/\/(new|edit)\/.*$/, "/buildings/") + "?site=" +
+          encodeURIComponent(site.value), {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (rows) {
+        var blank = building.querySelector("option[value='__None']");
+        building.innerHTML = "";
+        if (blank) { building.appendChild(blank); }
+        rows.forEach(function (row) {
+          var option = document.createElement("option");
+          option.value = String(row.id);
+          option.textContent = row.text;
+          building.appendChild(option);
+        });
+        var kept = rows.some(function (row) { return String(row.id) === chosen; });
+        building.value = kept ? chosen : (blank ? "__None" : "");
+        if (window.jQuery) { window.jQuery(building).trigger("change"); }
+      });
+  }
+  if (site && window.jQuery) { window.jQuery(site).on("change", loadBuildings); }
+  loadBuildings();
   kind.addEventListener("change", toggle);
   if (window.jQuery) { window.jQuery(kind).on("change", toggle); }
   toggle();

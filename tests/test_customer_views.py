@@ -266,3 +266,9 @@ def test_customer_with_requests_is_not_deleted(maintainer_client, people, sessio
     assert response.status_code == 302
     session.expire_all()
     assert session.get(Customer, kovac_id) is None
+
+
+def test_buildings_of_a_site_for_the_form(maintainer_client, lookups):
+    rows = maintainer_client.get(f"/admin/customers/buildings/?site={lookups['hq'].id}").get_json()
+    assert rows == [{"id": lookups["tower"].id, "text": "Tower A (Bratislava HQ)"}]
+    assert maintainer_client.get("/admin/customers/buildings/?site=x").get_json() == []
