@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what Customer Desk needs on this machine; safe to run again (it skips what is there).
 #   scripts/bootstrap.sh run   Python 3.11 virtual environment with the pinned packages
-#   scripts/bootstrap.sh test  the same plus the test tools and Debian's postgresql and chromium
+#   scripts/bootstrap.sh test  the same plus the test tools and Debian's postgresql, chromium,
+#                              dovecot-pop3d and openssl (real servers for the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
@@ -10,6 +11,10 @@ if [ "$mode" = test ]; then
   missing=()
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # Tests run their own Dovecot (own config, folders and ports); the package's system service,
+  # where one starts, listens on 110/995 and does not get in their way.
+  [ -x /usr/sbin/dovecot ] || missing+=(dovecot-pop3d)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "Installing Debian packages: ${missing[*]}"
