@@ -29,6 +29,34 @@
            v === "smtp");
     }]
   ];
+  // "Test connection": post this server's fields, show the server's answer as text.
+  document.querySelectorAll("[data-server-test]").forEach(function (box) {
+    var prefix = box.getAttribute("data-server-test");
+    var button = box.querySelector("button");
+    var status = box.querySelector("[role=status]");
+    button.addEventListener("click", function () {
+      var form = button.form || document.querySelector("form");
+      var body = new URLSearchParams();
+      form.querySelectorAll("[name^='" + prefix + "_']").forEach(function (input) {
+        body.append(input.name, input.value);
+      });
+      body.append("csrf_token", form.querySelector("[name=csrf_token]").value);
+      status.className = "ml-2 small text-muted";
+      status.textContent = "Connecting…";
+      button.disabled = true;
+      fetch(button.getAttribute("data-url"), {method: "POST", body: body, credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (result) {
+          status.className = "ml-2 small " + (result.ok ? "text-success" : "text-danger");
+          status.textContent = result.message;
+        })
+        .catch(function () {
+          status.className = "ml-2 small text-danger";
+          status.textContent = "The test could not be run.";
+        })
+        .finally(function () { button.disabled = false; });
+    });
+  });
   rules.forEach(function (rule) {
     var inputs = document.querySelectorAll("input[name='" + rule[0] + "']");
     if (!inputs.length) { return; }

@@ -60,7 +60,7 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
     db.session.add(sla)
     db.session.commit()
     ids["lookup"] = sla.id
-    for endpoint in ("wizard.step", "wizard.discard"):
+    for endpoint in ("wizard.step", "wizard.discard", "wizard.test_connection"):
         draft = start_draft(db.session, insider)
         typed = {"kind": "company", "company_name": SECRET_NAME, "contact_email": CONTACT_EMAIL}
         store_step(db.session, draft, Step.CUSTOMER, typed, SecretBox(ENCRYPTION_KEY))
@@ -74,7 +74,8 @@ def classify(endpoint: str) -> tuple[str, str | None]:
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
     if view == WIZARD:
-        assert suffix in {"index", "start", "step", "discard"}, f"endpoint {endpoint} is not covered"
+        assert suffix in {"index", "start", "step", "discard", "test_connection"}, \
+            f"endpoint {endpoint} is not covered"
         return view, suffix
     assert view in MAINTAINER_ONLY_VIEWS | CUSTOMER_SCOPED_VIEWS, f"endpoint {endpoint} is not covered"
     assert suffix in KNOWN_VIEW_ENDPOINTS, f"endpoint {endpoint} is not covered"
@@ -92,7 +93,7 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
             url = "/admin/static/admin/js/form.js"
         else:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
-                   .replace("<int:draft_id>", str(ids.get(rule.endpoint, 0))))
+                   .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0))))
         record = ids.get(rule.endpoint) or (ids["contact"] if view == "contacts" else (
             ids["customer"] if view == "customers" else ids["lookup"]))
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
@@ -122,7 +123,7 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
     if view in MAINTAINER_ONLY_VIEWS:
         return ok | {404} if role == "maintainer" else {403}
     if view == WIZARD:
-        if suffix in ("step", "discard"):
+        if suffix in ("step", "discard", "test_connection"):
             return ok if role == "insider" else {404}
         return ok
     if suffix == "ajax_update":

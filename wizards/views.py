@@ -6,15 +6,19 @@ Every POST carries the app-wide CSRF token (CSRFProtect).
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views.base import actor, attach_errors, deny_or_login, save_options
+from admin_views.ids import parse_id
 from extensions import db
 from models import GlobalSettings, Operator
+from models.enums import MailSecurity
+from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
 from services.errors import PermissionDenied, ValidationFailed
+from services.mail_check import MailServer, check_pop3, check_smtp
 from wizards import drafts
 from wizards.flow import check_step, finish
 from wizards.steps import FORMS, ORDER, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step, next_step, previous_step
@@ -110,6 +114,28 @@ class WizardView(BaseView):
             return self._render_step(draft, current, form)
         drafts.store_step(db.session, draft, current, values, _box(), advance_to=next_step(current))
         return redirect(url_for(".step", draft_id=draft.id, step=next_step(current).value))
+
+    @expose("/<int:draft_id>/test-connection/<prefix>", methods=("POST",))
+    def test_connection(self, draft_id: int, prefix: str):
+        """Really connect to the server typed on the page (JSON for the step's button). An
+        empty password means the one already kept in the draft."""
+        draft = self._draft(draft_id)
+        step = next((s for s, prefixes in SERVER_PREFIXES.items() if prefix in prefixes), None)
+        if step is None:
+            abort(404)
+        form = request.form
+        kind = "pop3" if prefix == "pop3" else "smtp"
+        try:
+            security = MailSecurity(form.get(f"{prefix}_security") or DEFAULT_SECURITY[kind])
+        except ValueError:
+            return jsonify(ok=False, message="Choose the security: none, SSL/TLS or STARTTLS.")
+        port = parse_id(form.get(f"{prefix}_port")) or DEFAULT_PORTS[(kind, security)]
+        password = (form.get(f"{prefix}_password")
+                    or drafts.plain_values(draft, step, _box()).get(f"{prefix}_password"))
+        server = MailServer((form.get(f"{prefix}_host") or "").strip(), port, security,
+                            (form.get(f"{prefix}_username") or "").strip() or None, password or None)
+        result = (check_pop3 if kind == "pop3" else check_smtp)(server, timeout=5.0)
+        return jsonify(ok=result.ok, message=result.message)
 
     def _summary(self, draft):
         if request.method == "POST":

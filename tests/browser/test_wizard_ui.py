@@ -1,0 +1,55 @@
+"""The wizard in Chromium: all six steps with Back in the middle, and a real "Test connection"."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from models import Customer
+from models.enums import MailSecurity
+from tests.mail_fixtures import PASSWORD, USER
+
+pytestmark = pytest.mark.browser
+
+
+def next_step(page, expected: str):
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_url(f"**/{expected}")
+
+
+def test_walk_all_steps_with_back_and_a_real_connection_test(signed_in, desk, smtp_servers, artifacts):
+    page = signed_in
+    page.goto("/admin/customers/")
+    page.get_by_test_id("add-customer").click()
+    page.wait_for_url("**/customer")
+    page.get_by_label("Company name *").fill("Prehliadač s.r.o.")
+    page.get_by_label("Contact person's e-mail *").fill("kontakt@prehliadac.example.sk")
+    next_step(page, "cmonitor")
+    page.get_by_label("C-Monitor access password").fill("agent-pass")
+    page.get_by_label("Repeat the password").fill("agent-pass")
+    next_step(page, "mail")
+    page.get_by_text("Use the customer's own POP3 mailbox and SMTP servers").click()
+    page.get_by_label("POP3: host").fill("pop.prehliadac.example.sk")
+    page.get_by_label("Primary SMTP: host").fill("127.0.0.1")
+    page.get_by_label("Primary SMTP: port").fill(str(smtp_servers[MailSecurity.NONE].port))
+    page.get_by_label("Primary SMTP: security").select_option("none")
+    page.get_by_label("Primary SMTP: user name").fill(USER)
+    page.get_by_label("Primary SMTP: password").fill(PASSWORD)
+    box = page.locator("[data-server-test=smtp_primary]")
+    box.get_by_role("button", name="Test connection").click()
+    expect(box.get_by_role("status")).to_contain_text("signed in as alice")
+    page.screenshot(path=artifacts / "wizard-mail-test.png", full_page=True)
+    page.get_by_role("button", name="Back").click()
+    page.wait_for_url("**/cmonitor")
+    expect(page.get_by_test_id("secret-set-cmonitor_password")).to_be_visible()
+    next_step(page, "mail")
+    expect(page.get_by_label("POP3: host")).to_have_value("pop.prehliadac.example.sk")
+    next_step(page, "notifications")
+    next_step(page, "requests")
+    next_step(page, "operators")
+    next_step(page, "summary")
+    expect(page.get_by_test_id("summary-customer")).to_contain_text("Prehliadač s.r.o.")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/details/**")
+    expect(page.locator(".alert-success")).to_contain_text("Prehliadač s.r.o. was created.")
+    assert desk.run(lambda s: s.query(Customer).one().display_name) == "Prehliadač s.r.o."
