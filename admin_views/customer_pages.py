@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
 from sqlalchemy import or_, select
 
+from admin_views.base import actor, save_options
 from admin_views.ids import parse_id
 from extensions import db
-from models import AuditEvent, Building, Contact, CustomerSettings
-from services.customers import deletion_summary
+from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus
+from services.customers import change_status, deletion_summary
+from services.errors import PermissionDenied, ValidationFailed
 
 
 class CustomerPagesMixin:
@@ -38,6 +40,34 @@ class CustomerPagesMixin:
         rows = db.session.scalars(select(Building).where(Building.site_id == site_id)
                                   .order_by(Building.name)).all() if site_id else []
         return jsonify([{"id": b.id, "text": str(b)} for b in rows])
+
+    @expose("/status/", methods=("POST",))
+    def status_view(self):
+        """The Change Status dialog's form (on the details page)."""
+        customer = self.get_one(request.args.get("id"))  # 404 / 403 by the access policy
+        status = db.session.get(CustomerStatus, parse_id(request.form.get("status")) or 0)
+        back = url_for(".details_view", id=customer.id)
+        if status is None:
+            flash("Choose one of the statuses.", "error")
+            return redirect(back)
+        try:
+            change_status(db.session, customer, actor(), status, save_options(),
+                          seen_version=parse_id(request.form.get("version_seen")))
+        except PermissionDenied:
+            abort(403)
+        except ValidationFailed as exc:
+            for messages in exc.errors.values():
+                for message in messages:
+                    flash(message, "error")
+            return redirect(back)
+        flash(f"Status changed to {status.name}.", "success")
+        return redirect(back)
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            statuses = select(CustomerStatus).order_by(CustomerStatus.name)
+            kwargs["statuses"] = db.session.scalars(statuses).all()
+        return super().render(template, **kwargs)
 
     @expose("/history/")
     def history_view(self):

@@ -190,6 +190,7 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
     ]
     form_widget_args = {"notes": {"rows": 4}}
     list_template = "admin/customer_list.html"
+    details_template = "admin/customer_details.html"
     create_template = "admin/customer_create.html"
     edit_template = "admin/customer_edit.html"
 

@@ -285,3 +285,12 @@ def delete_customer(session: Session, customer: Customer, actor: Operator | None
         k: v for k, v in summary.items() if v}]})
     session.delete(customer)
     commit(session, CONSTRAINT_MESSAGES)
+
+
+def change_status(session: Session, customer: Customer, actor: Operator | None, status: CustomerStatus,
+                  options: SaveOptions, *, seen_version: int | None = None) -> Customer:
+    """The Change Status dialog: set the status alone, recorded as a status change (who, when,
+    from what to what) through the same save as every other edit."""
+    _ = customer.status  # load the old one, so the audit event says what it changed from
+    customer.status = status
+    return save_customer(session, customer, actor, options, seen_version=seen_version)

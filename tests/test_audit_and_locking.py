@@ -243,3 +243,22 @@ def test_ownership_rights_saved_meanwhile_by_another_maintainer_are_not_overwrit
     session.expire_all()
     rights = session.get(GlobalSettings, 1)
     assert rights.edit_by_managers and not rights.view_by_team_members
+
+
+def test_change_status_dialog_records_who_changed_it(operator_client, operator, session, acme):
+    from models import CustomerStatus
+
+    inactive = session.query(CustomerStatus).filter_by(name="Inactive").one()
+    details = operator_client.get(f"/admin/customers/details/?id={acme.id}").get_data(as_text=True)
+    assert "Change Status" in details and 'name="status"' in details
+    response = operator_client.post(f"/admin/customers/status/?id={acme.id}", data={
+        "status": str(inactive.id), "version_seen": str(acme.version), "csrf_token": csrf_from(details)})
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Customer, acme.id).status.name == "Inactive"
+    event = events(session, action="status_change")[-1]
+    assert event.actor_label == operator.email and event.changes == {"status": ["Active", "Inactive"]}
+    stale = operator_client.post(f"/admin/customers/status/?id={acme.id}", data={
+        "status": str(acme.status_id), "version_seen": "1", "csrf_token": csrf_from(details)},
+        follow_redirects=True)
+    assert "changed while you were editing" in stale.get_data(as_text=True)

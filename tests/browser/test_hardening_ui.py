@@ -69,3 +69,17 @@ def test_admin_pages_work_under_the_content_security_policy(signed_in, desk):
     page.get_by_role("button", name="Add Building").click()
     expect(page.locator("#buildings .inline-field-list > .inline-field")).to_have_count(1)
     assert violations == [], violations
+
+
+def test_change_status_in_the_dialog(signed_in, desk):
+    page = signed_in
+    customer_id = desk.run(lambda s: create_customer(s, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
+                                                     company_name="Status Co").id)
+    page.goto(f"/admin/customers/details/?id={customer_id}")
+    page.get_by_role("button", name="Change Status").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Status").select_option(label="Inactive")
+    dialog.get_by_role("button", name="OK").click()
+    expect(page.get_by_test_id("current-status")).to_have_text("Inactive")
+    expect(page.locator(".alert-success")).to_contain_text("Status changed to Inactive.")
