@@ -1,8 +1,12 @@
-"""Customer pages beyond Flask-Admin's list and forms: delete confirmation and history."""
+"""Customer pages beyond Flask-Admin's list and forms: delete confirmation, history, the Change
+Status dialog, the photo and the Site → Building list. Each reads the customer through the
+view's `get_one`, so the access policy applies (404 / 403)."""
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from pathlib import Path
+
+from flask import abort, current_app, flash, jsonify, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
 from sqlalchemy import or_, select
@@ -12,7 +16,8 @@ from admin_views.ids import parse_id
 from extensions import db
 from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus
 from services.customers import change_status, deletion_summary
-from services.errors import PermissionDenied, ValidationFailed
+from services.errors import DomainError, PermissionDenied, ValidationFailed
+from services.photos import photo_paths, remove_photo, store_photo
 
 
 class CustomerPagesMixin:
@@ -62,6 +67,40 @@ class CustomerPagesMixin:
             return redirect(back)
         flash(f"Status changed to {status.name}.", "success")
         return redirect(back)
+
+    @expose("/photo/", methods=("POST",))
+    def photo_view(self):
+        """Upload (or remove) the customer's photo from the details page."""
+        customer = self.get_one(request.args.get("id"))
+        storage = Path(current_app.config["PHOTO_DIR"])
+        try:
+            if request.form.get("remove"):
+                remove_photo(db.session, customer, actor(), storage)
+                flash("The photo was removed.", "success")
+            else:
+                upload = request.files.get("photo")
+                store_photo(db.session, customer, actor(), upload.read() if upload else b"", storage)
+                flash("The photo was saved.", "success")
+        except PermissionDenied:
+            abort(403)
+        except DomainError as exc:
+            db.session.rollback()
+            messages = exc.errors.values() if isinstance(exc, ValidationFailed) else [[str(exc)]]
+            for message in (m for group in messages for m in group):
+                flash(message, "error")
+        return redirect(url_for(".details_view", id=customer.id))
+
+    @expose("/photo-file/<int:customer_id>/<size>")
+    def photo_file_view(self, customer_id: int, size: str):
+        """A customer's photo or thumbnail, for those who may view the customer."""
+        customer = self.get_one(customer_id)
+        if not customer.photo or size not in ("full", "thumb"):
+            abort(404)
+        full, thumb = photo_paths(Path(current_app.config["PHOTO_DIR"]), customer.photo)
+        path = full if size == "full" else thumb
+        if not path.exists():
+            abort(404)
+        return send_file(path, max_age=0)
 
     def render(self, template, **kwargs):
         if template == self.details_template:

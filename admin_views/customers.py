@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import abort, g, request
+from flask import abort, g, request, url_for
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms.fields import TextAreaField
@@ -45,12 +46,20 @@ def _label(view, context, model, name) -> str:
     return value.label if value is not None else ""
 
 
+def _thumbnail(view, context, model, name):
+    if not model.photo:
+        return ""
+    src = url_for(".photo_file_view", customer_id=model.id, size="thumb")
+    return Markup('<img src="{}" alt="" height="32" class="rounded">').format(src)
+
+
 def _text(view, context, model, name) -> str:
     related = getattr(model, name)
     return "" if related is None else getattr(related, "name", None) or str(related)
 
 
 LIST_FORMATTERS = {
+    "photo": _thumbnail,
     "kind": _label,
     "employee_type": _label,
     "primary_phone": _phone,
@@ -69,7 +78,8 @@ class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, Secured
     search_conditions = staticmethod(customer_search_conditions)
     search_placeholder_text = "Name, company, e-mail or phone"
 
-    column_list = ["display_name", "kind", "status", "email", "primary_phone", "sla_level", "operators"]
+    column_list = ["photo", "display_name", "kind", "status", "email", "primary_phone", "sla_level",
+                   "operators"]
     column_labels = {
         "display_name": "Name",
         "primary_phone": "Primary phone",

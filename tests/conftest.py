@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import warnings
 
 import pytest
@@ -56,6 +57,7 @@ def make_app(url: str, **extra):
         "ENCRYPTION_KEY": ENCRYPTION_KEY,
         "PHONE_DEFAULT_REGION": "SK",
         "RATELIMIT_ENABLED": False,
+        "PHOTO_DIR": tempfile.mkdtemp(prefix="cd-photos-"),
     }
     config.update(extra)
     return create_app(config)

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from extensions import db
 from models import Building, Contact, Customer, Department, Site, SlaLevel
 from models.enums import CustomerKind, PhoneType
+from tests.conftest import csrf_from
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_a_malformed_filter_value_is_ignored_not_an_error(maintainer_client, peo
 
 
 def test_sorting_by_name_descending(maintainer_client, people):
-    html = maintainer_client.get("/admin/customers/?sort=0&desc=1").get_data(as_text=True)
+    html = maintainer_client.get("/admin/customers/?sort=1&desc=1").get_data(as_text=True)  # 0 = photo
     assert names_in(html) == ["Žilinská strojáreň s.r.o.", "Malá, Eva", "Kováč, Peter"]
 
 
@@ -272,3 +273,26 @@ def test_buildings_of_a_site_for_the_form(maintainer_client, lookups):
     rows = maintainer_client.get(f"/admin/customers/buildings/?site={lookups['hq'].id}").get_json()
     assert rows == [{"id": lookups["tower"].id, "text": "Tower A (Bratislava HQ)"}]
     assert maintainer_client.get("/admin/customers/buildings/?site=x").get_json() == []
+
+
+def test_photo_upload_thumbnail_and_refusal(maintainer_client, people, session, app):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "teal").save(buffer, "PNG")
+    details_url = f"/admin/customers/details/?id={people['kovac'].id}"
+    page = maintainer_client.get(details_url).get_data(as_text=True)
+    response = maintainer_client.post(f"/admin/customers/photo/?id={people['kovac'].id}", data={
+        "photo": (io.BytesIO(buffer.getvalue()), "me.png"), "csrf_token": csrf_from(page)},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "The photo was saved." in response.get_data(as_text=True)
+    thumb = maintainer_client.get(f"/admin/customers/photo-file/{people['kovac'].id}/thumb")
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.data)).size == (96, 64)
+    listing = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    assert f'src="/admin/customers/photo-file/{people["kovac"].id}/thumb"' in listing
+    refused = maintainer_client.post(f"/admin/customers/photo/?id={people['kovac'].id}", data={
+        "photo": (io.BytesIO(b"GIF89a not really"), "x.png"), "csrf_token": csrf_from(page)},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "PNG, JPEG or WebP" in refused.get_data(as_text=True)

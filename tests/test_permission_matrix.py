@@ -9,11 +9,17 @@ fails the test: a new door must be added here, with its rule, before it can land
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from flask import current_app
+from PIL import Image
 
 from extensions import db
 from models import Contact, Customer, SlaLevel
 from models.enums import CustomerKind, OperatorRole
+from services.photos import store_photo
 from services.secrets import SecretBox
 from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from
 from wizards.drafts import start_draft, store_step
@@ -27,7 +33,7 @@ PUBLIC = {"root", "auth.login", "static", "admin.static"}
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
-                    "action_view", "ajax_update", "status_view"}
+                    "action_view", "ajax_update", "status_view", "photo_view", "photo_file_view"}
 # buildings_view: the buildings of a site for the customer form (lookups, nothing per customer).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
                                            "buildings_view"}
@@ -39,6 +45,12 @@ SECRET_NAME = "Tajná Firma s.r.o."
 SECRET_EMAIL = "tajne@tajna-firma.example.sk"
 CONTACT_NAME = "Skrytá Kontaktová"
 CONTACT_EMAIL = "skryta@tajna-firma.example.sk"
+
+
+def small_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), "navy").save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def build_world(new_customer, make_operator) -> dict[str, int]:
@@ -56,6 +68,7 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
         ids[target] = company.contacts[0].id if target.startswith("contacts.") else company.id
         if target == "customer":
             ids["contact"] = company.contacts[0].id
+            store_photo(db.session, company, None, small_png(), Path(current_app.config["PHOTO_DIR"]))
     sla = SlaLevel(name="Gold")
     db.session.add(sla)
     db.session.commit()
@@ -93,7 +106,8 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
             url = "/admin/static/admin/js/form.js"
         else:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
-                   .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0))))
+                   .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0)))
+                   .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb"))
         record = ids.get(rule.endpoint) or (ids["contact"] if view == "contacts" else (
             ids["customer"] if view == "customers" else ids["lookup"]))
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
