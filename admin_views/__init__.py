@@ -11,6 +11,7 @@ from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
+from admin_views.requests import RequestView
 from admin_views.settings import OwnershipRightsView
 from extensions import db
 from models import (
@@ -21,6 +22,7 @@ from models import (
     CustomerStatus,
     Department,
     Operator,
+    Request,
     SecurityGroup,
     Site,
     SlaLevel,
@@ -51,6 +53,7 @@ def init_admin(app) -> Admin:
     )
     admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
     admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
+    admin.add_view(RequestView(Request, db, name="Requests", endpoint="requests"))
     admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))
     admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
                                 category="Staff"))

@@ -12,7 +12,7 @@ from services.dashboard import dashboard_counts
 TILES = [
     ("customers", "Customers", "customers.index_view"),
     ("contacts", "Contacts", "contacts.index_view"),
-    ("requests", "Requests", None),
+    ("requests", "Requests", "requests.index_view"),
     ("operators", "Operators", None),
 ]
 

@@ -17,7 +17,7 @@ from flask import current_app
 from PIL import Image
 
 from extensions import db
-from models import Contact, Customer, SlaLevel
+from models import Contact, Customer, Request, SlaLevel
 from models.enums import CustomerKind, OperatorRole
 from services.photos import store_photo
 from services.secrets import SecretBox
@@ -28,7 +28,7 @@ from wizards.steps import Step
 WIZARD = "wizard"  # drafts belong to the operator who started them, and to nobody else
 MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights"}
-CUSTOMER_SCOPED_VIEWS = {"customers", "contacts"}
+CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
 PUBLIC = {"root", "auth.login", "static", "admin.static"}
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
@@ -40,7 +40,7 @@ KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export"
 
 ROLES = ["anonymous", "outsider", "insider", "maintainer"]
 DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
-               "contacts.action_view"]
+               "contacts.action_view", "requests.delete_view", "requests.action_view"]
 SECRET_NAME = "Tajná Firma s.r.o."
 SECRET_EMAIL = "tajne@tajna-firma.example.sk"
 CONTACT_NAME = "Skrytá Kontaktová"
@@ -66,6 +66,11 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
             contacts=[{"first_name": "Skrytá", "last_name": "Kontaktová", "email": CONTACT_EMAIL,
                        "is_main": True}])
         ids[target] = company.contacts[0].id if target.startswith("contacts.") else company.id
+        if target == "customer" or target.startswith("requests."):
+            incident = Request(customer=company, subject=f"Incident of {SECRET_NAME}")
+            db.session.add(incident)
+            db.session.commit()
+            ids["request" if target == "customer" else target] = incident.id
         if target == "customer":
             ids["contact"] = company.contacts[0].id
             store_photo(db.session, company, None, small_png(), Path(current_app.config["PHOTO_DIR"]))
@@ -108,8 +113,8 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
                    .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0)))
                    .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb"))
-        record = ids.get(rule.endpoint) or (ids["contact"] if view == "contacts" else (
-            ids["customer"] if view == "customers" else ids["lookup"]))
+        record = ids.get(rule.endpoint) or {"contacts": ids["contact"], "customers": ids["customer"],
+                                            "requests": ids["request"]}.get(view, ids["lookup"])
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
         if suffix == "ajax_lookup":
             query = "?name=manager&query=tajna" if view == "customers" else "?name=customer&query=tajna"
@@ -181,5 +186,5 @@ def test_permission_matrix(app, role, new_customer, make_operator):
     assert survivor is not None and survivor.display_name == SECRET_NAME
     allowed_to_delete = role in ("insider", "maintainer")
     for endpoint in DESTRUCTIVE:
-        model = Contact if endpoint.startswith("contacts.") else Customer
+        model = {"contacts": Contact, "requests": Request}.get(endpoint.split(".")[0], Customer)
         assert (db.session.get(model, ids[endpoint]) is None) == allowed_to_delete, endpoint

@@ -1,0 +1,76 @@
+"""Requests (incidents): of the customers the operator may see, created from a customer too."""
+
+from __future__ import annotations
+
+from flask import request as http_request
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from sqlalchemy import select
+
+from admin_views.base import SecuredModelView, actor
+from admin_views.fields import CustomerAjaxLoader, EnumSelectField
+from admin_views.ids import parse_id
+from admin_views.row_access import RowAccessMixin, customer_scope
+from extensions import db
+from models import Contact, Customer, Request
+from models.enums import RequestStatus
+from services.access import Right
+from services.requests import save_request
+
+
+class ContactAjaxLoader(QueryAjaxModelLoader):
+    """Contacts of the companies the operator may view, found by name or e-mail."""
+
+    def __init__(self, name, session, **options):
+        options.setdefault("fields", ["display_name"])
+        super().__init__(name, session, Contact, **options)
+
+    def _allowed(self, *conditions):
+        visible = select(Customer.id).where(customer_scope(Right.VIEW))
+        return select(Contact).where(Contact.customer_id.in_(visible), *conditions)
+
+    def get_one(self, pk):
+        number = parse_id(pk)
+        return None if number is None else db.session.scalar(self._allowed(Contact.id == number))
+
+    def get_list(self, term, offset=0, limit=10):
+        from services.search import contact_search_conditions
+
+        query = self._allowed(*contact_search_conditions(term)).order_by(Contact.sort_name)
+        return list(db.session.scalars(query.offset(offset).limit(limit)))
+
+
+class RequestView(RowAccessMixin, SecuredModelView):
+    column_list = ["id", "subject", "customer", "status", "created_by", "created_at"]
+    column_labels = {"id": "#", "created_by": "Created by", "created_at": "Created (UTC)"}
+    column_searchable_list = ["subject"]
+    column_default_sort = ("id", True)
+    column_formatters = {"status": lambda v, c, m, n: m.status.label}
+    can_export = True
+    export_types = ["csv", "xlsx"]
+    column_formatters_export = {"status": lambda v, c, m, n: m.status.label,
+                                "customer": lambda v, c, m, n: str(m.customer),
+                                "created_by": lambda v, c, m, n: str(m.created_by or "")}
+    form_columns = ["customer", "subject", "description", "status", "contacts"]
+    form_overrides = {"status": EnumSelectField}
+    form_args = {"status": {"enum": RequestStatus, "blank": False},
+                 "customer": {"label": "Customer *"}, "subject": {"label": "Subject *"},
+                 "contacts": {"label": "Assigned contacts"}}
+    form_ajax_refs = {
+        "customer": CustomerAjaxLoader("customer", db),
+        "contacts": ContactAjaxLoader("contacts", db),
+    }
+
+    def scope(self, right):
+        company_right = Right.VIEW if right == Right.VIEW else Right.EDIT
+        return Request.customer_id.in_(select(Customer.id).where(customer_scope(company_right)))
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        # "Create an Incident" on a customer: the request starts with that customer chosen.
+        chosen = parse_id(http_request.args.get("customer"))
+        if http_request.method == "GET" and chosen is not None:
+            form.customer.data = form.customer.loader.get_one(chosen)
+        return form
+
+    def save_model(self, form, model, is_created):
+        save_request(db.session, model, actor())

@@ -1,0 +1,48 @@
+"""Requests (incidents) for customers: the same access policy and audit trail as customers."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from models import Operator, Request
+from services.access import Right, require
+from services.audit import changes_of, record
+from services.contact_info import clean_text
+from services.errors import ErrorBag
+from services.transactions import checking, committing
+
+
+def validate_request(request: Request) -> None:
+    """A subject, a customer, and assigned contacts only of that customer. Raises ValidationFailed."""
+    bag = ErrorBag()
+    request.subject = bag.check("subject", clean_text, request.subject)
+    if not request.subject:
+        bag.add("subject", "A request needs a subject.")
+    if request.customer is None:
+        bag.add("customer", "Choose the customer this request is for.")
+    else:
+        strangers = [c for c in request.contacts if c.customer_id != request.customer.id]
+        if strangers:
+            bag.add("contacts", "Assign only contacts of the request's customer: "
+                                + ", ".join(str(c) for c in strangers) + ".")
+    bag.raise_if_any()
+
+
+def save_request(session: Session, request: Request, actor: Operator | None) -> Request:
+    """Validate and commit a new or changed request with its audit event. The actor needs the
+    view right on the customer (whoever may see a customer may raise an incident for it).
+    Raises ValidationFailed or PermissionDenied; nothing is written then."""
+    is_new = request.id is None
+    with checking(session):
+        with session.no_autoflush:
+            validate_request(request)
+            if actor is not None:
+                require(session, actor, request.customer.id, Right.VIEW)
+    if is_new:
+        request.created_by = actor
+    session.add(request)
+    changes = changes_of(request)
+    with committing(session):
+        session.flush()
+        record(session, actor, "create" if is_new else "update", request, changes)
+    return request

@@ -1,0 +1,51 @@
+"""Requests (incidents): created from a customer, contacts of that customer only, policy applied."""
+
+import pytest
+
+from models import AuditEvent, Request
+from models.enums import CustomerKind
+
+
+@pytest.fixture
+def companies(new_customer, operator):
+    mine = new_customer(kind=CustomerKind.COMPANY, company_name="Mine Co", operators=[operator],
+                        contacts=[{"first_name": "Mia", "last_name": "Mineová", "email": "mia@mine.sk"}])
+    other = new_customer(kind=CustomerKind.COMPANY, company_name="Other Co",
+                         contacts=[{"first_name": "Oto", "last_name": "Otherový", "email": "oto@other.sk"}])
+    return mine, other
+
+
+def test_create_an_incident_from_the_customer(operator_client, operator, session, companies):
+    mine, _ = companies
+    details = operator_client.get(f"/admin/customers/details/?id={mine.id}").get_data(as_text=True)
+    assert f"/admin/requests/new/?customer={mine.id}" in details
+    form = operator_client.get(f"/admin/requests/new/?customer={mine.id}").get_data(as_text=True)
+    assert "Mine Co" in form
+    response = operator_client.submit(f"/admin/requests/new/?customer={mine.id}", {
+        "customer": str(mine.id), "subject": "Printer jam", "status": "new",
+        "contacts": [str(mine.contacts[0].id)]})
+    assert response.status_code == 302
+    created = session.query(Request).one()
+    assert created.customer_id == mine.id and created.created_by_id == operator.id
+    assert [c.last_name for c in created.contacts] == ["Mineová"]
+    assert session.query(AuditEvent).filter_by(entity_type="request", action="create").count() == 1
+
+
+def test_contacts_of_another_customer_are_refused(maintainer_client, session, companies):
+    mine, other = companies
+    response = maintainer_client.submit("/admin/requests/new/", {
+        "customer": str(mine.id), "subject": "Mixed up", "status": "new",
+        "contacts": [str(other.contacts[0].id)]})
+    assert "Assign only contacts of the request" in response.get_data(as_text=True)
+    assert session.query(Request).count() == 0
+
+
+def test_an_operator_cannot_raise_an_incident_for_a_customer_they_cannot_see(operator_client, session,
+                                                                          companies):
+    _, other = companies
+    response = operator_client.submit("/admin/requests/new/", {
+        "customer": str(other.id), "subject": "Sneaky", "status": "new"})
+    assert "Not one of the records you can choose here." in response.get_data(as_text=True)
+    assert session.query(Request).count() == 0
+    contacts = operator_client.get("/admin/requests/ajax/lookup/?name=contacts&query=oto").get_json()
+    assert contacts == []
