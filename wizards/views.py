@@ -78,6 +78,7 @@ class WizardView(BaseView):
             secrets_set={f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)},
             servers=SERVER_PREFIXES.get(step, ()), builtin=db.session.get(GlobalSettings, 1),
             may_assign=actor().is_maintainer,
+            test_url=lambda prefix: url_for(".test_connection", draft_id=draft.id, prefix=prefix),
         )
 
     @expose("/<int:draft_id>/<step>", methods=("GET", "POST"))
