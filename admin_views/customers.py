@@ -10,6 +10,7 @@ from wtforms.fields import TextAreaField
 
 from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
 from admin_views.customer_pages import CustomerPagesMixin
+from admin_views.customer_settings_tabs import CustomerSettingsMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
@@ -71,7 +72,8 @@ PHONE_TYPE = {"enum": PhoneType}
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(CustomerPagesMixin, RowAccessMixin, TokenSearchMixin, SecuredModelView):
+class CustomerView(CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin, TokenSearchMixin,
+                   SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 

@@ -41,7 +41,8 @@ def _main_contact(values: dict[str, Any]) -> dict[str, Any]:
             "is_main": True}
 
 
-def _settings_values(steps: Mapping[Step, dict[str, Any]]) -> dict[str, Any]:
+def settings_values(steps: Mapping[Step, dict[str, Any]]) -> dict[str, Any]:
+    """Settings steps' form values as services.customer_settings takes them."""
     values: dict[str, Any] = {}
     for step in SETTINGS_STEPS:
         values.update(steps.get(step, {}))
@@ -72,7 +73,7 @@ def check_step(session: Session, actor: Operator, step: Step, values: dict[str, 
     if step in SETTINGS_STEPS:
         plain = {k: v for k, v in values.items() if k not in SECRET_FIELDS}
         try:
-            build_settings(_settings_values({step: plain}), box)
+            build_settings(settings_values({step: plain}), box)
         except ValidationFailed as exc:
             return exc.errors
         return {}
@@ -96,7 +97,7 @@ def finish(session: Session, actor: Operator, draft: WizardDraft, box: SecretBox
     operators = list(session.scalars(select(Operator).where(Operator.id.in_(operator_ids))))
     contacts = [_main_contact(first)] if customer.kind == CustomerKind.COMPANY else []
     try:
-        settings = build_settings(_settings_values(steps), box)
+        settings = build_settings(settings_values(steps), box)
     except ValidationFailed as exc:
         raise ValidationFailed({FORM: [f"{k}: {' '.join(v)}" for k, v in exc.errors.items()]}) from None
     session.delete(draft)
