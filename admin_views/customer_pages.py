@@ -14,10 +14,16 @@ from sqlalchemy import or_, select
 from admin_views.base import actor, save_options
 from admin_views.ids import parse_id
 from extensions import db
-from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus
+from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus, SecurityGroup
 from services.customers import change_status, deletion_summary
 from services.errors import DomainError, PermissionDenied, ValidationFailed
 from services.photos import photo_paths, remove_photo, store_photo
+from services.portal import (
+    create_portal_account,
+    portal_account_of,
+    reset_portal_password,
+    set_portal_access_enabled,
+)
 
 
 class CustomerPagesMixin:
@@ -101,6 +107,43 @@ class CustomerPagesMixin:
         if not path.exists():
             abort(404)
         return send_file(path, max_age=0)
+
+    @expose("/portal/", methods=("GET", "POST"))
+    def portal_view(self):
+        """Portal access: create credentials, reset the password, disable or enable sign-in."""
+        customer = self.get_one(request.args.get("id"))
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            action = request.form.get("action")
+            try:
+                if action == "create":
+                    group = db.session.get(SecurityGroup, parse_id(request.form.get("security_group")) or 0)
+                    create_portal_account(db.session, customer, actor(),
+                                          username=request.form.get("username", ""),
+                                          password=request.form.get("password", ""), security_group=group)
+                elif action == "reset":
+                    reset_portal_password(db.session, customer, actor(), request.form.get("password", ""))
+                elif action in ("disable", "enable"):
+                    set_portal_access_enabled(db.session, customer, actor(), action == "enable")
+                else:
+                    raise DomainError("Choose one of the page's buttons.")
+            except PermissionDenied:
+                abort(403)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+            except DomainError as exc:
+                db.session.rollback()
+                flash(str(exc), "error")
+            else:
+                flash({"create": "Portal access created.", "reset": "The password was reset.",
+                       "disable": "Portal sign-in disabled.", "enable": "Portal sign-in enabled."}[action],
+                      "success")
+                return redirect(url_for(".portal_view", id=customer.id))
+        groups = db.session.scalars(select(SecurityGroup).order_by(SecurityGroup.name)).all()
+        return self.render("admin/customer_portal.html", customer=customer, errors=errors, groups=groups,
+                           account=portal_account_of(db.session, customer),
+                           typed={k: v for k, v in request.form.items() if k != "password"})
 
     def render(self, template, **kwargs):
         if template == self.details_template:

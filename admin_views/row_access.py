@@ -18,7 +18,7 @@ from services.access import Right, can, customer_condition
 
 ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE,
                    "delete_confirm_view": Right.DELETE, "status_view": Right.EDIT,
-                   "photo_view": Right.EDIT}
+                   "photo_view": Right.EDIT, "portal_view": Right.EDIT}
 
 
 def visible_label(related) -> str:

@@ -34,7 +34,7 @@ SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
                     "action_view", "ajax_update", "status_view", "photo_view", "photo_file_view",
-                    "settings_view"}
+                    "settings_view", "portal_view"}
 # buildings_view: the buildings of a site for the customer form (lookups, nothing per customer).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
                                            "buildings_view"}
