@@ -27,6 +27,13 @@ def save_options() -> SaveOptions:
     return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
 
 
+def flash_errors(errors: dict[str, list[str]]) -> None:
+    """Every message of a refusal as a page message (pages without a form to put them on)."""
+    for messages in errors.values():
+        for message in messages:
+            flash(message, "error")
+
+
 def attach_errors(form, errors: dict[str, list[str]]) -> None:
     """Show domain messages on the fields they concern; the rest as a message on the page.
     The form keeps everything the user typed; a note on top says where to look on a long form."""

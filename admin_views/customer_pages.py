@@ -11,7 +11,7 @@ from flask_admin import expose
 from flask_admin.model.template import DeleteRowAction, EndpointLinkRowAction
 from sqlalchemy import or_, select
 
-from admin_views.base import actor, save_options
+from admin_views.base import actor, flash_errors, save_options
 from admin_views.ids import parse_id
 from extensions import db
 from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus, SecurityGroup
@@ -67,9 +67,7 @@ class CustomerPagesMixin:
         except PermissionDenied:
             abort(403)
         except ValidationFailed as exc:
-            for messages in exc.errors.values():
-                for message in messages:
-                    flash(message, "error")
+            flash_errors(exc.errors)
             return redirect(back)
         flash(f"Status changed to {status.name}.", "success")
         return redirect(back)
@@ -89,11 +87,12 @@ class CustomerPagesMixin:
                 flash("The photo was saved.", "success")
         except PermissionDenied:
             abort(403)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            flash_errors(exc.errors)
         except DomainError as exc:
             db.session.rollback()
-            messages = exc.errors.values() if isinstance(exc, ValidationFailed) else [[str(exc)]]
-            for message in (m for group in messages for m in group):
-                flash(message, "error")
+            flash(str(exc), "error")
         return redirect(url_for(".details_view", id=customer.id))
 
     @expose("/photo-file/<int:customer_id>/<size>")

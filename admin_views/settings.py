@@ -6,7 +6,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin_views.base import actor, deny_or_login
+from admin_views.base import actor, deny_or_login, flash_errors
 from admin_views.ids import parse_id
 from extensions import db
 from services.access import Right, ownership_rights
@@ -35,9 +35,7 @@ class OwnershipRightsView(BaseView):
             except PermissionDenied:
                 abort(403)
             except ValidationFailed as exc:
-                for messages in exc.errors.values():
-                    for message in messages:
-                        flash(message, "error")
+                flash_errors(exc.errors)
                 return self.render("admin/ownership_rights.html", grid=grid, rights=list(Right),
                                    audiences=AUDIENCES, version=ownership_rights(db.session).version)
             flash("Ownership rights saved.", "success")

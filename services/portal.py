@@ -58,17 +58,23 @@ def create_portal_account(
     return account
 
 
+def _account_to_change(session: Session, customer: Customer, actor: Operator | None) -> PortalAccount:
+    """The customer's portal account, for an actor with the edit right on the customer."""
+    if actor is not None:
+        require(session, actor, customer.id, Right.EDIT)
+    account = portal_account_of(session, customer)
+    if account is None:
+        raise DomainError("This customer has no portal access yet.")
+    return account
+
+
 def reset_portal_password(
     session: Session, customer: Customer, actor: Operator | None, password: str
 ) -> None:
     """Set a temporary password (typed by the operator) the customer must change at the next
     sign-in. Raises ValidationFailed, PermissionDenied, or DomainError without portal access."""
     with checking(session):
-        if actor is not None:
-            require(session, actor, customer.id, Right.EDIT)
-        account = portal_account_of(session, customer)
-        if account is None:
-            raise DomainError("This customer has no portal access yet.")
+        account = _account_to_change(session, customer, actor)
         bag = ErrorBag()
         bag.check("password", check_password_strength, password)
         bag.raise_if_any()
@@ -84,11 +90,7 @@ def set_portal_access_enabled(
 ) -> None:
     """Disable (or enable again) the customer's portal sign-in without deleting the account."""
     with checking(session):
-        if actor is not None:
-            require(session, actor, customer.id, Right.EDIT)
-    account = portal_account_of(session, customer)
-    if account is None:
-        raise DomainError("This customer has no portal access yet.")
+        account = _account_to_change(session, customer, actor)
     before = account.is_active
     account.is_active = enabled
     with committing(session):
