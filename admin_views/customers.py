@@ -11,6 +11,7 @@ from wtforms.fields import TextAreaField
 from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
 from admin_views.customer_pages import CustomerPagesMixin
 from admin_views.customer_settings_tabs import CustomerSettingsMixin
+from admin_views.customer_tabs import CUSTOMER_TABS, CustomerTabsMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
@@ -69,11 +70,12 @@ LIST_FORMATTERS = {
 }
 
 PHONE_TYPE = {"enum": PhoneType}
+EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups")
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin, TokenSearchMixin,
-                   SecuredModelView):
+class CustomerView(CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin,
+                   TokenSearchMixin, SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 
@@ -210,6 +212,7 @@ class CustomerView(CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin, To
         return customer_scope(right)
 
     def render(self, template, **kwargs):
+        kwargs.setdefault("customer_tabs", CUSTOMER_TABS)
         if template == self.list_template:
             kwargs.update(drafts=drafts_of(db.session, actor()), wizard_titles=TITLES)
         return super().render(template, **kwargs)
@@ -233,8 +236,6 @@ class CustomerView(CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin, To
         form.version_seen.data = db.session.get(Customer, int(id)).version
         for name in ("primary_phone", "secondary_phone"):
             getattr(form, name).data = format_phone(getattr(form, name).data)
-        for entry in form.contacts.entries:
-            entry.form.phone.data = format_phone(entry.form.phone.data)
 
     def _refuse_operator_tampering(self, form):
         # Only maintainers get the operators field; a posted value from anyone else is a
@@ -252,7 +253,13 @@ class CustomerView(CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin, To
         return self._refuse_operator_tampering(form)
 
     def edit_form(self, obj=None):
-        return self._refuse_operator_tampering(super().edit_form(obj))
+        form = self._refuse_operator_tampering(super().edit_form(obj))
+        # The edit page is tabbed: this form is "Basic information"; contacts, operators and
+        # workgroups have tabs of their own (admin_views.customer_tabs), each saving on its own.
+        for name in EDIT_TAB_FIELDS:
+            if getattr(form, name, None) is not None:
+                delattr(form, name)
+        return form
 
     def save_model(self, form, model, is_created):
         save_customer(db.session, model, actor(), save_options(), seen_version=seen_version(form))

@@ -34,7 +34,8 @@ SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
                     "action_view", "ajax_update", "status_view", "photo_view", "photo_file_view",
-                    "settings_view", "portal_view"}
+                    "settings_view", "portal_view", "contacts_tab_view", "operators_tab_view",
+                    "workgroups_tab_view", "computers_tab_view"}
 # buildings_view: the buildings of a site for the customer form (lookups, nothing per customer).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
                                            "buildings_view"}
@@ -150,6 +151,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
     if suffix in RECORD_ENDPOINTS and role == "outsider":
         return {403} if suffix == "action_view" else {404}
+    if suffix == "operators_tab_view" and method == "POST" and role != "maintainer":
+        return {403}  # only a maintainer assigns operators, even on a customer of their own
     return ok
 
 

@@ -15,7 +15,7 @@ from admin_views.base import actor, attach_errors, deny_or_login, save_options
 from admin_views.ids import parse_id
 from extensions import db
 from models import GlobalSettings, Operator
-from models.enums import MailSecurity
+from models.enums import CustomerKind, MailSecurity
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
 from services.errors import PermissionDenied, ValidationFailed
 from services.mail_check import MailServer, check_pop3, check_smtp
@@ -152,6 +152,8 @@ class WizardView(BaseView):
                         flash(message if field == "__form__" else f"{field}: {message}", "error")
             else:
                 flash(f"{customer.display_name} was created.", "success")
+                if customer.kind == CustomerKind.COMPANY:  # the seed: prompted to add contacts
+                    return redirect(url_for("customers.contacts_tab_view", id=customer.id, created=1))
                 return redirect(url_for("customers.details_view", id=customer.id))
         steps = {step: drafts.form_values(draft, step) for step in ORDER if step != Step.SUMMARY}
         secrets = {step: {f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)} for step in steps}

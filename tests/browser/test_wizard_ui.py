@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from models import Customer
 from models.enums import MailSecurity
+from tests.browser.conftest import sign_in
 from tests.mail_fixtures import PASSWORD, USER
 
 pytestmark = pytest.mark.browser
@@ -50,6 +51,41 @@ def test_walk_all_steps_with_back_and_a_real_connection_test(signed_in, desk, sm
     next_step(page, "summary")
     expect(page.get_by_test_id("summary-customer")).to_contain_text("Prehliadač s.r.o.")
     page.get_by_role("button", name="Save").click()
-    page.wait_for_url("**/details/**")
+    # The seed: after a company is saved, the user is prompted to add its contacts.
+    page.wait_for_url("**/contacts-tab/**")
     expect(page.locator(".alert-success")).to_contain_text("Prehliadač s.r.o. was created.")
+    expect(page.get_by_test_id("add-contacts-prompt")).to_be_visible()
+    expect(page.get_by_test_id("contacts")).to_contain_text("kontakt@prehliadac.example.sk")
+    form = page.get_by_test_id("add-contact")
+    form.get_by_label("Last name *").fill("Druhá")
+    form.get_by_label("E-mail").fill("druha@prehliadac.example.sk")
+    form.get_by_text("Contact — only on the requests it is assigned to").click()
+    form.get_by_role("button", name="Add contact").click()
+    expect(page.get_by_test_id("contacts")).to_contain_text("druha@prehliadac.example.sk")
+    page.screenshot(path=artifacts / "wizard-contacts-prompt.png", full_page=True)
     assert desk.run(lambda s: s.query(Customer).one().display_name) == "Prehliadač s.r.o."
+    assert desk.run(lambda s: sorted(c.is_main for c in s.query(Customer).one().contacts)) == [False, True]
+
+
+def test_a_draft_is_resumed_after_signing_out_and_in(signed_in, desk, artifacts):
+    page = signed_in
+    page.goto("/admin/customers/")
+    page.get_by_test_id("add-customer").click()
+    page.wait_for_url("**/customer")
+    page.get_by_text("Private person").click()
+    page.get_by_label("First name *").fill("Zuzana")
+    page.get_by_label("Last name *").fill("Rozpísaná")
+    next_step(page, "cmonitor")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/login**")
+    sign_in(page, desk.maintainer_email)
+    page.wait_for_url("**/admin/")
+    page.goto("/admin/customers/")
+    drafts = page.get_by_test_id("drafts")
+    expect(drafts).to_contain_text("Zuzana Rozpísaná")
+    page.screenshot(path=artifacts / "wizard-drafts.png", full_page=True)
+    drafts.get_by_role("link", name="Resume").click()
+    page.wait_for_url("**/cmonitor")
+    page.get_by_role("button", name="Back").click()
+    page.wait_for_url("**/customer")
+    expect(page.get_by_label("Last name *")).to_have_value("Rozpísaná")

@@ -1,0 +1,160 @@
+"""The per-customer edit page as tabs, each its own URL that saves on its own.
+
+Basic information is Flask-Admin's edit form; the technical settings, portal access and history
+tabs live in their own mixins. This module adds the tab bar they all share and the Contacts,
+Operators, Workgroups and Computers tabs. Every tab reads the customer through the view's
+`get_one` (access policy: 404 / 403) and writes through the domain services, which check the
+rights again (only a maintainer changes operators, the edit right for the rest) and the version.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from sqlalchemy import select
+from wtforms import Form, RadioField, SelectField, StringField
+
+from admin_views.base import actor, attach_errors, save_options
+from admin_views.ids import parse_id
+from extensions import db
+from models import Computer, Contact, Operator, Workgroup
+from models.enums import CustomerKind, PhoneType
+from services.access import Right, can
+from services.contact_info import format_phone
+from services.contacts import save_contact
+from services.customers import save_customer
+from services.errors import PermissionDenied, StaleRecord, ValidationFailed
+
+# (key, label, endpoint, extra URL arguments): the tab bar of every customer page, in order.
+CUSTOMER_TABS = [
+    ("basic", "Basic information", ".edit_view", {}),
+    ("contacts", "Contacts", ".contacts_tab_view", {}),
+    ("cmonitor", "C-Monitor", ".settings_view", {"tab": "cmonitor"}),
+    ("mail", "Mail servers", ".settings_view", {"tab": "mail"}),
+    ("notifications", "Notifications", ".settings_view", {"tab": "notifications"}),
+    ("requests", "Requests by e-mail", ".settings_view", {"tab": "requests"}),
+    ("operators", "Operators", ".operators_tab_view", {}),
+    ("portal", "Portal access", ".portal_view", {}),
+    ("workgroups", "Workgroups", ".workgroups_tab_view", {}),
+    ("computers", "Computers", ".computers_tab_view", {}),
+    ("history", "History", ".history_view", {}),
+]
+
+
+class NewContactForm(Form):
+    first_name = StringField("First name")
+    last_name = StringField("Last name *")
+    email = StringField("E-mail")
+    phone = StringField("Phone")
+    phone_type = SelectField("Phone type", choices=[("", "—")] + PhoneType.choices(), default="")
+    title = StringField("Title")
+    role = RadioField("Role", default="contact", choices=[
+        ("main", "Main contact — receives copies of the communication on all the customer's requests"),
+        ("contact", "Contact — only on the requests it is assigned to"),
+    ])
+
+
+def _chosen_ids(name: str) -> set[int]:
+    return {i for i in map(parse_id, request.form.getlist(name)) if i is not None}
+
+
+class CustomerTabsMixin:
+    def _tab_page(self, template: str, customer, active: str, **kwargs):
+        return self.render(template, customer=customer, active_tab=active,
+                           may_edit=can(db.session, actor(), customer.id, Right.EDIT), **kwargs)
+
+    def _save_relation(self, customer, apply, message: str, tab: str):
+        """Apply a change of the customer's operators or workgroups and save it through the
+        domain (rights, version, audit); a refusal lands as messages on the same tab."""
+        try:
+            with db.session.no_autoflush:
+                apply()
+            save_customer(db.session, customer, actor(), save_options(),
+                          seen_version=parse_id(request.form.get("version_seen")))
+        except PermissionDenied:
+            db.session.rollback()
+            abort(403)
+        except (StaleRecord, ValidationFailed) as exc:
+            db.session.rollback()
+            return exc.errors
+        flash(message, "success")
+        return redirect(url_for(f".{tab}_tab_view", id=customer.id))
+
+    @expose("/contacts-tab/", methods=("GET", "POST"))
+    def contacts_tab_view(self):
+        """A company's contacts, and a form to add one (the prompt after creating a company)."""
+        customer = self.get_one(request.args.get("id"))
+        form = NewContactForm(request.form if request.method == "POST" else None)
+        if request.method == "POST":
+            values = form.data
+            contact = Contact(customer=customer, is_main=values.pop("role") == "main",
+                              phone_type=PhoneType(values["phone_type"]) if values["phone_type"] else None,
+                              **{k: v for k, v in values.items() if k != "phone_type"})
+            try:
+                save_contact(db.session, contact, actor(), save_options().phone_region)
+            except PermissionDenied:
+                db.session.rollback()
+                abort(403)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                attach_errors(form, exc.errors)
+            else:
+                flash(f"{contact.display_name} was added as {contact.role_label.lower()}.", "success")
+                return redirect(url_for(".contacts_tab_view", id=customer.id))
+        contacts = db.session.scalars(select(Contact).where(Contact.customer_id == customer.id)
+                                      .order_by(Contact.is_main.desc(), Contact.sort_name)).all()
+        return self._tab_page("admin/customer_contacts.html", customer, "contacts", form=form,
+                              contacts=contacts, is_company=customer.kind == CustomerKind.COMPANY,
+                              just_created=request.args.get("created") == "1", format_phone=format_phone)
+
+    @expose("/operators-tab/", methods=("GET", "POST"))
+    def operators_tab_view(self):
+        """Responsible operators: a maintainer changes them; everyone else reads them."""
+        customer = self.get_one(request.args.get("id"))
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            if not actor().is_maintainer:
+                abort(403)  # the tab is read-only for operators: a POST is tampering
+            chosen = _chosen_ids("operators")
+            picked = db.session.scalars(select(Operator).where(Operator.id.in_(chosen))).all()
+
+            def apply():
+                customer.operators = list(picked)
+            done = self._save_relation(customer, apply, "Responsible operators saved.", "operators")
+            if not isinstance(done, dict):
+                return done
+            errors = done
+        operators = db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
+                                       .order_by(Operator.last_name, Operator.first_name)).all()
+        chosen = _chosen_ids("operators") if errors else {op.id for op in customer.operators}
+        return self._tab_page("admin/customer_operators.html", customer, "operators", errors=errors,
+                              operators=operators, chosen=chosen, may_assign=actor().is_maintainer)
+
+    @expose("/workgroups-tab/", methods=("GET", "POST"))
+    def workgroups_tab_view(self):
+        """Customer workgroups: whom the customer shares information with."""
+        customer = self.get_one(request.args.get("id"))
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            chosen = _chosen_ids("workgroups")
+            picked = db.session.scalars(select(Workgroup).where(Workgroup.id.in_(chosen))).all()
+
+            def apply():
+                customer.workgroups = list(picked)
+            done = self._save_relation(customer, apply, "Workgroups saved.", "workgroups")
+            if not isinstance(done, dict):
+                return done
+            errors = done
+        groups = db.session.scalars(select(Workgroup).order_by(Workgroup.name)).all()
+        chosen = _chosen_ids("workgroups") if errors else {w.id for w in customer.workgroups}
+        return self._tab_page("admin/customer_workgroups.html", customer, "workgroups", errors=errors,
+                              groups=groups, chosen=chosen)
+
+    @expose("/computers-tab/")
+    def computers_tab_view(self):
+        """Computers registered under the customer (read-only until the API registers them)."""
+        customer = self.get_one(request.args.get("id"))
+        computers = db.session.scalars(select(Computer).where(Computer.customer_id == customer.id)
+                                       .order_by(Computer.hostname)).all()
+        return self._tab_page("admin/customer_computers.html", customer, "computers",
+                              computers=computers)

@@ -1,0 +1,141 @@
+"""The per-customer edit page: one tab bar, each tab saving on its own with the access rules and
+the version check of the domain."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import AuditEvent, Computer, Contact, Customer, Workgroup
+from models.enums import CustomerKind
+from tests.conftest import csrf_from
+from tests.test_wizard import save, start, walk
+
+TAB_LABELS = ["Basic information", "Contacts", "C-Monitor", "Mail servers", "Notifications",
+              "Requests by e-mail", "Operators", "Portal access", "Workgroups", "Computers", "History"]
+
+
+@pytest.fixture
+def acme(new_customer, operator):
+    return new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.", operators=[operator],
+                        contacts=[{"first_name": "Jana", "last_name": "Nová", "email": "jana@acme.sk",
+                                   "is_main": True}])
+
+
+def tab_urls(customer_id: int) -> list[str]:
+    return [f"/admin/customers/edit/?id={customer_id}", f"/admin/customers/contacts-tab/?id={customer_id}",
+            *(f"/admin/customers/settings/?id={customer_id}&tab={t}"
+              for t in ("cmonitor", "mail", "notifications", "requests")),
+            f"/admin/customers/operators-tab/?id={customer_id}", f"/admin/customers/portal/?id={customer_id}",
+            f"/admin/customers/workgroups-tab/?id={customer_id}",
+            f"/admin/customers/computers-tab/?id={customer_id}",
+            f"/admin/customers/history/?id={customer_id}"]
+
+
+def test_every_tab_shows_the_same_tab_bar_with_itself_active(operator_client, acme):
+    for url, label in zip(tab_urls(acme.id), TAB_LABELS, strict=True):
+        page = operator_client.get(url).get_data(as_text=True)
+        bar = page.split('data-testid="customer-tabs"')[1].split("</ul>")[0]
+        assert [lbl for lbl in TAB_LABELS if f">{lbl}</a>" in bar] == TAB_LABELS, url
+        active = bar.split('aria-current="page"')[1].split("</a>")[0]
+        assert active.endswith(f">{label}"), url
+
+
+def test_basic_information_no_longer_carries_contacts_operators_or_workgroups(maintainer_client, acme):
+    page = maintainer_client.get(f"/admin/customers/edit/?id={acme.id}").get_data(as_text=True)
+    assert 'name="company_name"' in page
+    for name in ('name="operators"', 'name="workgroups"', "contacts-0-last_name"):
+        assert name not in page
+
+
+def test_add_contacts_to_a_company_with_messages_on_the_fields(operator_client, session, acme):
+    url = f"/admin/customers/contacts-tab/?id={acme.id}"
+    refused = operator_client.submit(url, {"first_name": "Peter", "last_name": "", "email": "not-an-email",
+                                           "role": "contact"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "A contact needs a last name." in page and 'value="not-an-email"' in page
+    assert session.query(Contact).filter_by(customer_id=acme.id).count() == 1
+
+    added = operator_client.submit(url, {"first_name": "Peter", "last_name": "Malý", "email": "Peter@ACME.sk",
+                                         "phone": "0903 123 456", "phone_type": "mobile", "role": "main"})
+    assert added.status_code == 302
+    session.expire_all()
+    peter = session.query(Contact).filter_by(customer_id=acme.id, last_name="Malý").one()
+    assert (peter.email, peter.phone, peter.is_main) == ("Peter@acme.sk", "+421903123456", True)
+    listing = operator_client.get(url).get_data(as_text=True)
+    assert "Peter Malý" in listing and "Main contact" in listing
+
+
+def test_a_person_has_no_contacts_to_add(operator_client, session, new_customer, operator):
+    person = new_customer(kind=CustomerKind.PERSON, first_name="Eva", last_name="Malá", operators=[operator])
+    url = f"/admin/customers/contacts-tab/?id={person.id}"
+    assert 'data-testid="person-no-contacts"' in operator_client.get(url).get_data(as_text=True)
+    operator_client.submit(url, {"last_name": "Smuggled", "role": "main"})
+    assert session.query(Contact).count() == 0
+
+
+def test_only_a_maintainer_changes_operators_on_their_tab(maintainer_client, operator_client, session, acme,
+                                                          operator, make_operator):
+    friend = make_operator("friend@example.com", first_name="Fero", last_name="Friend")
+    url = f"/admin/customers/operators-tab/?id={acme.id}"
+    page = operator_client.get(url).get_data(as_text=True)
+    assert 'data-testid="read-only"' in page and 'name="operators"' not in page
+    token = csrf_from(page)
+    refused = operator_client.post(url, data={"csrf_token": token, "operators": [str(friend.id)],
+                                              "version_seen": str(acme.version)})
+    assert refused.status_code == 403
+    session.expire_all()
+    assert [o.id for o in session.get(Customer, acme.id).operators] == [operator.id]
+
+    saved = maintainer_client.submit(url, {"operators": [str(operator.id), str(friend.id)],
+                                           "version_seen": str(acme.version)})
+    assert saved.status_code == 302
+    session.expire_all()
+    assert {o.id for o in session.get(Customer, acme.id).operators} == {operator.id, friend.id}
+    event = (session.query(AuditEvent).filter_by(action="operator_assignment")
+             .order_by(AuditEvent.id.desc()).first())
+    assert event is not None and event.entity_id == acme.id
+
+
+def test_a_stale_operators_tab_is_refused_and_keeps_the_choice(maintainer_client, session, acme,
+                                                               make_operator):
+    friend = make_operator("friend@example.com", first_name="Fero", last_name="Friend")
+    url = f"/admin/customers/operators-tab/?id={acme.id}"
+    old_version = acme.version
+    acme.notes = "changed meanwhile by someone else"
+    session.commit()
+    refused = maintainer_client.submit(url, {"operators": [str(friend.id)], "version_seen": str(old_version)})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "changed" in page.lower()
+    assert f'id="operator-{friend.id}" checked' in page
+    session.expire_all()
+    assert friend.id not in {o.id for o in session.get(Customer, acme.id).operators}
+
+
+def test_workgroups_tab_saves_for_editors_and_is_read_only_for_viewers(operator_client, session, acme):
+    helpdesk, finance = Workgroup(name="Helpdesk"), Workgroup(name="Finance")
+    session.add_all([helpdesk, finance])
+    session.commit()
+    url = f"/admin/customers/workgroups-tab/?id={acme.id}"
+    saved = operator_client.submit(url, {"workgroups": [str(finance.id)], "version_seen": str(acme.version)})
+    assert saved.status_code == 302
+    session.expire_all()
+    assert [w.name for w in session.get(Customer, acme.id).workgroups] == ["Finance"]
+
+
+def test_computers_tab_lists_registered_computers(operator_client, session, acme):
+    session.add(Computer(customer=acme, hostname="ws-01.acme.local", operating_system="Windows 11"))
+    session.commit()
+    page = operator_client.get(f"/admin/customers/computers-tab/?id={acme.id}").get_data(as_text=True)
+    assert "ws-01.acme.local" in page and "Windows 11" in page
+
+
+def test_a_wizard_company_lands_on_the_add_contacts_prompt(maintainer_client, session):
+    base = start(maintainer_client)
+    walk(maintainer_client, base, {"kind": "company", "company_name": "Prompt s.r.o.",
+                                   "contact_email": "boss@prompt.sk"})
+    response = save(maintainer_client, base)
+    assert "/contacts-tab/" in response.headers["Location"] and "created=1" in response.headers["Location"]
+    page = maintainer_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="add-contacts-prompt"' in page and "boss@prompt.sk" in page
