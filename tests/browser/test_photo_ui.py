@@ -31,3 +31,6 @@ def test_upload_a_photo(signed_in, desk, artifacts):
     page.goto("/admin/customers/")
     expect(page.locator("td.col-photo img")).to_have_count(1)
     page.screenshot(path=artifacts / "customers-list-photo.png", full_page=True)
+    page.goto(f"/admin/customers/edit/?id={customer_id}")  # the form (Basic information tab)
+    expect(page.get_by_test_id("tab-photo")).to_be_visible()
+    assert page.get_by_test_id("tab-photo").evaluate("img => img.naturalWidth") == 96
