@@ -14,6 +14,7 @@ from admin_views.customer_settings_tabs import CustomerSettingsMixin
 from admin_views.customer_tabs import CUSTOMER_TABS, CustomerTabsMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
+from admin_views.quick_create import QuickCreateMixin
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
@@ -30,6 +31,7 @@ from models import (
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.contact_info import format_phone
 from services.customers import default_status, delete_customer, save_customer
+from services.quick_create import email_required
 from services.search import customer_search_conditions
 from wizards.drafts import drafts_of
 from wizards.steps import TITLES
@@ -74,8 +76,8 @@ EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups")
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin, RowAccessMixin,
-                   TokenSearchMixin, SecuredModelView):
+class CustomerView(QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin,
+                   RowAccessMixin, TokenSearchMixin, SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 
@@ -214,7 +216,8 @@ class CustomerView(CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin,
     def render(self, template, **kwargs):
         kwargs.setdefault("customer_tabs", CUSTOMER_TABS)
         if template == self.list_template:
-            kwargs.update(drafts=drafts_of(db.session, actor()), wizard_titles=TITLES)
+            kwargs.update(drafts=drafts_of(db.session, actor()), wizard_titles=TITLES,
+                          quick_email_required=email_required(db.session))
         return super().render(template, **kwargs)
 
     def get_query(self):

@@ -14,7 +14,8 @@ from extensions import db
 from models import Contact, Customer, Request
 from models.enums import RequestStatus
 from services.access import Right
-from services.requests import save_request
+from services.quick_create import email_required
+from services.requests import request_recipients, save_request
 
 
 class ContactAjaxLoader(QueryAjaxModelLoader):
@@ -59,6 +60,15 @@ class RequestView(RowAccessMixin, SecuredModelView):
         "customer": CustomerAjaxLoader("customer", db),
         "contacts": ContactAjaxLoader("contacts", db),
     }
+
+    create_template = "admin/request_create.html"
+    edit_template = "admin/request_edit.html"
+
+    def render(self, template, **kwargs):
+        kwargs["quick_email_required"] = email_required(db.session)
+        if template == self.edit_template and kwargs.get("model") is not None:
+            kwargs["recipients"] = request_recipients(kwargs["model"])
+        return super().render(template, **kwargs)
 
     def scope(self, right):
         company_right = Right.VIEW if right == Right.VIEW else Right.EDIT

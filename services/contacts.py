@@ -25,11 +25,16 @@ def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
         contact.phone_type = None
 
 
-def check_contact(contact: Contact, phone_region: str) -> list[str]:
-    """Normalise a contact of a company being saved; the messages of broken rules."""
+def contact_field_errors(contact: Contact, phone_region: str) -> dict[str, list[str]]:
+    """Normalise a new contact; its messages per field (empty when it may be saved)."""
     bag = ErrorBag()
     _check_fields(contact, phone_region, bag)
-    return [message for messages in bag.errors.values() for message in messages]
+    return bag.errors
+
+
+def check_contact(contact: Contact, phone_region: str) -> list[str]:
+    """Normalise a contact of a company being saved; the messages of broken rules."""
+    return [m for messages in contact_field_errors(contact, phone_region).values() for m in messages]
 
 
 def validate_contact(session: Session, contact: Contact, phone_region: str) -> None:

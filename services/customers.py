@@ -30,6 +30,7 @@ from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.contacts import check_contact
 from services.errors import FORM, DomainError, ErrorBag
+from services.matching import compact_id
 from services.transactions import checking, commit, committing
 
 COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
@@ -114,6 +115,9 @@ def validate_customer(session: Session, customer: Customer, options: SaveOptions
         for field in TEXT_FIELDS:
             setattr(customer, field, bag.check(field, clean_text, getattr(customer, field)))
         _clear_other_kind(customer)
+        # Stored compact ("50 111 222" = "50111222"), so uniqueness and duplicate search agree.
+        for field in ("registration_number", "vat_id"):
+            setattr(customer, field, compact_id(getattr(customer, field)) or None)
 
         if customer.kind == CustomerKind.COMPANY:
             if not customer.company_name:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from models import Operator, Request
+from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, record
 from services.contact_info import clean_text
@@ -46,3 +49,36 @@ def save_request(session: Session, request: Request, actor: Operator | None) -> 
         session.flush()
         record(session, actor, "create" if is_new else "update", request, changes)
     return request
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+    why: str
+
+
+def request_recipients(request: Request) -> list[Recipient]:
+    """Who receives copies of a request's communication: the customer's main contacts (all its
+    requests), the contacts assigned to this request, and a private person's own e-mail. Each
+    address once (case-insensitive), with the first reason that put it on the list; people
+    without an e-mail cannot receive anything and are left out."""
+    customer = request.customer
+    found: list[Recipient] = []
+    seen: set[str] = set()
+
+    def add(name: str, email: str | None, why: str) -> None:
+        if email and email.casefold() not in seen:
+            seen.add(email.casefold())
+            found.append(Recipient(name, email, why))
+
+    if customer is None:
+        return found
+    if customer.kind == CustomerKind.PERSON:
+        add(customer.display_name, customer.email, "the customer")
+    for contact in sorted(customer.contacts, key=lambda c: c.sort_name):
+        if contact.is_main:
+            add(contact.display_name, contact.email, "main contact")
+    for contact in sorted(request.contacts, key=lambda c: c.sort_name):
+        add(contact.display_name, contact.email, "assigned to this request")
+    return found

@@ -171,5 +171,6 @@ def test_a_duplicate_appearing_before_save_keeps_the_draft(maintainer_client, se
     walk(maintainer_client, base, COMPANY)
     new_customer(kind=CustomerKind.COMPANY, company_name="Meanwhile", registration_number="50 111 222")
     response = save(maintainer_client, base)
-    assert response.status_code == 200 and "company ID" in response.get_data(as_text=True)
-    assert session.query(WizardDraft).count() == 1
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Meanwhile" in html and "same company ID" in html
+    assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1

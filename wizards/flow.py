@@ -14,6 +14,7 @@ from services.access import require_maintainer
 from services.contact_info import normalise_email
 from services.customer_settings import build_settings
 from services.customers import SaveOptions, create_customer, validate_customer
+from services.duplicates import DuplicateSuspected, make_probe, refuse_duplicates
 from services.errors import FORM, ValidationFailed
 from services.secrets import SecretBox
 from wizards.drafts import plain_values
@@ -39,6 +40,22 @@ def _main_contact(values: dict[str, Any]) -> dict[str, Any]:
     last = (values.get("contact_last_name") or "").strip() or (email or "").split("@")[0]
     return {"first_name": values.get("contact_first_name"), "last_name": last, "email": email,
             "is_main": True}
+
+
+def duplicate_probe(values: dict[str, Any], options: SaveOptions):
+    """Step 1's values as a duplicate probe (the contact's e-mail when the customer has none)."""
+    company = values.get("kind") == "company"
+    name = values.get("company_name") if company else \
+        f"{values.get('first_name') or ''} {values.get('last_name') or ''}"
+    return make_probe(kind=values.get("kind"), name=name,
+                      email=values.get("email") or values.get("contact_email"),
+                      phone=values.get("primary_phone"),
+                      registration_number=values.get("registration_number"), vat_id=values.get("vat_id"),
+                      phone_region=options.phone_region)
+
+
+def _confirmed(values: dict[str, Any]) -> bool:
+    return values.get("confirm_duplicate") in (True, "y", "1", "True", "on")
 
 
 def settings_values(steps: Mapping[Step, dict[str, Any]]) -> dict[str, Any]:
@@ -69,6 +86,12 @@ def check_step(session: Session, actor: Operator, step: Step, values: dict[str, 
                                                "writes to its contacts, not to the company."]
             except ValueError as exc:
                 errors["contact_email"] = [str(exc)]
+        if not errors:
+            try:
+                refuse_duplicates(session, actor, duplicate_probe(values, options),
+                                  confirmed=_confirmed(values))
+            except DuplicateSuspected as exc:
+                errors["confirm_duplicate"] = exc.errors[FORM]
         return errors
     if step in SETTINGS_STEPS:
         plain = {k: v for k, v in values.items() if k not in SECRET_FIELDS}
@@ -100,6 +123,8 @@ def finish(session: Session, actor: Operator, draft: WizardDraft, box: SecretBox
         settings = build_settings(settings_values(steps), box)
     except ValidationFailed as exc:
         raise ValidationFailed({FORM: [f"{k}: {' '.join(v)}" for k, v in exc.errors.items()]}) from None
+    # Checked again at Save: a matching record may have been created since step 1.
+    refuse_duplicates(session, actor, duplicate_probe(first, options), confirmed=_confirmed(first))
     session.delete(draft)
     return create_customer(
         session, actor, options, contacts=contacts, settings=settings, operators=operators,

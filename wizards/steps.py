@@ -63,6 +63,7 @@ class CustomerForm(Form):
     contact_email = StringField("Contact person's e-mail *",
                                 description="Becomes the company's first main contact: it receives "
                                             "copies of the communication on all its requests.")
+    confirm_duplicate = BooleanField("Create anyway: this is not one of the existing records listed above")
 
 
 class CMonitorForm(Form):

@@ -17,10 +17,11 @@ from extensions import db
 from models import GlobalSettings, Operator
 from models.enums import CustomerKind, MailSecurity
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
-from services.errors import PermissionDenied, ValidationFailed
+from services.duplicates import DuplicateSuspected, find_duplicates
+from services.errors import FORM, PermissionDenied, ValidationFailed
 from services.mail_check import MailServer, check_pop3, check_smtp
 from wizards import drafts
-from wizards.flow import check_step, finish
+from wizards.flow import check_step, duplicate_probe, finish
 from wizards.steps import FORMS, ORDER, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step, next_step, previous_step
 
 
@@ -71,12 +72,20 @@ class WizardView(BaseView):
                     .order_by(Operator.last_name, Operator.first_name))]
         return form
 
+    def _candidates(self, form):
+        """Existing records like the typed one, shown while a duplicate holds step 1."""
+        if not form.confirm_duplicate.errors and not form.confirm_duplicate.data:
+            return []
+        values = {name: field.data for name, field in form._fields.items()}
+        return find_duplicates(db.session, actor(), duplicate_probe(values, save_options()))
+
     def _render_step(self, draft, step: Step, form):
         return self.render(
             "wizard/step.html", draft=draft, step=step, form=form, order=ORDER, titles=TITLES,
             reachable=[s for s in ORDER if drafts.can_open(draft, s)],
             secrets_set={f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)},
             servers=SERVER_PREFIXES.get(step, ()), builtin=db.session.get(GlobalSettings, 1),
+            candidates=self._candidates(form) if step == Step.CUSTOMER else [],
             may_assign=actor().is_maintainer,
             test_url=lambda prefix: url_for(".test_connection", draft_id=draft.id, prefix=prefix),
         )
@@ -139,12 +148,17 @@ class WizardView(BaseView):
         return jsonify(ok=result.ok, message=result.message)
 
     def _summary(self, draft):
+        candidates = []
         if request.method == "POST":
             try:
                 customer = finish(db.session, actor(), draft, _box(), save_options())
             except PermissionDenied:
                 db.session.rollback()
                 abort(403)
+            except DuplicateSuspected as exc:  # created by someone else since step 1
+                db.session.rollback()
+                candidates = exc.candidates
+                flash(exc.errors[FORM][0] + " Confirm it on the first step.", "error")
             except ValidationFailed as exc:
                 db.session.rollback()
                 for field, messages in exc.errors.items():
@@ -161,4 +175,4 @@ class WizardView(BaseView):
         names = db.session.scalars(select(Operator).where(Operator.id.in_(chosen))).all()
         return self.render("wizard/summary.html", draft=draft, steps=steps, secrets=secrets, titles=TITLES,
                            forms=FORMS, operator_names=[op.full_name for op in names], order=ORDER,
-                           reachable=ORDER)
+                           reachable=ORDER, candidates=candidates)

@@ -1,0 +1,217 @@
+"""Finding existing customers and contacts that a new one may duplicate.
+
+One function (`find_duplicates`) serves the quick form's live list, the wizard's first step, the
+API and the importer; one (`refuse_duplicates`) makes the server refuse a strong match unless
+the user confirmed "create anyway", so a script or a browser without JavaScript cannot slip a
+duplicate past the list. Inactive records are found too, so users reactivate instead of
+re-creating. Candidates come from indexes only — the token index (e-mail words, phone digits,
+name-word prefixes) and the unique company ID / VAT ID columns — never a scan of every row;
+rapidfuzz then scores the few candidates in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, Operator
+from models.enums import CustomerKind
+from models.search_index import phone_tokens, prefix_upper_bound, words
+from services.access import Right, customer_condition
+from services.contact_info import format_phone, normalise_email, normalise_phone
+from services.errors import FORM, ValidationFailed
+from services.matching import Probe, Score, Subject, compact_id, name_key, score
+
+NAME_PREFIX = 4  # name words are looked up by their first letters, so a typo later still matches
+PER_LOOKUP = 200  # candidate ids taken from one index range; scoring sees at most a few hundred
+DEFAULT_THRESHOLD = 88
+
+
+@dataclass
+class Candidate:
+    """An existing record that may be the one being created. For a record the operator may not
+    view, only `visible` False, the reasons and whom to ask are filled in."""
+
+    record: str  # "customer" or "contact"
+    id: int | None
+    customer_id: int | None
+    reasons: list[str]
+    strong: bool
+    score: int
+    visible: bool = True
+    label: str = ""
+    customer_label: str = ""  # the customer a contact belongs to (the customer itself otherwise)
+    kind: str = ""
+    email: str = ""
+    phone: str = ""
+    status: str = ""
+    inactive: bool = False
+    ask: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class DuplicateSuspected(ValidationFailed):
+    """A strong match exists and the user has not confirmed "create anyway"."""
+
+    def __init__(self, candidates: list[Candidate]):
+        self.candidates = candidates
+        super().__init__({FORM: [
+            "This looks like a customer or contact that already exists (see the matches). Open or "
+            "select the existing record, or confirm “create anyway” if it is really a different one."
+        ]})
+
+
+def make_probe(*, kind: CustomerKind | str | None, name: str | None = None, email: str | None = None,
+               phone: str | None = None, registration_number: str | None = None,
+               vat_id: str | None = None, phone_region: str = "SK") -> Probe:
+    """The typed values in comparable form; a value that does not parse is simply not compared."""
+    company = str(getattr(kind, "value", kind)) == CustomerKind.COMPANY.value
+    try:
+        clean_email = normalise_email(email)
+    except ValueError:
+        clean_email = None
+    try:
+        clean_phone = normalise_phone(phone, phone_region)
+    except ValueError:
+        clean_phone = None
+    return Probe(company=company, name_key=name_key(name, company=company),
+                 email=clean_email.casefold() if clean_email else None, phone=clean_phone,
+                 registration_number=compact_id(registration_number) or None,
+                 vat_id=compact_id(vat_id) or None)
+
+
+def threshold_of(session: Session) -> int:
+    row = session.get(GlobalSettings, 1)
+    return row.duplicate_name_threshold if row is not None else DEFAULT_THRESHOLD
+
+
+def _ids_with_tokens(session: Session, model, owner, tokens: set[str]) -> set[int]:
+    """Owners having every one of `tokens` exactly (an e-mail's words, a phone's digits)."""
+    if not tokens:
+        return set()
+    query = (select(owner).where(model.token.in_(sorted(tokens))).group_by(owner)
+             .having(func.count() == len(tokens)).limit(PER_LOOKUP))
+    return set(session.scalars(query))
+
+
+def _ids_by_name(session: Session, model, owner, key: str) -> set[int]:
+    found: set[int] = set()
+    for word in key.split():
+        if len(word) < 2:
+            continue
+        prefix = word[:NAME_PREFIX]
+        found.update(session.scalars(select(owner).where(
+            model.token >= prefix, model.token < prefix_upper_bound(prefix)).limit(PER_LOOKUP)))
+    return found
+
+
+def _candidate_ids(session: Session, probe: Probe) -> tuple[set[int], set[int]]:
+    customers: set[int] = set()
+    contacts: set[int] = set()
+    lookups = []
+    if probe.email:
+        lookups.append(words(probe.email))
+    if probe.phone:
+        lookups.append({max(phone_tokens(probe.phone), key=len)})  # the full international digits
+    for tokens in lookups:
+        customers |= _ids_with_tokens(session, CustomerSearchToken, CustomerSearchToken.customer_id, tokens)
+        contacts |= _ids_with_tokens(session, ContactSearchToken, ContactSearchToken.contact_id, tokens)
+    keys = [k for k in (probe.registration_number, probe.vat_id) if k]
+    if keys:
+        customers.update(session.scalars(select(Customer.id).where(or_(
+            Customer.registration_number.in_(keys), Customer.vat_id.in_(keys)))))
+    customers |= _ids_by_name(session, CustomerSearchToken, CustomerSearchToken.customer_id, probe.name_key)
+    if not probe.company:  # a person may already be somebody's contact
+        contacts |= _ids_by_name(session, ContactSearchToken, ContactSearchToken.contact_id, probe.name_key)
+    return customers, contacts
+
+
+def _emails(*values: str | None) -> frozenset[str]:
+    return frozenset(v.casefold() for v in values if v)
+
+
+def customer_subject(customer: Customer) -> Subject:
+    company = customer.kind == CustomerKind.COMPANY
+    name = customer.company_name if company else f"{customer.first_name or ''} {customer.last_name or ''}"
+    return Subject(company=company, name_key=name_key(name, company=company),
+                   emails=_emails(customer.email, customer.secondary_email),
+                   phones=frozenset(p for p in (customer.primary_phone, customer.secondary_phone) if p),
+                   registration_number=compact_id(customer.registration_number),
+                   vat_id=compact_id(customer.vat_id))
+
+
+def contact_subject(contact: Contact) -> Subject:
+    return Subject(company=False, name_key=name_key(f"{contact.first_name or ''} {contact.last_name}",
+                                                    company=False),
+                   emails=_emails(contact.email), phones=frozenset([contact.phone] if contact.phone else []))
+
+
+def _ask(customer: Customer) -> str:
+    names = ", ".join(op.full_name for op in customer.operators if op.is_active)
+    return f"Ask {names}, or a maintainer." if names else "Ask a maintainer."
+
+
+def _describe(result: Score, record: str, obj, customer: Customer, visible: bool) -> Candidate:
+    candidate = Candidate(record=record, id=obj.id if visible else None,
+                          customer_id=customer.id if visible else None, reasons=result.reasons,
+                          strong=result.strong, score=result.value, visible=visible)
+    if not visible:
+        candidate.ask = _ask(customer)
+        return candidate
+    inactive = customer.status is not None and not customer.status.is_active
+    if record == "contact":
+        candidate.kind = f"{obj.role_label} of {customer.display_name}"
+        candidate.email, candidate.phone = obj.email or "", format_phone(obj.phone)
+    else:
+        candidate.kind = "Company" if customer.kind == CustomerKind.COMPANY else "Private person"
+        candidate.email, candidate.phone = customer.email or "", format_phone(customer.primary_phone)
+    candidate.label = obj.display_name
+    candidate.customer_label = customer.display_name
+    candidate.status = customer.status.name if customer.status is not None else ""
+    candidate.inactive = inactive
+    return candidate
+
+
+def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
+                    limit: int = 10, exclude_customer_id: int | None = None) -> list[Candidate]:
+    """Existing customers and contacts that may be the record `probe` describes, best first,
+    inactive ones included. Records `actor` may not view are described without their details."""
+    threshold = threshold if threshold is not None else threshold_of(session)
+    customer_ids, contact_ids = _candidate_ids(session, probe)
+    customer_ids.discard(exclude_customer_id)  # type: ignore[arg-type]
+    scored: list[tuple[Score, str, object, Customer]] = []
+    if customer_ids:
+        for customer in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)).options(
+                selectinload(Customer.status), selectinload(Customer.operators))):
+            result = score(probe, customer_subject(customer), threshold)
+            if result:
+                scored.append((result, "customer", customer, customer))
+    if contact_ids:
+        for contact in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)).options(
+                selectinload(Contact.customer).selectinload(Customer.status),
+                selectinload(Contact.customer).selectinload(Customer.operators))):
+            if contact.customer_id == exclude_customer_id:
+                continue
+            result = score(probe, contact_subject(contact), threshold)
+            if result:
+                scored.append((result, "contact", contact, contact.customer))
+    scored.sort(key=lambda s: (-s[0].value, s[2].display_name))  # type: ignore[attr-defined]
+    scored = scored[:limit]
+    owners = {s[3].id for s in scored}
+    visible = set(session.scalars(select(Customer.id).where(
+        Customer.id.in_(owners), customer_condition(session, actor, Right.VIEW)))) if owners else set()
+    return [_describe(result, record, obj, owner, owner.id in visible)
+            for result, record, obj, owner in scored]
+
+
+def refuse_duplicates(session: Session, actor: Operator | None, probe: Probe, *, confirmed: bool) -> None:
+    """Raise DuplicateSuspected when a strong match exists and the user has not confirmed."""
+    if confirmed:
+        return
+    strong = [c for c in find_duplicates(session, actor, probe) if c.strong]
+    if strong:
+        raise DuplicateSuspected(strong)
