@@ -12,7 +12,7 @@ from admin_views.dashboard import DashboardView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
 from admin_views.requests import RequestView
-from admin_views.settings import OwnershipRightsView
+from admin_views.settings import OwnershipRightsView, QuickCreateRulesView
 from extensions import db
 from models import (
     AuditEvent,
@@ -60,6 +60,8 @@ def init_admin(app) -> Admin:
     admin.add_view(LookupView(Team, db, name="Teams", endpoint="teams", category="Staff"))
     admin.add_view(OwnershipRightsView(name="Ownership rights", endpoint="ownership-rights",
                                        category="Settings"))
+    admin.add_view(QuickCreateRulesView(name="Quick-create rules", endpoint="quick-create-rules",
+                                        category="Settings"))
     admin.add_view(AuditEventView(AuditEvent, db, name="Audit trail", endpoint="audit",
                                   category="Settings"))
     for model, name, endpoint, view in LOOKUPS:

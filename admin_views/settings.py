@@ -1,4 +1,4 @@
-"""Global settings pages for maintainers: the ownership-rights grid."""
+"""Global settings pages for maintainers: the ownership-rights grid and the quick-create rules."""
 
 from __future__ import annotations
 
@@ -11,18 +11,49 @@ from admin_views.ids import parse_id
 from extensions import db
 from services.access import Right, ownership_rights
 from services.errors import PermissionDenied, ValidationFailed
-from services.settings import AUDIENCES, rights_grid, save_ownership_rights
+from services.settings import AUDIENCES, rights_grid, save_ownership_rights, save_quick_create_rules
 
 
-class OwnershipRightsView(BaseView):
-    """View / Edit / Delete × Team members / Managers: whom, besides the assigned operators and
-    the creator, a customer's rights reach. The form posts with the app-wide CSRF token."""
-
+class MaintainerPage(BaseView):
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.is_active and current_user.is_maintainer
 
     def inaccessible_callback(self, name, **kwargs):
         return deny_or_login()
+
+
+class QuickCreateRulesView(MaintainerPage):
+    """Whether the quick form requires an e-mail, and the name-similarity threshold of the
+    duplicate search."""
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        errors: dict[str, list[str]] = {}
+        rules = ownership_rights(db.session)
+        typed = {"requires_email": rules.quick_form_requires_email,
+                 "threshold": str(rules.duplicate_name_threshold)}
+        if request.method == "POST":
+            typed = {"requires_email": "quick_form_requires_email" in request.form,
+                     "threshold": request.form.get("duplicate_name_threshold", "")}
+            try:
+                save_quick_create_rules(db.session, actor(), requires_email=typed["requires_email"],
+                                        threshold=typed["threshold"],
+                                        seen_version=parse_id(request.form.get("version_seen")))
+            except PermissionDenied:
+                abort(403)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+            else:
+                flash("Quick-create rules saved.", "success")
+                return redirect(url_for(".index"))
+        return self.render("admin/quick_create_rules.html", typed=typed, errors=errors,
+                           version=ownership_rights(db.session).version)
+
+
+class OwnershipRightsView(MaintainerPage):
+    """View / Edit / Delete × Team members / Managers: whom, besides the assigned operators and
+    the creator, a customer's rights reach. The form posts with the app-wide CSRF token."""
 
     @expose("/", methods=("GET", "POST"))
     def index(self):

@@ -179,7 +179,8 @@ def _describe(result: Score, record: str, obj, customer: Customer, visible: bool
 def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
                     limit: int = 10, exclude_customer_id: int | None = None) -> list[Candidate]:
     """Existing customers and contacts that may be the record `probe` describes, best first,
-    inactive ones included. Records `actor` may not view are described without their details."""
+    inactive ones included. Records `actor` may not view are described without their details
+    (`actor` None is the system itself, which sees everything)."""
     threshold = threshold if threshold is not None else threshold_of(session)
     customer_ids, contact_ids = _candidate_ids(session, probe)
     customer_ids.discard(exclude_customer_id)  # type: ignore[arg-type]
@@ -202,8 +203,11 @@ def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, t
     scored.sort(key=lambda s: (-s[0].value, s[2].display_name))  # type: ignore[attr-defined]
     scored = scored[:limit]
     owners = {s[3].id for s in scored}
-    visible = set(session.scalars(select(Customer.id).where(
-        Customer.id.in_(owners), customer_condition(session, actor, Right.VIEW)))) if owners else set()
+    if actor is None:  # the system itself (importer, CLI) sees every record
+        visible = owners
+    else:
+        visible = set(session.scalars(select(Customer.id).where(
+            Customer.id.in_(owners), customer_condition(session, actor, Right.VIEW)))) if owners else set()
     return [_describe(result, record, obj, owner, owner.id in visible)
             for result, record, obj, owner in scored]
 

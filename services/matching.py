@@ -17,6 +17,7 @@ from rapidfuzz import fuzz
 from models.search_index import fold
 
 _WORD = re.compile(r"[a-z0-9]+")
+_APOSTROPHES = re.compile(r"['’`´]")
 
 # Legal forms as word sequences after folding and splitting at punctuation: "spol. s r.o." is
 # ("spol", "s", "r", "o"). Removed only at the end of a name, where legal forms stand, so a
@@ -35,7 +36,7 @@ STRONG_REASONS = ("same e-mail", "same phone", "same company ID", "same VAT ID",
 
 def name_words(text: str | None, *, company: bool) -> list[str]:
     """Folded words of a name; for a company without its trailing legal forms (and "&")."""
-    words = _WORD.findall(fold(text))
+    words = _WORD.findall(_APOSTROPHES.sub("", fold(text)))  # "O'Brien" is one word
     if company:
         stripped = True
         while stripped and len(words) > 1:

@@ -1,4 +1,4 @@
-"""Global settings a maintainer changes: ownership rights (more settings come with their issues)."""
+"""Global settings a maintainer changes: ownership rights and the quick-create rules."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from models import Operator
 from services.access import Right, ownership_rights, require_maintainer
 from services.audit import changes_of, check_version, record
+from services.errors import ErrorBag
 from services.reference_data import ensure_reference_data
 from services.transactions import committing
 
@@ -36,3 +37,31 @@ def save_ownership_rights(
         session.flush()
         if changes:
             record(session, actor, "update", rights, changes, entity_type="globalsettings")
+
+
+THRESHOLD_RANGE = (50, 100)
+
+
+def save_quick_create_rules(session: Session, actor: Operator | None, *, requires_email: bool,
+                            threshold: str | int | None, seen_version: int | None = None) -> None:
+    """Whether the quick form requires an e-mail, and from what name similarity (50–100 %) a
+    record counts as a possible duplicate. Maintainers only; audited; version-checked."""
+    require_maintainer(actor, "change the quick-create rules")
+    bag = ErrorBag()
+    try:
+        value = int(str(threshold).strip())
+    except ValueError:
+        value = -1
+    if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
+        bag.add("duplicate_name_threshold", "Type a whole number from 50 to 100.")
+    bag.raise_if_any()
+    ensure_reference_data(session)
+    rules = ownership_rights(session)  # the one GlobalSettings row
+    check_version(session, "globalsettings", rules, seen_version)
+    rules.quick_form_requires_email = requires_email
+    rules.duplicate_name_threshold = value
+    changes = changes_of(rules)
+    with committing(session):
+        session.flush()
+        if changes:
+            record(session, actor, "update", rules, changes, entity_type="globalsettings")

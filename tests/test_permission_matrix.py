@@ -27,7 +27,8 @@ from wizards.steps import Step
 
 WIZARD = "wizard"  # drafts belong to the operator who started them, and to nobody else
 MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
-                         "departments", "workgroups", "security-groups", "audit", "ownership-rights"}
+                         "departments", "workgroups", "security-groups", "audit", "ownership-rights",
+                         "quick-create-rules"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
 PUBLIC = {"root", "auth.login", "static", "admin.static"}
 SIGNED_IN = {"admin.index"}
@@ -35,10 +36,12 @@ SIGNED_IN = {"admin.index"}
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
                     "action_view", "ajax_update", "status_view", "photo_view", "photo_file_view",
                     "settings_view", "portal_view", "contacts_tab_view", "operators_tab_view",
-                    "workgroups_tab_view", "computers_tab_view"}
+                    "workgroups_tab_view", "computers_tab_view", "quick_contacts_view"}
 # buildings_view: the buildings of a site for the customer form (lookups, nothing per customer).
+# quick_candidates_view / quick_create_view: the quick form (any operator may create; candidates
+# they may not view come without details, which test_quick_create checks).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
-                                           "buildings_view"}
+                                           "buildings_view", "quick_candidates_view", "quick_create_view"}
 
 ROLES = ["anonymous", "outsider", "insider", "maintainer"]
 DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
@@ -151,6 +154,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
     if suffix in RECORD_ENDPOINTS and role == "outsider":
         return {403} if suffix == "action_view" else {404}
+    if suffix in ("quick_create_view", "quick_contacts_view") and method == "POST":
+        return ok | {201, 422}  # JSON answers: created, or the field messages of this dummy form
     if suffix == "operators_tab_view" and method == "POST" and role != "maintainer":
         return {403}  # only a maintainer assigns operators, even on a customer of their own
     return ok

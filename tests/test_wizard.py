@@ -174,3 +174,23 @@ def test_a_duplicate_appearing_before_save_keeps_the_draft(maintainer_client, se
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Meanwhile" in html and "same company ID" in html
     assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1
+
+
+def test_step_one_lists_a_strong_duplicate_and_passes_only_when_confirmed(maintainer_client, session,
+                                                                          new_customer):
+    from models.enums import CustomerKind
+
+    new_customer(kind=CustomerKind.COMPANY, company_name="Wizard Works, spol. s r.o.",
+                 email="office@wizard.example.sk")
+    base = start(maintainer_client)
+    held = post_step(maintainer_client, base, "customer", {**COMPANY, "registration_number": ""})
+    html = held.get_data(as_text=True)
+    assert held.status_code == 200 and 'data-testid="duplicate-candidates"' in html
+    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same name" in html
+    assert 'name="confirm_duplicate"' in html
+    passed = post_step(maintainer_client, base, "customer", {**COMPANY, "registration_number": "",
+                                                             "confirm_duplicate": "y"})
+    assert passed.status_code == 302
+    walk(maintainer_client, base, {**COMPANY, "registration_number": "", "confirm_duplicate": "y"})
+    assert save(maintainer_client, base).status_code == 302
+    assert session.query(Customer).count() == 2

@@ -1,0 +1,199 @@
+"""The quick form's server side, duplicate detection against the database, and who receives a
+request's communication — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import AuditEvent, Contact, Customer, CustomerStatus, GlobalSettings, Request
+from models.enums import CustomerKind
+from services.duplicates import find_duplicates, make_probe
+from services.requests import request_recipients
+from tests.conftest import csrf_from
+
+CREATE = "/admin/customers/quick/create"
+
+
+def post(client, url, data):
+    token = csrf_from(client.get("/admin/customers/").get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token})
+
+
+@pytest.fixture
+def kovac(new_customer, make_operator):
+    owner = make_operator("owner@example.com", first_name="Oskar", last_name="Owner")
+    return new_customer(kind=CustomerKind.PERSON, first_name="Peter", last_name="Kováč",
+                        email="Peter.Kovac@Example.sk", primary_phone="0903 123 456", operators=[owner])
+
+
+@pytest.fixture
+def acme(new_customer, operator):
+    return new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.", registration_number="50111222",
+                        operators=[operator],
+                        contacts=[{"first_name": "Jana", "last_name": "Nová", "email": "jana@acme.sk",
+                                   "phone": "+421 2 5010 1234", "is_main": True}])
+
+
+def test_candidates_are_found_by_each_key_with_their_reasons(session, kovac, acme):
+    def reasons(**typed):
+        return {(c.label, tuple(c.reasons)) for c in find_duplicates(
+            session, None, make_probe(phone_region="SK", **typed), threshold=88)}
+
+    assert reasons(kind="person", name="Kovac Peter") == {("Kováč, Peter", ("same name",))}
+    assert reasons(kind="person", name="X Y", email="peter.kovac@EXAMPLE.SK") == \
+        {("Kováč, Peter", ("same e-mail",))}
+    assert reasons(kind="person", name="X Y", phone="+421903123456") == {("Kováč, Peter", ("same phone",))}
+    assert reasons(kind="company", name="Acme, spol. s r.o.") == {("ACME s.r.o.", ("same name",))}
+    assert reasons(kind="company", name="Other", registration_number="50 111 222") == \
+        {("ACME s.r.o.", ("same company ID",))}
+    # Contacts count as well: a person typed with a contact's e-mail or name.
+    assert reasons(kind="person", name="Jana Nova", email="JANA@acme.sk") == \
+        {("Jana Nová", ("same e-mail", "same name"))}
+    assert reasons(kind="person", name="Petr Kovacs")  # a typo is still similar
+    assert reasons(kind="person", name="Zuzana Hrubá") == set()
+
+
+def test_inactive_records_are_found_and_offered_for_reactivation(session, kovac):
+    kovac.status = session.query(CustomerStatus).filter_by(name="Inactive").one()
+    session.commit()
+    [candidate] = find_duplicates(session, None, make_probe(kind="person", name="Peter Kováč"))
+    assert candidate.inactive and candidate.status == "Inactive"
+
+
+def test_operator_sees_no_details_of_candidates_they_may_not_view(session, kovac, operator):
+    [candidate] = find_duplicates(session, operator, make_probe(kind="person", name="Peter Kovac"))
+    assert not candidate.visible and candidate.label == "" and candidate.id is None
+    assert candidate.email == "" and candidate.ask == "Ask Oskar Owner, or a maintainer."
+    assert candidate.reasons == ["same name"]
+
+
+def test_candidates_endpoint_answers_json_limited_by_access(operator_client, kovac, acme):
+    body = operator_client.get("/admin/customers/quick/candidates?kind=person&name=kovac+peter").get_json()
+    assert body["candidates"] == [{**body["candidates"][0], "visible": False, "label": ""}]
+    assert "Kov" not in str(body) and "903" not in str(body)
+    own = operator_client.get("/admin/customers/quick/candidates?kind=company&name=acme").get_json()
+    assert own["candidates"][0]["label"] == "ACME s.r.o." and own["candidates"][0]["kind"] == "Company"
+
+
+def test_a_strong_duplicate_is_refused_without_confirmation(maintainer_client, session, kovac):
+    refused = post(maintainer_client, CREATE, {"kind": "person", "name": "Kováč Peter",
+                                               "email": "peter.kovac@example.sk"})
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["candidates"][0]["label"] == "Kováč, Peter"
+    assert set(body["candidates"][0]["reasons"]) == {"same e-mail", "same name"}
+    assert session.query(Customer).count() == 1
+
+    confirmed = post(maintainer_client, CREATE, {"kind": "person", "name": "Peter Kováč",
+                                                 "email": "peter.kovac@example.sk", "confirm_duplicate": "1"})
+    assert confirmed.status_code == 201 and confirmed.get_json()["label"] == "Kováč, Peter"
+    assert session.query(Customer).count() == 2
+
+
+def test_the_refusal_names_whom_to_ask_without_details(operator_client, session, kovac):
+    refused = post(operator_client, CREATE, {"kind": "person", "name": "Peter Kováč", "email": "p@x.sk"})
+    assert refused.status_code == 409
+    [candidate] = refused.get_json()["candidates"]
+    assert candidate["visible"] is False and candidate["ask"].startswith("Ask Oskar Owner")
+    assert "Kov" not in refused.get_data(as_text=True).replace("Kov\\u00e1\\u010d", "")
+
+
+def test_fields_are_checked_with_messages_on_the_fields(maintainer_client, session):
+    refused = post(maintainer_client, CREATE, {"kind": "person", "name": "Madonna", "email": "",
+                                               "phone": "12"})
+    assert refused.status_code == 422
+    errors = refused.get_json()["errors"]
+    assert set(errors) == {"name", "email"}
+    refused = post(maintainer_client, CREATE, {"kind": "company", "name": "Phone Co", "email": "a@b.sk",
+                                               "phone": "12"})
+    assert refused.status_code == 422 and "phone" in refused.get_json()["errors"]
+    assert post(maintainer_client, CREATE, {"kind": "robot", "name": "X"}).status_code == 422
+    assert session.query(Customer).count() == 0
+
+
+def test_a_person_without_email_only_where_the_maintainer_allows_it(maintainer_client, session):
+    assert post(maintainer_client, CREATE, {"kind": "person", "name": "Eva Malá"}).status_code == 422
+    session.get(GlobalSettings, 1).quick_form_requires_email = False
+    session.commit()
+    created = post(maintainer_client, CREATE, {"kind": "person", "name": "Eva Malá"})
+    assert created.status_code == 201
+    assert "cannot write" in created.get_json()["warning"]
+    person = session.query(Customer).one()
+    assert (person.first_name, person.last_name, person.email) == ("Eva", "Malá", None)
+
+
+def test_a_company_then_its_contacts_at_least_one_with_email(operator_client, session, operator):
+    created = post(operator_client, CREATE, {"kind": "company", "name": "Tatra Quick a.s.",
+                                             "email": "office@tatra-quick.sk", "phone": "02 5010 1111"})
+    assert created.status_code == 201
+    company_id = created.get_json()["id"]
+    url = f"/admin/customers/quick/{company_id}/contacts"
+    no_email = post(operator_client, url, {"contacts-0-last_name": "Bez", "contacts-0-is_main": "1"})
+    assert no_email.status_code == 422 and "at least one contact needs an e-mail" in \
+        no_email.get_json()["messages"][0].lower()
+    bad_row = post(operator_client, url, {"contacts-0-last_name": "Prvá", "contacts-0-email": "prva@t.sk",
+                                          "contacts-1-first_name": "Bez", "contacts-1-email": "x@"})
+    assert set(bad_row.get_json()["errors"]) == {"contacts-1-last_name", "contacts-1-email"}
+    assert session.query(Contact).count() == 0
+    saved = post(operator_client, url, {"contacts-0-first_name": "Ján", "contacts-0-last_name": "Hlavný",
+                                        "contacts-0-email": "jan@tatra-quick.sk", "contacts-0-is_main": "1",
+                                        "contacts-1-last_name": "Druhý", "contacts-1-phone": "0903 111 222"})
+    assert saved.status_code == 200
+    contacts = {c.last_name: c for c in session.query(Contact)}
+    assert contacts["Hlavný"].is_main and not contacts["Druhý"].is_main
+    assert contacts["Druhý"].phone == "+421903111222"
+    company = session.get(Customer, company_id)
+    assert company.created_by_id == operator.id  # the creator may edit what they created
+    assert {e.action for e in session.query(AuditEvent).filter_by(entity_type="contact")} == {"create"}
+
+
+def test_contacts_of_a_customer_one_may_not_edit_are_refused(operator_client, session, kovac, new_customer):
+    stranger = new_customer(kind=CustomerKind.COMPANY, company_name="Foreign s.r.o.")
+    url = f"/admin/customers/quick/{stranger.id}/contacts"
+    assert post(operator_client, url, {"contacts-0-last_name": "X", "contacts-0-email": "x@y.sk"}
+                ).status_code == 404
+    assert session.query(Contact).count() == 0
+
+
+def test_a_post_without_the_csrf_token_is_refused(maintainer_client, session):
+    response = maintainer_client.post(CREATE, data={"kind": "company", "name": "No Token", "email": "a@b.sk"})
+    assert response.status_code == 400
+    assert session.query(Customer).count() == 0
+
+
+def test_maintainer_tunes_the_rules_and_operators_cannot(maintainer_client, operator_client, session):
+    url = "/admin/quick-create-rules/"
+    refused = maintainer_client.submit(url, {"duplicate_name_threshold": "30", "version_seen": "1"})
+    assert refused.status_code == 200 and "from 50 to 100" in refused.get_data(as_text=True)
+    version = session.get(GlobalSettings, 1).version
+    saved = maintainer_client.submit(url, {"duplicate_name_threshold": "75", "version_seen": str(version)})
+    assert saved.status_code == 302
+    session.expire_all()
+    rules = session.get(GlobalSettings, 1)
+    assert (rules.duplicate_name_threshold, rules.quick_form_requires_email) == (75, False)
+    assert operator_client.get(url).status_code == 403
+
+
+def test_recipients_are_main_contacts_assigned_contacts_and_a_persons_own_email(session, acme, kovac):
+    other = Contact(first_name="Ivan", last_name="Iný", email="ivan@acme.sk")
+    silent = Contact(first_name="Tichý", last_name="Bez", email=None)
+    acme.contacts.extend([other, silent])
+    session.commit()
+    company_request = Request(customer=acme, subject="Printer", contacts=[other, silent, acme.contacts[0]])
+    person_request = Request(customer=kovac, subject="Laptop")
+    only_main = Request(customer=acme, subject="Only main")
+    session.add_all([company_request, person_request, only_main])
+    session.commit()
+    assert [(r.email, r.why) for r in request_recipients(company_request)] == [
+        ("jana@acme.sk", "main contact"), ("ivan@acme.sk", "assigned to this request")]
+    assert [(r.email, r.why) for r in request_recipients(person_request)] == [
+        ("Peter.Kovac@example.sk", "the customer")]
+    assert request_recipients(only_main) == request_recipients(company_request)[:1]
+
+
+def test_the_request_page_lists_its_recipients(operator_client, session, acme):
+    incident = Request(customer=acme, subject="Network down")
+    session.add(incident)
+    session.commit()
+    page = operator_client.get(f"/admin/requests/edit/?id={incident.id}").get_data(as_text=True)
+    assert 'data-testid="recipients"' in page and "jana@acme.sk" in page and "main contact" in page
