@@ -54,7 +54,7 @@ class RequestView(RowAccessMixin, SecuredModelView):
     form_columns = ["customer", "subject", "description", "status", "contacts"]
     form_overrides = {"status": EnumSelectField}
     form_args = {"status": {"enum": RequestStatus, "blank": False},
-                 "customer": {"label": "Customer *"}, "subject": {"label": "Subject *"},
+                 "customer": {"label": "Customer"}, "subject": {"label": "Subject"},
                  "contacts": {"label": "Assigned contacts"}}
     form_ajax_refs = {
         "customer": CustomerAjaxLoader("customer", db),

@@ -42,8 +42,9 @@
 
   function chooseCustomer(id, label) {
     var field = $("#" + selectInto);
+    // Flask-Admin's Select2 (3.5) re-reads data-json when it initialises the selection.
+    field.attr("data-json", JSON.stringify([String(id), label]));
     field.select2("data", {id: String(id), text: label});
-    field.val(String(id)).trigger("change");
     $(modal).modal("hide");
   }
 
