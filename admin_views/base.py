@@ -12,7 +12,7 @@ from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.base import FilterGroup
 from flask_login import current_user
 from sqlalchemy import func, select
-from wtforms.fields import HiddenField
+from wtforms.fields import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
 
 from admin_views.ids import MAX_ID, parse_id
@@ -60,6 +60,13 @@ def seen_version(form) -> int | None:
 
 class VersionSeenField(HiddenField):
     """The version a record had when its form was loaded; never copied onto the record."""
+
+    def populate_obj(self, obj, name):
+        return None
+
+
+class ConfirmDuplicateField(BooleanField):
+    """"Create anyway" after a duplicate refusal; a question to the user, not a column."""
 
     def populate_obj(self, obj, name):
         return None

@@ -8,7 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms.fields import TextAreaField
 
-from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
+from admin_views.base import (
+    ConfirmDuplicateField,
+    SecuredModelView,
+    VersionSeenField,
+    actor,
+    save_options,
+    seen_version,
+)
 from admin_views.customer_pages import CustomerPagesMixin
 from admin_views.customer_settings_tabs import CustomerSettingsMixin
 from admin_views.customer_tabs import CUSTOMER_TABS, CustomerTabsMixin
@@ -30,7 +37,8 @@ from models import (
 )
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.contact_info import format_phone
-from services.customers import default_status, delete_customer, save_customer
+from services.customers import default_status, delete_customer, save_customer, validate_customer
+from services.duplicates import customer_probe, refuse_duplicates
 from services.quick_create import email_required
 from services.search import customer_search_conditions
 from wizards.drafts import drafts_of
@@ -72,7 +80,9 @@ LIST_FORMATTERS = {
 }
 
 PHONE_TYPE = {"enum": PhoneType}
-EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups")
+# Not on the edit page: contacts, operators and workgroups have tabs of their own, and the
+# duplicate confirmation belongs to creating a customer.
+EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups", "confirm_duplicate")
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
@@ -160,8 +170,13 @@ class CustomerView(QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, C
         "manager", "status", "sla_level", "site", "building", "location_code",
         "primary_phone", "primary_phone_type", "secondary_phone", "secondary_phone_type",
         "email", "secondary_email", "workgroups", "operators", "notes", "contacts", "version_seen",
+        "confirm_duplicate",
     ]
-    form_extra_fields = {"version_seen": VersionSeenField()}
+    form_extra_fields = {
+        "version_seen": VersionSeenField(),
+        "confirm_duplicate": ConfirmDuplicateField(
+            "Create anyway: this is not one of the existing records named above"),
+    }
     form_overrides = {
         "kind": EnumSelectField,
         "employee_type": EnumSelectField,
@@ -265,6 +280,10 @@ class CustomerView(QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, C
         return form
 
     def save_model(self, form, model, is_created):
+        if is_created:  # field rules first, then the duplicate refusal of the quick form and wizard
+            validate_customer(db.session, model, save_options())
+            refuse_duplicates(db.session, actor(), customer_probe(model, save_options().phone_region),
+                              confirmed=bool(form.confirm_duplicate.data))
         save_customer(db.session, model, actor(), save_options(), seen_version=seen_version(form))
 
     def remove_model(self, model):

@@ -31,7 +31,8 @@ from testing.postgres import PostgresCluster
 
 DATABASES = ("sqlite", "postgresql")
 TARGET_MS = 50.0
-TARGETED = ("page 1", "search kovac", "search nov")
+TARGETED = ("page 1", "search kovac", "search nov", "duplicates kovac", "duplicates common name",
+            "duplicates company")
 RESULTS = Path(__file__).with_name("results.md")
 
 

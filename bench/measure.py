@@ -100,6 +100,7 @@ def scenarios(client: Client) -> list[Scenario]:
     def search(term: str):
         return count.where(*customer_search_conditions(term))
 
+    candidates = "/admin/customers/quick/candidates"
     return [
         Scenario("page 1", LIST_URL, count),
         Scenario("page 500", f"{LIST_URL}?page=499", count),
@@ -109,6 +110,14 @@ def scenarios(client: Client) -> list[Scenario]:
                  count.where(Customer.status_id == int(status_id))),
         Scenario("filter operator", operator_url,
                  count.where(Customer.operators.any(Operator.id == int(operator_id)))),
+        # The quick form's live duplicate list (services.duplicates): "matched" counts the
+        # customers having every typed name word, the common-name case the index must keep cheap.
+        Scenario("duplicates kovac", f"{candidates}?kind=person&name=Kovac+Peter&email=peter.kovac@azet.sk",
+                 search("kovac peter"), "peter.kovac@azet.sk"),
+        Scenario("duplicates common name", f"{candidates}?kind=person&name=Jana+Novakova",
+                 search("jana novakova"), "same name"),
+        Scenario("duplicates company", f"{candidates}?kind=company&name=Stavby+Zilina+sro",
+                 search("stavby zilina"), "same name"),
     ]
 
 

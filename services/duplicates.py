@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, Operator
 from models.enums import CustomerKind
-from models.search_index import phone_tokens, prefix_upper_bound, words
+from models.search_index import TOKEN_LENGTH, phone_tokens, prefix_upper_bound, words
 from services.access import Right, customer_condition
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
@@ -55,14 +55,19 @@ class Candidate:
 
 
 class DuplicateSuspected(ValidationFailed):
-    """A strong match exists and the user has not confirmed "create anyway"."""
+    """A strong match exists and the user has not confirmed "create anyway". The message on
+    `confirm_duplicate` names the matches (or, for hidden ones, whom to ask)."""
 
     def __init__(self, candidates: list[Candidate]):
         self.candidates = candidates
-        super().__init__({FORM: [
-            "This looks like a customer or contact that already exists (see the matches). Open or "
-            "select the existing record, or confirm “create anyway” if it is really a different one."
-        ]})
+        matches = "; ".join(f"{c.label} ({', '.join(c.reasons)})" if c.visible else
+                            f"a record you cannot open ({', '.join(c.reasons)}): {c.ask}" for c in candidates)
+        super().__init__({
+            FORM: ["This looks like a customer or contact that already exists (see the matches). Open "
+                   "or select the existing record, or confirm “create anyway” if it is really a "
+                   "different one."],
+            "confirm_duplicate": [f"Matches: {matches}."],
+        })
 
 
 def make_probe(*, kind: CustomerKind | str | None, name: str | None = None, email: str | None = None,
@@ -84,6 +89,16 @@ def make_probe(*, kind: CustomerKind | str | None, name: str | None = None, emai
                  vat_id=compact_id(vat_id) or None)
 
 
+def customer_probe(customer: Customer, phone_region: str) -> Probe:
+    """A customer about to be created (not yet saved) as a probe."""
+    company = customer.kind == CustomerKind.COMPANY or customer.kind == CustomerKind.COMPANY.value
+    name = customer.company_name if company else f"{customer.first_name or ''} {customer.last_name or ''}"
+    return make_probe(kind=CustomerKind.COMPANY if company else CustomerKind.PERSON, name=name,
+                      email=customer.email, phone=customer.primary_phone,
+                      registration_number=customer.registration_number, vat_id=customer.vat_id,
+                      phone_region=phone_region)
+
+
 def threshold_of(session: Session) -> int:
     row = session.get(GlobalSettings, 1)
     return row.duplicate_name_threshold if row is not None else DEFAULT_THRESHOLD
@@ -99,7 +114,9 @@ def _ids_with_tokens(session: Session, model, owner, tokens: set[str]) -> set[in
 
 
 def _ids_by_name(session: Session, model, owner, key: str) -> set[int]:
-    found: set[int] = set()
+    """Records having every word of the name (selective even for common names), plus records
+    sharing the first letters of a word (a typo later in a word still matches)."""
+    found = _ids_with_tokens(session, model, owner, {w[:TOKEN_LENGTH] for w in key.split()})
     for word in key.split():
         if len(word) < 2:
             continue
@@ -181,6 +198,13 @@ def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, t
     """Existing customers and contacts that may be the record `probe` describes, best first,
     inactive ones included. Records `actor` may not view are described without their details
     (`actor` None is the system itself, which sees everything)."""
+    # Read-only, and often called while the record being created is pending: never flush it.
+    with session.no_autoflush:
+        return _find(session, actor, probe, threshold, limit, exclude_customer_id)
+
+
+def _find(session: Session, actor: Operator | None, probe: Probe, threshold: int | None, limit: int,
+          exclude_customer_id: int | None) -> list[Candidate]:
     threshold = threshold if threshold is not None else threshold_of(session)
     customer_ids, contact_ids = _candidate_ids(session, probe)
     customer_ids.discard(exclude_customer_id)  # type: ignore[arg-type]

@@ -197,3 +197,15 @@ def test_the_request_page_lists_its_recipients(operator_client, session, acme):
     session.commit()
     page = operator_client.get(f"/admin/requests/edit/?id={incident.id}").get_data(as_text=True)
     assert 'data-testid="recipients"' in page and "jana@acme.sk" in page and "main contact" in page
+
+
+def test_the_plain_create_form_refuses_a_strong_duplicate_too(maintainer_client, session, kovac):
+    from tests.test_customer_views import form_of
+
+    data = form_of("person", first_name="Peter", last_name="Kovac", email="peter.kovac@example.sk")
+    refused = maintainer_client.submit("/admin/customers/new/", data)
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and "Matches: Kováč, Peter (same e-mail, same name)" in html
+    assert session.query(Customer).count() == 1
+    created = maintainer_client.submit("/admin/customers/new/", {**data, "confirm_duplicate": "y"})
+    assert created.status_code == 302 and session.query(Customer).count() == 2
