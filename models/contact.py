@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Model, TimestampMixin, enum_column
@@ -57,3 +57,6 @@ class Contact(TimestampMixin, Model):
 
     def __str__(self) -> str:
         return self.display_name or " ".join(p for p in [self.first_name, self.last_name] if p)
+
+
+Index("ix_contact_email_lower", func.lower(Contact.email))  # see models.customer

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -188,3 +189,9 @@ class Customer(TimestampMixin, Model):
 
     def __str__(self) -> str:
         return self.display_name or self.compute_display_name()
+
+
+# Duplicate search compares e-mails case-insensitively (services.duplicates): expression indexes
+# answer lower(email) = … without a scan, on SQLite and PostgreSQL alike.
+Index("ix_customer_email_lower", func.lower(Customer.email))
+Index("ix_customer_secondary_email_lower", func.lower(Customer.secondary_email))

@@ -4,9 +4,9 @@ One function (`find_duplicates`) serves the quick form's live list, the wizard's
 API and the importer; one (`refuse_duplicates`) makes the server refuse a strong match unless
 the user confirmed "create anyway", so a script or a browser without JavaScript cannot slip a
 duplicate past the list. Inactive records are found too, so users reactivate instead of
-re-creating. Candidates come from indexes only — the token index (e-mail words, phone digits,
-name-word prefixes) and the unique company ID / VAT ID columns — never a scan of every row;
-rapidfuzz then scores the few candidates in Python.
+re-creating. Candidates come from indexes only — lower(email) expression indexes, the token index (phone
+digits, name words exactly or by their first letters) and the unique company ID / VAT ID
+columns — never a scan of every row; rapidfuzz then scores the few candidates in Python.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, Operator
 from models.enums import CustomerKind
-from models.search_index import TOKEN_LENGTH, phone_tokens, prefix_upper_bound, words
+from models.search_index import TOKEN_LENGTH, phone_tokens, prefix_upper_bound
 from services.access import Right, customer_condition
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
@@ -84,7 +84,7 @@ def make_probe(*, kind: CustomerKind | str | None, name: str | None = None, emai
     except ValueError:
         clean_phone = None
     return Probe(company=company, name_key=name_key(name, company=company),
-                 email=clean_email.casefold() if clean_email else None, phone=clean_phone,
+                 email=clean_email.lower() if clean_email else None, phone=clean_phone,
                  registration_number=compact_id(registration_number) or None,
                  vat_id=compact_id(vat_id) or None)
 
@@ -104,39 +104,54 @@ def threshold_of(session: Session) -> int:
     return row.duplicate_name_threshold if row is not None else DEFAULT_THRESHOLD
 
 
-def _ids_with_tokens(session: Session, model, owner, tokens: set[str]) -> set[int]:
-    """Owners having every one of `tokens` exactly (an e-mail's words, a phone's digits)."""
-    if not tokens:
-        return set()
-    query = (select(owner).where(model.token.in_(sorted(tokens))).group_by(owner)
-             .having(func.count() == len(tokens)).limit(PER_LOOKUP))
-    return set(session.scalars(query))
+def _owners_with_all(model, owner, tokens: set[str]):
+    """SELECT of the owners having every one of `tokens` exactly (B-tree lookups on the index)."""
+    return (select(owner).where(model.token.in_(sorted(tokens))).group_by(owner)
+            .having(func.count() == len(tokens)))
 
 
 def _ids_by_name(session: Session, model, owner, key: str) -> set[int]:
-    """Records having every word of the name (selective even for common names), plus records
-    sharing the first letters of a word (a typo later in a word still matches)."""
-    found = _ids_with_tokens(session, model, owner, {w[:TOKEN_LENGTH] for w in key.split()})
-    for word in key.split():
-        if len(word) < 2:
-            continue
+    """Records having every word of the name, or all words but one exactly and the remaining
+    one by its first letters (a typo later in that word); only when neither finds anything, any
+    word by its first letters. Selective even for common names."""
+    names = [w[:TOKEN_LENGTH] for w in key.split() if len(w) >= 2]
+    if not names:
+        return set()
+    found = set(session.scalars(_owners_with_all(model, owner, set(names)).limit(PER_LOOKUP)))
+    share = PER_LOOKUP // len(names)
+
+    def near(word: str):
         prefix = word[:NAME_PREFIX]
-        found.update(session.scalars(select(owner).where(
-            model.token >= prefix, model.token < prefix_upper_bound(prefix)).limit(PER_LOOKUP)))
+        return select(owner).where(model.token >= prefix, model.token < prefix_upper_bound(prefix))
+
+    for index, word in enumerate(names):
+        others = set(names[:index] + names[index + 1:])
+        query = near(word).where(owner.in_(_owners_with_all(model, owner, others))) if others else near(word)
+        found.update(session.scalars(query.limit(share)))
+    if not found and len(names) > 1:  # a typo in every word: each word by its first letters
+        for word in names:
+            found.update(session.scalars(near(word).limit(share)))
     return found
+
+
+def _ids_by_email(session: Session, email: str) -> tuple[set[int], set[int]]:
+    customers = session.scalars(select(Customer.id).where(or_(
+        func.lower(Customer.email) == email, func.lower(Customer.secondary_email) == email)))
+    contacts = session.scalars(select(Contact.id).where(func.lower(Contact.email) == email))
+    return set(customers), set(contacts)
 
 
 def _candidate_ids(session: Session, probe: Probe) -> tuple[set[int], set[int]]:
     customers: set[int] = set()
     contacts: set[int] = set()
-    lookups = []
     if probe.email:
-        lookups.append(words(probe.email))
+        customers, contacts = _ids_by_email(session, probe.email)
     if probe.phone:
-        lookups.append({max(phone_tokens(probe.phone), key=len)})  # the full international digits
-    for tokens in lookups:
-        customers |= _ids_with_tokens(session, CustomerSearchToken, CustomerSearchToken.customer_id, tokens)
-        contacts |= _ids_with_tokens(session, ContactSearchToken, ContactSearchToken.contact_id, tokens)
+        digits = {max(phone_tokens(probe.phone), key=len)}  # the full international number
+        customers.update(session.scalars(_owners_with_all(
+            CustomerSearchToken, CustomerSearchToken.customer_id, digits).limit(PER_LOOKUP)))
+        contacts.update(session.scalars(_owners_with_all(
+            ContactSearchToken, ContactSearchToken.contact_id, digits).limit(PER_LOOKUP)))
     keys = [k for k in (probe.registration_number, probe.vat_id) if k]
     if keys:
         customers.update(session.scalars(select(Customer.id).where(or_(
@@ -148,7 +163,7 @@ def _candidate_ids(session: Session, probe: Probe) -> tuple[set[int], set[int]]:
 
 
 def _emails(*values: str | None) -> frozenset[str]:
-    return frozenset(v.casefold() for v in values if v)
+    return frozenset(v.lower() for v in values if v)
 
 
 def customer_subject(customer: Customer) -> Subject:

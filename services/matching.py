@@ -72,7 +72,7 @@ class Probe:
 
     company: bool
     name_key: str
-    email: str | None = None  # case-folded
+    email: str | None = None  # lower-cased
     phone: str | None = None  # E.164
     registration_number: str | None = None  # compact_id
     vat_id: str | None = None  # compact_id

@@ -1,5 +1,6 @@
 """The schema comes from the migrations, and the migrations match the models — on both databases."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -13,6 +14,10 @@ def test_one_head(app):
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
 
 
+# SQLite's reflection cannot read the lower(email) expression indexes back; the migrations create
+# them, and PostgreSQL compares them for real.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
 def test_migrated_database_matches_the_models(app):
     """Autogenerate against the migrated database finds nothing to do."""
     with db.engine.connect() as connection:
