@@ -9,6 +9,7 @@ from admin_views.audit import AuditEventView
 from admin_views.contacts import ContactView
 from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
+from admin_views.directory import DirectorySourceView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
 from admin_views.requests import RequestView
@@ -21,6 +22,7 @@ from models import (
     Customer,
     CustomerStatus,
     Department,
+    DirectorySource,
     Operator,
     Request,
     SecurityGroup,
@@ -64,6 +66,8 @@ def init_admin(app) -> Admin:
                                         category="Settings"))
     admin.add_view(AuditEventView(AuditEvent, db, name="Audit trail", endpoint="audit",
                                   category="Settings"))
+    admin.add_view(DirectorySourceView(DirectorySource, db, name="Directory sources", endpoint="directory",
+                                       category="Settings"))
     for model, name, endpoint, view in LOOKUPS:
         admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
     return admin

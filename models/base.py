@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, String
+from sqlalchemy import DateTime, ForeignKey, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints: Alembic can drop and alter them by name, and services can tell which
@@ -42,6 +42,21 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class DirectoryIdentityMixin:
+    """Who a customer or contact is in a directory (AD/LDAP): the stable objectGUID, the
+    sAMAccountName and DN, the source that imported it and when. The importer matches on these;
+    records without them were entered by hand and are never touched by an import."""
+
+    directory_guid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    sam_account_name: Mapped[str | None] = mapped_column(String(256), index=True)
+    directory_dn: Mapped[str | None] = mapped_column(String(1024), index=True)
+    directory_synced_at: Mapped[datetime | None] = mapped_column(DateTime)
+    directory_source_id: Mapped[int | None] = mapped_column(
+        # use_alter: directory_source refers to a customer too (its target company).
+        ForeignKey("directory_source.id", ondelete="SET NULL", use_alter=True), index=True
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, func, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Model, TimestampMixin, enum_column
+from models.base import DirectoryIdentityMixin, Model, TimestampMixin, enum_column
 from models.enums import PhoneType
 from models.search_index import ContactSearchToken, fold, phone_tokens, sync_tokens, words
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from models.customer import Customer
 
 
-class Contact(TimestampMixin, Model):
+class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
     """A person at a company customer. A main contact (`is_main`) receives copies of the
     communication on all the customer's requests; a contact only on requests it is assigned to.
     Only company customers have contacts (checked by `services.contacts`)."""
@@ -35,6 +35,8 @@ class Contact(TimestampMixin, Model):
     phone_type: Mapped[PhoneType | None] = mapped_column(enum_column(PhoneType, "phone_type"))
     title: Mapped[str | None] = mapped_column(String(120))
     is_main: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # False for a contact whose directory account was disabled or removed: kept, not deleted.
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False, server_default=true())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -20,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Model, TimestampMixin, db, enum_column
+from models.base import DirectoryIdentityMixin, Model, TimestampMixin, db, enum_column
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from models.lookups import Building, CustomerStatus, Department, Site, SlaLevel, Workgroup
 from models.operator import Operator
@@ -47,7 +45,7 @@ customer_workgroup = Table(
 )
 
 
-class Customer(TimestampMixin, Model):
+class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     """A customer of the service desk.
 
     Guarantees, in the database as well as in `services.customers`: a company has a company
@@ -117,10 +115,6 @@ class Customer(TimestampMixin, Model):
     notes: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
 
-    directory_guid: Mapped[str | None] = mapped_column(String(36), unique=True)
-    sam_account_name: Mapped[str | None] = mapped_column(String(256), index=True)
-    directory_dn: Mapped[str | None] = mapped_column(String(1024))
-    directory_synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("operator.id", ondelete="SET NULL"), index=True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Model, TimestampMixin, enum_column, utcnow
@@ -41,7 +41,13 @@ class DirectorySource(TimestampMixin, Model):
     company_rules: Mapped[list | None] = mapped_column(JSON)
     office_maps_to: Mapped[str] = mapped_column(String(20), default="site", nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # A run that would deactivate more than this share of the source's records holds for confirmation.
+    max_deactivate_percent: Mapped[int] = mapped_column(Integer, default=10, nullable=False,
+                                                        server_default="10")
+    # Highest uSNChanged imported by a successful run: the next incremental run starts after it.
+    last_usn: Mapped[int | None] = mapped_column(BigInteger)
 
+    target_company = relationship("Customer", foreign_keys=[target_company_id])
     runs: Mapped[list[DirectorySyncRun]] = relationship(
         back_populates="source", cascade="all, delete-orphan", order_by="DirectorySyncRun.id.desc()"
     )
@@ -70,6 +76,12 @@ class DirectorySyncRun(Model):
     deactivated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     errors: Mapped[list | None] = mapped_column(JSON)
+    # What an update changed: [{"name": …, "fields": […]}], the first entries of the run.
+    changes: Mapped[list | None] = mapped_column(JSON)
+    incremental: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, server_default=false())
+    processed: Mapped[int] = mapped_column(Integer, default=0, nullable=False, server_default="0")
+    total: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
 
     source: Mapped[DirectorySource] = relationship(back_populates="runs")

@@ -2,7 +2,7 @@
 # Sets up what Customer Desk needs on this machine; safe to run again (it skips what is there).
 #   scripts/bootstrap.sh run   Python 3.11 virtual environment with the pinned packages
 #   scripts/bootstrap.sh test  the same plus the test tools and Debian's postgresql, chromium,
-#                              dovecot-pop3d and openssl (real servers for the tests)
+#                              dovecot-pop3d, slapd, ldap-utils and openssl (real servers for the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
@@ -14,11 +14,19 @@ if [ "$mode" = test ]; then
   # Tests run their own Dovecot (own config, folders and ports); the package's system service,
   # where one starts, listens on 110/995 and does not get in their way.
   [ -x /usr/sbin/dovecot ] || missing+=(dovecot-pop3d)
+  # Tests run their own slapd too (testing/ldap_server.py: own config, database and ports).
+  [ -x /usr/sbin/slapd ] || missing+=(slapd)
+  command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "Installing Debian packages: ${missing[*]}"
       apt-get update -qq
+      # No system directory: slapd's package would otherwise create a database and start a
+      # daemon on port 389 (harmless, but useless; a failed start does not fail the install).
+      if [[ " ${missing[*]} " == *" slapd "* ]]; then
+        echo "slapd slapd/no_configuration boolean true" | debconf-set-selections
+      fi
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
       echo "Missing Debian packages: ${missing[*]} — run 'make test' as root or install them." >&2

@@ -22,7 +22,7 @@ from extensions import db
 from services.reference_data import ensure_reference_data
 from testing.postgres import PostgresCluster, PostgresUnavailable
 
-pytest_plugins = ["tests.mail_fixtures"]
+pytest_plugins = ["tests.mail_fixtures", "tests.ldap_fixtures"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 PASSWORD = "correct horse battery"

@@ -1,0 +1,66 @@
+"""`flask --app app directory …`: directory imports from cron or a systemd timer."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from extensions import db
+from models import DirectorySource
+from models.enums import SyncRunStatus
+from services.customers import SaveOptions
+from services.directory.pipeline import SyncOptions, sync_directory
+
+directory_cli = AppGroup("directory", help="Directory (AD/LDAP) sources and imports.")
+
+
+def _source(name_or_id: str) -> DirectorySource:
+    query = select(DirectorySource).where(DirectorySource.name == name_or_id)
+    source = db.session.scalar(query)
+    if source is None and name_or_id.isdigit():
+        source = db.session.get(DirectorySource, int(name_or_id))
+    if source is None:
+        raise click.ClickException(f"No directory source named {name_or_id!r} (see: directory list).")
+    return source
+
+
+@directory_cli.command("list")
+def list_command():
+    """The sources with their last run."""
+    for source in db.session.scalars(select(DirectorySource).order_by(DirectorySource.name)):
+        last = source.runs[0] if source.runs else None
+        state = f"last run {last.started_at:%Y-%m-%d %H:%M} {last.status.value}" if last else "never run"
+        click.echo(f"{source.id}\t{source.name}\t{source.server_urls}\t{state}")
+
+
+@directory_cli.command("sync")
+@click.argument("source")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--changes-only", is_flag=True,
+              help="Only entries changed since the last import (uSNChanged); vanished accounts are "
+                   "not detected in this mode.")
+@click.option("--confirm-deactivation", is_flag=True,
+              help="Go ahead although more than the source's allowed share would become inactive.")
+def sync_command(source, dry_run, changes_only, confirm_deactivation):
+    """Import SOURCE (its name or id). Prints progress and a summary; exits 1 when the run fails
+    or is held, so a scheduler notices."""
+    def progress(run):
+        if run.total:
+            click.echo(f"  {run.processed}/{run.total} entries", err=True)
+
+    options = SyncOptions(dry_run=dry_run, confirm_deactivation=confirm_deactivation, full=not changes_only)
+    run = sync_directory(db.session, _source(source), current_app.extensions["secret_box"], None, options,
+                         SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"]), progress)
+    click.echo(f"{'Dry run' if run.dry_run else 'Import'} of {source}: {run.status.value}. "
+               f"Created {run.created}, updated {run.updated}, unchanged {run.unchanged}, "
+               f"deactivated {run.deactivated}, failed {run.failed}.")
+    for change in run.changes or []:
+        click.echo(f"  updated {change['name']}: {', '.join(change['fields'])}")
+    for error in run.errors or []:
+        click.echo(f"  {'skipped' if error['skipped'] else 'warning'} {error['dn']}: {error['message']}")
+    if run.message:
+        click.echo(run.message, err=run.status == SyncRunStatus.FAILED)
+    if run.status != SyncRunStatus.SUCCEEDED:
+        raise SystemExit(1)

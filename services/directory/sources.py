@@ -1,0 +1,152 @@
+"""Directory sources: saving their settings (maintainers only) and testing a connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Customer, DirectorySource, Operator
+from models.enums import CustomerKind, DirectoryTarget
+from services.access import require_maintainer
+from services.audit import changes_of, record
+from services.contact_info import clean_text
+from services.directory import adapter
+from services.directory.mapping import (
+    DEFAULT_ATTRIBUTE_MAP,
+    EntryRefused,
+    attribute_map,
+    map_entry,
+    parse_rules,
+    requested_attributes,
+)
+from services.directory.pipeline import connection_settings
+from services.errors import ErrorBag
+from services.secrets import SecretBox
+from services.transactions import checking, committing
+
+MAX_PAGE_SIZE = 5000
+SOURCE_CONSTRAINTS = {"uq_directory_source_name": ("name", "Another directory source has this name.")}
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """`field = attribute` lines as the overrides of the AD defaults (unchanged lines dropped).
+    Raises ValueError naming the line that does not parse or the unknown field."""
+    overrides = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        name, equals, attribute = line.partition("=")
+        name, attribute = name.strip(), attribute.strip()
+        if not equals or not attribute:
+            raise ValueError(f"Line {number}: write “field = LDAP attribute”.")
+        if name not in DEFAULT_ATTRIBUTE_MAP:
+            raise ValueError(f"Line {number}: {name!r} is not a field; use one of "
+                             f"{', '.join(DEFAULT_ATTRIBUTE_MAP)}.")
+        if DEFAULT_ATTRIBUTE_MAP[name] != attribute:
+            overrides[name] = attribute
+    return overrides
+
+
+def mapping_text(source: DirectorySource) -> str:
+    return "\n".join(f"{k} = {v}" for k, v in attribute_map(source.attribute_map).items())
+
+
+def save_source(session: Session, actor: Operator | None, source: DirectorySource, box: SecretBox, *,
+                bind_password: str | None = None, mapping: str | None = None,
+                rules: str | None = None) -> DirectorySource:
+    """Check and commit a source. An empty `bind_password` keeps the stored one; the password is
+    kept only encrypted. Raises ValidationFailed (messages per field) or PermissionDenied."""
+    require_maintainer(actor, "manage directory sources")
+    bag = ErrorBag()
+    with checking(session), session.no_autoflush:
+        source.name = bag.check("name", clean_text, source.name)
+        if not source.name:
+            bag.add("name", "Give the source a name (used by the CLI: directory sync NAME).")
+        urls = (source.server_urls or "").replace(",", " ").split()
+        if not urls:
+            bag.add("server_urls", "Add the server URL, e.g. ldaps://dc1.example.com.")
+        for url in urls:
+            if not url.lower().startswith(("ldap://", "ldaps://")):
+                bag.add("server_urls", f"{url}: a server URL starts with ldap:// (StartTLS) or ldaps://.")
+        source.server_urls = " ".join(urls)
+        if not (source.base_dn or "").strip():
+            bag.add("base_dn", "Type the base DN to search, e.g. OU=Staff,DC=example,DC=com.")
+        search_filter = (source.search_filter or "").strip()
+        if not (search_filter.startswith("(") and search_filter.endswith(")")
+                and search_filter.count("(") == search_filter.count(")")):
+            bag.add("search_filter", "An LDAP filter in parentheses, e.g. (objectClass=user).")
+        if not 1 <= (source.page_size or 0) <= MAX_PAGE_SIZE:
+            bag.add("page_size", f"From 1 to {MAX_PAGE_SIZE} (AD answers at most 1,000 per page).")
+        share = source.max_deactivate_percent
+        if share is None or not 0 <= share <= 100:
+            bag.add("max_deactivate_percent", "A share from 0 to 100 %.")
+        if source.office_maps_to not in ("site", "location"):
+            bag.add("office_maps_to", "Choose site or location.")
+        if mapping is not None:
+            source.attribute_map = bag.check("attribute_map", parse_mapping, mapping)
+        if rules is not None:
+            parsed = bag.check("company_rules", parse_rules, rules)
+            if isinstance(parsed, list):
+                source.company_rules = [vars(r) for r in parsed] or None
+                _check_companies(session, [r.company_id for r in parsed], bag)
+        if source.target == DirectoryTarget.CONTACTS and not source.company_rules \
+                and source.target_company_id is None:
+            bag.add("target_company_id", "Contacts need a company: choose one, or write rules.")
+        if bind_password:
+            source.bind_password_encrypted = box.encrypt(bind_password)
+        bag.raise_if_any()
+    is_new = source.id is None
+    session.add(source)
+    changes = changes_of(source)
+    with committing(session, SOURCE_CONSTRAINTS):
+        session.flush()
+        record(session, actor, "create" if is_new else "update", source, changes)
+    return source
+
+
+def _check_companies(session: Session, ids: list[int], bag: ErrorBag) -> None:
+    found = set(session.scalars(select(Customer.id).where(Customer.id.in_(ids),
+                                                          Customer.kind == CustomerKind.COMPANY)))
+    missing = sorted(set(ids) - found)
+    if missing:
+        bag.add("company_rules", f"No company customer has the id {', '.join(map(str, missing))}.")
+
+
+@dataclass
+class ConnectionReport:
+    ok: bool
+    message: str
+    count: int = 0
+    sample: list[dict] = field(default_factory=list)
+
+
+def check_connection(source: DirectorySource, box: SecretBox, *, account: str | None = None,
+                    sample_size: int = 5) -> ConnectionReport:
+    """Bind, count what the filter matches, and map a few entries (or the typed account, whose
+    name is escaped into the filter) the way an import would."""
+    mapping = attribute_map(source.attribute_map)
+    search_filter = adapter.account_filter(source.search_filter, account) if account else source.search_filter
+    try:
+        with adapter.connect(connection_settings(source, box)) as conn:
+            count, sample = 0, []  # type: tuple[int, list[dict]]
+            for dn, attributes in adapter.entries(conn, source.base_dn, search_filter,
+                                                  requested_attributes(mapping), source.page_size):
+                count += 1
+                if len(sample) < sample_size:
+                    sample.append(_describe(dn, attributes, mapping))
+    except adapter.DirectoryError as exc:
+        return ConnectionReport(False, str(exc))
+    return ConnectionReport(True, f"Bound as {source.bind_dn or 'anonymous'}; the filter matches "
+                                  f"{count} entr{'y' if count == 1 else 'ies'}.", count, sample)
+
+
+def _describe(dn: str, attributes: dict, mapping: dict[str, str]) -> dict:
+    try:
+        person = map_entry(dn, attributes, mapping)
+    except EntryRefused as exc:
+        return {"dn": dn, "refused": str(exc)}
+    return {"dn": dn, "name": f"{person.last_name}, {person.first_name}", "sam": person.sam,
+            "email": person.email, "department": person.department, "title": person.title,
+            "disabled": person.disabled}

@@ -1,0 +1,40 @@
+// Directory source page: Test connection answers in place; a running import's card polls its
+// progress and the page reloads with the report when it ends.
+(function () {
+  var test = document.querySelector("[data-directory-test]");
+  if (test) {
+    var out = document.querySelector("[data-testid=test-result]");
+    test.addEventListener("submit", function (event) {
+      event.preventDefault();
+      out.textContent = "Connecting…";
+      fetch(test.dataset.directoryTest, {method: "POST", body: new FormData(test), credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (body) {
+          out.className = "small mb-3 " + (body.ok ? "text-success" : "text-danger");
+          out.textContent = body.message;
+          (body.sample || []).forEach(function (s) {
+            var line = document.createElement("div");
+            line.className = "text-muted";
+            line.textContent = s.refused ? s.dn + ": " + s.refused
+              : [s.name, s.sam, s.email, s.department, s.title, s.disabled ? "disabled" : ""].filter(Boolean).join(" · ");
+            out.append(line);
+          });
+        })
+        .catch(function () { out.textContent = "The server did not answer."; });
+    });
+  }
+  document.querySelectorAll("[data-run][data-status=running]").forEach(function (card) {
+    function poll() {
+      fetch(card.dataset.run, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (run) {
+        var share = run.total ? Math.floor(run.processed * 100 / run.total) : 0;
+        var bar = card.querySelector("[data-field=bar]");
+        bar.style.width = share + "%";
+        bar.textContent = run.processed + " / " + (run.total === null ? "?" : run.total);
+        card.querySelector("[data-field=counts]").textContent = "created " + run.created + ", updated " + run.updated +
+          ", unchanged " + run.unchanged + ", deactivated " + run.deactivated + ", failed " + run.failed;
+        if (run.status === "running") { setTimeout(poll, 700); } else { window.location.reload(); }
+      });
+    }
+    poll();
+  });
+})();

@@ -1,0 +1,222 @@
+"""The directory import against a real OpenLDAP server shaped like AD, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from models import AuditEvent, Contact, Customer, CustomerStatus, Department, DirectorySource, SlaLevel
+from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
+from services.customers import SaveOptions
+from services.directory.mapping import DEFAULT_FILTER
+from services.directory.pipeline import SyncOptions, sync_directory
+from services.directory.sources import check_connection, save_source
+from services.secrets import SecretBox
+from tests.conftest import ENCRYPTION_KEY
+
+BOX = SecretBox(ENCRYPTION_KEY)
+OPTIONS = SaveOptions("SK")
+
+
+def make_source(session, actor, server, **overrides) -> DirectorySource:
+    password = overrides.pop("password", server.service_password)
+    rules = overrides.pop("rules", None)
+    fields = {"name": "Corporate AD", "server_urls": server.url, "use_starttls": True,
+              "verify_certificate": True, "ca_file": server.ca_file, "bind_dn": server.service_dn,
+              "base_dn": server.base_dn, "search_filter": DEFAULT_FILTER, "page_size": 300,
+              "attribute_map": {}, "target": DirectoryTarget.PERSONS, "office_maps_to": "site",
+              "max_deactivate_percent": 10}
+    source = DirectorySource(**{**fields, **overrides})
+    return save_source(session, actor, source, BOX, bind_password=password, rules=rules)
+
+
+def sync(session, source, **options):
+    return sync_directory(session, source, BOX, None, SyncOptions(**options), OPTIONS)
+
+
+def counts(run) -> tuple[int, int, int, int, int]:
+    return run.created, run.updated, run.unchanged, run.deactivated, run.failed
+
+
+def person(session, sam: str) -> Customer:
+    return session.scalar(select(Customer).where(Customer.sam_account_name == sam))
+
+
+def test_a_big_directory_is_imported_through_paged_search_with_forward_managers(
+        session, maintainer, big_directory):
+    source = make_source(session, maintainer, big_directory.server)
+    run = sync(session, source)
+    assert run.status == SyncRunStatus.SUCCEEDED, run.message
+    assert run.total == big_directory.count and run.processed == big_directory.count
+    assert counts(run) == (big_directory.count, 0, 0, 0, 0)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Customer)) == big_directory.count
+    first = person(session, "u0001")
+    assert first.manager is not None  # its manager came 2,000 entries later in the listing
+    assert first.manager.sam_account_name == big_directory.managers["u0001"]
+    assert person(session, big_directory.head_sam).manager is None
+    assert person(session, big_directory.disabled_sam).status.is_active is False
+    stastna = person(session, big_directory.non_ascii_sam)
+    assert (stastna.first_name, stastna.last_name) == ("Ľubica", "Šťastná")
+    assert first.email == "u0001@example.com" and first.primary_phone.startswith("+4212")
+    assert first.department is not None and first.department.name in {d.name for d in session.scalars(
+        select(Department))}
+
+    again = sync(session, source)  # idempotent: nothing written the second time
+    assert counts(again) == (0, 0, big_directory.count, 0, 0)
+    assert session.scalar(select(func.count()).select_from(Customer)) == big_directory.count
+
+
+def test_changes_removals_local_edits_and_re_enabling(session, maintainer, ldap_server):
+    server = ldap_server
+    boss_dn = server.add_user("boss", given="Bea", sn="Boss", mail="boss@example.com", title="Director")
+    worker_dn = server.add_user("worker", given="Walter", sn="Worker", mail="walter@example.com",
+                                title="Clerk", department="Finance", manager_dn=boss_dn,
+                                office="Bratislava HQ")
+    leaver_dn = server.add_user("leaver", given="Lea", sn="Leaver", mail="lea@example.com")
+    for n in range(10):  # so that one deactivation at a time stays under the 10 % hold
+        server.add_user(f"extra{n}", given="Extra", sn=f"Person{n}")
+    source = make_source(session, maintainer, server)
+    assert counts(sync(session, source)) == (13, 0, 0, 0, 0)
+    worker = person(session, "worker")
+    assert (worker.manager.last_name, worker.site.name, worker.department.name) == ("Boss", "Bratislava HQ",
+                                                                                   "Finance")
+    gold = SlaLevel(name="Gold")
+    session.add(gold)
+    worker.notes, worker.sla_level = "Prefers phone calls", gold  # local fields
+    worker.title = "Edited locally"  # a directory field: the directory wins
+    session.commit()
+
+    server.modify(worker_dn, {"title": "Senior Clerk"})
+    server.delete(leaver_dn)
+    run = sync(session, source)
+    assert counts(run) == (0, 1, 11, 1, 0), run.errors
+    assert run.changes[0] == {"name": "Worker, Walter", "fields": ["title"]} or \
+        {"name": "Worker, Walter", "fields": ["title"]} in run.changes
+    session.expire_all()
+    worker = person(session, "worker")
+    assert worker.title == "Senior Clerk"
+    assert worker.notes == "Prefers phone calls" and worker.sla_level.name == "Gold"
+    leaver = person(session, "leaver")
+    assert leaver is not None and leaver.status.is_active is False  # kept, never deleted
+
+    server.modify(worker_dn, {"userAccountControl": 514})
+    assert counts(sync(session, source))[3] == 1
+    session.expire_all()
+    assert person(session, "worker").status.is_active is False
+    server.modify(worker_dn, {"userAccountControl": 512})
+    reenabled = sync(session, source)
+    assert reenabled.created == 0 and reenabled.updated == 1
+    session.expire_all()
+    assert person(session, "worker").status.is_active is True
+    assert session.scalar(select(func.count()).select_from(Customer)) == 13  # nobody duplicated
+    history = session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "customer",
+                                                       AuditEvent.entity_id == worker.id)).all()
+    assert {e.action for e in history} == {"create", "update"}
+    assert all(e.actor_label == "system" for e in history)
+
+
+def test_the_dry_run_writes_nothing_and_reports_what_the_import_would_do(session, maintainer, ldap_server):
+    ldap_server.add_user("anna", given="Anna", sn="Nová", mail="anna@example.com")
+    nameless = ldap_server.add_user("nameless", given="No", sn="Nobody")
+    ldap_server.modify(nameless, {"givenName": None})
+    source = make_source(session, maintainer, ldap_server)
+    preview = sync(session, source, dry_run=True)
+    assert preview.status == SyncRunStatus.SUCCEEDED and preview.dry_run
+    assert counts(preview) == (1, 0, 0, 0, 1)
+    assert "no first name" in preview.errors[0]["message"]
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.entity_type == "customer")) == 0
+    real = sync(session, source)
+    assert counts(real) == counts(preview)  # preview and import cannot disagree
+
+
+def test_matching_by_sam_account_name_then_email_links_hand_made_records(session, maintainer, ldap_server,
+                                                                          new_customer):
+    ldap_server.add_user("jkral", given="Ján", sn="Kráľ", mail="jan.kral@example.com", title="CFO")
+    ldap_server.add_user("mnova", given="Mária", sn="Nová", mail="Maria.Nova@Example.com")
+    by_sam = new_customer(kind=CustomerKind.PERSON, first_name="Jan", last_name="Kral",
+                          sam_account_name="jkral", notes="entered by hand")
+    by_mail = new_customer(kind=CustomerKind.PERSON, first_name="Maria", last_name="Nova",
+                           email="maria.nova@example.com")
+    run = sync(session, make_source(session, maintainer, ldap_server))
+    assert counts(run) == (0, 2, 0, 0, 0)
+    session.expire_all()
+    assert session.get(Customer, by_sam.id).directory_guid is not None
+    assert session.get(Customer, by_sam.id).last_name == "Kráľ"
+    assert session.get(Customer, by_sam.id).notes == "entered by hand"
+    assert session.get(Customer, by_mail.id).sam_account_name == "mnova"
+
+
+def test_a_run_that_would_deactivate_too_many_holds_until_confirmed(session, maintainer, ldap_server):
+    dns = [ldap_server.add_user(f"user{n}", given="User", sn=f"Number{n}") for n in range(5)]
+    source = make_source(session, maintainer, ldap_server)
+    sync(session, source)
+    ldap_server.delete(dns[0])
+    ldap_server.delete(dns[1])
+    held = sync(session, source)
+    assert held.status == SyncRunStatus.FAILED and "2 of the source's 5" in held.message
+    assert counts(held) == (0, 0, 0, 0, 0)
+    active = select(func.count()).select_from(Customer).join(CustomerStatus).where(CustomerStatus.is_active)
+    assert session.scalar(active) == 5
+    confirmed = sync(session, source, confirm_deactivation=True)
+    assert confirmed.status == SyncRunStatus.SUCCEEDED and confirmed.deactivated == 2
+    assert session.scalar(active) == 3
+
+
+def test_incremental_runs_fetch_only_what_changed(session, maintainer, ldap_server):
+    dns = [ldap_server.add_user(f"inc{n}", given="Inc", sn=f"Person{n}", title="Old") for n in range(4)]
+    source = make_source(session, maintainer, ldap_server)
+    sync(session, source)
+    ldap_server.modify(dns[2], {"title": "New"})
+    run = sync(session, source, full=False)
+    assert run.incremental and run.total == 1 and counts(run) == (0, 1, 0, 0, 0)
+    assert sync(session, source, full=False).total == 0
+
+
+def test_people_as_contacts_of_companies_chosen_by_rules(session, maintainer, ldap_server, new_customer):
+    acme = new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.")
+    beta = new_customer(kind=CustomerKind.COMPANY, company_name="Beta a.s.")
+    ldap_server.add_user("sales1", given="Sára", sn="Predajná", department="Sales", mail="sara@example.com")
+    ldap_server.add_user("con1", given="Karol", sn="Externý", ou="Contractors", mail="karol@example.com")
+    ldap_server.add_user("it1", given="Igor", sn="Technik", department="IT")
+    source = make_source(session, maintainer, ldap_server, target=DirectoryTarget.CONTACTS,
+                         rules=f"ou = Contractors -> {beta.id}\ndepartment = sales -> {acme.id}")
+    run = sync(session, source)
+    assert counts(run) == (2, 0, 0, 0, 1) and "no company rule matches" in run.errors[0]["message"]
+    contacts = {c.last_name: c.customer.company_name for c in session.scalars(select(Contact))}
+    assert contacts == {"Predajná": "ACME s.r.o.", "Externý": "Beta a.s."}
+    assert counts(sync(session, source)) == (0, 0, 2, 0, 1)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"password": "wrong-password"}, "refused the bind DN or password"),
+    ({"server_urls": "ldap://127.0.0.1:9"}, "No directory server answered"),
+    ({"base_dn": "ou=Missing,dc=example,dc=test"}, "does not exist"),
+    ({"ca_file": None}, "TLS"),
+])
+def test_clear_errors_and_a_report_instead_of_a_500(session, maintainer, ldap_server, change, message):
+    ldap_server.add_user("anna", given="Anna", sn="Nová")
+    change = dict(change)  # the parameter is shared by the SQLite and PostgreSQL runs
+    password = change.pop("password", None)
+    source = make_source(session, maintainer, ldap_server, **({"password": password} if password else {}))
+    for key, value in change.items():
+        setattr(source, key, value)
+    session.commit()
+    run = sync(session, source)
+    assert run.status == SyncRunStatus.FAILED and message in run.message, run.message
+    assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    assert check_connection(source, BOX).ok is False
+
+
+def test_test_connection_counts_and_samples(session, maintainer, ldap_server):
+    ldap_server.add_user("anna", given="Anna", sn="Nová", department="Sales", mail="anna@example.com")
+    ldap_server.add_user("boris", given="Boris", sn="Malý")
+    source = make_source(session, maintainer, ldap_server)
+    report = check_connection(source, BOX)
+    assert report.ok and report.count == 2 and "matches 2 entries" in report.message
+    assert {s["name"] for s in report.sample} == {"Nová, Anna", "Malý, Boris"}
+    one = check_connection(source, BOX, account="anna)(sAMAccountName=*")  # escaped, matches nobody
+    assert one.ok and one.count == 0
+    assert check_connection(source, BOX, account="anna").count == 1
