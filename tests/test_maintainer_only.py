@@ -5,7 +5,7 @@ import pytest
 from models import SlaLevel
 
 MAINTAINER_ONLY = ["operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
-                   "departments", "workgroups", "security-groups"]
+                   "departments", "workgroups", "security-groups", "directory"]
 
 
 def maintainer_only_urls(app):

@@ -28,7 +28,7 @@ from wizards.steps import Step
 WIZARD = "wizard"  # drafts belong to the operator who started them, and to nobody else
 MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels", "sites", "buildings",
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights",
-                         "quick-create-rules"}
+                         "quick-create-rules", "directory"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
 PUBLIC = {"root", "auth.login", "static", "admin.static"}
 SIGNED_IN = {"admin.index"}
@@ -41,7 +41,8 @@ RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_
 # quick_candidates_view / quick_create_view: the quick form (any operator may create; candidates
 # they may not view come without details, which test_quick_create checks).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
-                                           "buildings_view", "quick_candidates_view", "quick_create_view"}
+                                           "buildings_view", "quick_candidates_view", "quick_create_view",
+                                           "test_view", "start_view", "run_view"}  # directory sources
 
 ROLES = ["anonymous", "outsider", "insider", "maintainer"]
 DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
@@ -117,7 +118,8 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
         else:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
                    .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0)))
-                   .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb"))
+                   .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb")
+                   .replace("<int:source_id>", "0").replace("<int:run_id>", "0"))
         record = ids.get(rule.endpoint) or {"contacts": ids["contact"], "customers": ids["customer"],
                                             "requests": ids["request"]}.get(view, ids["lookup"])
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
