@@ -43,8 +43,16 @@ def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOp
 
 class DirectorySourceView(MaintainerModelView):
     column_list = ["name", "server_urls", "base_dn", "target", "is_active"]
-    column_labels = {"server_urls": "Server URLs", "base_dn": "Base DN", "is_active": "Active"}
+    column_labels = {"server_urls": "Server URLs", "base_dn": "Base DN", "is_active": "Active",
+                     "use_starttls": "StartTLS", "verify_certificate": "Verify certificate",
+                     "ca_file": "CA file", "bind_dn": "Bind DN", "target": "Import people as",
+                     "target_company": "Company (for contacts)", "office_maps_to": "Office goes to",
+                     "max_deactivate_percent": "Hold above (%)", "last_usn": "Last imported uSNChanged"}
     column_formatters = {"target": lambda v, c, m, n: m.target.label}
+    # Listed field by field: the encrypted bind password must never reach a page.
+    column_details_list = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
+                           "base_dn", "search_filter", "page_size", "target", "target_company",
+                           "office_maps_to", "max_deactivate_percent", "last_usn", "is_active"]
     form_columns = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
                     "bind_password", "base_dn", "search_filter", "page_size", "attribute_mapping",
                     "target", "target_company", "company_rules_text", "office_maps_to",
@@ -71,7 +79,11 @@ class DirectorySourceView(MaintainerModelView):
                     "description": "PEM file of the CA that signed the server's certificate."},
         "bind_dn": {"label": "Bind DN"},
         "base_dn": {"label": "Base DN"},
+        "search_filter": {"label": "Search filter",
+                          "description": "Default: user accounts, enabled and disabled."},
+        "page_size": {"label": "Page size", "description": "Entries per page of the paged search."},
         "max_deactivate_percent": {"label": "Hold a run that would deactivate more than (%)"},
+        "last_usn": {"label": "Last imported uSNChanged"},
         "target_company": {"label": "Company (for contacts)"},
     }
     form_widget_args = {"attribute_mapping": {"rows": 15}, "company_rules_text": {"rows": 4}}

@@ -52,7 +52,9 @@ def test_a_maintainer_saves_a_source_with_the_password_encrypted_and_never_shown
     assert SecretBox(ENCRYPTION_KEY).decrypt(source.bind_password_encrypted) == ldap_server.service_password
     assert source.attribute_map == {}  # the defaults are not stored as overrides
     edit = maintainer_client.get(f"/admin/directory/edit/?id={source.id}").get_data(as_text=True)
-    assert ldap_server.service_password not in edit and source.bind_password_encrypted not in edit
+    details = maintainer_client.get(f"/admin/directory/details/?id={source.id}").get_data(as_text=True)
+    for page in (edit, details):
+        assert ldap_server.service_password not in page and source.bind_password_encrypted not in page
     kept = maintainer_client.submit(f"/admin/directory/edit/?id={source.id}",
                                     source_form(ldap_server, bind_password="", name="HQ AD"))
     assert kept.status_code == 302
@@ -72,7 +74,8 @@ def test_test_connection_then_a_dry_run_and_an_import_from_the_page(maintainer_c
     source = make_source(session, maintainer, ldap_server)
     page = maintainer_client.get(f"/admin/directory/details/?id={source.id}").get_data(as_text=True)
     token = csrf_from(page)
-    answer = maintainer_client.post(f"/admin/directory/test/{source.id}", data={"csrf_token": token}).get_json()
+    answer = maintainer_client.post(f"/admin/directory/test/{source.id}",
+                                    data={"csrf_token": token}).get_json()
     assert answer["ok"] and answer["count"] == 3 and len(answer["sample"]) == 3
 
     started = maintainer_client.post(f"/admin/directory/start/{source.id}",
@@ -82,7 +85,8 @@ def test_test_connection_then_a_dry_run_and_an_import_from_the_page(maintainer_c
     assert preview.dry_run and preview.status == SyncRunStatus.SUCCEEDED and preview.created == 3
     assert session.scalar(select(func.count()).select_from(Customer)) == 0
 
-    maintainer_client.post(f"/admin/directory/start/{source.id}", data={"csrf_token": token, "mode": "import"})
+    maintainer_client.post(f"/admin/directory/start/{source.id}",
+                           data={"csrf_token": token, "mode": "import"})
     run = wait_for(session, after=preview)
     assert not run.dry_run and run.created == 3 and run.started_by_id == maintainer.id
     progress = maintainer_client.get(f"/admin/directory/runs/{run.id}.json").get_json()

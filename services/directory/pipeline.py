@@ -226,22 +226,28 @@ class Import:
             changed.append("manager")
 
     def resolve_managers(self) -> None:
-        """Second pass: managers that came later in the listing than their reports."""
+        """Second pass: managers that came later in the listing than their reports (or in the
+        same batch), 500 reports per transaction."""
         items = iter(self.pending_managers.items())
         for batch in _batches(items, 500):
             guids = dict(batch)
             managers = self._managers_by_dn(set(guids.values()))
-            for obj in self.session.scalars(select(Customer).where(Customer.directory_guid.in_(guids))):
+            reports = list(self.session.scalars(select(Customer).where(Customer.directory_guid.in_(guids))))
+            named = {r.manager_id for r in reports} | set(managers.values())
+            names: dict[int, str] = {cid: name for cid, name in self.session.execute(
+                select(Customer.id, Customer.display_name).where(Customer.id.in_(named - {None})))}
+            events = []
+            for obj in reports:
                 manager_id = managers.get(guids[obj.directory_guid].lower())
                 if manager_id is None:
                     self.tally.fail(obj.directory_dn or "", f"manager {guids[obj.directory_guid]} is not "
                                     "among the imported accounts", skipped=False)
                 elif manager_id != obj.manager_id and manager_id != obj.id:
-                    old = obj.manager
+                    events.append((obj, {"manager": [names.get(obj.manager_id), names[manager_id]]}))
                     obj.manager_id = manager_id
-                    self.session.flush()
-                    record(self.session, self.actor, "update", obj,
-                           {"manager": [str(old) if old else None, str(obj.manager)]})
+            self.session.flush()
+            for obj, changes in events:
+                record(self.session, self.actor, "update", obj, changes)
             self._checkpoint()
 
     def deactivate_vanished(self, target, seen: set[str]) -> None:
