@@ -168,7 +168,8 @@ class LdapServer:
 
     service_password = "service-secret"
 
-    def __init__(self, base_dn: str = "dc=example,dc=test", admin_password: str = "admin-secret"):
+    def __init__(self, base_dn: str = "dc=example,dc=test", admin_password: str = "admin-secret",
+                 page_limit: int | None = None):
         for program, package in ((SLAPD, "slapd"), (SLAPADD, "slapd")):
             if not Path(program).exists():
                 raise LdapUnavailable(f"{program} not found: install Debian's {package} package "
@@ -180,6 +181,7 @@ class LdapServer:
         if re.search(r'["\\\s]', admin_password):
             raise ValueError("the admin password goes into slapd.conf: no quotes, backslashes, spaces")
         self.base_dn, self.admin_password = base_dn, admin_password
+        self.page_limit = page_limit  # size.pr: the most entries a server gives per page
         self.admin_dn = f"cn=admin,{base_dn}"
         self.service_dn = f"cn=desk-service,{base_dn}"
         self.port, self.ldaps_port = free_port(), free_port()
@@ -215,6 +217,7 @@ class LdapServer:
         (root / "ad.schema").write_text(AD_SCHEMA)
         includes = "".join(f"include {SCHEMA_DIR / name}.schema\n"
                            for name in ("core", "cosine", "inetorgperson"))
+        page_limit = f" size.pr={self.page_limit}" if self.page_limit else ""
         self.config.write_text(f"""\
 {includes}include {root}/ad.schema
 pidfile {root}/slapd.pid
@@ -224,7 +227,7 @@ moduleload back_mdb
 TLSCertificateFile {self.ca_file}
 TLSCertificateKeyFile {root}/key.pem
 # AD: 1,000 entries per search without paging, everything with paging.
-sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited
+sizelimit size.soft=1000 size.hard=1000 size.prtotal=unlimited{page_limit}
 # AD-like: anonymous sees the root DSE and the schema only; passwords are only for binding.
 access to dn.base="" by * read
 access to dn.base="cn=Subschema" by * read

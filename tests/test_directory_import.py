@@ -5,14 +5,24 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from models import AuditEvent, Contact, Customer, CustomerStatus, Department, DirectorySource, SlaLevel
+from models import (
+    AuditEvent,
+    Contact,
+    Customer,
+    CustomerStatus,
+    Department,
+    DirectorySource,
+    DirectorySyncRun,
+    SlaLevel,
+)
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.customers import SaveOptions
 from services.directory.mapping import DEFAULT_FILTER
 from services.directory.pipeline import SyncOptions, sync_directory
 from services.directory.sources import check_connection, save_source
 from services.secrets import SecretBox
-from tests.conftest import ENCRYPTION_KEY
+from testing.ldap_server import LdapServer, LdapUnavailable
+from tests.conftest import ENCRYPTION_KEY, unavailable
 
 BOX = SecretBox(ENCRYPTION_KEY)
 OPTIONS = SaveOptions("SK")
@@ -220,3 +230,47 @@ def test_test_connection_counts_and_samples(session, maintainer, ldap_server):
     one = check_connection(source, BOX, account="anna)(sAMAccountName=*")  # escaped, matches nobody
     assert one.ok and one.count == 0
     assert check_connection(source, BOX, account="anna").count == 1
+
+
+def test_a_page_size_above_the_servers_limit_is_a_clear_error(session, maintainer):
+    server = LdapServer(page_limit=100)  # the most entries this server gives per page
+    try:
+        server.start()
+    except LdapUnavailable as exc:
+        unavailable(f"LDAP: {exc}")
+    try:
+        for n in range(3):
+            server.add_user(f"lim{n}", given="Lim", sn=f"It{n}")
+        run = sync(session, make_source(session, maintainer, server, page_size=500))
+        assert run.status == SyncRunStatus.FAILED
+        assert "size limit" in run.message and "page size" in run.message
+        assert session.scalar(select(func.count()).select_from(Customer)) == 0
+    finally:
+        server.stop()
+
+
+def test_a_failure_part_way_keeps_the_written_batches_and_a_rerun_completes(session, maintainer, ldap_server,
+                                                                            monkeypatch):
+    from services.directory import targets
+
+    for n in range(10):
+        ldap_server.add_user(f"part{n:02d}", given="Part", sn=f"Way{n:02d}")
+    source = make_source(session, maintainer, ldap_server, page_size=4)
+    validate = targets.PersonTarget.validate
+
+    def broken(self, record):  # the database goes away while the third page is written
+        if record.last_name == "Way09":
+            raise RuntimeError("connection to the database lost")
+        return validate(self, record)
+
+    monkeypatch.setattr(targets.PersonTarget, "validate", broken)
+    with pytest.raises(RuntimeError):
+        sync(session, source)
+    failed = session.scalars(select(DirectorySyncRun)).one()
+    assert failed.status == SyncRunStatus.FAILED and "rerun completes the rest" in failed.message
+    written = session.scalar(select(func.count()).select_from(Customer))
+    assert written == 8  # two whole pages; nothing of the third
+    monkeypatch.setattr(targets.PersonTarget, "validate", validate)
+    rerun = sync(session, source)
+    assert (rerun.created, rerun.unchanged) == (2, 8)
+    assert session.scalar(select(func.count()).select_from(Customer)) == 10

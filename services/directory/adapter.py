@@ -112,7 +112,7 @@ def entries(conn: Connection, base_dn: str, search_filter: str, attributes: list
                 yield item["dn"], _decoded(item.get("raw_attributes") or {})
     except ldap_errors.LDAPNoSuchObjectResult:
         raise DirectoryError(f"The base DN {base_dn} does not exist in the directory.") from None
-    except ldap_errors.LDAPSizeLimitExceededResult:
+    except (ldap_errors.LDAPSizeLimitExceededResult, ldap_errors.LDAPAdminLimitExceededResult):
         raise DirectoryError(_size_limit(page_size)) from None
     except ldap_errors.LDAPException as exc:
         raise DirectoryError(f"The directory stopped the search: {exc}") from None
@@ -124,7 +124,7 @@ def entries(conn: Connection, base_dn: str, search_filter: str, attributes: list
 
 def _size_limit(page_size: int) -> str:
     return (f"The directory's size limit stopped the search: use a page size (now {page_size}) "
-            "below the server's limit (AD: 1,000).")
+            "at or below the server's limit per page (AD: 1,000).")
 
 
 def read_entry(conn: Connection, dn: str, attributes: list[str]) -> dict | None:
