@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import DirectoryIdentityMixin, Model, TimestampMixin, enum_column
 from models.enums import PhoneType
-from models.search_index import ContactSearchToken, fold, phone_tokens, sync_tokens, words
+from models.search_index import ContactSearchToken, fold, inputs_changed, phone_tokens, sync_tokens, words
 
 if TYPE_CHECKING:
     from models.customer import Customer
@@ -51,6 +51,8 @@ class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
         return "Main contact" if self.is_main else "Contact"
 
     def refresh_derived(self) -> None:
+        if not inputs_changed(self, ("first_name", "last_name", "email", "title", "phone")):
+            return
         self.display_name = " ".join(p for p in [self.first_name, self.last_name] if p).strip()
         self.sort_name = fold(f"{self.last_name} {self.first_name or ''}").strip()[:200]
         tokens = words(self.first_name, self.last_name, self.email, self.title)

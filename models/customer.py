@@ -22,7 +22,7 @@ from models.base import DirectoryIdentityMixin, Model, TimestampMixin, db, enum_
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from models.lookups import Building, CustomerStatus, Department, Site, SlaLevel, Workgroup
 from models.operator import Operator
-from models.search_index import CustomerSearchToken, fold, phone_tokens, sync_tokens, words
+from models.search_index import CustomerSearchToken, fold, inputs_changed, phone_tokens, sync_tokens, words
 
 if TYPE_CHECKING:
     from models.contact import Contact
@@ -166,6 +166,8 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         return f"{(self.last_name or '').strip()}, {first}".strip(", ")
 
     def refresh_derived(self) -> None:
+        if not inputs_changed(self, DERIVED_FROM):
+            return
         self.display_name = self.compute_display_name()
         self.sort_name = fold(self.display_name)[:255]
         tokens = words(
@@ -183,6 +185,11 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
 
     def __str__(self) -> str:
         return self.display_name or self.compute_display_name()
+
+
+# What display_name, sort_name and the search tokens are made of.
+DERIVED_FROM = ("kind", "company_name", "first_name", "middle_name", "last_name", "email", "secondary_email",
+                "registration_number", "vat_id", "primary_phone", "secondary_phone")
 
 
 # Duplicate search compares e-mails case-insensitively (services.duplicates): expression indexes

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 
 import phonenumbers
-from sqlalchemy import ForeignKey, event
+from sqlalchemy import ForeignKey, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Model, binary_string
@@ -108,6 +108,15 @@ def sync_tokens(collection: list, wanted: Iterable[str], make) -> None:
         else:
             collection.remove(row)
     collection.extend(make(token) for token in sorted(wanted))
+
+
+def inputs_changed(obj, fields: Iterable[str]) -> bool:
+    """Whether derived values of `obj` may be stale: it is new, or one of `fields` changed.
+    Saves loading a record's tokens when only, say, its manager or status changed."""
+    state = inspect(obj)
+    if state.transient or state.pending:
+        return True
+    return any(state.attrs[name].history.has_changes() for name in fields)
 
 
 def _refresh_derived(session: Session, _flush_context, _instances) -> None:

@@ -98,6 +98,7 @@ class Import:
         self.search_filter = adapter.changed_since(source.search_filter,
                                                    source.last_usn if self.incremental else None)
         self.pending_managers: dict[str, str] = {}  # guid → manager DN not resolvable yet
+        self.in_batch: dict[str, Customer] = {}
         self.started = utcnow()
 
     # --- the steps ---------------------------------------------------------------------------
@@ -141,6 +142,7 @@ class Import:
                 self.tally.fail(dn, str(exc))
         existing = find_existing(self.session, target, people)
         managers = self._managers_by_dn({p.manager_dn for p in people if p.manager_dn})
+        self.in_batch = {}  # DN → record of this page, for managers listed earlier on it
         events: list[tuple[Any, str, dict]] = []
         for person in people:
             if person.usn is not None:
@@ -172,6 +174,7 @@ class Import:
                         self.tally.deactivated += 1
                 if isinstance(obj, Customer):
                     self._set_manager(obj, person, managers, changed)
+                    self.in_batch[person.dn.lower()] = obj
                 if current is not None and not changed:
                     self.tally.unchanged += 1
                     return None
@@ -219,7 +222,12 @@ class Import:
                 changed.append("manager")
             return
         manager_id = managers.get(person.manager_dn.lower())
-        if manager_id is None:  # later in the listing (a forward reference): resolved at the end
+        earlier = self.in_batch.get(person.manager_dn.lower())
+        if manager_id is None and earlier is not None:  # earlier on this page, not yet written
+            if obj.manager is not earlier and earlier is not obj:
+                obj.manager = earlier
+                changed.append("manager")
+        elif manager_id is None:  # later in the listing (a forward reference): resolved at the end
             self.pending_managers[person.guid] = person.manager_dn
         elif manager_id != obj.manager_id and manager_id != obj.id:
             obj.manager_id = manager_id
@@ -243,7 +251,8 @@ class Import:
                     self.tally.fail(obj.directory_dn or "", f"manager {guids[obj.directory_guid]} is not "
                                     "among the imported accounts", skipped=False)
                 elif manager_id != obj.manager_id and manager_id != obj.id:
-                    events.append((obj, {"manager": [names.get(obj.manager_id), names[manager_id]]}))
+                    old = names.get(obj.manager_id) if obj.manager_id is not None else None
+                    events.append((obj, {"manager": [old, names[manager_id]]}))
                     obj.manager_id = manager_id
             self.session.flush()
             for obj, changes in events:
