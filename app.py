@@ -46,6 +46,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth)
     init_admin(app)
 
+    from api import init_api
+
+    init_api(app)
+
     from cli import register_cli
 
     register_cli(app)

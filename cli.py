@@ -7,7 +7,7 @@ import os
 import click
 from flask import Flask, current_app
 
-from cli_directory import directory_cli
+from cli_directory import directory_cli, tokens_cli
 from extensions import db
 from services.customers import SaveOptions
 from services.demo import load_demo_data
@@ -30,6 +30,7 @@ def _fail(exc: ValidationFailed) -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(directory_cli)
+    app.cli.add_command(tokens_cli)
 
     @app.cli.command("create-maintainer")
     @click.argument("email")

@@ -1,4 +1,5 @@
-"""`flask --app app directory …`: directory imports from cron or a systemd timer."""
+"""`flask --app app directory …` (directory imports from cron or a systemd timer) and
+`flask --app app tokens …` (API tokens for scripts)."""
 
 from __future__ import annotations
 
@@ -64,3 +65,27 @@ def sync_command(source, dry_run, changes_only, confirm_deactivation):
         click.echo(run.message, err=run.status == SyncRunStatus.FAILED)
     if run.status != SyncRunStatus.SUCCEEDED:
         raise SystemExit(1)
+
+
+tokens_cli = AppGroup("tokens", help="API tokens of operators.")
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+@click.option("--name", default="command line", help="Where the token is used.")
+def create_token_command(email, name):
+    """Create an API token for the operator EMAIL; the token is the last line printed (shown
+    only now: it is stored hashed)."""
+    from services.api_tokens import create_token
+    from services.errors import ValidationFailed
+    from services.operators import find_operator
+
+    operator = find_operator(db.session, email)
+    if operator is None or not operator.is_active:
+        raise click.ClickException(f"No active operator signs in as {email}.")
+    try:
+        _, token = create_token(db.session, operator, name)
+    except ValidationFailed as exc:
+        raise click.ClickException(" ".join(m for ms in exc.errors.values() for m in ms)) from None
+    click.echo(f"API token {name!r} for {operator.email} (shown only now):")
+    click.echo(token)

@@ -14,6 +14,7 @@ from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
 from admin_views.requests import RequestView
 from admin_views.settings import OwnershipRightsView, QuickCreateRulesView
+from admin_views.tokens import ApiTokenView
 from extensions import db
 from models import (
     AuditEvent,
@@ -68,6 +69,7 @@ def init_admin(app) -> Admin:
                                   category="Settings"))
     admin.add_view(DirectorySourceView(DirectorySource, db, name="Directory sources", endpoint="directory",
                                        category="Settings"))
+    admin.add_view(ApiTokenView(name="API tokens", endpoint="api-tokens", url="/admin/api-tokens"))
     for model, name, endpoint, view in LOOKUPS:
         admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
     return admin

@@ -9,7 +9,7 @@ rights again (only a maintainer changes operators, the edit right for the rest) 
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from sqlalchemy import select
 from wtforms import Form, RadioField, SelectField, StringField
@@ -20,6 +20,7 @@ from extensions import db
 from models import Computer, Contact, Operator, Workgroup
 from models.enums import CustomerKind, PhoneType
 from services.access import Right, can
+from services.computers import push_settings, registration_key, rotate_registration_key, settings_differ
 from services.contact_info import format_phone
 from services.contacts import save_contact
 from services.customers import save_customer
@@ -150,11 +151,33 @@ class CustomerTabsMixin:
         return self._tab_page("admin/customer_workgroups.html", customer, "workgroups", errors=errors,
                               groups=groups, chosen=chosen)
 
-    @expose("/computers-tab/")
+    @expose("/computers-tab/", methods=("GET", "POST"))
     def computers_tab_view(self):
-        """Computers registered under the customer (read-only until the API registers them)."""
+        """Computers registered under the customer, whether their settings still match the
+        customer's, "push current settings", and the registration key (for those who may edit)."""
         customer = self.get_one(request.args.get("id"))
+        box = current_app.extensions["secret_box"]
+        if request.method == "POST":
+            try:
+                if request.form.get("action") == "rotate":
+                    rotate_registration_key(db.session, actor(), customer, box)
+                    flash("A new registration key was made; the old one no longer registers computers.",
+                          "success")
+                else:
+                    computer = db.session.scalar(select(Computer).where(
+                        Computer.id == (parse_id(request.form.get("computer")) or 0),
+                        Computer.customer_id == customer.id))
+                    if computer is None:
+                        abort(404)
+                    push_settings(db.session, actor(), computer, box)
+                    flash(f"{computer.hostname} now has the customer's current settings.", "success")
+            except PermissionDenied:
+                db.session.rollback()
+                abort(403)
+            return redirect(url_for(".computers_tab_view", id=customer.id))
         computers = db.session.scalars(select(Computer).where(Computer.customer_id == customer.id)
                                        .order_by(Computer.hostname)).all()
-        return self._tab_page("admin/customer_computers.html", customer, "computers",
-                              computers=computers)
+        may_edit = can(db.session, actor(), customer.id, Right.EDIT)
+        key = registration_key(db.session, actor(), customer, box) if may_edit else None
+        return self._tab_page("admin/customer_computers.html", customer, "computers", computers=computers,
+                              key=key, differs={c.id: settings_differ(db.session, c, box) for c in computers})

@@ -25,7 +25,10 @@ class Computer(Model):
     agent_version: Mapped[str | None] = mapped_column(String(40))
     registered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The effective settings it received (secrets encrypted), and when: changed only on purpose
+    # ("push current settings"), never by a later change of the customer's settings.
     settings_snapshot: Mapped[dict | None] = mapped_column(JSON)
+    settings_received_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     customer = relationship("Customer", backref=db.backref("computers", passive_deletes="all"))
 

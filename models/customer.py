@@ -113,6 +113,10 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     secondary_email: Mapped[str | None] = mapped_column(String(254), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
+    # The key C-Monitor agents register computers with: its hash to find the customer by, and the
+    # key itself encrypted, to show it to those allowed (services.computers).
+    registration_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    registration_key_encrypted: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
 
 

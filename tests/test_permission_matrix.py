@@ -30,7 +30,12 @@ MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels"
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights",
                          "quick-create-rules", "directory"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
-PUBLIC = {"root", "auth.login", "static", "admin.static"}
+PUBLIC = {"root", "auth.login", "static", "admin.static", "api-docs.openapi_json", "api_docs.docs_page",
+          "api_docs.docs_asset"}
+# The JSON API authenticates by API token only (tests/test_api.py): a signed-in browser session
+# does not count, so every role here gets 401; computers register with a customer's key.
+API_TOKEN_VIEWS = {"api_customers", "api_computers"}
+OWN_TOKENS = "api-tokens"  # each operator's own tokens (a token of someone else: 404 / 403)
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
@@ -97,6 +102,8 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
+    if view in API_TOKEN_VIEWS or view == OWN_TOKENS:
+        return view, suffix
     if view == WIZARD:
         assert suffix in {"index", "start", "step", "discard", "test_connection"}, \
             f"endpoint {endpoint} is not covered"
@@ -115,11 +122,14 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
             url = "/static/customer_form.js"
         elif rule.endpoint == "admin.static":
             url = "/admin/static/admin/js/form.js"
+        elif rule.endpoint == "api_docs.docs_asset":
+            url = "/api/v1/docs/assets/swagger-ui.css"
         else:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
                    .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0)))
                    .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb")
-                   .replace("<int:source_id>", "0").replace("<int:run_id>", "0"))
+                   .replace("<int:source_id>", "0").replace("<int:run_id>", "0")
+                   .replace("<int:token_id>", "0").replace("<int:computer_id>", "0"))
         record = ids.get(rule.endpoint) or {"contacts": ids["contact"], "customers": ids["customer"],
                                             "requests": ids["request"]}.get(view, ids["lookup"])
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
@@ -142,8 +152,12 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return ok | {422}  # a refused sign-in (this POST carries no password)
     if endpoint in PUBLIC:
         return ok
+    if view in API_TOKEN_VIEWS:
+        return {401, 422} if endpoint == "api_computers.register" else {401}
     if role == "anonymous":
         return "login"
+    if view == OWN_TOKENS:
+        return ok | {404}  # token 0 does not exist
     if endpoint in SIGNED_IN or endpoint == "auth.logout":
         return ok
     if view in MAINTAINER_ONLY_VIEWS:
@@ -158,6 +172,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {403} if suffix == "action_view" else {404}
     if suffix in ("quick_create_view", "quick_contacts_view") and method == "POST":
         return ok | {201, 422}  # JSON answers: created, or the field messages of this dummy form
+    if suffix == "computers_tab_view" and method == "POST":
+        return ok | {404}  # the matrix posts no computer to push settings to
     if suffix == "operators_tab_view" and method == "POST" and role != "maintainer":
         return {403}  # only a maintainer assigns operators, even on a customer of their own
     return ok

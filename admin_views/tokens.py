@@ -1,0 +1,49 @@
+"""API tokens in the operator's profile: create (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from sqlalchemy import select
+
+from admin_views.base import actor, deny_or_login
+from admin_views.ids import parse_id
+from extensions import db
+from models import ApiToken
+from services.api_tokens import create_token, revoke_token
+from services.errors import PermissionDenied, ValidationFailed
+
+
+class ApiTokenView(BaseView):
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        shown, errors = None, {}
+        if request.method == "POST":
+            try:
+                _, shown = create_token(db.session, actor(), request.form.get("name"))
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+        tokens = db.session.scalars(select(ApiToken).where(ApiToken.operator_id == actor().id)
+                                    .order_by(ApiToken.id.desc())).all()
+        return self.render("admin/api_tokens.html", tokens=tokens, shown=shown, errors=errors,
+                           typed=request.form.get("name", "") if errors else "")
+
+    @expose("/<int:token_id>/revoke", methods=("POST",))
+    def revoke(self, token_id: int):
+        row = db.session.get(ApiToken, parse_id(token_id) or 0)
+        if row is None:
+            abort(404)
+        try:
+            revoke_token(db.session, actor(), row)
+        except PermissionDenied:
+            abort(403)
+        flash(f"The token “{row.name}” was revoked.", "success")
+        return redirect(url_for(".index"))

@@ -1,0 +1,243 @@
+"""The API's request and response shapes (marshmallow; they make the OpenAPI document too).
+Field names are DESIGN.md's. Unknown fields in a request are refused (422), never ignored."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from models.enums import CustomerKind, EmployeeType, PhoneType, RequestStatus
+
+KINDS = [k.value for k in CustomerKind]
+PHONE_TYPES = [t.value for t in PhoneType]
+TEXT = {"allow_none": True, "validate": validate.Length(max=255)}
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _enum(values: list[str], **kw) -> fields.String:
+    return fields.String(validate=validate.OneOf(values), **kw)
+
+
+class CustomerFields(Strict):
+    company_name = fields.String(**TEXT)
+    registration_number = fields.String(allow_none=True, validate=validate.Length(max=40))
+    vat_id = fields.String(allow_none=True, validate=validate.Length(max=40))
+    first_name = fields.String(allow_none=True, validate=validate.Length(max=80))
+    middle_name = fields.String(allow_none=True, validate=validate.Length(max=40))
+    last_name = fields.String(allow_none=True, validate=validate.Length(max=80))
+    employee_type = _enum([t.value for t in EmployeeType], allow_none=True)
+    title = fields.String(allow_none=True, validate=validate.Length(max=120))
+    location_code = fields.String(allow_none=True, validate=validate.Length(max=60))
+    primary_phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    primary_phone_type = _enum(PHONE_TYPES, allow_none=True)
+    secondary_phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    secondary_phone_type = _enum(PHONE_TYPES, allow_none=True)
+    email = fields.String(allow_none=True, validate=validate.Length(max=254))
+    secondary_email = fields.String(allow_none=True, validate=validate.Length(max=254))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
+
+
+class ContactIn(Strict):
+    first_name = fields.String(allow_none=True, validate=validate.Length(max=80))
+    last_name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    email = fields.String(allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    phone_type = _enum(PHONE_TYPES, allow_none=True)
+    title = fields.String(allow_none=True, validate=validate.Length(max=120))
+    is_main = fields.Boolean(load_default=False)
+
+
+class CustomerCreate(CustomerFields):
+    kind = _enum(KINDS, required=True)
+    contacts = fields.List(fields.Nested(ContactIn), load_default=list, validate=validate.Length(max=50))
+    confirm_duplicate = fields.Boolean(load_default=False, metadata={
+        "description": "Create even though a strong duplicate exists (otherwise 409 with the candidates)."})
+
+
+class CustomerPatch(CustomerFields):
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={
+        "description": "The version the change is based on (or send If-Match); a newer record answers 412."})
+
+
+class ContactOut(Schema):
+    id = fields.Integer()
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String()
+    display_name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    phone_type = fields.Function(lambda c: c.phone_type.value if c.phone_type else None, allow_none=True)
+    title = fields.String(allow_none=True)
+    is_main = fields.Boolean()
+    is_active = fields.Boolean()
+    version = fields.Integer()
+
+
+def _name(attribute: str):
+    return fields.Function(lambda c: getattr(getattr(c, attribute), "name", None), allow_none=True)
+
+
+def _value(attribute: str):
+    return fields.Function(lambda c: getattr(getattr(c, attribute), "value", None), allow_none=True)
+
+
+class CustomerOut(Schema):
+    id = fields.Integer()
+    version = fields.Integer()
+    kind = _value("kind")
+    display_name = fields.String()
+    company_name = fields.String(allow_none=True)
+    registration_number = fields.String(allow_none=True)
+    vat_id = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    middle_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    employee_type = _value("employee_type")
+    title = fields.String(allow_none=True)
+    department = _name("department")
+    manager_id = fields.Integer(allow_none=True)
+    status = _name("status")
+    active = fields.Function(lambda c: bool(c.status is None or c.status.is_active))
+    sla_level = _name("sla_level")
+    site = _name("site")
+    building = _name("building")
+    location_code = fields.String(allow_none=True)
+    primary_phone = fields.String(allow_none=True)
+    primary_phone_type = _value("primary_phone_type")
+    secondary_phone = fields.String(allow_none=True)
+    secondary_phone_type = _value("secondary_phone_type")
+    email = fields.String(allow_none=True)
+    secondary_email = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+    operators = fields.Function(lambda c: [op.id for op in c.operators])
+    sam_account_name = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CustomerDetail(CustomerOut):
+    contacts = fields.List(fields.Nested(ContactOut))
+    registration_key = fields.String(allow_none=True, metadata={
+        "description": "Present for maintainers and operators who may edit the customer."})
+
+
+class Page(Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class CustomerPage(Page):
+    items = fields.List(fields.Nested(CustomerOut))
+
+
+class CustomerQuery(Strict):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    q = fields.String(validate=validate.Length(max=200), metadata={"description": "Search: words of names, "
+                                                                                  "e-mail, phone"})
+    kind = _enum(KINDS)
+    active = fields.Boolean()
+
+
+class DuplicateQuery(Strict):
+    kind = _enum(KINDS, required=True)
+    name = fields.String(validate=validate.Length(max=200),
+                         metadata={"description": "Company or person name"})
+    email = fields.String(validate=validate.Length(max=254))
+    phone = fields.String(validate=validate.Length(max=40))
+    registration_number = fields.String(validate=validate.Length(max=40))
+    vat_id = fields.String(validate=validate.Length(max=40))
+
+
+class Candidate(Schema):
+    record = fields.String()
+    id = fields.Integer(allow_none=True)
+    customer_id = fields.Integer(allow_none=True)
+    reasons = fields.List(fields.String())
+    strong = fields.Boolean()
+    score = fields.Integer()
+    visible = fields.Boolean()
+    label = fields.String()
+    customer_label = fields.String()
+    kind = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    status = fields.String()
+    inactive = fields.Boolean()
+    ask = fields.String()
+
+
+class Candidates(Schema):
+    candidates = fields.List(fields.Nested(Candidate))
+
+
+class OperatorsIn(Strict):
+    operator_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+                               required=True, validate=validate.Length(max=100))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class OperatorOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    full_name = fields.String()
+    role = _value("role")
+
+
+class RequestIn(Strict):
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    description = fields.String(allow_none=True, validate=validate.Length(max=20000))
+    status = _enum([s.value for s in RequestStatus], load_default=RequestStatus.NEW.value)
+    contact_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+                              load_default=list, validate=validate.Length(max=100))
+
+
+class Recipient(Schema):
+    name = fields.String()
+    email = fields.String()
+    why = fields.String()
+
+
+class RequestOut(Schema):
+    id = fields.Integer()
+    customer_id = fields.Integer()
+    subject = fields.String()
+    description = fields.String(allow_none=True)
+    status = _value("status")
+    contact_ids = fields.Function(lambda r: [c.id for c in r.contacts])
+    recipients = fields.List(fields.Nested(Recipient))
+    created_at = fields.DateTime()
+
+
+class RegisterIn(Strict):
+    registration_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    hostname = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    operating_system = fields.String(allow_none=True, validate=validate.Length(max=120))
+    agent_version = fields.String(allow_none=True, validate=validate.Length(max=40))
+
+
+class ComputerOut(Schema):
+    id = fields.Integer()
+    customer_id = fields.Integer()
+    hostname = fields.String()
+    operating_system = fields.String(allow_none=True)
+    agent_version = fields.String(allow_none=True)
+    registered_at = fields.DateTime()
+    settings_received_at = fields.DateTime(allow_none=True)
+    settings_differ = fields.Boolean(
+        metadata={"description": "Whether the customer's settings changed since it received them"})
+
+
+class RegisteredOut(ComputerOut):
+    settings = fields.Dict(metadata={"description": (
+        "The effective settings: the global defaults overridden by the customer's own — cmonitor "
+        "(access_password), mail (source builtin|customer, pop3, smtp: primary then fallback), "
+        "notifications (route, smtp, from_address, to_address), requests_by_email.")})
+
+
+class KeyOut(Schema):
+    registration_key = fields.String()

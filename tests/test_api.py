@@ -1,0 +1,211 @@
+"""The JSON API through the test client, on SQLite and PostgreSQL: tokens, the access policy,
+409 duplicates, 412 stale versions, requests with recipients, and computer registration."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import AuditEvent, Computer, Customer
+from models.enums import CustomerKind
+from services.api_tokens import create_token, revoke_token
+from services.customer_settings import save_customer_settings
+from services.secrets import SecretBox
+from tests.conftest import ENCRYPTION_KEY
+
+API = "/api/v1"
+BOX = SecretBox(ENCRYPTION_KEY)
+
+
+class Api:
+    """The test client with a bearer token."""
+
+    def __init__(self, client, token: str | None):
+        self.client, self.headers = client, {"Authorization": f"Bearer {token}"} if token else {}
+
+    def __getattr__(self, method):
+        def call(url, **kw):
+            headers = {**self.headers, **kw.pop("headers", {})}
+            with self.client.application.app_context():
+                return getattr(self.client, method)(API + url, headers=headers, **kw)
+        return call
+
+
+@pytest.fixture
+def as_operator(app, session, operator):
+    return Api(app.test_client(), create_token(session, operator, "tests")[1])
+
+
+@pytest.fixture
+def as_maintainer(app, session, maintainer):
+    return Api(app.test_client(), create_token(session, maintainer, "tests")[1])
+
+
+@pytest.fixture
+def acme(new_customer, operator):
+    return new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.", email="office@acme.sk",
+                        operators=[operator],
+                        contacts=[{"first_name": "Jana", "last_name": "Nová", "email": "jana@acme.sk",
+                                   "is_main": True}])
+
+
+def test_no_or_a_revoked_token_is_401_in_the_one_error_shape(app, session, operator, acme):
+    anonymous = Api(app.test_client(), None).get("/customers")
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert set(anonymous.get_json()) == {"code", "status", "message", "errors"}
+    row, token = create_token(session, operator, "soon revoked")
+    assert Api(app.test_client(), token).get("/customers").status_code == 200
+    revoke_token(session, operator, row)
+    assert Api(app.test_client(), token).get("/customers").status_code == 401
+    assert Api(app.test_client(), "cd_guessed").get("/customers").status_code == 401
+
+
+def test_the_list_pages_searches_and_shows_only_what_the_operator_may_see(as_operator, new_customer, acme):
+    new_customer(kind=CustomerKind.PERSON, first_name="Cudzí", last_name="Človek")  # nobody's
+    for n in range(3):
+        new_customer(kind=CustomerKind.COMPANY, company_name=f"Mine {n}", operators=[acme.operators[0]])
+    page = as_operator.get("/customers?per_page=2&page=2").get_json()
+    assert (page["total"], page["page"], page["per_page"]) == (4, 2, 2)
+    assert [c["display_name"] for c in page["items"]] == ["Mine 1", "Mine 2"]
+    found = as_operator.get("/customers?q=acme").get_json()
+    assert [c["id"] for c in found["items"]] == [acme.id] and found["items"][0]["version"] == acme.version
+    assert as_operator.get("/customers?q=cudzi").get_json()["total"] == 0
+    assert as_operator.get("/customers?kind=robot").status_code == 422
+    assert as_operator.get("/customers?per_page=1000").status_code == 422
+
+
+def test_get_includes_contacts_and_the_registration_key_for_those_who_may_edit(
+        as_operator, session, acme, new_customer):
+    body = as_operator.get(f"/customers/{acme.id}").get_json()
+    assert body["company_name"] == "ACME s.r.o." and body["contacts"][0]["email"] == "jana@acme.sk"
+    assert body["registration_key"] and body["kind"] == "company"
+    stranger = new_customer(kind=CustomerKind.COMPANY, company_name="Not yours")
+    assert as_operator.get(f"/customers/{stranger.id}").status_code == 404
+
+
+def test_create_validates_refuses_duplicates_with_409_and_honours_confirmation(as_operator, session, acme):
+    created = as_operator.post("/customers", json={
+        "kind": "person", "first_name": "Eva", "last_name": "Malá", "email": "eva@example.sk",
+        "primary_phone": "0903 111 222"})
+    assert created.status_code == 201
+    assert created.get_json()["primary_phone"] == "+421903111222"
+    duplicate = as_operator.post("/customers", json={"kind": "company", "company_name": "Acme, spol. s r.o."})
+    assert duplicate.status_code == 409
+    assert duplicate.get_json()["candidates"][0]["label"] == "ACME s.r.o."
+    assert "same name" in duplicate.get_json()["candidates"][0]["reasons"]
+    confirmed = as_operator.post("/customers", json={"kind": "company", "company_name": "Acme, spol. s r.o.",
+                                                     "confirm_duplicate": True})
+    assert confirmed.status_code == 201
+    invalid = as_operator.post("/customers", json={"kind": "person", "first_name": "", "last_name": "X",
+                                                   "email": "not-an-email"})
+    assert invalid.status_code == 422 and {"first_name", "email"} <= set(invalid.get_json()["errors"])
+    assert as_operator.post("/customers", json={"kind": "company", "company_name": "A",
+                                                "shoe_size": 42}).status_code == 422
+    assert as_operator.post("/customers", json={"kind": "company", "company_name": 42}).status_code == 422
+    malformed = as_operator.post("/customers", data="{not json", content_type="application/json")
+    assert malformed.status_code in (400, 422) and "errors" in malformed.get_json()
+    assert session.query(Customer).count() == 3
+
+
+def test_patch_needs_the_version_and_refuses_a_stale_one(as_operator, session, acme):
+    url = f"/customers/{acme.id}"
+    assert as_operator.patch(url, json={"notes": "x"}).status_code == 428
+    updated = as_operator.patch(url, json={"notes": "Call first", "version": acme.version})
+    assert updated.status_code == 200 and updated.get_json()["notes"] == "Call first"
+    new_version = updated.get_json()["version"]
+    stale = as_operator.patch(url, json={"notes": "Overwrite", "version": acme.version})
+    assert stale.status_code == 412
+    by_header = as_operator.patch(url, json={"title": None, "email": "info@acme.sk"},
+                                  headers={"If-Match": f'"{new_version}"'})
+    assert by_header.status_code == 200
+    session.expire_all()
+    assert session.get(Customer, acme.id).notes == "Call first"
+    bad = as_operator.patch(url, json={"email": "nope", "version": by_header.get_json()["version"]})
+    assert bad.status_code == 422 and "email" in bad.get_json()["errors"]
+
+
+def test_deactivate_contacts_and_operators(as_operator, as_maintainer, session, acme, make_operator):
+    assert as_operator.post(f"/customers/{acme.id}/deactivate").get_json()["active"] is False
+    added = as_operator.post(f"/customers/{acme.id}/contacts",
+                             json={"last_name": "Druhý", "email": "d@acme.sk"})
+    assert added.status_code == 201
+    assert len(as_operator.get(f"/customers/{acme.id}/contacts").get_json()) == 2
+    friend = make_operator("friend@example.com", first_name="Fero")
+    refused = as_operator.put(f"/customers/{acme.id}/operators", json={"operator_ids": [friend.id]})
+    assert refused.status_code == 403
+    assigned = as_maintainer.put(f"/customers/{acme.id}/operators", json={"operator_ids": [friend.id]})
+    assert [o["email"] for o in assigned.get_json()] == ["friend@example.com"]
+    assert session.query(AuditEvent).filter_by(action="operator_assignment").count() >= 1
+
+
+def test_duplicate_check_endpoint(as_operator, acme):
+    body = as_operator.post("/duplicates", json={"kind": "person", "name": "Nova Jana",
+                                                 "email": "JANA@acme.sk"}).get_json()
+    assert body["candidates"][0]["label"] == "Jana Nová"
+    assert set(body["candidates"][0]["reasons"]) == {"same e-mail", "same name"}
+
+
+def test_requests_with_assigned_contacts_and_recipients(as_operator, session, acme, new_customer):
+    other = new_customer(kind=CustomerKind.COMPANY, company_name="Other",
+                         contacts=[{"last_name": "Cudzí", "email": "c@other.sk"}])
+    refused = as_operator.post(f"/customers/{acme.id}/requests",
+                               json={"subject": "Printer", "contact_ids": [other.contacts[0].id]})
+    assert refused.status_code == 422 and "contacts" in refused.get_json()["errors"]
+    created = as_operator.post(f"/customers/{acme.id}/requests", json={"subject": "Printer jam"})
+    assert created.status_code == 201
+    assert created.get_json()["recipients"] == [{"name": "Jana Nová", "email": "jana@acme.sk",
+                                                 "why": "main contact"}]
+    listed = as_operator.get(f"/customers/{acme.id}/requests").get_json()
+    assert [r["subject"] for r in listed] == ["Printer jam"]
+
+
+def test_computers_register_with_the_key_and_keep_their_snapshot(as_operator, session, acme, operator, app):
+    key = as_operator.get(f"/customers/{acme.id}/registration-key").get_json()["registration_key"]
+    agent = Api(app.test_client(), None)
+    first = agent.post("/computers/register", json={"registration_key": key, "hostname": "WS-01",
+                                                    "operating_system": "Windows 11"})
+    assert first.status_code == 201
+    body = first.get_json()
+    assert body["customer_id"] == acme.id and body["settings"]["mail"]["source"] == "builtin"
+    again = agent.post("/computers/register", json={"registration_key": key, "hostname": "ws-01"})
+    assert again.status_code == 200 and again.get_json()["id"] == body["id"]
+    wrong = agent.post("/computers/register", json={"registration_key": "wrong", "hostname": "x"})
+    assert wrong.status_code == 401
+    assert agent.post("/computers/register", json={"registration_key": key}).status_code == 422
+
+    save_customer_settings(session, acme, operator, BOX, {"cmonitor_password": "new-agent-pass"})
+    kept = agent.post("/computers/register", json={"registration_key": key, "hostname": "ws-01"}).get_json()
+    assert kept["settings"]["cmonitor"]["access_password"] is None  # not silently changed
+    listed = as_operator.get(f"/customers/{acme.id}/computers").get_json()
+    assert listed[0]["settings_differ"] is True
+    pushed = as_operator.post(f"/customers/{acme.id}/computers/{body['id']}/push-settings")
+    assert pushed.status_code == 200 and pushed.get_json()["settings_differ"] is False
+    now = agent.post("/computers/register", json={"registration_key": key, "hostname": "ws-01"}).get_json()
+    assert now["settings"]["cmonitor"]["access_password"] == "new-agent-pass"
+    stored = session.get(Computer, body["id"]).settings_snapshot
+    assert "new-agent-pass" not in str(stored)  # secrets are encrypted in the snapshot
+    assert session.query(AuditEvent).filter_by(action="push_settings").count() == 1
+
+    rotated = as_operator.post(f"/customers/{acme.id}/registration-key").get_json()["registration_key"]
+    assert rotated != key
+    old_key = agent.post("/computers/register", json={"registration_key": key, "hostname": "ws-02"})
+    assert old_key.status_code == 401
+    assert agent.post("/computers/register", json={"registration_key": rotated,
+                                                   "hostname": "ws-02"}).status_code == 201
+
+
+def test_cli_creates_a_token_as_its_last_line(app, session, operator, acme):
+    result = app.test_cli_runner().invoke(args=["tokens", "create", operator.email, "--name", "cron"])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert Api(app.test_client(), token).get(f"/customers/{acme.id}").status_code == 200
+    assert app.test_cli_runner().invoke(args=["tokens", "create", "nobody@example.com"]).exit_code != 0
+
+
+def test_openapi_document_and_docs_page(app):
+    client = app.test_client()
+    spec = client.get(f"{API}/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.") and "/api/v1/customers/{customer_id}" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    page = client.get(f"{API}/docs").get_data(as_text=True)
+    assert "swagger-ui-bundle.js" in page
+    assert client.get(f"{API}/docs/assets/swagger-ui-bundle.js").status_code == 200
