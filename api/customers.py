@@ -9,6 +9,7 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
+from admin_views.ids import MAX_ID
 from api.auth import box, require_operator, save_options
 from api.errors import json_error
 from api.schemas import (
@@ -71,6 +72,8 @@ def _refuse(exc: ValidationFailed, code: int = 422):
 
 def _customer(customer_id: int, right: Right = Right.VIEW) -> Customer:
     """A customer the operator may view (404 otherwise: its existence is not revealed)."""
+    if not 0 < customer_id <= MAX_ID:  # before it reaches SQL, where it would overflow
+        abort(404, message="No such customer.")
     customer = db.session.scalar(select(Customer).where(
         Customer.id == customer_id, customer_condition(db.session, _actor(), Right.VIEW)))
     if customer is None:
@@ -302,7 +305,7 @@ def computers(customer_id: int):
 def push(customer_id: int, computer_id: int):
     """Give a computer the customer's current settings, on purpose."""
     customer = _customer(customer_id, Right.EDIT)
-    computer = db.session.scalar(select(Computer).where(Computer.id == computer_id,
+    computer = db.session.scalar(select(Computer).where(Computer.id == min(computer_id, MAX_ID),
                                                         Computer.customer_id == customer.id))
     if computer is None:
         abort(404, message="No such computer of this customer.")

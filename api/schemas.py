@@ -3,6 +3,8 @@ Field names are DESIGN.md's. Unknown fields in a request are refused (422), neve
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from models.enums import CustomerKind, EmployeeType, PhoneType, RequestStatus
@@ -10,6 +12,19 @@ from models.enums import CustomerKind, EmployeeType, PhoneType, RequestStatus
 KINDS = [k.value for k in CustomerKind]
 PHONE_TYPES = [t.value for t in PhoneType]
 TEXT = {"allow_none": True, "validate": validate.Length(max=255)}
+
+
+class UtcDateTime(fields.DateTime):
+    """Stored times are UTC without a zone; the API says so (RFC 3339 wants an offset)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+def utc_time(**kw) -> fields.DateTime:
+    return UtcDateTime(**kw)
 
 
 class Strict(Schema):
@@ -114,8 +129,8 @@ class CustomerOut(Schema):
     notes = fields.String(allow_none=True)
     operators = fields.Function(lambda c: [op.id for op in c.operators])
     sam_account_name = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    created_at = utc_time()
+    updated_at = utc_time()
 
 
 class CustomerDetail(CustomerOut):
@@ -210,7 +225,7 @@ class RequestOut(Schema):
     status = _value("status")
     contact_ids = fields.Function(lambda r: [c.id for c in r.contacts])
     recipients = fields.List(fields.Nested(Recipient))
-    created_at = fields.DateTime()
+    created_at = utc_time()
 
 
 class RegisterIn(Strict):
@@ -226,8 +241,8 @@ class ComputerOut(Schema):
     hostname = fields.String()
     operating_system = fields.String(allow_none=True)
     agent_version = fields.String(allow_none=True)
-    registered_at = fields.DateTime()
-    settings_received_at = fields.DateTime(allow_none=True)
+    registered_at = utc_time()
+    settings_received_at = utc_time(allow_none=True)
     settings_differ = fields.Boolean(
         metadata={"description": "Whether the customer's settings changed since it received them"})
 
