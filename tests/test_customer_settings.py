@@ -116,3 +116,26 @@ def test_a_customers_own_settings_override_the_defaults(session, acme, operator,
     assert settings["notifications"]["smtp"]["host"] == "watch.acme.sk"
     assert settings["requests_by_email"] == {"enabled": True, "intake_address": "desk@acme.sk",
                                              "unauthenticated_discussion": True}
+
+
+@pytest.mark.parametrize(("own", "expected"), [
+    ({}, {"mail.source": "builtin", "notifications.smtp": None, "cmonitor.access_password": None}),
+    ({"cmonitor_password": "p1"}, {"mail.source": "builtin", "cmonitor.access_password": "p1"}),
+    ({"use_builtin_mail_servers": False, "pop3_host": "pop.acme.sk", "smtp_primary_host": "smtp.acme.sk"},
+     {"mail.source": "customer", "mail.pop3.host": "pop.acme.sk", "mail.smtp_hosts": ["smtp.acme.sk"]}),
+    ({"notification_route": "smtp", "notification_smtp_host": "watch.acme.sk",
+      "notification_to_address": "alerts@acme.sk"},
+     {"notifications.route": "smtp", "notifications.smtp.host": "watch.acme.sk", "mail.source": "builtin"}),
+    ({"requests_by_email_enabled": True, "request_intake_address": "desk@acme.sk"},
+     {"requests_by_email.enabled": True, "requests_by_email.unauthenticated_discussion": False}),
+])
+def test_each_override_of_the_defaults(session, acme, operator, builtin, own, expected):
+    if own:
+        save_customer_settings(session, acme, operator, BOX, own)
+    settings = effective_settings(session, acme, BOX)
+    settings["mail"]["smtp_hosts"] = [s["host"] for s in settings["mail"]["smtp"]]
+    for path, value in expected.items():
+        node = settings
+        for part in path.split("."):
+            node = node[part]
+        assert node == value, path

@@ -139,3 +139,27 @@ def test_a_wizard_company_lands_on_the_add_contacts_prompt(maintainer_client, se
     assert "/contacts-tab/" in response.headers["Location"] and "created=1" in response.headers["Location"]
     page = maintainer_client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'data-testid="add-contacts-prompt"' in page and "boss@prompt.sk" in page
+
+
+def test_computers_tab_shows_differences_pushes_and_the_key(operator_client, session, acme, operator, app):
+    from services.computers import register_computer, registration_key
+    from services.customer_settings import save_customer_settings
+    from services.secrets import SecretBox
+    from tests.conftest import ENCRYPTION_KEY
+
+    box = SecretBox(ENCRYPTION_KEY)
+    key = registration_key(session, operator, acme, box)
+    computer, _ = register_computer(session, key, "PC-7", box)
+    url = f"/admin/customers/computers-tab/?id={acme.id}"
+    page = operator_client.get(url).get_data(as_text=True)
+    assert key in page and "pc-7" in page and ">current<" in page
+    save_customer_settings(session, acme, operator, box, {"requests_by_email_enabled": True,
+                                                          "request_intake_address": "desk@acme.sk"})
+    page = operator_client.get(url).get_data(as_text=True)
+    assert "differ from the customer" in page
+    assert operator_client.submit(url, {"action": "push", "computer": str(computer.id)}).status_code == 302
+    session.expire_all()
+    assert session.get(Computer, computer.id).settings_snapshot["requests_by_email"]["enabled"] is True
+    assert ">current<" in operator_client.get(url).get_data(as_text=True)
+    operator_client.submit(url, {"action": "rotate"})
+    assert key not in operator_client.get(url).get_data(as_text=True)
