@@ -16,6 +16,7 @@ from admin_views.ids import parse_id
 from extensions import db
 from models import AuditEvent, Building, Contact, CustomerSettings, CustomerStatus, SecurityGroup
 from services.customers import change_status, deletion_summary
+from services.duplicates import customer_probe, find_duplicates
 from services.errors import DomainError, PermissionDenied, ValidationFailed
 from services.photos import photo_paths, remove_photo, store_photo
 from services.portal import (
@@ -148,6 +149,12 @@ class CustomerPagesMixin:
         if template == self.details_template:
             statuses = select(CustomerStatus).order_by(CustomerStatus.name)
             kwargs["statuses"] = db.session.scalars(statuses).all()
+            model = kwargs["model"]
+            # An existing duplicate pair: offer to merge it (services.merge).
+            probe = customer_probe(model, save_options().phone_region)
+            kwargs["possible_duplicates"] = [
+                c for c in find_duplicates(db.session, actor(), probe, exclude_customer_id=model.id)
+                if c.visible and c.record == "customer"]
         return super().render(template, **kwargs)
 
     @expose("/history/")

@@ -21,6 +21,7 @@ from admin_views.customer_settings_tabs import CustomerSettingsMixin
 from admin_views.customer_tabs import CUSTOMER_TABS, CustomerTabsMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
+from admin_views.merge import MergeMixin
 from admin_views.quick_create import QuickCreateMixin
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
 from admin_views.search_mixin import TokenSearchMixin
@@ -86,7 +87,7 @@ EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups", "confirm_duplicate")
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin,
+class CustomerView(MergeMixin, QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin,
                    RowAccessMixin, TokenSearchMixin, SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""

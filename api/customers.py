@@ -4,7 +4,8 @@ duplicate refusal, the version check and the audit trail are the panel's."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import abort as flask_abort
+from flask import redirect, request
 from flask_smorest import Blueprint, abort
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
@@ -45,6 +46,7 @@ from services.duplicates import (
     refuse_duplicates,
 )
 from services.errors import FORM, PermissionDenied, StaleRecord, ValidationFailed
+from services.merge import survivor_of
 from services.requests import request_recipients, save_request
 from services.search import customer_search_conditions
 
@@ -74,6 +76,12 @@ def _customer(customer_id: int, right: Right = Right.VIEW) -> Customer:
     """A customer the operator may view (404 otherwise: its existence is not revealed)."""
     if not 0 < customer_id <= MAX_ID:  # before it reaches SQL, where it would overflow
         abort(404, message="No such customer.")
+    merged = db.session.scalar(select(Customer).where(Customer.id == customer_id,
+                                                      Customer.merged_into_id.isnot(None)))
+    if merged is not None:  # an id merged away leads to the survivor (308 keeps the method)
+        alive = survivor_of(db.session, merged)
+        target = request.path.replace(f"/customers/{customer_id}", f"/customers/{alive.id}", 1)
+        flask_abort(redirect(target, 308))
     customer = db.session.scalar(select(Customer).where(
         Customer.id == customer_id, customer_condition(db.session, _actor(), Right.VIEW)))
     if customer is None:

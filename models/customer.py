@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    DateTime,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -115,6 +117,12 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     notes: Mapped[str | None] = mapped_column(Text)
     # The key C-Monitor agents register computers with: its hash to find the customer by, and the
     # key itself encrypted, to show it to those allowed (services.computers).
+    # A tombstone: set on the record merged away into another (services.merge), so old links,
+    # API ids and the audit history resolve to the survivor. Tombstones leave lists and searches.
+    # No foreign key: SQLite cannot add one to an existing table without copying it (which
+    # would lose the lower(email) indexes); services.merge keeps the pointer right.
+    merged_into_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime)
     registration_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     registration_key_encrypted: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
@@ -136,8 +144,9 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         foreign_keys=[building_id],
     )
     department: Mapped[Department | None] = relationship()
-    manager: Mapped[Customer | None] = relationship(remote_side=[id], back_populates="reports")
-    reports: Mapped[list[Customer]] = relationship(back_populates="manager")
+    manager: Mapped[Customer | None] = relationship(remote_side=[id], back_populates="reports",
+                                                    foreign_keys=[manager_id])
+    reports: Mapped[list[Customer]] = relationship(back_populates="manager", foreign_keys=[manager_id])
     operators: Mapped[list[Operator]] = relationship(
         secondary=customer_operator, order_by=[Operator.last_name, Operator.first_name]
     )

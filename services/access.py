@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from models import Customer, GlobalSettings, Operator, customer_operator, operator_team
@@ -36,8 +36,9 @@ def customer_condition(session: Session, actor: Operator | None, right: Right) -
     """WHERE condition on Customer: the rows `actor` has `right` on."""
     if actor is None or not actor.is_active:
         return false()
+    alive = Customer.merged_into_id.is_(None)  # a merged-away tombstone is nobody's to list or open
     if actor.is_maintainer:
-        return true()
+        return alive
     rights = ownership_rights(session)
     assigned = customer_operator.c
     conditions = [
@@ -57,7 +58,7 @@ def customer_condition(session: Session, actor: Operator | None, right: Right) -
             Operator.id == assigned.operator_id,
             Operator.manager_id == actor.id,
         ))
-    return or_(*conditions)
+    return and_(alive, or_(*conditions))
 
 
 def can(session: Session, actor: Operator | None, customer_id: int | None, right: Right) -> bool:

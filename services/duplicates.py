@@ -225,7 +225,8 @@ def _find(session: Session, actor: Operator | None, probe: Probe, threshold: int
     customer_ids.discard(exclude_customer_id)  # type: ignore[arg-type]
     scored: list[tuple[Score, str, object, Customer]] = []
     if customer_ids:
-        for customer in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)).options(
+        for customer in session.scalars(select(Customer).where(
+                Customer.id.in_(customer_ids), Customer.merged_into_id.is_(None)).options(
                 selectinload(Customer.status), selectinload(Customer.operators))):
             result = score(probe, customer_subject(customer), threshold)
             if result:

@@ -1,0 +1,347 @@
+"""Merging two customers of the same kind into one, safely, and undoing it.
+
+`merge_plan` shows the two records field by field with a proposed winner per field (the newer
+non-empty value; directory-owned fields from the record that has a directory identity), what
+moves, and the conflicts that a person must decide. `merge_customers` does it in ONE transaction:
+the chosen values go to the survivor; contacts, requests and computers move; workgroups and
+operators are united; the portal account and the directory identity move or are decided; the
+other record stays as a tombstone (merged_into_id) so old links and API ids resolve to the
+survivor. Nothing is deleted. One audit event ("merge") records everything needed to undo it,
+which `undo_merge` does as long as the survivor has not changed since.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    AuditEvent,
+    Computer,
+    Contact,
+    Customer,
+    CustomerStatus,
+    Operator,
+    PortalAccount,
+    Request,
+)
+from models.base import utcnow
+from models.enums import CustomerKind, EmployeeType, PhoneType
+from services.access import Right, can
+from services.audit import record
+from services.customer_settings import settings_of
+from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
+from services.secrets import SecretBox
+from services.transactions import committing
+
+PERSON_FIELDS = ("first_name", "middle_name", "last_name", "employee_type", "title", "department_id",
+                 "manager_id")
+COMPANY_FIELDS = ("company_name", "registration_number", "vat_id")
+COMMON_FIELDS = ("email", "secondary_email", "primary_phone", "primary_phone_type", "secondary_phone",
+                 "secondary_phone_type", "sla_level_id", "site_id", "building_id", "location_code", "notes",
+                 "photo", "status_id")
+DIRECTORY_OWNED = {"first_name", "middle_name", "last_name", "email", "primary_phone", "primary_phone_type",
+                   "secondary_phone", "secondary_phone_type", "title", "department_id", "manager_id"}
+UNIQUE_FIELDS = ("registration_number", "vat_id")
+IDENTITY = ("directory_guid", "sam_account_name", "directory_dn", "directory_source_id",
+            "directory_synced_at")
+ENUMS = {"employee_type": EmployeeType, "primary_phone_type": PhoneType, "secondary_phone_type": PhoneType}
+SIDES = ("survivor", "other")
+
+
+def fields_of(kind: CustomerKind) -> tuple[str, ...]:
+    return (COMPANY_FIELDS if kind == CustomerKind.COMPANY else PERSON_FIELDS) + COMMON_FIELDS
+
+
+def _plain(value: Any) -> Any:
+    """A column value as JSON (for the audit event that undo reads back)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _restore(name: str, value: Any) -> Any:
+    if value is not None and name in ENUMS:
+        return ENUMS[name](value)
+    if value is not None and name == "directory_synced_at":
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
+
+
+@dataclass
+class FieldChoice:
+    name: str
+    survivor: Any
+    other: Any
+    proposed: str  # "survivor" or "other"
+
+
+@dataclass
+class MergePlan:
+    survivor: Customer
+    other: Customer
+    fields: list[FieldChoice]
+    moves: dict[str, int]
+    conflicts: dict[str, str] = field(default_factory=dict)  # name → what must be decided
+
+
+def _proposal(name: str, survivor: Customer, other: Customer) -> str:
+    mine, theirs = getattr(survivor, name), getattr(other, name)
+    if theirs in (None, "") or mine == theirs:
+        return "survivor"
+    if mine in (None, ""):
+        return "other"
+    if name in DIRECTORY_OWNED and (survivor.directory_guid or other.directory_guid):
+        return "survivor" if survivor.directory_guid else "other"
+    return "other" if (other.updated_at or other.created_at) > (survivor.updated_at or survivor.created_at) \
+        else "survivor"
+
+
+def check_merge(session: Session, actor: Operator | None, survivor: Customer, other: Customer) -> None:
+    """The rules of who may merge what; raises DomainError or PermissionDenied."""
+    if survivor.id == other.id:
+        raise DomainError("Choose two different customers.")
+    if survivor.merged_into_id or other.merged_into_id:
+        raise DomainError("One of these customers was already merged into another; merge that one.")
+    if survivor.kind != other.kind:
+        raise DomainError("A company and a person cannot be merged: they are different kinds of customer.")
+    if actor is not None and not actor.is_maintainer and not all(
+            can(session, actor, c.id, Right.EDIT) for c in (survivor, other)):
+        raise PermissionDenied("Merging needs the edit right on both customers (or a maintainer).")
+
+
+def merge_plan(session: Session, actor: Operator | None, survivor: Customer, other: Customer,
+               box: SecretBox) -> MergePlan:
+    check_merge(session, actor, survivor, other)
+    choices = [FieldChoice(name, getattr(survivor, name), getattr(other, name),
+                           _proposal(name, survivor, other))
+               for name in fields_of(survivor.kind)
+               if getattr(survivor, name) is not None or getattr(other, name) is not None]
+
+    def count(model, column) -> int:
+        return len(session.scalars(select(model.id).where(column == other.id)).all())
+
+    moves = {"contacts": count(Contact, Contact.customer_id), "requests": count(Request, Request.customer_id),
+             "computers": count(Computer, Computer.customer_id),
+             "workgroups": len(set(other.workgroups) - set(survivor.workgroups)),
+             "operators": len(set(other.operators) - set(survivor.operators))}
+    conflicts: dict[str, str] = {}
+    portals = [session.scalar(select(PortalAccount).where(PortalAccount.customer_id == c.id))
+               for c in (survivor, other)]
+    moves["portal account"] = int(portals[1] is not None and portals[0] is None)
+    if all(portals):
+        conflicts["portal"] = "Both have a portal account: keep one (the other is disabled and stays " \
+                              "with the merged record)."
+    moves["directory identity"] = int(bool(other.directory_guid and not survivor.directory_guid))
+    if survivor.directory_guid and other.directory_guid:
+        conflicts["directory"] = "Both come from a directory: keep one identity (the other account " \
+                                 "would be imported again as a new customer by its next import)."
+    passwords = [box.decrypt(settings_of(session, c).cmonitor_password_encrypted) for c in (survivor, other)]
+    if all(passwords) and passwords[0] != passwords[1]:
+        conflicts["cmonitor_password"] = "Different C-Monitor access passwords: keep one."
+    return MergePlan(survivor, other, choices, moves, conflicts)
+
+
+def merge_customers(session: Session, actor: Operator | None, survivor: Customer, other: Customer,
+                    box: SecretBox, *, choices: dict[str, str], decisions: dict[str, str],
+                    seen_versions: tuple[int | None, int | None] = (None, None)) -> AuditEvent:
+    """Merge `other` into `survivor` (see the module docstring). `choices` maps a field to
+    "survivor" or "other" (missing: the plan's proposal); `decisions` settles every conflict.
+    Raises ValidationFailed (undecided conflicts, stale versions), DomainError, PermissionDenied."""
+    plan = merge_plan(session, actor, survivor, other, box)
+    stale = [c.display_name for c, seen in zip((survivor, other), seen_versions, strict=True)
+             if seen is not None and seen != c.version]
+    undecided = [name for name in plan.conflicts if decisions.get(name) not in SIDES]
+    if stale or undecided:
+        raise ValidationFailed({FORM: [f"{n} changed meanwhile: look at the merge again." for n in stale]
+                                + [plan.conflicts[n] for n in undecided]})
+    differing_operators = set(other.operators) - set(survivor.operators)
+    if differing_operators and actor is not None and not actor.is_maintainer:
+        raise PermissionDenied("The other customer has operators this one does not: only a maintainer "
+                               "may assign operators, so only a maintainer can merge these two.")
+    undo: dict[str, Any] = {"survivor": survivor.id, "other": other.id, "fields": {}, "other_fields": {}}
+    with session.no_autoflush:
+        for choice in plan.fields:
+            side = choices.get(choice.name, choice.proposed)
+            if side == "other" and choice.other != choice.survivor:
+                undo["fields"][choice.name] = _plain(choice.survivor)
+                if choice.name in UNIQUE_FIELDS:  # the tombstone gives the key up
+                    undo["other_fields"][choice.name] = _plain(choice.other)
+                    setattr(other, choice.name, None)
+                setattr(survivor, choice.name, choice.other)
+        undo["moved"] = _move_children(session, survivor, other)
+        undo["workgroups"] = [w.id for w in other.workgroups if w not in survivor.workgroups]
+        undo["operators"] = [o.id for o in differing_operators]
+        survivor.workgroups.extend(w for w in other.workgroups if w not in survivor.workgroups)
+        survivor.operators.extend(differing_operators)
+        undo.update(_settle(session, survivor, other, decisions, box))
+        inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False))
+                                  .order_by(CustomerStatus.id))
+        undo["other_fields"]["status_id"] = other.status_id
+        if inactive is not None:
+            other.status = inactive
+        other.merged_into_id, other.merged_at = survivor.id, utcnow()
+        survivor.updated_by = actor
+    with committing(session):
+        session.flush()
+        undo["survivor_version"] = survivor.version
+        event = record(session, actor, "merge", survivor,
+                       {"merged": [other.display_name, survivor.display_name]})
+        event.changes = {**(event.changes or {}), "undo": undo}
+        record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
+    return event
+
+
+def _move_children(session: Session, survivor: Customer, other: Customer) -> dict[str, Any]:
+    moved: dict[str, Any] = {}
+    for name, model in (("contacts", Contact), ("requests", Request), ("computers", Computer)):
+        ids = list(session.scalars(select(model.id).where(model.customer_id == other.id)))
+        moved[name] = ids
+    taken = set(session.scalars(select(Computer.hostname).where(Computer.customer_id == survivor.id)))
+    moved["renamed_computers"] = {}
+    for computer in session.scalars(select(Computer).where(Computer.id.in_(moved["computers"]))):
+        if computer.hostname in taken:  # (customer, hostname) is unique: keep both, renamed
+            moved["renamed_computers"][str(computer.id)] = computer.hostname
+            computer.hostname = f"{computer.hostname} (from {other.display_name})"[:255]
+    session.flush()
+    for model in (Contact, Request, Computer):
+        session.execute(update(model).where(model.customer_id == other.id).values(customer_id=survivor.id)
+                        .execution_options(synchronize_session="fetch"))
+    session.expire(other, ["contacts"])
+    session.expire(survivor, ["contacts"])
+    return moved
+
+
+def _settle(session: Session, survivor: Customer, other: Customer, decisions: dict[str, str],
+            box: SecretBox) -> dict[str, Any]:
+    """Portal account, directory identity and C-Monitor password: moved or as decided."""
+    undo: dict[str, Any] = {}
+    mine = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == survivor.id))
+    theirs = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == other.id))
+    if theirs is not None and mine is None:
+        undo["portal_moved"] = theirs.id
+        theirs.customer_id = survivor.id
+    elif theirs is not None and decisions.get("portal") == "other":
+        # Each customer owns at most one account (and an account must have an owner), so the
+        # accounts' contents change places: the survivor's row now signs in as the other's did.
+        undo["portal_swapped"] = {"was_active": mine.is_active}
+        _swap_accounts(session, mine, theirs)
+        theirs.is_active = False
+    elif theirs is not None:
+        undo["portal_disabled"] = {"id": theirs.id, "was_active": theirs.is_active}
+        theirs.is_active = False
+    if other.directory_guid and (not survivor.directory_guid or decisions.get("directory") == "other"):
+        undo["identity"] = {"survivor": {k: _plain(getattr(survivor, k)) for k in IDENTITY},
+                            "other": {k: _plain(getattr(other, k)) for k in IDENTITY}}
+        values = {k: getattr(other, k) for k in IDENTITY}
+        for key in IDENTITY:
+            setattr(other, key, None)
+        session.flush()  # the GUID is unique: the tombstone gives it up first
+        for key, value in values.items():
+            setattr(survivor, key, value)
+    if decisions.get("cmonitor_password") == "other":
+        own, their = settings_of(session, survivor), settings_of(session, other)
+        undo["cmonitor_password"] = own.cmonitor_password_encrypted
+        own.cmonitor_password_encrypted = their.cmonitor_password_encrypted
+    return undo
+
+
+ACCOUNT_FIELDS = ("username", "password_hash", "security_group_id", "must_change_password",
+                  "reset_token_hash", "reset_expires_at", "is_active", "last_login_at")
+
+
+def _swap_accounts(session: Session, first: PortalAccount, second: PortalAccount) -> None:
+    values = [{k: getattr(a, k) for k in ACCOUNT_FIELDS} for a in (first, second)]
+    first.username = f"~merging-{first.id}"  # user names are unique: free one for the swap
+    session.flush()
+    for account, data in ((second, values[0]), (first, values[1])):
+        for key, value in data.items():
+            setattr(account, key, value)
+        session.flush()
+
+
+def survivor_of(session: Session, customer: Customer | None) -> Customer | None:
+    """Follow merged_into_id to the customer that is still alive (chains of merges too)."""
+    seen = set()
+    while customer is not None and customer.merged_into_id is not None and customer.id not in seen:
+        seen.add(customer.id)
+        customer = session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+def undo_merge(session: Session, actor: Operator | None, event: AuditEvent) -> Customer:
+    """Undo a merge from its audit event, while the survivor has not changed since (maintainers)."""
+    if actor is not None and not actor.is_maintainer:
+        raise PermissionDenied("Only a maintainer may undo a merge.")
+    undo = (event.changes or {}).get("undo") if event.action == "merge" else None
+    if not undo or undo.get("undone"):
+        raise DomainError("This event is not a merge that can still be undone.")
+    survivor, other = session.get(Customer, undo["survivor"]), session.get(Customer, undo["other"])
+    if survivor is None or other is None or other.merged_into_id != survivor.id:
+        raise DomainError("The merged records no longer exist as they were.")
+    if survivor.version != undo["survivor_version"]:
+        raise DomainError(f"{survivor.display_name} was changed after the merge, so it cannot be undone "
+                          "automatically.")
+    with session.no_autoflush:
+        for name, value in undo["other_fields"].items():
+            if name != "status_id":
+                setattr(other, name, _restore(name, value))
+        for name, value in undo["fields"].items():
+            setattr(survivor, name, _restore(name, value))
+        identity = undo.get("identity")
+        if identity:
+            for key in IDENTITY:
+                setattr(survivor, key, None)
+            session.flush()
+            for side, obj in (("survivor", survivor), ("other", other)):
+                for key, value in identity[side].items():
+                    setattr(obj, key, _restore(key, value))
+        for name, model in (("contacts", Contact), ("requests", Request), ("computers", Computer)):
+            if undo["moved"][name]:
+                session.execute(update(model).where(model.id.in_(undo["moved"][name]))
+                                .values(customer_id=other.id).execution_options(synchronize_session="fetch"))
+        for computer in session.scalars(select(Computer).where(
+                Computer.id.in_([int(i) for i in undo["moved"]["renamed_computers"]]))):
+            computer.hostname = undo["moved"]["renamed_computers"][str(computer.id)]
+        added_groups = set(undo["workgroups"])
+        survivor.workgroups = [w for w in survivor.workgroups if w.id not in added_groups]
+        added_ops = set(undo["operators"])
+        survivor.operators = [o for o in survivor.operators if o.id not in added_ops]
+        _unsettle(session, survivor, other, undo)
+        other.status_id = undo["other_fields"]["status_id"]
+        other.merged_into_id, other.merged_at = None, None
+        session.expire(other, ["contacts"])
+        session.expire(survivor, ["contacts"])
+    with committing(session):
+        session.flush()
+        event.changes = {**(event.changes or {}), "undo": {**undo, "undone": True}}
+        record(session, actor, "unmerge", survivor, {"unmerged": [survivor.display_name, other.display_name]})
+    return other
+
+
+def _unsettle(session: Session, survivor: Customer, other: Customer, undo: dict[str, Any]) -> None:
+    def account(account_id: int) -> PortalAccount:
+        found = session.get(PortalAccount, account_id)
+        if found is None:
+            raise DomainError("A portal account of the merge no longer exists.")
+        return found
+
+    if "portal_moved" in undo:
+        account(undo["portal_moved"]).customer_id = other.id
+    if "portal_swapped" in undo:
+        mine = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == survivor.id))
+        theirs = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == other.id))
+        if mine is None or theirs is None:
+            raise DomainError("A portal account of the merge no longer exists.")
+        _swap_accounts(session, mine, theirs)
+        mine.is_active = undo["portal_swapped"]["was_active"]
+    if "portal_disabled" in undo:
+        account(undo["portal_disabled"]["id"]).is_active = undo["portal_disabled"]["was_active"]
+    if "cmonitor_password" in undo:
+        settings_of(session, survivor).cmonitor_password_encrypted = undo["cmonitor_password"]
