@@ -54,6 +54,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_cli(app)
 
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return ("<p>The upload is too large: photos and import files may have at most 5 MB. "
+                "<a href='/admin/'>Back to Customer Desk</a></p>", 413)
+
     @app.route("/")
     def root():
         from flask import redirect, url_for

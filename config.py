@@ -50,6 +50,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         RATELIMIT_ENABLED=True,
         PAGE_SIZE=int(env.get("PAGE_SIZE", "20")),
         PHOTO_DIR=env.get("PHOTO_DIR") or str(Path(instance) / "photos"),
+        # Photos and import files are refused above 5 MB by their services; this stops a far
+        # bigger upload before it is buffered at all.
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: long forms must not expire

@@ -6,6 +6,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.audit import AuditEventView
+from admin_views.bulk_import import BulkImportView
 from admin_views.contacts import ContactView
 from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
@@ -69,7 +70,11 @@ def init_admin(app) -> Admin:
                                   category="Settings"))
     admin.add_view(DirectorySourceView(DirectorySource, db, name="Directory sources", endpoint="directory",
                                        category="Settings"))
-    admin.add_view(ApiTokenView(name="API tokens", endpoint="api-tokens", url="/admin/api-tokens"))
+    # Under Settings, where an operator sees only this entry (the rest are maintainers' pages).
+    admin.add_view(ApiTokenView(name="API tokens", endpoint="api-tokens", url="/admin/api-tokens",
+                                category="Settings"))
+    admin.add_view(BulkImportView(name="Import customers", endpoint="bulk-import",
+                                  url="/admin/customers/import"))
     for model, name, endpoint, view in LOOKUPS:
         admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
     return admin

@@ -227,7 +227,7 @@ def _settle(session: Session, survivor: Customer, other: Customer, decisions: di
     if theirs is not None and mine is None:
         undo["portal_moved"] = theirs.id
         theirs.customer_id = survivor.id
-    elif theirs is not None and decisions.get("portal") == "other":
+    elif theirs is not None and mine is not None and decisions.get("portal") == "other":
         # Each customer owns at most one account (and an account must have an owner), so the
         # accounts' contents change places: the survivor's row now signs in as the other's did.
         undo["portal_swapped"] = {"was_active": mine.is_active}

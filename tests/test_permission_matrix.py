@@ -36,6 +36,7 @@ PUBLIC = {"root", "auth.login", "static", "admin.static", "api-docs.openapi_json
 # does not count, so every role here gets 401; computers register with a customer's key.
 API_TOKEN_VIEWS = {"api_customers", "api_computers"}
 OWN_TOKENS = "api-tokens"  # each operator's own tokens (a token of someone else: 404 / 403)
+OWN_IMPORTS = "bulk-import"  # each operator's own uploads (an unknown one: 404; a POST without a file: 400)
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
@@ -103,7 +104,7 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
-    if view in API_TOKEN_VIEWS or view == OWN_TOKENS:
+    if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS):
         return view, suffix
     if view == WIZARD:
         assert suffix in {"index", "start", "step", "discard", "test_connection"}, \
@@ -131,7 +132,7 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
                    .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb")
                    .replace("<int:source_id>", "0").replace("<int:run_id>", "0")
                    .replace("<int:token_id>", "0").replace("<int:computer_id>", "0")
-                   .replace("<int:event_id>", "0"))
+                   .replace("<int:event_id>", "0").replace("<token>", "0" * 24))
         record = ids.get(rule.endpoint) or {"contacts": ids["contact"], "customers": ids["customer"],
                                             "requests": ids["request"]}.get(view, ids["lookup"])
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
@@ -160,6 +161,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return "login"
     if view == OWN_TOKENS:
         return ok | {404}  # token 0 does not exist
+    if view == OWN_IMPORTS:
+        return ok | {400, 404}  # upload "000…" does not exist; the matrix posts no file
     if endpoint in SIGNED_IN or endpoint == "auth.logout":
         return ok
     if view in MAINTAINER_ONLY_VIEWS:
