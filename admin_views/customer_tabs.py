@@ -64,22 +64,28 @@ class CustomerTabsMixin:
         return self.render(template, customer=customer, active_tab=active,
                            may_edit=can(db.session, actor(), customer.id, Right.EDIT), **kwargs)
 
-    def _save_relation(self, customer, apply, message: str, tab: str):
-        """Apply a change of the customer's operators or workgroups and save it through the
-        domain (rights, version, audit); a refusal lands as messages on the same tab."""
-        try:
-            with db.session.no_autoflush:
-                apply()
-            save_customer(db.session, customer, actor(), save_options(),
-                          seen_version=parse_id(request.form.get("version_seen")))
-        except PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except (StaleRecord, ValidationFailed) as exc:
-            db.session.rollback()
-            return exc.errors
-        flash(message, "success")
-        return redirect(url_for(f".{tab}_tab_view", id=customer.id))
+    def _relation_tab(self, customer, relation: str, choices: list, message: str, template: str, **extra):
+        """The Operators and Workgroups tabs: tick boxes over `choices`, saved through the domain
+        (rights, version, audit); a refusal lands on the same tab with the ticks kept."""
+        errors: dict[str, list[str]] = {}
+        if request.method == "POST":
+            chosen = _chosen_ids(relation)
+            try:
+                with db.session.no_autoflush:
+                    setattr(customer, relation, [c for c in choices if c.id in chosen])
+                save_customer(db.session, customer, actor(), save_options(),
+                              seen_version=parse_id(request.form.get("version_seen")))
+            except PermissionDenied:
+                db.session.rollback()
+                abort(403)
+            except (StaleRecord, ValidationFailed) as exc:
+                db.session.rollback()
+                errors = exc.errors
+            else:
+                flash(message, "success")
+                return redirect(url_for(f".{relation}_tab_view", id=customer.id))
+        chosen = _chosen_ids(relation) if errors else {c.id for c in getattr(customer, relation)}
+        return self._tab_page(template, customer, relation, errors=errors, chosen=chosen, **extra)
 
     @expose("/contacts-tab/", methods=("GET", "POST"))
     def contacts_tab_view(self):
@@ -112,44 +118,21 @@ class CustomerTabsMixin:
     def operators_tab_view(self):
         """Responsible operators: a maintainer changes them; everyone else reads them."""
         customer = self.get_one(request.args.get("id"))
-        errors: dict[str, list[str]] = {}
-        if request.method == "POST":
-            if not actor().is_maintainer:
-                abort(403)  # the tab is read-only for operators: a POST is tampering
-            chosen = _chosen_ids("operators")
-            picked = db.session.scalars(select(Operator).where(Operator.id.in_(chosen))).all()
-
-            def apply():
-                customer.operators = list(picked)
-            done = self._save_relation(customer, apply, "Responsible operators saved.", "operators")
-            if not isinstance(done, dict):
-                return done
-            errors = done
+        if request.method == "POST" and not actor().is_maintainer:
+            abort(403)  # the tab is read-only for operators: a POST is tampering
         operators = db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
                                        .order_by(Operator.last_name, Operator.first_name)).all()
-        chosen = _chosen_ids("operators") if errors else {op.id for op in customer.operators}
-        return self._tab_page("admin/customer_operators.html", customer, "operators", errors=errors,
-                              operators=operators, chosen=chosen, may_assign=actor().is_maintainer)
+        return self._relation_tab(customer, "operators", operators, "Responsible operators saved.",
+                                  "admin/customer_operators.html", operators=operators,
+                                  may_assign=actor().is_maintainer)
 
     @expose("/workgroups-tab/", methods=("GET", "POST"))
     def workgroups_tab_view(self):
         """Customer workgroups: whom the customer shares information with."""
         customer = self.get_one(request.args.get("id"))
-        errors: dict[str, list[str]] = {}
-        if request.method == "POST":
-            chosen = _chosen_ids("workgroups")
-            picked = db.session.scalars(select(Workgroup).where(Workgroup.id.in_(chosen))).all()
-
-            def apply():
-                customer.workgroups = list(picked)
-            done = self._save_relation(customer, apply, "Workgroups saved.", "workgroups")
-            if not isinstance(done, dict):
-                return done
-            errors = done
         groups = db.session.scalars(select(Workgroup).order_by(Workgroup.name)).all()
-        chosen = _chosen_ids("workgroups") if errors else {w.id for w in customer.workgroups}
-        return self._tab_page("admin/customer_workgroups.html", customer, "workgroups", errors=errors,
-                              groups=groups, chosen=chosen)
+        return self._relation_tab(customer, "workgroups", groups, "Workgroups saved.",
+                                  "admin/customer_workgroups.html", groups=groups)
 
     @expose("/computers-tab/", methods=("GET", "POST"))
     def computers_tab_view(self):

@@ -22,7 +22,6 @@ import atexit
 import base64
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -38,6 +37,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn, safe_rdn
 
 from testing.postgres import free_port
+from testing.processes import stop_process
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -407,13 +407,7 @@ index uSNChanged,whenChanged eq
                 pass
             self._admin = None
         _RUNNING.discard(self)
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> LdapServer:

@@ -14,7 +14,6 @@ import logging
 import os
 import pwd
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from models.enums import MailSecurity
 from testing.postgres import free_port
+from testing.processes import stop_process
 
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -244,13 +244,7 @@ service pop3-login {{
         return log.read_text()[-2000:] if log.exists() else "(no log)"
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
