@@ -179,3 +179,16 @@ def test_details_offer_to_merge_an_existing_duplicate_pair(maintainer_client, pa
     html = maintainer_client.get(f"/admin/customers/details/?id={survivor.id}").get_data(as_text=True)
     assert 'data-testid="possible-duplicates"' in html and "ACME s.r.o." in html
     assert f"other={other.id}" in html
+
+
+def test_two_selected_in_the_list_open_the_merge(maintainer_client, pair):
+    survivor, other = pair
+    response = maintainer_client.submit("/admin/customers/", {"action": "merge",
+                                                              "rowid": [str(survivor.id), str(other.id)]},
+                                        post_url="/admin/customers/action/")
+    assert response.status_code == 302
+    assert f"survivor={survivor.id}" in response.headers["Location"]
+    assert f"other={other.id}" in response.headers["Location"]
+    one = maintainer_client.submit("/admin/customers/", {"action": "merge", "rowid": [str(survivor.id)]},
+                                   post_url="/admin/customers/action/")
+    assert one.status_code == 302 and "merge" not in one.headers["Location"]
