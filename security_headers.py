@@ -2,7 +2,7 @@
 
 Scripts run only from this site or with the per-request nonce Flask-Admin puts on its inline
 scripts (Admin(csp_nonce_generator=…)). The inline handlers of Flask-Admin's templates that the
-admin uses (a list row's delete confirmation, the bulk "Delete" action, the filter menu's
+admin uses (a list row's delete confirmation, the bulk "Delete" and "Merge" actions, the filter menu's
 "return false", the "Add …" button of inline lists) are allowed by their hashes
 ('unsafe-hashes'); nothing else inline runs. Styles allow inline attributes: Select2 and
 Bootstrap write them, and a style cannot run code.
@@ -22,6 +22,7 @@ ALLOWED_INLINE_HANDLERS = (
     "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
     "return false;",
     "return modelActions.execute('delete');",
+    "return modelActions.execute('merge');",  # the Customers list's "Merge the two selected"
     *(f"faForm.addInlineField(this, '{name}');" for name in INLINE_LISTS),
     "javascript:void(0)",  # the do-nothing href of Flask-Admin's menus and buttons
 )

@@ -17,7 +17,7 @@ from extensions import db
 from models import DirectorySource, DirectorySyncRun, Operator
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.directory.mapping import DEFAULT_FILTER, rules_to_text
-from services.directory.pipeline import SyncOptions, sync_directory
+from services.directory.pipeline import SyncOptions, start_run, sync_directory
 from services.directory.sources import check_connection, mapping_text, save_source
 
 
@@ -25,7 +25,7 @@ def _box():
     return current_app.extensions["secret_box"]
 
 
-def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOptions) -> None:
+def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOptions, run_id: int) -> None:
     """An import started from the page runs beside the request; the page polls its progress,
     which the run commits as it goes (any app process can show it)."""
     def work():
@@ -34,7 +34,7 @@ def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOp
                 source = db.session.get(DirectorySource, source_id)
                 runner = db.session.get(Operator, actor_id) if actor_id else None
                 sync_directory(db.session, source, app.extensions["secret_box"], runner, options,
-                               save_options())
+                               save_options(), run_id=run_id)
             finally:
                 db.session.remove()
 
@@ -132,7 +132,8 @@ class DirectorySourceView(MaintainerModelView):
         options = SyncOptions(dry_run=request.form.get("mode") == "dry-run",
                               confirm_deactivation=bool(request.form.get("confirm_deactivation")),
                               full=not request.form.get("changes_only"))
-        run_in_background(current_app._get_current_object(), source.id, actor().id, options)
+        run = start_run(db.session, source, actor(), options)  # shown (and polled) at once
+        run_in_background(current_app._get_current_object(), source.id, actor().id, options, run.id)
         flash("Dry run started: nothing will be written." if options.dry_run else "Import started.", "info")
         return redirect(url_for(".details_view", id=source.id))
 

@@ -284,16 +284,27 @@ class Import:
             self.session.commit()
 
 
-def sync_directory(session: Session, source: DirectorySource, box: SecretBox, actor: Operator | None,
-                   options: SyncOptions, save_options: SaveOptions,
-                   progress: Progress | None = None) -> DirectorySyncRun:
-    """Import (or dry-run) `source`; returns its DirectorySyncRun, finished, with the report.
-    Never raises for a directory or data problem: the run says FAILED and why."""
-    book = Session(bind=session.get_bind(), expire_on_commit=False)
+def start_run(session: Session, source: DirectorySource, actor: Operator | None,
+              options: SyncOptions) -> DirectorySyncRun:
+    """The row of a run about to start (committed), so a page can show it before it begins."""
     run = DirectorySyncRun(source_id=source.id, dry_run=options.dry_run, status=SyncRunStatus.RUNNING,
                            started_by_id=actor.id if actor is not None else None,
                            incremental=not options.full and source.last_usn is not None)
-    book.add(run)
+    session.add(run)
+    session.commit()
+    return run
+
+
+def sync_directory(session: Session, source: DirectorySource, box: SecretBox, actor: Operator | None,
+                   options: SyncOptions, save_options: SaveOptions,
+                   progress: Progress | None = None, run_id: int | None = None) -> DirectorySyncRun:
+    """Import (or dry-run) `source`; returns its DirectorySyncRun, finished, with the report.
+    `run_id` names a run row made already (start_run: a page started the import and shows it).
+    Never raises for a directory or data problem: the run says FAILED and why."""
+    book = Session(bind=session.get_bind(), expire_on_commit=False)
+    run = book.get(DirectorySyncRun, run_id) if run_id is not None else None
+    if run is None:
+        run = start_run(book, source, actor, options)
     book.commit()
     job = Import(session, source, box, actor, options, save_options, progress)
 
