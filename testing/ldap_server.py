@@ -22,7 +22,6 @@ import atexit
 import base64
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -37,7 +36,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn, safe_rdn
 
 from testing.postgres import free_port
-from testing.processes import stop_process
+from testing.processes import listening, stop_process
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -300,7 +299,7 @@ index uSNChanged,whenChanged eq
                 reason = f"slapd exited ({self.process.returncode}): {self._log()}"
                 self.stop()
                 raise LdapUnavailable(reason)
-            if _listening(self.port) and _listening(self.ldaps_port):
+            if listening(self.port) and listening(self.ldaps_port):
                 return self
             time.sleep(0.01)
         reason = f"slapd did not listen within {ready_timeout:g} s: {self._log()}"
@@ -426,10 +425,3 @@ def _ldap_list(values) -> list:
 def _ldap_values(attributes: dict) -> dict:
     return {name: _ldap_list(values) for name, values in attributes.items()}
 
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False

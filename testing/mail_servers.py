@@ -24,7 +24,7 @@ from pathlib import Path
 
 from models.enums import MailSecurity
 from testing.postgres import free_port
-from testing.processes import stop_process
+from testing.processes import listening, stop_process
 
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -233,7 +233,7 @@ service pop3-login {{
                 self.stop()
                 raise MailServerUnavailable(f"dovecot exited ({self.process.returncode}): "
                                             f"{errors.strip() or self._log()}")
-            if _listening(self.pop3_port) and _listening(self.pop3s_port):
+            if listening(self.pop3_port) and listening(self.pop3s_port):
                 return self
             time.sleep(0.02)
         self.stop()
@@ -249,13 +249,6 @@ service pop3-login {{
             self.process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class SilentServer:

@@ -1,9 +1,19 @@
-"""Ending the server processes the test harness starts."""
+"""The server processes the test harness starts: whether one listens, and ending it."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def stop_process(process: subprocess.Popen | None, timeout: float = 10) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import warnings
+from contextlib import contextmanager
 
 import pytest
 from cryptography.fernet import Fernet
@@ -101,15 +102,22 @@ def empty_all_tables() -> None:
     db.session.commit()
 
 
-@pytest.fixture
-def app(database_url):
-    app = make_app(database_url)
+@contextmanager
+def fresh_app(url: str):
+    """The app on `url`, inside its app context, with empty tables plus the reference rows."""
+    app = make_app(url)
     with app.app_context():
         empty_all_tables()
         ensure_reference_data(db.session)
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url):
+    with fresh_app(database_url) as app:
+        yield app
 
 
 @pytest.fixture

@@ -14,10 +14,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from extensions import db
-from models.enums import CustomerKind
+from models.enums import CustomerKind, OperatorRole
 from services.api_tokens import create_token
 from services.customers import SaveOptions, create_customer
-from tests.conftest import make_app
+from services.operators import create_operator
+from tests.conftest import fresh_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -25,27 +26,15 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture
 def api_schema(sqlite_url):
     # One database keeps the run bounded; tests/test_api.py covers both for every endpoint.
-    app = make_app(sqlite_url)
-    with app.app_context():
-        from models.enums import OperatorRole
-        from services.operators import create_operator
-        from services.reference_data import ensure_reference_data
-        from tests.conftest import empty_all_tables
-
-        empty_all_tables()
-        ensure_reference_data(db.session)
+    with fresh_app(sqlite_url) as app:
         boss = create_operator(db.session, email="fuzz@example.com", password="correct horse battery",
                                first_name="Fuzz", last_name="Maintainer", role=OperatorRole.MAINTAINER)
         create_customer(db.session, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
                         company_name="Fuzz Co",
                         contacts=[{"last_name": "Kontakt", "email": "k@fuzz.example.com", "is_main": True}])
-        token = create_token(db.session, boss, "fuzz")[1]
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    schema.token = token
-    yield schema
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+        schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+        schema.token = create_token(db.session, boss, "fuzz")[1]
+        yield schema
 
 
 def test_no_500_and_no_answer_outside_the_document(api_schema):
