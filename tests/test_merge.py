@@ -192,3 +192,30 @@ def test_two_selected_in_the_list_open_the_merge(maintainer_client, pair):
     one = maintainer_client.submit("/admin/customers/", {"action": "merge", "rowid": [str(survivor.id)]},
                                    post_url="/admin/customers/action/")
     assert one.status_code == 302 and "merge" not in one.headers["Location"]
+
+
+def test_exports_follow_the_access_policy_and_hold_no_secrets(session, maintainer, operator_client,
+                                                              maintainer_client, pair, new_customer):
+    import io
+
+    import openpyxl
+
+    from services.computers import registration_key
+
+    survivor, other = pair
+    key = registration_key(session, maintainer, survivor, BOX)
+    save_customer_settings(session, survivor, maintainer, BOX, {"cmonitor_password": "agent-secret"})
+    new_customer(kind=CustomerKind.COMPANY, company_name="Foreign Firm",
+                 contacts=[{"last_name": "Cudzí", "email": "cudzi@foreign.sk"}])
+    merge_customers(session, maintainer, survivor, other, BOX, choices={"company_name": "survivor"},
+                    decisions={})
+    mine = operator_client.get("/admin/customers/export/csv/").get_data(as_text=True)
+    assert "ACME" in mine and "Foreign Firm" not in mine and "ACME s.r.o." not in mine  # no tombstone
+    contacts = operator_client.get("/admin/contacts/export/csv/").get_data(as_text=True)
+    assert "Nová" in contacts and "cudzi@foreign.sk" not in contacts
+    everything = maintainer_client.get("/admin/customers/export/csv/").get_data(as_text=True)
+    workbook = openpyxl.load_workbook(io.BytesIO(maintainer_client.get("/admin/customers/export/xlsx/").data))
+    cells = " ".join(str(c.value) for row in workbook.active.iter_rows() for c in row)
+    for text in (everything, cells, contacts):
+        assert key not in text and "agent-secret" not in text and "gAAAAA" not in text  # Fernet tokens
+    assert "Foreign Firm" in everything and "ACME s.r.o." not in everything
