@@ -14,7 +14,7 @@ from services.access import require_maintainer
 from services.contact_info import normalise_email
 from services.customer_settings import build_settings
 from services.customers import SaveOptions, create_customer, validate_customer
-from services.duplicates import DuplicateSuspected, make_probe, refuse_duplicates
+from services.duplicates import DuplicateSuspected, customer_probe, refuse_duplicates
 from services.errors import FORM, ValidationFailed
 from services.secrets import SecretBox
 from wizards.drafts import plain_values
@@ -44,14 +44,8 @@ def _main_contact(values: dict[str, Any]) -> dict[str, Any]:
 
 def duplicate_probe(values: dict[str, Any], options: SaveOptions):
     """Step 1's values as a duplicate probe (the contact's e-mail when the customer has none)."""
-    company = values.get("kind") == "company"
-    name = values.get("company_name") if company else \
-        f"{values.get('first_name') or ''} {values.get('last_name') or ''}"
-    return make_probe(kind=values.get("kind"), name=name,
-                      email=values.get("email") or values.get("contact_email"),
-                      phone=values.get("primary_phone"),
-                      registration_number=values.get("registration_number"), vat_id=values.get("vat_id"),
-                      phone_region=options.phone_region)
+    email = values.get("email") or values.get("contact_email")
+    return customer_probe(_customer({**values, "email": email}), options.phone_region)
 
 
 def _confirmed(values: dict[str, Any]) -> bool:
