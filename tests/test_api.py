@@ -209,3 +209,18 @@ def test_openapi_document_and_docs_page(app):
     page = client.get(f"{API}/docs").get_data(as_text=True)
     assert "swagger-ui-bundle.js" in page
     assert client.get(f"{API}/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_profile_page_creates_a_token_once_and_revokes_it(app, operator_client, session, operator):
+    from models import ApiToken
+
+    refused = operator_client.submit("/admin/api-tokens/", {"name": ""})
+    assert "Name the token" in refused.get_data(as_text=True)
+    page = operator_client.submit("/admin/api-tokens/", {"name": "nightly report"}).get_data(as_text=True)
+    token = page.split('data-testid="new-token"')[1].split("<code>")[1].split("</code>")[0]
+    assert Api(app.test_client(), token).get("/customers").status_code == 200
+    assert token not in operator_client.get("/admin/api-tokens/").get_data(as_text=True)  # shown once
+    row = session.query(ApiToken).filter_by(name="nightly report").one()
+    assert row.token_hash != token and token not in row.token_hash
+    operator_client.submit("/admin/api-tokens/", {}, post_url=f"/admin/api-tokens/{row.id}/revoke")
+    assert Api(app.test_client(), token).get("/customers").status_code == 401
