@@ -37,15 +37,19 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
+def started(start, errors, label: str):
+    """What `start()` returns, or — when it raises one of `errors` — a failed run in CI and a
+    loud skip elsewhere (`unavailable`), said outside the except block for a clean report."""
+    try:
+        return start()
+    except errors as exc:
+        reason = str(exc)
+    unavailable(f"{label}: {reason}")
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster():
-    try:
-        cluster = PostgresCluster().start()
-    except PostgresUnavailable as exc:
-        cluster = None
-        reason = str(exc)
-    if cluster is None:
-        unavailable(f"PostgreSQL: {reason}")
+    cluster = started(lambda: PostgresCluster().start(), PostgresUnavailable, "PostgreSQL")
     yield cluster
     cluster.stop()
 

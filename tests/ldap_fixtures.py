@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from testing.ldap_server import LdapServer, LdapUnavailable, default_guid, user_entry, users_ldif
-from tests.conftest import unavailable
+from tests.conftest import started, unavailable
 
 BIG_COUNT = 2100
 MANAGERS = 100  # the last 100 users manage the others; the very last one manages those
@@ -94,13 +94,7 @@ def _manager(n: int, count: int) -> int | None:
 def ldap_server():
     """A started server with only the base entries (suffix, ou=People/Staff/Contractors and the
     service account); stopped and removed after the test."""
-    try:
-        server = LdapServer().start()
-    except LdapUnavailable as exc:
-        server = None
-        reason = str(exc)
-    if server is None:
-        unavailable(f"LDAP: {reason}")
+    server = started(lambda: LdapServer().start(), LdapUnavailable, "LDAP")
     yield server
     server.stop()
 

@@ -14,7 +14,7 @@ from testing.mail_servers import (
     SmtpServer,
     make_certificate,
 )
-from tests.conftest import unavailable
+from tests.conftest import started, unavailable
 
 USER = "alice"
 PASSWORD = "Tr0ub4dor-mail-secret"
@@ -51,13 +51,8 @@ def smtp_servers(certificate):
 
 @pytest.fixture(scope="session")
 def dovecot(certificate):
-    try:
-        server = DovecotPop3(certificate, USER, PASSWORD, messages=2).start()
-    except MailServerUnavailable as exc:
-        server = None
-        reason = str(exc)
-    if server is None:
-        unavailable(f"POP3 (Dovecot): {reason}")
+    server = started(lambda: DovecotPop3(certificate, USER, PASSWORD, messages=2).start(),
+                     MailServerUnavailable, "POP3 (Dovecot)")
     yield server
     server.stop()
 
