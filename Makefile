@@ -15,7 +15,7 @@ test:
 	scripts/bootstrap.sh test
 	.venv/bin/ruff check .
 	.venv/bin/mypy
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 lint:
 	.venv/bin/ruff check .

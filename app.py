@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from config import ConfigError, load_config
 from extensions import csrf, db, limiter, login_manager, migrate
 from security_headers import init_security_headers
+from services.limits import guard_lengths
 from services.secrets import SecretBox
 
 
@@ -39,12 +40,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     init_security_headers(app)
+    guard_lengths()
 
     from admin_views import init_admin
     from admin_views.auth import auth
+    from admin_views.refusals import init_refusal_pages
 
     app.register_blueprint(auth)
     init_admin(app)
+    init_refusal_pages(app)
 
     from api import init_api
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 import click
 from flask import Flask, current_app
@@ -11,21 +14,35 @@ from cli_directory import directory_cli, tokens_cli
 from extensions import db
 from services.customers import SaveOptions
 from services.demo import load_demo_data
-from services.errors import ValidationFailed
+from services.errors import FORM, DomainError, ValidationFailed
 from services.operators import create_operator, ensure_maintainer
 from services.reference_data import ensure_reference_data
 from services.secrets import rotate_secrets
+from services.transactions import unit_of_work
 
 
 def _options() -> SaveOptions:
     return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
 
 
-def _fail(exc: ValidationFailed) -> None:
-    for field, messages in exc.errors.items():
+def _fail(exc: DomainError) -> NoReturn:
+    """A refusal of the domain as a message on stderr and exit status 1, never a traceback."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) else {FORM: [str(exc)]}
+    for field, messages in errors.items():
         for message in messages:
-            click.echo(f"{field}: {message}", err=True)
+            click.echo(message if field == FORM else f"{field}: {message}", err=True)
     raise SystemExit(1)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """A command's write: one unit of work, committed when the command's body ends; a refusal
+    rolls everything back and ends the command with its message (`_fail`)."""
+    try:
+        with unit_of_work(db.session):
+            yield
+    except DomainError as exc:
+        _fail(exc)
 
 
 def register_cli(app: Flask) -> None:
@@ -41,20 +58,17 @@ def register_cli(app: Flask) -> None:
         """Create a maintainer who can sign in with EMAIL."""
         from models.enums import OperatorRole
 
-        try:
+        with writing():
             create_operator(db.session, email=email, password=password, first_name=first_name,
                             last_name=last_name, role=OperatorRole.MAINTAINER)
-        except ValidationFailed as exc:
-            _fail(exc)
         click.echo(f"Maintainer {email} created.")
 
     @app.cli.command("load-demo")
     def load_demo_command():
         """Load demo customers, contacts, operators and lookups into an empty database."""
-        if load_demo_data(db.session, _options()):
-            click.echo("Demo data loaded.")
-        else:
-            click.echo("Customers exist already: demo data not loaded.")
+        with writing():
+            loaded = load_demo_data(db.session, _options())
+        click.echo("Demo data loaded." if loaded else "Customers exist already: demo data not loaded.")
 
     @app.cli.command("rotate-encryption-key")
     @click.option("--old-key", "old_keys", multiple=True, required=True,
@@ -65,8 +79,9 @@ def register_cli(app: Flask) -> None:
         Run it with ENCRYPTION_KEY set to the new key and the previous one as --old-key, then
         keep running the app with the new key. Values are never printed."""
         try:
-            count = rotate_secrets(db.session, current_app.config["ENCRYPTION_KEY"], list(old_keys))
-        except ValueError as exc:
+            with writing():
+                count = rotate_secrets(db.session, current_app.config["ENCRYPTION_KEY"], list(old_keys))
+        except ValueError as exc:  # a key that opens nothing: rolled back, nothing changed
             raise click.ClickException(str(exc)) from None
         click.echo(f"Re-encrypted {count} secret value(s) with the current key.")
 
@@ -74,21 +89,21 @@ def register_cli(app: Flask) -> None:
     @click.option("--demo/--no-demo", default=True, help="Load demo data into a new database.")
     def setup_command(demo):
         """Prepare a migrated database: reference rows, demo data when it is new, and a first
-        maintainer (ADMIN_EMAIL / ADMIN_PASSWORD, or a generated password printed once)."""
+        maintainer (ADMIN_EMAIL / ADMIN_PASSWORD, or a generated password printed once). One
+        unit of work: when the maintainer is refused, nothing of the setup is kept."""
         from sqlalchemy import select
 
         from models import Operator
 
-        is_new = db.session.scalar(select(Operator.id).limit(1)) is None
-        ensure_reference_data(db.session)
-        if demo and is_new and load_demo_data(db.session, _options()):
-            click.echo("New database: demo data loaded.")
-        try:
+        with writing():
+            is_new = db.session.scalar(select(Operator.id).limit(1)) is None
+            ensure_reference_data(db.session)
+            demo_loaded = demo and is_new and load_demo_data(db.session, _options())
             operator, generated = ensure_maintainer(
                 db.session, os.environ.get("ADMIN_EMAIL"), os.environ.get("ADMIN_PASSWORD")
             )
-        except ValidationFailed as exc:
-            _fail(exc)
+        if demo_loaded:
+            click.echo("New database: demo data loaded.")
         if generated:
             click.echo("=" * 64)
             click.echo(f"First maintainer: {operator.email}")

@@ -46,7 +46,8 @@ def list_command():
               help="Go ahead although more than the source's allowed share would become inactive.")
 def sync_command(source, dry_run, changes_only, confirm_deactivation):
     """Import SOURCE (its name or id). Prints progress and a summary; exits 1 when the run fails
-    or is held, so a scheduler notices."""
+    or is held, so a scheduler notices. The import commits batch by batch itself (its own units
+    of work; a dry run is rolled back in one place)."""
     def progress(run):
         if run.total:
             click.echo(f"  {run.processed}/{run.total} entries", err=True)
@@ -60,7 +61,9 @@ def sync_command(source, dry_run, changes_only, confirm_deactivation):
     for change in run.changes or []:
         click.echo(f"  updated {change['name']}: {', '.join(change['fields'])}")
     for error in run.errors or []:
-        click.echo(f"  {'skipped' if error['skipped'] else 'warning'} {error['dn']}: {error['message']}")
+        account = f"{error['account']} " if error.get("account") else ""
+        click.echo(f"  {'skipped' if error['skipped'] else 'warning'} {account}{error['dn']}: "
+                   f"{error['message']}")
     if run.message:
         click.echo(run.message, err=run.status == SyncRunStatus.FAILED)
     if run.status != SyncRunStatus.SUCCEEDED:
@@ -77,15 +80,18 @@ def create_token_command(email, name):
     """Create an API token for the operator EMAIL; the token is the last line printed (shown
     only now: it is stored hashed)."""
     from services.api_tokens import create_token
-    from services.errors import ValidationFailed
+    from services.errors import DomainError, ValidationFailed
     from services.operators import find_operator
+    from services.transactions import unit_of_work
 
     operator = find_operator(db.session, email)
     if operator is None or not operator.is_active:
         raise click.ClickException(f"No active operator signs in as {email}.")
     try:
-        _, token = create_token(db.session, operator, name)
-    except ValidationFailed as exc:
-        raise click.ClickException(" ".join(m for ms in exc.errors.values() for m in ms)) from None
+        with unit_of_work(db.session):
+            _, token = create_token(db.session, operator, name)
+    except DomainError as exc:  # refused: rolled back, a message and exit status 1
+        messages = exc.errors.values() if isinstance(exc, ValidationFailed) else [[str(exc)]]
+        raise click.ClickException(" ".join(m for ms in messages for m in ms)) from None
     click.echo(f"API token {name!r} for {operator.email} (shown only now):")
     click.echo(token)

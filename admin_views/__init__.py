@@ -8,6 +8,23 @@ from flask_admin.theme import Bootstrap4Theme
 from admin_views.audit import AuditEventView
 from admin_views.bulk_import import BulkImportView
 from admin_views.contacts import ContactView
+from admin_views.customer_page import tab_bar
+from admin_views.customer_pages import (
+    BuildingsLookup,
+    DeleteConfirmPage,
+    PhotoFilePage,
+    PhotoPage,
+    StatusPage,
+)
+from admin_views.customer_settings_tabs import SettingsPage
+from admin_views.customer_tabs import (
+    ComputersPage,
+    ContactsPage,
+    HistoryPage,
+    OperatorsPage,
+    PortalPage,
+    WorkgroupsPage,
+)
 from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
 from admin_views.directory import DirectorySourceView
@@ -56,6 +73,25 @@ def init_admin(app) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
+    # The pages of one customer, at the URLs they have always had; the tabs in this order
+    # after Basic information (CustomerView's edit form).
+    customer_pages = [
+        ContactsPage(endpoint="customer_contacts", url="/admin/customers/contacts-tab"),
+        SettingsPage(endpoint="customer_settings", url="/admin/customers/settings"),
+        OperatorsPage(endpoint="customer_operators", url="/admin/customers/operators-tab"),
+        PortalPage(endpoint="customer_portal", url="/admin/customers/portal"),
+        WorkgroupsPage(endpoint="customer_workgroups", url="/admin/customers/workgroups-tab"),
+        ComputersPage(endpoint="customer_computers", url="/admin/customers/computers-tab"),
+        HistoryPage(endpoint="customer_history", url="/admin/customers/history"),
+        StatusPage(endpoint="customer_status", url="/admin/customers/status"),
+        PhotoPage(endpoint="customer_photo", url="/admin/customers/photo"),
+        PhotoFilePage(endpoint="customer_photo_file", url="/admin/customers/photo-file"),
+        DeleteConfirmPage(endpoint="customer_delete_confirm", url="/admin/customers/delete-confirm"),
+    ]
+    for page in customer_pages:
+        admin.add_view(page)
+    app.jinja_env.globals["customer_page_tabs"] = tab_bar(customer_pages)
+    admin.add_view(BuildingsLookup(endpoint="customer_buildings", url="/admin/customers/buildings"))
     admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
     admin.add_view(RequestView(Request, db, name="Requests", endpoint="requests"))
     admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))

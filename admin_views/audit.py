@@ -18,8 +18,15 @@ ENTITIES = ["customer", "contact", "operator", "globalsettings", "customerstatus
 def format_changes(view, context, model, name) -> str:
     if not model.changes:
         return ""
-    return "; ".join(f"{field}: {json.dumps(old, ensure_ascii=False)} → {json.dumps(new, ensure_ascii=False)}"
-                     for field, (old, new) in model.changes.items())
+    return "; ".join(_change(field, value) for field, value in model.changes.items())
+
+
+def _change(field: str, value) -> str:
+    # Most events record [old, new]; a merge also keeps what its undo needs (not a pair).
+    if isinstance(value, list | tuple) and len(value) == 2:
+        old, new = value
+        return f"{field}: {json.dumps(old, ensure_ascii=False)} → {json.dumps(new, ensure_ascii=False)}"
+    return f"{field}: recorded"
 
 
 class AuditEventView(MaintainerModelView):

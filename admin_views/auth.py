@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired
 from extensions import db, limiter, login_manager
 from models import Operator
 from services.operators import authenticate
+from services.transactions import unit_of_work
 
 auth = Blueprint("auth", __name__)
 
@@ -55,7 +56,9 @@ def login():
         return redirect(url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        operator = authenticate(db.session, form.email.data, form.password.data, request.remote_addr)
+        # Committed either way: a refused sign-in is recorded as well as a successful one.
+        with unit_of_work(db.session):
+            operator = authenticate(db.session, form.email.data, form.password.data, request.remote_addr)
         if operator is not None:
             login_user(operator)
             return redirect(_safe_next(request.args.get("next")))

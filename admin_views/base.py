@@ -16,35 +16,15 @@ from wtforms.fields import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
 
 from admin_views.ids import MAX_ID, parse_id
+from admin_views.refusals import panel_write
 from extensions import db
 from services.audit import record, save_audited
 from services.customers import SaveOptions
-from services.errors import FORM, DomainError, PermissionDenied, StaleRecord, ValidationFailed
 from services.transactions import delete
 
 
 def save_options() -> SaveOptions:
     return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
-
-
-def flash_errors(errors: dict[str, list[str]]) -> None:
-    """Every message of a refusal as a page message (pages without a form to put them on)."""
-    for messages in errors.values():
-        for message in messages:
-            flash(message, "error")
-
-
-def attach_errors(form, errors: dict[str, list[str]]) -> None:
-    """Show domain messages on the fields they concern; the rest as a message on the page.
-    The form keeps everything the user typed; a note on top says where to look on a long form."""
-    flash("Nothing was saved: please correct the fields marked below.", "error")
-    for field_name, messages in errors.items():
-        field = getattr(form, field_name, None) if field_name != FORM else None
-        if field is None:
-            for message in messages:
-                flash(message, "error")
-            continue
-        field.errors = list(field.errors or []) + list(messages)
 
 
 def actor():
@@ -83,8 +63,9 @@ class SecuredModelView(ModelView):
     """A model view for any signed-in, active operator.
 
     Saving goes through `save_model`/`remove_model`, which subclasses implement by calling the
-    domain layer; a ValidationFailed lands on the form's fields, a DomainError as a message,
-    and the session is rolled back, so nothing is half-written.
+    domain command; the create, edit and delete pages and the bulk delete run them inside
+    admin_views.refusals.panel_write (one unit of work; a refusal on the form's fields or as
+    a page message, nothing half-written).
     """
 
     page_size = 20
@@ -161,7 +142,7 @@ class SecuredModelView(ModelView):
     def action_delete(self, ids):
         # Flask-Admin's own version compares the integer key with the posted strings, which
         # PostgreSQL refuses, and deletes without the row-level check: each row goes through
-        # delete_model (domain rules, audit) and one refused row refuses the whole batch.
+        # remove_model (domain rules, audit) in ONE write, so one refused row refuses the batch.
         pks = {pk for pk in map(parse_id, ids) if pk is not None}
         existing = db.session.scalar(select(func.count()).select_from(self.model)
                                      .where(self.model.id.in_(pks)))
@@ -169,64 +150,49 @@ class SecuredModelView(ModelView):
                                                            *self.delete_scope())).all()
         if len(rows) < (existing or 0):
             abort(403)
-        deleted = sum(1 for row in rows if self.delete_model(row))
-        if deleted:
-            flash(f"{deleted} record(s) deleted.", "success")
+        with panel_write() as outcome:
+            for row in rows:
+                self.remove_model(row)
+        if outcome.ok and rows:
+            for row in rows:
+                self.after_model_delete(row)
+            flash(f"{len(rows)} record(s) deleted.", "success")
 
     # --- the domain hooks subclasses implement -------------------------------------------
     def save_model(self, form, model, is_created: bool) -> None:
+        """Call the domain command that saves `model` (already filled from `form`); it flushes
+        and raises, the write around it commits or shows the refusal."""
         raise NotImplementedError
 
     def remove_model(self, model) -> None:
         delete(db.session, model)
 
     # --- Flask-Admin's write path, routed through the hooks ------------------------------
-    def _save(self, form, model, is_created: bool) -> bool:
-        try:
+    def _write(self, form, model, is_created: bool) -> bool:
+        """The one write of the create and edit pages: fill the record from the form and save
+        it in one unit of work. A refusal leaves the user's input on the form with the messages
+        on their fields (admin_views.refusals); nothing is written."""
+        with panel_write(form) as outcome:
+            with db.session.no_autoflush:
+                form.populate_obj(model)
             self.save_model(form, model, is_created)
-        except PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except StaleRecord as exc:
-            db.session.rollback()
-            attach_errors(form, exc.errors)
-            # The user has now been told; saving again is a deliberate overwrite.
-            form.version_seen.data = exc.current_version
-            return False
-        except ValidationFailed as exc:
-            db.session.rollback()
-            attach_errors(form, exc.errors)
-            return False
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return False
-        self.after_model_change(form, model, is_created)
-        return True
+        if outcome.ok:
+            self.after_model_change(form, model, is_created)
+        return outcome.ok
 
     def create_model(self, form):
         model = self.build_new_instance()
-        with db.session.no_autoflush:
-            form.populate_obj(model)
-        return model if self._save(form, model, True) else False
+        return model if self._write(form, model, True) else False
 
     def update_model(self, form, model) -> bool:
-        with db.session.no_autoflush:
-            form.populate_obj(model)
-        return self._save(form, model, False)
+        return self._write(form, model, False)
 
     def delete_model(self, model) -> bool:
-        try:
+        with panel_write() as outcome:
             self.remove_model(model)
-        except PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            return False
-        self.after_model_delete(model)
-        return True
+        if outcome.ok:
+            self.after_model_delete(model)
+        return outcome.ok
 
 
 class MaintainerModelView(SecuredModelView):

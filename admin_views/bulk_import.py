@@ -240,7 +240,8 @@ class BulkImportView(BaseView):
         if state.get("status") == "previewed":
             state.update(status="running", progress={"done": 0, "total": state.get("rows", 0)})
             upload.save(state)
-            run_in_background(current_app._get_current_object(), upload, actor().id)
+            app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
+            run_in_background(app, upload, actor().id)
         return redirect(url_for(".result_view", token=token))
 
     @expose("/result/<token>")

@@ -1,23 +1,26 @@
 """A customer's technical settings as tabs (C-Monitor, Mail servers, Notifications, Requests by
-e-mail), each saving on its own through services.customer_settings with a version check. The
-forms are the wizard's, so both ask the same questions and the domain checks both the same."""
+e-mail): one page at /settings/?tab=…, each tab saving on its own through
+services.customer_settings with a version check. The forms are the wizard's, so both ask the
+same questions and the domain checks both the same."""
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import expose
+from wtforms import Form
 
-from admin_views.base import actor, attach_errors
+from admin_views.base import actor
+from admin_views.customer_page import CustomerPage, TabSpec
 from admin_views.ids import parse_id
+from admin_views.refusals import panel_write
 from extensions import db
-from services.access import Right, can
+from models import Customer
+from services.access import Right
 from services.customer_settings import save_customer_settings, settings_form_values, settings_of
-from services.errors import PermissionDenied, StaleRecord, ValidationFailed
 from wizards.flow import settings_values
 from wizards.steps import FORMS, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step
 
-TABS = {"cmonitor": Step.CMONITOR, "mail": Step.MAIL, "notifications": Step.NOTIFICATIONS,
-        "requests": Step.REQUESTS}
+STEPS = {"cmonitor": Step.CMONITOR, "mail": Step.MAIL, "notifications": Step.NOTIFICATIONS,
+         "requests": Step.REQUESTS}
 
 
 def _form_data(values: dict) -> dict:
@@ -28,40 +31,52 @@ def _form_data(values: dict) -> dict:
             for k, v in shown.items()}
 
 
-class CustomerSettingsMixin:
-    @expose("/settings/", methods=("GET", "POST"))
-    def settings_view(self):
-        customer = self.get_one(request.args.get("id"))  # 404 without the view right
+class SettingsPage(CustomerPage):
+    """The four settings tabs; `?tab=` picks one (C-Monitor without it)."""
+
+    template = "admin/customer_settings.html"
+    form = None  # one per tab: FORMS[step], the wizard's step forms
+    right = Right.VIEW
+    post_right = Right.EDIT
+    tabs = (
+        TabSpec("cmonitor", "C-Monitor", {"tab": "cmonitor"}),
+        TabSpec("mail", "Mail servers", {"tab": "mail"}),
+        TabSpec("notifications", "Notifications", {"tab": "notifications"}),
+        TabSpec("requests", "Requests by e-mail", {"tab": "requests"}),
+    )
+
+    @staticmethod
+    def tab() -> str:
         tab = request.args.get("tab", "cmonitor")
-        if tab not in TABS:
+        if tab not in STEPS:
             abort(404)
-        step = TABS[tab]
-        row = settings_of(db.session, customer)
+        return tab
+
+    def get(self, customer: Customer, form: Form | None = None):
+        tab = self.tab()
+        step = STEPS[tab]
+        row = settings_of(db.session, customer)  # unsaved defaults when it has none: nothing written
         stored = settings_form_values(row)
-        form = FORMS[step](request.form if request.method == "POST" else None, data=_form_data(stored))
-        if request.method == "POST":
-            values = {name: field.data for name, field in form._fields.items()}
-            if form.validate():
-                try:
-                    box = current_app.extensions["secret_box"]
-                    save_customer_settings(db.session, customer, actor(), box,
-                                           settings_values({step: values}),
-                                           seen_version=parse_id(request.form.get("version_seen")))
-                except PermissionDenied:
-                    abort(403)
-                except StaleRecord as exc:
-                    db.session.rollback()
-                    attach_errors(form, exc.errors)
-                    row = settings_of(db.session, customer)
-                except ValidationFailed as exc:
-                    db.session.rollback()
-                    attach_errors(form, exc.errors)
-                else:
-                    flash(f"{TITLES[step]} saved.", "success")
-                    return redirect(url_for(".settings_view", id=customer.id, tab=tab))
-        secrets_set = {f for f in SECRET_FIELDS if stored.get(f"{f}_set")}
-        return self.render(
-            "admin/customer_settings.html", customer=customer, form=form, tab=tab, tabs=TABS,
-            titles=TITLES, secrets_set=secrets_set, servers=SERVER_PREFIXES.get(step, ()),
-            version=row.version, may_edit=can(db.session, actor(), customer.id, Right.EDIT),
+        form = form or FORMS[step](data=_form_data(stored))
+        return self.render_page(
+            customer, form=form, active_tab=tab, titles=TITLES,
+            secrets_set={f for f in SECRET_FIELDS if stored.get(f"{f}_set")},
+            servers=SERVER_PREFIXES.get(step, ()), version=row.version,
         )
+
+    def post(self, customer: Customer):
+        tab = self.tab()
+        step = STEPS[tab]
+        stored = settings_form_values(settings_of(db.session, customer))
+        form = FORMS[step](request.form, data=_form_data(stored))
+        if not form.validate():
+            return self.get(customer, form)
+        values = {name: field.data for name, field in form._fields.items()}
+        with panel_write(form) as outcome:
+            save_customer_settings(db.session, customer, actor(), current_app.extensions["secret_box"],
+                                   settings_values({step: values}),
+                                   seen_version=parse_id(request.form.get("version_seen")))
+        if outcome.ok:
+            flash(f"{TITLES[step]} saved.", "success")
+            return redirect(url_for(".index", id=customer.id, tab=tab))
+        return self.get(customer, form)  # the stored version again: after a stale refusal, the current one

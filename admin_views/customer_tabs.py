@@ -1,166 +1,276 @@
-"""The per-customer edit page as tabs, each its own URL that saves on its own.
+"""The tabs of one customer after Basic information: Contacts, Operators, Portal access,
+Workgroups, Computers and History (the technical settings are in customer_settings_tabs).
 
-Basic information is Flask-Admin's edit form; the technical settings, portal access and history
-tabs live in their own mixins. This module adds the tab bar they all share and the Contacts,
-Operators, Workgroups and Computers tabs. Every tab reads the customer through the view's
-`get_one` (access policy: 404 / 403) and writes through the domain services, which check the
-rights again (only a maintainer changes operators, the edit right for the rest) and the version.
+Each is a CustomerPage (admin_views.customer_page): it declares its template, form and rights,
+reads the customer through the loader and writes through one domain command inside
+panel_write. The commands check the rights again: only a maintainer changes operators, the
+edit right for the rest, and the version.
 """
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import expose
-from sqlalchemy import select
-from wtforms import Form, RadioField, SelectField, StringField
+from flask import current_app, flash, make_response, redirect, request, url_for
+from sqlalchemy import or_, select
+from wtforms import Form, HiddenField, PasswordField, RadioField, SelectField, StringField
 
-from admin_views.base import actor, attach_errors, save_options
+from admin_views.base import actor, save_options
+from admin_views.customer_page import CustomerPage, TabSpec
 from admin_views.ids import parse_id
+from admin_views.refusals import panel_write
 from extensions import db
-from models import Computer, Contact, Operator, Workgroup
+from models import (
+    AuditEvent,
+    Computer,
+    Contact,
+    Customer,
+    CustomerSettings,
+    Operator,
+    PortalAccount,
+    SecurityGroup,
+    Workgroup,
+)
 from models.enums import CustomerKind, PhoneType
-from services.access import Right, can
-from services.computers import push_settings, registration_key, rotate_registration_key, settings_differ
+from services.access import Right
+from services.computers import has_registration_key, push_settings, rotate_registration_key, settings_differ
 from services.contact_info import format_phone
 from services.contacts import save_contact
-from services.customers import save_customer
-from services.errors import PermissionDenied, StaleRecord, ValidationFailed
+from services.customers import set_operators, set_workgroups
+from services.errors import DomainError, NotFound
+from services.limits import max_length
+from services.portal import (
+    create_portal_account,
+    portal_account_of,
+    reset_portal_password,
+    set_portal_access_enabled,
+)
 
-# (key, label, endpoint, extra URL arguments): the tab bar of every customer page, in order.
-CUSTOMER_TABS = [
-    ("basic", "Basic information", ".edit_view", {}),
-    ("contacts", "Contacts", ".contacts_tab_view", {}),
-    ("cmonitor", "C-Monitor", ".settings_view", {"tab": "cmonitor"}),
-    ("mail", "Mail servers", ".settings_view", {"tab": "mail"}),
-    ("notifications", "Notifications", ".settings_view", {"tab": "notifications"}),
-    ("requests", "Requests by e-mail", ".settings_view", {"tab": "requests"}),
-    ("operators", "Operators", ".operators_tab_view", {}),
-    ("portal", "Portal access", ".portal_view", {}),
-    ("workgroups", "Workgroups", ".workgroups_tab_view", {}),
-    ("computers", "Computers", ".computers_tab_view", {}),
-    ("history", "History", ".history_view", {}),
-]
+
+def _limit(column) -> dict:
+    """The HTML maxlength of a field from its column (services.limits), for the browser's hint."""
+    return {"maxlength": max_length(column)}
 
 
 class NewContactForm(Form):
-    first_name = StringField("First name")
-    last_name = StringField("Last name *")
-    email = StringField("E-mail")
-    phone = StringField("Phone")
+    first_name = StringField("First name", render_kw=_limit(Contact.first_name))
+    last_name = StringField("Last name *", render_kw=_limit(Contact.last_name))
+    email = StringField("E-mail", render_kw=_limit(Contact.email))
+    phone = StringField("Phone", render_kw=_limit(Contact.phone))
     phone_type = SelectField("Phone type", choices=[("", "—")] + PhoneType.choices(), default="")
-    title = StringField("Title")
+    title = StringField("Title", render_kw=_limit(Contact.title))
     role = RadioField("Role", default="contact", choices=[
         ("main", "Main contact — receives copies of the communication on all the customer's requests"),
         ("contact", "Contact — only on the requests it is assigned to"),
     ])
 
 
+class PortalForm(Form):
+    """The fields of the portal page's three small forms: create, reset the password, disable
+    or enable sign-in (which one: `action`)."""
+
+    action = HiddenField()
+    username = StringField("User name *", render_kw=_limit(PortalAccount.username))
+    password = PasswordField("Password")
+    security_group = StringField("Security group")  # the id chosen in the page's select
+
+
 def _chosen_ids(name: str) -> set[int]:
     return {i for i in map(parse_id, request.form.getlist(name)) if i is not None}
 
 
-class CustomerTabsMixin:
-    def _tab_page(self, template: str, customer, active: str, **kwargs):
-        return self.render(template, customer=customer, active_tab=active,
-                           may_edit=can(db.session, actor(), customer.id, Right.EDIT), **kwargs)
+def _seen_version() -> int | None:
+    return parse_id(request.form.get("version_seen"))
 
-    def _relation_tab(self, customer, relation: str, choices: list, message: str, template: str, **extra):
-        """The Operators and Workgroups tabs: tick boxes over `choices`, saved through the domain
-        (rights, version, audit); a refusal lands on the same tab with the ticks kept."""
-        errors: dict[str, list[str]] = {}
-        if request.method == "POST":
-            chosen = _chosen_ids(relation)
-            try:
-                with db.session.no_autoflush:
-                    setattr(customer, relation, [c for c in choices if c.id in chosen])
-                save_customer(db.session, customer, actor(), save_options(),
-                              seen_version=parse_id(request.form.get("version_seen")))
-            except PermissionDenied:
-                db.session.rollback()
-                abort(403)
-            except (StaleRecord, ValidationFailed) as exc:
-                db.session.rollback()
-                errors = exc.errors
-            else:
-                flash(message, "success")
-                return redirect(url_for(f".{relation}_tab_view", id=customer.id))
-        chosen = _chosen_ids(relation) if errors else {c.id for c in getattr(customer, relation)}
-        return self._tab_page(template, customer, relation, errors=errors, chosen=chosen, **extra)
 
-    @expose("/contacts-tab/", methods=("GET", "POST"))
-    def contacts_tab_view(self):
-        """A company's contacts, and a form to add one (the prompt after creating a company)."""
-        customer = self.get_one(request.args.get("id"))
-        form = NewContactForm(request.form if request.method == "POST" else None)
-        if request.method == "POST":
-            values = form.data
-            contact = Contact(customer=customer, is_main=values.pop("role") == "main",
-                              phone_type=PhoneType(values["phone_type"]) if values["phone_type"] else None,
-                              **{k: v for k, v in values.items() if k != "phone_type"})
-            try:
-                save_contact(db.session, contact, actor(), save_options().phone_region)
-            except PermissionDenied:
-                db.session.rollback()
-                abort(403)
-            except ValidationFailed as exc:
-                db.session.rollback()
-                attach_errors(form, exc.errors)
-            else:
-                flash(f"{contact.display_name} was added as {contact.role_label.lower()}.", "success")
-                return redirect(url_for(".contacts_tab_view", id=customer.id))
+def _box():
+    return current_app.extensions["secret_box"]
+
+
+class ContactsPage(CustomerPage):
+    """A company's contacts, and a form to add one (the prompt after creating a company)."""
+
+    template = "admin/customer_contacts.html"
+    form = NewContactForm
+    right = Right.VIEW
+    post_right = Right.EDIT
+    tabs = (TabSpec("contacts", "Contacts"),)
+
+    def get(self, customer: Customer, form: Form | None = None):
         contacts = db.session.scalars(select(Contact).where(Contact.customer_id == customer.id)
                                       .order_by(Contact.is_main.desc(), Contact.sort_name)).all()
-        return self._tab_page("admin/customer_contacts.html", customer, "contacts", form=form,
-                              contacts=contacts, is_company=customer.kind == CustomerKind.COMPANY,
-                              just_created=request.args.get("created") == "1", format_phone=format_phone)
+        return self.render_page(customer, form=form or self.make_form(), contacts=contacts,
+                                is_company=customer.kind == CustomerKind.COMPANY,
+                                just_created=request.args.get("created") == "1", format_phone=format_phone)
 
-    @expose("/operators-tab/", methods=("GET", "POST"))
-    def operators_tab_view(self):
-        """Responsible operators: a maintainer changes them; everyone else reads them."""
-        customer = self.get_one(request.args.get("id"))
-        if request.method == "POST" and not actor().is_maintainer:
-            abort(403)  # the tab is read-only for operators: a POST is tampering
-        operators = db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
-                                       .order_by(Operator.last_name, Operator.first_name)).all()
-        return self._relation_tab(customer, "operators", operators, "Responsible operators saved.",
-                                  "admin/customer_operators.html", operators=operators,
-                                  may_assign=actor().is_maintainer)
+    def post(self, customer: Customer):
+        form = self.make_form()
+        if not form.validate():  # a phone type or role that is not one of the choices
+            return self.get(customer, form)
+        values = dict(form.data)
+        role, phone_type = values.pop("role"), values.pop("phone_type")
+        with panel_write(form) as outcome:
+            contact = Contact(customer=customer, is_main=role == "main",
+                              phone_type=PhoneType(phone_type) if phone_type else None, **values)
+            save_contact(db.session, contact, actor(), save_options().phone_region)
+        if outcome.ok:
+            flash(f"{contact.display_name} was added as {contact.role_label.lower()}.", "success")
+            return redirect(url_for(".index", id=customer.id))
+        return self.get(customer, form)
 
-    @expose("/workgroups-tab/", methods=("GET", "POST"))
-    def workgroups_tab_view(self):
-        """Customer workgroups: whom the customer shares information with."""
-        customer = self.get_one(request.args.get("id"))
-        groups = db.session.scalars(select(Workgroup).order_by(Workgroup.name)).all()
-        return self._relation_tab(customer, "workgroups", groups, "Workgroups saved.",
-                                  "admin/customer_workgroups.html", groups=groups)
 
-    @expose("/computers-tab/", methods=("GET", "POST"))
-    def computers_tab_view(self):
-        """Computers registered under the customer, whether their settings still match the
-        customer's, "push current settings", and the registration key (for those who may edit)."""
-        customer = self.get_one(request.args.get("id"))
-        box = current_app.extensions["secret_box"]
-        if request.method == "POST":
-            try:
-                if request.form.get("action") == "rotate":
-                    rotate_registration_key(db.session, actor(), customer, box)
-                    flash("A new registration key was made; the old one no longer registers computers.",
-                          "success")
-                else:
-                    computer = db.session.scalar(select(Computer).where(
-                        Computer.id == (parse_id(request.form.get("computer")) or 0),
-                        Computer.customer_id == customer.id))
-                    if computer is None:
-                        abort(404)
-                    push_settings(db.session, actor(), computer, box)
-                    flash(f"{computer.hostname} now has the customer's current settings.", "success")
-            except PermissionDenied:
-                db.session.rollback()
-                abort(403)
-            return redirect(url_for(".computers_tab_view", id=customer.id))
+class OperatorsPage(CustomerPage):
+    """Responsible operators: a maintainer changes them; everyone else reads them."""
+
+    template = "admin/customer_operators.html"
+    form = None  # tick boxes over the active operators
+    right = Right.VIEW
+    post_right = Right.EDIT
+    post_maintainer_only = True  # set_operators refuses everyone else too
+    tabs = (TabSpec("operators", "Operators"),)
+
+    @staticmethod
+    def choices() -> list[Operator]:
+        return list(db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
+                                       .order_by(Operator.last_name, Operator.first_name)))
+
+    def get(self, customer: Customer, chosen: set[int] | None = None):
+        return self.render_page(customer, operators=self.choices(), may_assign=actor().is_maintainer,
+                                chosen={o.id for o in customer.operators} if chosen is None else chosen)
+
+    def post(self, customer: Customer):
+        chosen = _chosen_ids("operators")
+        with panel_write() as outcome:  # a refusal is a page message; the ticks stay
+            set_operators(db.session, customer, actor(), save_options(),
+                          [o for o in self.choices() if o.id in chosen], seen_version=_seen_version())
+        if outcome.ok:
+            flash("Responsible operators saved.", "success")
+            return redirect(url_for(".index", id=customer.id))
+        return self.get(customer, chosen)
+
+
+class WorkgroupsPage(CustomerPage):
+    """Customer workgroups: whom the customer shares information with."""
+
+    template = "admin/customer_workgroups.html"
+    form = None  # tick boxes over the workgroups
+    right = Right.VIEW
+    post_right = Right.EDIT
+    tabs = (TabSpec("workgroups", "Workgroups"),)
+
+    @staticmethod
+    def choices() -> list[Workgroup]:
+        return list(db.session.scalars(select(Workgroup).order_by(Workgroup.name)))
+
+    def get(self, customer: Customer, chosen: set[int] | None = None):
+        return self.render_page(customer, groups=self.choices(),
+                                chosen={w.id for w in customer.workgroups} if chosen is None else chosen)
+
+    def post(self, customer: Customer):
+        chosen = _chosen_ids("workgroups")
+        with panel_write() as outcome:  # a refusal is a page message; the ticks stay
+            set_workgroups(db.session, customer, actor(), save_options(),
+                           [w for w in self.choices() if w.id in chosen], seen_version=_seen_version())
+        if outcome.ok:
+            flash("Workgroups saved.", "success")
+            return redirect(url_for(".index", id=customer.id))
+        return self.get(customer, chosen)
+
+
+class PortalPage(CustomerPage):
+    """Portal access: create credentials, reset the password, disable or enable sign-in. Those
+    who may only view the customer do not see its portal account at all."""
+
+    template = "admin/customer_portal.html"
+    form = PortalForm
+    right = Right.EDIT
+    post_right = Right.EDIT
+    tabs = (TabSpec("portal", "Portal access"),)
+    DONE = {"create": "Portal access created.", "reset": "The password was reset.",
+            "disable": "Portal sign-in disabled.", "enable": "Portal sign-in enabled."}
+
+    def get(self, customer: Customer, form: Form | None = None):
+        groups = db.session.scalars(select(SecurityGroup).order_by(SecurityGroup.name)).all()
+        return self.render_page(customer, form=form or self.make_form(), groups=groups,
+                                account=portal_account_of(db.session, customer))
+
+    def post(self, customer: Customer):
+        form = self.make_form()
+        action, password = form.action.data or "", form.password.data or ""
+        with panel_write(form) as outcome:
+            if action == "create":
+                group = db.session.get(SecurityGroup, parse_id(form.security_group.data) or 0)
+                create_portal_account(db.session, customer, actor(), username=form.username.data or "",
+                                      password=password, security_group=group)
+            elif action == "reset":
+                reset_portal_password(db.session, customer, actor(), password)
+            elif action in ("disable", "enable"):
+                set_portal_access_enabled(db.session, customer, actor(), action == "enable")
+            else:
+                raise DomainError("Choose one of the page's buttons.")
+        if outcome.ok:
+            flash(self.DONE[action], "success")
+            return redirect(url_for(".index", id=customer.id))
+        return self.get(customer, form)
+
+
+class ComputersPage(CustomerPage):
+    """Computers registered under the customer, whether their settings still match the
+    customer's, "push current settings", and the registration key: whether one exists, and a
+    new one made on purpose (a POST), shown once on the page that answers it."""
+
+    template = "admin/customer_computers.html"
+    form = None  # two buttons: action=rotate, action=push with the computer's id
+    right = Right.VIEW
+    post_right = Right.EDIT
+    tabs = (TabSpec("computers", "Computers"),)
+
+    def get(self, customer: Customer, new_key: str | None = None):
         computers = db.session.scalars(select(Computer).where(Computer.customer_id == customer.id)
                                        .order_by(Computer.hostname)).all()
-        may_edit = can(db.session, actor(), customer.id, Right.EDIT)
-        key = registration_key(db.session, actor(), customer, box) if may_edit else None
-        return self._tab_page("admin/customer_computers.html", customer, "computers", computers=computers,
-                              key=key, differs={c.id: settings_differ(db.session, c, box) for c in computers})
+        box = _box()
+        return self.render_page(customer, computers=computers, new_key=new_key,
+                                has_key=has_registration_key(customer),
+                                differs={c.id: settings_differ(db.session, c, box) for c in computers})
+
+    def post(self, customer: Customer):
+        if request.form.get("action") == "rotate":
+            with panel_write() as outcome:
+                key = rotate_registration_key(db.session, actor(), customer)
+            if not outcome.ok:
+                return redirect(url_for(".index", id=customer.id))
+            # Shown on this answer only: not flashed (the session cookie would carry it) and
+            # not cached by the browser.
+            response = make_response(self.get(customer, new_key=key))
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        with panel_write() as outcome:
+            computer = db.session.scalar(select(Computer).where(
+                Computer.id == (parse_id(request.form.get("computer")) or 0),
+                Computer.customer_id == customer.id))
+            if computer is None:
+                raise NotFound("No such computer under this customer.")
+            push_settings(db.session, actor(), computer, _box())
+        if outcome.ok:
+            flash(f"{computer.hostname} now has the customer's current settings.", "success")
+        return redirect(url_for(".index", id=customer.id))
+
+
+class HistoryPage(CustomerPage):
+    """Everything recorded about the customer, its contacts and its settings, newest first."""
+
+    template = "admin/customer_history.html"
+    form = None
+    right = Right.VIEW
+    post_right = None
+    tabs = (TabSpec("history", "History"),)
+
+    def get(self, customer: Customer):
+        contact_ids = select(Contact.id).where(Contact.customer_id == customer.id)
+        settings_ids = select(CustomerSettings.id).where(CustomerSettings.customer_id == customer.id)
+        events = db.session.scalars(
+            select(AuditEvent).where(or_(
+                (AuditEvent.entity_type == "customer") & (AuditEvent.entity_id == customer.id),
+                (AuditEvent.entity_type == "contact") & AuditEvent.entity_id.in_(contact_ids),
+                (AuditEvent.entity_type == "customersettings") & AuditEvent.entity_id.in_(settings_ids),
+            )).order_by(AuditEvent.id.desc()).limit(500)
+        ).all()
+        return self.render_page(customer, events=events)

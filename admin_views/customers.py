@@ -17,12 +17,10 @@ from admin_views.base import (
     seen_version,
 )
 from admin_views.customer_pages import CustomerPagesMixin
-from admin_views.customer_settings_tabs import CustomerSettingsMixin
-from admin_views.customer_tabs import CUSTOMER_TABS, CustomerTabsMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
 from admin_views.merge import MergeMixin
-from admin_views.quick_create import QuickCreateMixin
+from admin_views.quick_create import QuickCreateMixin, quick_form_context
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
@@ -37,10 +35,9 @@ from models import (
     SlaLevel,
 )
 from models.enums import CustomerKind, EmployeeType, PhoneType
+from services.access import load_customer
 from services.contact_info import format_phone
-from services.customers import default_status, delete_customer, save_customer, validate_customer
-from services.duplicates import customer_probe, refuse_duplicates
-from services.quick_create import email_required
+from services.customers import default_status, delete_customer, save_customer
 from services.search import customer_search_conditions
 from wizards.drafts import drafts_of
 from wizards.steps import TITLES
@@ -62,7 +59,7 @@ def _label(view, context, model, name) -> str:
 def _thumbnail(view, context, model, name):
     if not model.photo:
         return ""
-    src = url_for(".photo_file_view", customer_id=model.id, size="thumb")
+    src = url_for("customer_photo_file.index", customer_id=model.id, size="thumb")
     return Markup('<img src="{}" alt="" height="32" class="rounded">').format(src)
 
 
@@ -87,8 +84,8 @@ EDIT_TAB_FIELDS = ("contacts", "operators", "workgroups", "confirm_duplicate")
 EXPORT_RELATIONS = (Customer.department, Customer.manager, Customer.site, Customer.building)
 
 
-class CustomerView(MergeMixin, QuickCreateMixin, CustomerTabsMixin, CustomerSettingsMixin, CustomerPagesMixin,
-                   RowAccessMixin, TokenSearchMixin, SecuredModelView):
+class CustomerView(MergeMixin, QuickCreateMixin, CustomerPagesMixin, RowAccessMixin, TokenSearchMixin,
+                   SecuredModelView):
     """Customers of both kinds. Person and company fields share one form; the fields of the
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 
@@ -230,10 +227,9 @@ class CustomerView(MergeMixin, QuickCreateMixin, CustomerTabsMixin, CustomerSett
         return customer_scope(right)
 
     def render(self, template, **kwargs):
-        kwargs.setdefault("customer_tabs", CUSTOMER_TABS)
         if template == self.list_template:
             kwargs.update(drafts=drafts_of(db.session, actor()), wizard_titles=TITLES,
-                          quick_email_required=email_required(db.session))
+                          **quick_form_context(db.session))
         return super().render(template, **kwargs)
 
     def get_query(self):
@@ -280,12 +276,15 @@ class CustomerView(MergeMixin, QuickCreateMixin, CustomerTabsMixin, CustomerSett
                 delattr(form, name)
         return form
 
+    def get_one(self, id):
+        # The one loader: 404 / 403 by the endpoint's declared right (RowAccessMixin), a
+        # merged-away id redirected to its survivor only after the access check.
+        return load_customer(db.session, actor(), id, self.required_right())
+
     def save_model(self, form, model, is_created):
-        if is_created:  # field rules first, then the duplicate refusal of the quick form and wizard
-            validate_customer(db.session, model, save_options())
-            refuse_duplicates(db.session, actor(), customer_probe(model, save_options().phone_region),
-                              confirmed=bool(form.confirm_duplicate.data))
-        save_customer(db.session, model, actor(), save_options(), seen_version=seen_version(form))
+        confirm = getattr(form, "confirm_duplicate", None)  # not on the edit form
+        save_customer(db.session, model, actor(), save_options(), seen_version=seen_version(form),
+                      confirm_duplicate=bool(confirm is not None and confirm.data))
 
     def remove_model(self, model):
         delete_customer(db.session, model, actor())

@@ -13,12 +13,14 @@ from wtforms import SelectField, TextAreaField
 from admin_views.base import MaintainerModelView, actor, save_options
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField, NewPasswordField
 from admin_views.ids import parse_id
+from admin_views.refusals import panel_write
 from extensions import db
 from models import DirectorySource, DirectorySyncRun, Operator
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.directory.mapping import DEFAULT_FILTER, rules_to_text
 from services.directory.pipeline import SyncOptions, start_run, sync_directory
 from services.directory.sources import check_connection, mapping_text, save_source
+from services.transactions import unit_of_work
 
 
 def _box():
@@ -26,8 +28,9 @@ def _box():
 
 
 def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOptions, run_id: int) -> None:
-    """An import started from the page runs beside the request; the page polls its progress,
-    which the run commits as it goes (any app process can show it)."""
+    """An import started from the page runs beside the request (its own door: it commits batch
+    by batch, services.directory.pipeline); the page polls its progress, which the run commits
+    as it goes (any app process can show it)."""
     def work():
         with app.app_context():
             try:
@@ -105,8 +108,11 @@ class DirectorySourceView(MaintainerModelView):
         form.company_rules_text.data = rules_to_text(source.company_rules)
 
     def save_model(self, form, model, is_created):
-        save_source(db.session, actor(), model, _box(), bind_password=form.bind_password.data,
-                    mapping=form.attribute_mapping.data, rules=form.company_rules_text.data)
+        # Joins the unit of work of the base view's save when it has one; commits on its own
+        # otherwise. A refusal reaches the base view's translation to the form.
+        with unit_of_work(db.session):
+            save_source(db.session, actor(), model, _box(), bind_password=form.bind_password.data,
+                        mapping=form.attribute_mapping.data, rules=form.company_rules_text.data)
 
     # --- Test connection, runs, progress -------------------------------------------------------
     def _source(self, source_id) -> DirectorySource:
@@ -132,9 +138,13 @@ class DirectorySourceView(MaintainerModelView):
         options = SyncOptions(dry_run=request.form.get("mode") == "dry-run",
                               confirm_deactivation=bool(request.form.get("confirm_deactivation")),
                               full=not request.form.get("changes_only"))
-        run = start_run(db.session, source, actor(), options)  # shown (and polled) at once
-        run_in_background(current_app._get_current_object(), source.id, actor().id, options, run.id)
-        flash("Dry run started: nothing will be written." if options.dry_run else "Import started.", "info")
+        with panel_write() as outcome:
+            run = start_run(db.session, source, actor(), options)  # committed: shown (and polled) at once
+        if outcome.ok:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
+            run_in_background(app, source.id, actor().id, options, run.id)
+            flash("Dry run started: nothing will be written." if options.dry_run else "Import started.",
+                  "info")
         return redirect(url_for(".details_view", id=source.id))
 
     @expose("/runs/<int:run_id>.json")

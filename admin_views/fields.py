@@ -65,9 +65,12 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
 
         return None if model is None else (getattr(model, self.pk), visible_label(model))
 
-    def _allowed(self, *conditions):
+    def _condition(self, right: Right):
         actor = current_user._get_current_object() if current_user.is_authenticated else None
-        query = select(Customer).where(customer_condition(db.session, actor, self.right), *conditions)
+        return customer_condition(db.session, actor, right)
+
+    def _allowed(self, *conditions):
+        query = select(Customer).where(self._condition(self.right), *conditions)
         return query.where(Customer.kind == self.kind) if self.kind is not None else query
 
     def get_one(self, pk):
@@ -77,11 +80,19 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
         if number is None:
             return None
         found = db.session.scalar(self._allowed(Customer.id == number))
-        editing = parse_id(request.args.get("id"))
-        if found is None and self.current_of is not None and editing is not None:
-            current = db.session.scalar(select(self.current_of).where(Customer.id == editing))
-            found = db.session.get(Customer, number) if current == number else None
+        if found is None and self.current_of is not None and self._kept_choice(number):
+            found = db.session.get(Customer, number)
         return found
+
+    def _kept_choice(self, number: int) -> bool:
+        """Whether `number` is the current choice of the record this edit page saves, a record
+        the operator may edit (the same policy): only then may a value they cannot view stay."""
+        editing = parse_id(request.args.get("id"))
+        if editing is None or not (request.endpoint or "").endswith(".edit_view"):
+            return False
+        current = db.session.scalar(select(self.current_of).where(
+            Customer.id == editing, self._condition(Right.EDIT)))
+        return current == number
 
     def get_list(self, term, offset=0, limit=10):
         query = self._allowed(*customer_search_conditions(term))

@@ -14,7 +14,7 @@ class LookupView(MaintainerModelView):
     column_list = ["name"]
     column_searchable_list = ["name"]
     column_default_sort = "name"
-    form_excluded_columns = []
+    form_excluded_columns: list[str] = []
     can_view_details = False
 
 

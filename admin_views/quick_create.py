@@ -1,38 +1,99 @@
-"""The quick form's JSON doors on the Customers view: live duplicate candidates, create, and a
-company's contacts. The modal (templates/admin/_quick_create.html, static/quick_create.js) calls
-them from the Customers list and from a request's Customer field. Thin: every rule is in
-services.quick_create and services.duplicates. POSTs carry the app-wide CSRF token."""
+"""The quick form's JSON doors on the Customers view: live duplicate candidates and create. The
+modal (templates/admin/_quick_create.html, static/quick_create.js) calls them from the Customers
+list and from a request's Customer field. Thin: every rule is in services.quick_create and
+services.customers; every answer comes from `created` or `refused` below. POSTs carry the
+app-wide CSRF token.
+
+A company is created together with its contacts (it needs one with an e-mail): the modal posts
+the company first; when the missing contact is the only refusal (nothing was written), the
+answer says `step: "contacts"` and the modal asks for them, then posts the company again with
+its contact rows (`contacts-N-field`)."""
 
 from __future__ import annotations
 
-from flask import abort, jsonify, request
+from flask import Response, jsonify, request
 from flask_admin import expose
 
 from admin_views.base import actor, save_options
 from extensions import db
+from models import Contact, Customer
 from models.enums import CustomerKind
 from services.duplicates import DuplicateSuspected, find_duplicates, make_probe
-from services.errors import FORM, PermissionDenied, ValidationFailed
-from services.quick_create import NO_EMAIL_WARNING, QuickCustomer, add_contacts, quick_create_customer
+from services.errors import FORM, DomainError, NotFound, PermissionDenied, ValidationFailed
+from services.limits import max_length
+from services.quick_create import NO_EMAIL_WARNING, QuickCustomer, email_required, quick_create_customer
+from services.transactions import DbSession, unit_of_work
 
 MAX_CONTACT_ROWS = 50
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "is_main")
+TYPED_PHONE = 40  # a phone as typed, with spaces and separators; stored as E.164 (20 at most)
+TRUE = ("1", "y", "on", "true")
+
+# The modal's maxlength attributes, from the columns the values end in.
+LIMITS = {
+    "name": max_length(Customer.company_name),
+    "email": max_length(Customer.email),
+    "phone": TYPED_PHONE,
+    "contact_first_name": max_length(Contact.first_name),
+    "contact_last_name": max_length(Contact.last_name),
+    "contact_email": max_length(Contact.email),
+}
 
 
-def _refusal(exc: ValidationFailed, status: int = 422):
-    errors = {k: v for k, v in exc.errors.items() if k != FORM}
-    return jsonify(ok=False, errors=errors, messages=exc.errors.get(FORM, [])), status
+def quick_form_context(session: DbSession) -> dict:
+    """What the modal's macro reads from the page it is on (the Customers list, a request form)."""
+    return {"quick_email_required": email_required(session), "quick_limits": LIMITS}
 
 
-def _contact_rows(form) -> list[dict]:
+def created(customer: Customer) -> tuple[Response, int]:
+    """201: the new customer for the select that opened the modal (Django admin's popup
+    answer), with the reminder that a private person without an e-mail cannot be written to."""
+    no_email = customer.kind == CustomerKind.PERSON and not customer.email
+    return jsonify(ok=True, id=customer.id, label=customer.display_name, kind=customer.kind.value,
+                   contacts=len(customer.contacts),
+                   warning=NO_EMAIL_WARNING if no_email else None), 201
+
+
+def refused(exc: DomainError, typed: QuickCustomer | None = None) -> tuple[Response, int]:
+    """The quick form's one translation of a refusal: 409 with the candidates of a suspected
+    duplicate, 422 with the messages per field (`messages` for the form as a whole), 403 / 404
+    for what the operator may not do or see. `step: "contacts"` when a company typed without
+    contacts is refused only for them: the modal then asks for its contacts."""
+    errors = exc.errors if isinstance(exc, ValidationFailed) else {FORM: [str(exc)]}
+    body: dict = {"ok": False, "errors": {k: v for k, v in errors.items() if k != FORM},
+                  "messages": errors.get(FORM, [])}
+    if isinstance(exc, DuplicateSuspected):
+        body["candidates"] = [c.as_dict() for c in exc.candidates]
+        return jsonify(body), 409
+    if isinstance(exc, PermissionDenied):
+        return jsonify(body), 403
+    if isinstance(exc, NotFound):
+        return jsonify(body), 404
+    if typed is not None and typed.kind == CustomerKind.COMPANY.value and not typed.contacts \
+            and set(errors) == {"contacts"}:
+        body["step"] = "contacts"
+    return jsonify(body), 422
+
+
+def contact_rows(form) -> tuple[dict, ...]:
+    """The contact rows the modal posted (contacts-N-field), in their order; rows left empty at
+    the end are no contacts (an empty row in between is refused with its messages)."""
     rows = []
     for index in range(MAX_CONTACT_ROWS):
-        row = {f: form.get(f"contacts-{index}-{f}") for f in CONTACT_FIELDS}
-        if not any(row.values()):
+        if not any(f"contacts-{index}-{f}" in form for f in CONTACT_FIELDS):
             break
-        row["is_main"] = row["is_main"] in ("1", "y", "on", "true")
+        row: dict = {f: (form.get(f"contacts-{index}-{f}") or "").strip() or None for f in CONTACT_FIELDS}
+        row["is_main"] = row["is_main"] in TRUE
         rows.append(row)
-    return rows
+    while rows and not any(v for k, v in rows[-1].items() if k != "is_main"):
+        rows.pop()
+    return tuple(rows)
+
+
+def typed_customer(form) -> QuickCustomer:
+    return QuickCustomer(kind=form.get("kind"), name=form.get("name"), email=form.get("email"),
+                         phone=form.get("phone"), confirm_duplicate=form.get("confirm_duplicate") in TRUE,
+                         contacts=contact_rows(form))
 
 
 class QuickCreateMixin:
@@ -40,42 +101,20 @@ class QuickCreateMixin:
     def quick_candidates_view(self):
         """Existing customers and contacts like what is typed, with why they match."""
         args = request.args
-        probe = make_probe(kind=args.get("kind"), name=args.get("name", "")[:200],
-                           email=args.get("email", "")[:254], phone=args.get("phone", "")[:40],
+        probe = make_probe(kind=args.get("kind"), name=args.get("name", "")[:LIMITS["name"]],
+                           email=args.get("email", "")[:LIMITS["email"]],
+                           phone=args.get("phone", "")[:TYPED_PHONE],
                            phone_region=save_options().phone_region)
         candidates = find_duplicates(db.session, actor(), probe)
         return jsonify(candidates=[c.as_dict() for c in candidates])
 
     @expose("/quick/create", methods=("POST",))
     def quick_create_view(self):
-        form = request.form
-        typed = QuickCustomer(kind=form.get("kind"), name=form.get("name"), email=form.get("email"),
-                              phone=form.get("phone"),
-                              confirm_duplicate=form.get("confirm_duplicate") in ("1", "y", "on", "true"))
+        """A customer — a company with its contacts — in one write: 201, 409 or 422."""
+        typed = typed_customer(request.form)
         try:
-            customer = quick_create_customer(db.session, actor(), save_options(), typed)
-        except PermissionDenied:
-            abort(403)
-        except DuplicateSuspected as exc:
-            body, _ = _refusal(exc)
-            payload = body.get_json()
-            payload["candidates"] = [c.as_dict() for c in exc.candidates]
-            return jsonify(payload), 409
-        except ValidationFailed as exc:
-            return _refusal(exc)
-        no_email = customer.kind == CustomerKind.PERSON and not customer.email
-        return jsonify(ok=True, id=customer.id, label=customer.display_name, kind=customer.kind.value,
-                       warning=NO_EMAIL_WARNING if no_email else None), 201
-
-    @expose("/quick/<int:customer_id>/contacts", methods=("POST",))
-    def quick_contacts_view(self, customer_id: int):
-        customer = self.get_one(customer_id)  # 404 / 403 by the access policy
-        try:
-            added = add_contacts(db.session, actor(), save_options(), customer, _contact_rows(request.form))
-        except PermissionDenied:
-            abort(403)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            return _refusal(exc)
-        return jsonify(ok=True, added=[{"id": c.id, "label": c.display_name, "role": c.role_label}
-                                       for c in added])
+            with unit_of_work(db.session):
+                customer = quick_create_customer(db.session, actor(), save_options(), typed)
+        except DomainError as exc:
+            return refused(exc, typed)
+        return created(customer)

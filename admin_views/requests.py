@@ -9,13 +9,13 @@ from sqlalchemy import select
 from admin_views.base import SecuredModelView, actor
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.ids import parse_id
+from admin_views.quick_create import quick_form_context
 from admin_views.row_access import RowAccessMixin, customer_scope
 from extensions import db
 from models import Contact, Customer, Request
 from models.enums import RequestStatus
 from services.access import Right
-from services.quick_create import email_required
-from services.requests import request_recipients, save_request
+from services.requests import delete_request, request_recipients, save_request
 
 
 class ContactAjaxLoader(QueryAjaxModelLoader):
@@ -65,7 +65,7 @@ class RequestView(RowAccessMixin, SecuredModelView):
     edit_template = "admin/request_edit.html"
 
     def render(self, template, **kwargs):
-        kwargs["quick_email_required"] = email_required(db.session)
+        kwargs.update(quick_form_context(db.session))
         if template == self.edit_template and kwargs.get("model") is not None:
             kwargs["recipients"] = request_recipients(kwargs["model"])
         return super().render(template, **kwargs)
@@ -84,3 +84,6 @@ class RequestView(RowAccessMixin, SecuredModelView):
 
     def save_model(self, form, model, is_created):
         save_request(db.session, model, actor())
+
+    def remove_model(self, model):
+        delete_request(db.session, model, actor())

@@ -2,23 +2,23 @@
 
 Flask-Admin reads rows through several doors: the list and its count, `get_one` (edit,
 details, delete), export, bulk actions and ajax loaders. Each one here applies the policy's
-SQL condition inside its own query. A record the operator may not view answers 404 (its
-existence is not revealed); one they may view but not change answers 403.
+SQL condition inside its own query. A record the operator may not view is NotFound (404: its
+existence is not revealed); one they may view but not change is PermissionDenied (403). The
+app's refusal pages (admin_views.refusals) answer both.
 """
 
 from __future__ import annotations
 
-from flask import abort, g, request
+from typing import ClassVar
+
+from flask import g, request
 from sqlalchemy import select
 
 from admin_views.base import actor
 from admin_views.ids import parse_id
 from extensions import db
 from services.access import Right, can, customer_condition
-
-ENDPOINT_RIGHTS = {"edit_view": Right.EDIT, "delete_view": Right.DELETE,
-                   "delete_confirm_view": Right.DELETE, "status_view": Right.EDIT,
-                   "photo_view": Right.EDIT, "portal_view": Right.EDIT}
+from services.errors import NotFound, PermissionDenied
 
 
 def visible_label(related) -> str:
@@ -40,8 +40,19 @@ def customer_scope(right: Right):
 class RowAccessMixin:
     """Subclasses define `scope(right)`: a WHERE condition on their model."""
 
+    # The right each record endpoint of the view needs; any other reads with the view right.
+    endpoint_rights: ClassVar[dict[str, Right]] = {
+        "details_view": Right.VIEW,
+        "edit_view": Right.EDIT,
+        "delete_view": Right.DELETE,
+    }
+
     def scope(self, right: Right):
         raise NotImplementedError
+
+    def required_right(self) -> Right:
+        """The right the current endpoint declares (view when it declares none)."""
+        return self.endpoint_rights.get((request.endpoint or "").rsplit(".", 1)[-1], Right.VIEW)
 
     def get_query(self):
         return super().get_query().filter(self.scope(Right.VIEW))
@@ -51,17 +62,15 @@ class RowAccessMixin:
 
     def get_one(self, id):
         pk = parse_id(id)
-        if pk is None:
-            abort(404)
         model = self.model
-        row = db.session.scalar(select(model).where(model.id == pk, self.scope(Right.VIEW)))
+        row = None if pk is None else db.session.scalar(
+            select(model).where(model.id == pk, self.scope(Right.VIEW)))
         if row is None:
-            abort(404)
-        right = ENDPOINT_RIGHTS.get((request.endpoint or "").rsplit(".", 1)[-1], Right.VIEW)
+            raise NotFound("No such record.")
+        right = self.required_right()
         if right != Right.VIEW and db.session.scalar(
-            select(model.id).where(model.id == pk, self.scope(right))
-        ) is None:
-            abort(403)
+                select(model.id).where(model.id == pk, self.scope(right))) is None:
+            raise PermissionDenied(f"You may view this record but not {right} it.")
         return row
 
     def delete_scope(self):

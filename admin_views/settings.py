@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin_views.base import actor, deny_or_login, flash_errors
+from admin_views.base import actor, deny_or_login
 from admin_views.ids import parse_id
+from admin_views.refusals import panel_write
 from extensions import db
 from services.access import Right, ownership_rights
-from services.errors import PermissionDenied, ValidationFailed
 from services.settings import AUDIENCES, rights_grid, save_ownership_rights, save_quick_create_rules
 
 
@@ -35,18 +35,14 @@ class QuickCreateRulesView(MaintainerPage):
         if request.method == "POST":
             typed = {"requires_email": "quick_form_requires_email" in request.form,
                      "threshold": request.form.get("duplicate_name_threshold", "")}
-            try:
+            with panel_write(flash_fields=False) as outcome:  # the page shows the messages itself
                 save_quick_create_rules(db.session, actor(), requires_email=typed["requires_email"],
                                         threshold=typed["threshold"],
                                         seen_version=parse_id(request.form.get("version_seen")))
-            except PermissionDenied:
-                abort(403)
-            except ValidationFailed as exc:
-                db.session.rollback()
-                errors = exc.errors
-            else:
+            if outcome.ok:
                 flash("Quick-create rules saved.", "success")
                 return redirect(url_for(".index"))
+            errors = outcome.errors
         return self.render("admin/quick_create_rules.html", typed=typed, errors=errors,
                            version=ownership_rights(db.session).version)
 
@@ -59,17 +55,12 @@ class OwnershipRightsView(MaintainerPage):
     def index(self):
         if request.method == "POST":
             grid = {r.value: {a: f"{r.value}_by_{a}" in request.form for a in AUDIENCES} for r in Right}
-            version = request.form.get("version_seen", "")
-            try:
-                save_ownership_rights(db.session, actor(), grid,
-                                      parse_id(version))
-            except PermissionDenied:
-                abort(403)
-            except ValidationFailed as exc:
-                flash_errors(exc.errors)
-                return self.render("admin/ownership_rights.html", grid=grid, rights=list(Right),
-                                   audiences=AUDIENCES, version=ownership_rights(db.session).version)
-            flash("Ownership rights saved.", "success")
-            return redirect(url_for(".index"))
+            with panel_write() as outcome:
+                save_ownership_rights(db.session, actor(), grid, parse_id(request.form.get("version_seen")))
+            if outcome.ok:
+                flash("Ownership rights saved.", "success")
+                return redirect(url_for(".index"))
+            return self.render("admin/ownership_rights.html", grid=grid, rights=list(Right),
+                               audiences=AUDIENCES, version=ownership_rights(db.session).version)
         return self.render("admin/ownership_rights.html", grid=rights_grid(db.session), rights=list(Right),
                            audiences=AUDIENCES, version=ownership_rights(db.session).version)

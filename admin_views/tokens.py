@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from admin_views.base import actor, deny_or_login
 from admin_views.ids import parse_id
+from admin_views.refusals import panel_write
 from extensions import db
 from models import ApiToken
 from services.api_tokens import create_token, revoke_token
-from services.errors import PermissionDenied, ValidationFailed
 
 
 class ApiTokenView(BaseView):
@@ -26,11 +26,9 @@ class ApiTokenView(BaseView):
     def index(self):
         shown, errors = None, {}
         if request.method == "POST":
-            try:
+            with panel_write(flash_fields=False) as outcome:  # the page shows the messages itself
                 _, shown = create_token(db.session, actor(), request.form.get("name"))
-            except ValidationFailed as exc:
-                db.session.rollback()
-                errors = exc.errors
+            errors = outcome.errors
         tokens = db.session.scalars(select(ApiToken).where(ApiToken.operator_id == actor().id)
                                     .order_by(ApiToken.id.desc())).all()
         return self.render("admin/api_tokens.html", tokens=tokens, shown=shown, errors=errors,
@@ -41,9 +39,9 @@ class ApiTokenView(BaseView):
         row = db.session.get(ApiToken, parse_id(token_id) or 0)
         if row is None:
             abort(404)
-        try:
+        name = row.name
+        with panel_write() as outcome:
             revoke_token(db.session, actor(), row)
-        except PermissionDenied:
-            abort(403)
-        flash(f"The token “{row.name}” was revoked.", "success")
+        if outcome.ok:
+            flash(f"The token “{name}” was revoked.", "success")
         return redirect(url_for(".index"))

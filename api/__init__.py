@@ -47,7 +47,6 @@ def init_api(app: Flask) -> Api:
         "security": [{"bearerAuth": []}],
     })
     # flask-smorest answers every HTTP error of the app in JSON: keep that to the API.
-    app.error_handler_spec[None].pop(HTTPException, None)
     for handlers in app.error_handler_spec[None].values():
         handlers.pop(HTTPException, None)
 

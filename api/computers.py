@@ -3,18 +3,25 @@ registration key (no operator token) and receives the settings it inherits."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint, abort
-from werkzeug.exceptions import HTTPException
+from flask_smorest import Blueprint
+from werkzeug.exceptions import HTTPException, Unauthorized
 
 from api.auth import box
-from api.errors import json_error
-from api.schemas import RegisteredOut, RegisterIn
+from api.errors import json_error, register_domain_errors
+from api.schemas import RegisteredOut, RegisterIn, Shown
 from extensions import db
-from services.computers import register_computer, settings_of_computer
-from services.errors import FORM, PermissionDenied, ValidationFailed
+from services.computers import UnknownRegistrationKey, register_computer, settings_of_computer
+from services.transactions import unit_of_work
 
 blp = Blueprint("api_computers", __name__, description="Registration of computers by the C-Monitor agent")
 blp.register_error_handler(HTTPException, json_error)
+register_domain_errors(blp)
+
+
+@blp.errorhandler(UnknownRegistrationKey)
+def unknown_key(exc: UnknownRegistrationKey):
+    """The key is the agent's credential: an unknown or rotated one is 401, not 403."""
+    return json_error(Unauthorized(str(exc)))
 
 
 @blp.route("/computers/register", methods=["POST"])
@@ -26,16 +33,9 @@ def register(data):
     """Register a computer under the customer whose key this is; the same hostname again returns
     the same computer. The settings are its snapshot: what the customer had when it registered
     (or when someone last pushed the current settings)."""
-    try:
+    with unit_of_work(db.session):
         computer, new = register_computer(db.session, data["registration_key"], data["hostname"], box(),
-                                     operating_system=data.get("operating_system"),
-                                     agent_version=data.get("agent_version"))
-    except PermissionDenied:
-        abort(401, message="Unknown or rotated registration key.")
-    except ValidationFailed as exc:
-        db.session.rollback()
-        abort(422, message="The registration was refused: see errors.",
-              errors={("_form" if k == FORM else k): v for k, v in exc.errors.items()})
-    computer.settings = settings_of_computer(computer, box())
-    computer.settings_differ = False
-    return computer, (201 if new else 200)
+                                          operating_system=data.get("operating_system"),
+                                          agent_version=data.get("agent_version"))
+    shown = Shown(computer, settings=settings_of_computer(computer, box()), settings_differ=False)
+    return shown, (201 if new else 200)

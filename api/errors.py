@@ -3,7 +3,22 @@
 
 from __future__ import annotations
 
+import re
+
+from flask import redirect, request
 from werkzeug.exceptions import HTTPException
+
+from services.duplicates import DuplicateSuspected
+from services.errors import (
+    FORM,
+    DomainError,
+    MergedAway,
+    NotFound,
+    PermissionDenied,
+    StaleRecord,
+    ValidationFailed,
+    VersionRequired,
+)
 
 
 def error_body(exc: HTTPException) -> tuple[dict, int]:
@@ -35,3 +50,53 @@ def json_error(exc: HTTPException):
     body, code = error_body(exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     return body, code, headers
+
+
+def _body(code: int, status: str, message: str, errors: dict | None = None, **extra):
+    body = {"code": code, "status": status, "message": message, "errors": errors or {}, **extra}
+    return body, code
+
+
+def _field_errors(exc: ValidationFailed) -> dict[str, list[str]]:
+    return {("_form" if key == FORM else key): messages for key, messages in exc.errors.items()}
+
+
+def register_domain_errors(blueprint) -> None:
+    """The one translation of the domain's refusals into API answers, registered on every API
+    blueprint; the unit of work has already rolled back whatever the call wrote."""
+
+    @blueprint.errorhandler(NotFound)
+    def not_found(exc: NotFound):
+        return _body(404, "Not Found", str(exc) or "No such record.")
+
+    @blueprint.errorhandler(MergedAway)
+    def merged_away(exc: MergedAway):
+        target = re.sub(r"/customers/\d+", f"/customers/{exc.survivor_id}", request.path, count=1)
+        if request.query_string:
+            target += "?" + request.query_string.decode()
+        return redirect(target, 308)
+
+    @blueprint.errorhandler(PermissionDenied)
+    def denied(exc: PermissionDenied):
+        return _body(403, "Forbidden", str(exc))
+
+    @blueprint.errorhandler(VersionRequired)
+    def version_required(exc: VersionRequired):
+        return _body(428, "Precondition Required", str(exc))
+
+    @blueprint.errorhandler(DuplicateSuspected)
+    def duplicate(exc: DuplicateSuspected):
+        message = (exc.errors.get(FORM) or exc.errors.get("confirm_duplicate") or [str(exc)])[0]
+        return _body(409, "Conflict", message, candidates=[c.as_dict() for c in exc.candidates])
+
+    @blueprint.errorhandler(StaleRecord)
+    def stale(exc: StaleRecord):
+        return _body(412, "Precondition Failed", exc.errors[FORM][0])
+
+    @blueprint.errorhandler(ValidationFailed)
+    def invalid(exc: ValidationFailed):
+        return _body(422, "Unprocessable Entity", "The request was refused: see errors.", _field_errors(exc))
+
+    @blueprint.errorhandler(DomainError)
+    def refused(exc: DomainError):
+        return _body(409, "Conflict", str(exc))

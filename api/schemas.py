@@ -1,17 +1,53 @@
 """The API's request and response shapes (marshmallow; they make the OpenAPI document too).
-Field names are DESIGN.md's. Unknown fields in a request are refused (422), never ignored."""
+Field names are DESIGN.md's. Unknown fields in a request are refused (422), never ignored.
+
+Every text that is stored in a column takes its limit from that column (services.limits), so a
+too-long value is a 422 on its field here — never a database error (PostgreSQL) or a silently
+stored overflow (SQLite). Free text in unlimited (Text) columns keeps a sanity limit.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
+from sqlalchemy.orm import InstrumentedAttribute
 
+from models import Computer, Contact, Customer, Request
 from models.enums import CustomerKind, EmployeeType, PhoneType, RequestStatus
+from services.access import MAX_ID
+from services.limits import max_length
 
 KINDS = [k.value for k in CustomerKind]
 PHONE_TYPES = [t.value for t in PhoneType]
-TEXT = {"allow_none": True, "validate": validate.Length(max=255)}
+NOTES_LIMIT = 10_000  # Text columns: no database limit, only a sane size for one request
+DESCRIPTION_LIMIT = 20_000
+
+
+def text(column: InstrumentedAttribute, *, required: bool = False, allow_none: bool = True,
+         **kw) -> fields.String:
+    """A text field limited by its column (`text(Customer.company_name)` → at most 200); a
+    required one is also not empty, an optional one may be null unless told otherwise."""
+    limit = max_length(column)
+    if not limit:
+        raise TypeError(f"{column} has no length: give the field a limit of its own")
+    if required:
+        return fields.String(required=True, validate=validate.Length(min=1, max=limit), **kw)
+    return fields.String(allow_none=allow_none, validate=validate.Length(max=limit), **kw)
+
+
+class Shown:
+    """A row with the extra values its answer carries (a computer's `settings_differ`, a
+    request's recipients…), read through to the row otherwise — nothing is stuck onto the ORM
+    object."""
+
+    def __init__(self, row: Any, **extra: Any):
+        self._row, self._extra = row, extra
+
+    def __getattr__(self, name: str) -> Any:
+        extra = self.__dict__["_extra"]
+        return extra[name] if name in extra else getattr(self.__dict__["_row"], name)
 
 
 class UtcDateTime(fields.DateTime):
@@ -37,43 +73,46 @@ def _enum(values: list[str], **kw) -> fields.String:
 
 
 class CustomerFields(Strict):
-    company_name = fields.String(**TEXT)
-    registration_number = fields.String(allow_none=True, validate=validate.Length(max=40))
-    vat_id = fields.String(allow_none=True, validate=validate.Length(max=40))
-    first_name = fields.String(allow_none=True, validate=validate.Length(max=80))
-    middle_name = fields.String(allow_none=True, validate=validate.Length(max=40))
-    last_name = fields.String(allow_none=True, validate=validate.Length(max=80))
+    company_name = text(Customer.company_name)
+    registration_number = text(Customer.registration_number)
+    vat_id = text(Customer.vat_id)
+    first_name = text(Customer.first_name)
+    middle_name = text(Customer.middle_name)
+    last_name = text(Customer.last_name)
     employee_type = _enum([t.value for t in EmployeeType], allow_none=True)
-    title = fields.String(allow_none=True, validate=validate.Length(max=120))
-    location_code = fields.String(allow_none=True, validate=validate.Length(max=60))
-    primary_phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    title = text(Customer.title)
+    location_code = text(Customer.location_code)
+    # A phone is stored as E.164 (at most 16 characters); what is typed must fit the column too.
+    primary_phone = text(Customer.primary_phone)
     primary_phone_type = _enum(PHONE_TYPES, allow_none=True)
-    secondary_phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    secondary_phone = text(Customer.secondary_phone)
     secondary_phone_type = _enum(PHONE_TYPES, allow_none=True)
-    email = fields.String(allow_none=True, validate=validate.Length(max=254))
-    secondary_email = fields.String(allow_none=True, validate=validate.Length(max=254))
-    notes = fields.String(allow_none=True, validate=validate.Length(max=10000))
+    email = text(Customer.email)
+    secondary_email = text(Customer.secondary_email)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=NOTES_LIMIT))
 
 
 class ContactIn(Strict):
-    first_name = fields.String(allow_none=True, validate=validate.Length(max=80))
-    last_name = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    email = fields.String(allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    first_name = text(Contact.first_name)
+    last_name = text(Contact.last_name, required=True)
+    email = text(Contact.email)
+    phone = text(Contact.phone)
     phone_type = _enum(PHONE_TYPES, allow_none=True)
-    title = fields.String(allow_none=True, validate=validate.Length(max=120))
+    title = text(Contact.title)
     is_main = fields.Boolean(load_default=False)
 
 
 class CustomerCreate(CustomerFields):
     kind = _enum(KINDS, required=True)
-    contacts = fields.List(fields.Nested(ContactIn), load_default=list, validate=validate.Length(max=50))
+    contacts = fields.List(fields.Nested(ContactIn), load_default=list, validate=validate.Length(max=50),
+                           metadata={"description": "A company needs at least one contact with an e-mail "
+                                                    "(otherwise 422 with errors.contacts)."})
     confirm_duplicate = fields.Boolean(load_default=False, metadata={
         "description": "Create even though a strong duplicate exists (otherwise 409 with the candidates)."})
 
 
 class CustomerPatch(CustomerFields):
-    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), metadata={
         "description": "The version the change is based on (or send If-Match); a newer record answers 412."})
 
 
@@ -135,8 +174,6 @@ class CustomerOut(Schema):
 
 class CustomerDetail(CustomerOut):
     contacts = fields.List(fields.Nested(ContactOut))
-    registration_key = fields.String(allow_none=True, metadata={
-        "description": "Present for maintainers and operators who may edit the customer."})
 
 
 class Page(Schema):
@@ -160,12 +197,11 @@ class CustomerQuery(Strict):
 
 class DuplicateQuery(Strict):
     kind = _enum(KINDS, required=True)
-    name = fields.String(validate=validate.Length(max=200),
-                         metadata={"description": "Company or person name"})
-    email = fields.String(validate=validate.Length(max=254))
-    phone = fields.String(validate=validate.Length(max=40))
-    registration_number = fields.String(validate=validate.Length(max=40))
-    vat_id = fields.String(validate=validate.Length(max=40))
+    name = text(Customer.display_name, allow_none=False, metadata={"description": "Company or person name"})
+    email = text(Customer.email, allow_none=False)
+    phone = text(Customer.primary_phone, allow_none=False)
+    registration_number = text(Customer.registration_number, allow_none=False)
+    vat_id = text(Customer.vat_id, allow_none=False)
 
 
 class Candidate(Schema):
@@ -191,9 +227,9 @@ class Candidates(Schema):
 
 
 class OperatorsIn(Strict):
-    operator_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+    operator_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                                required=True, validate=validate.Length(max=100))
-    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class OperatorOut(Schema):
@@ -204,10 +240,10 @@ class OperatorOut(Schema):
 
 
 class RequestIn(Strict):
-    subject = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    description = fields.String(allow_none=True, validate=validate.Length(max=20000))
+    subject = text(Request.subject, required=True)
+    description = fields.String(allow_none=True, validate=validate.Length(max=DESCRIPTION_LIMIT))
     status = _enum([s.value for s in RequestStatus], load_default=RequestStatus.NEW.value)
-    contact_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+    contact_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                               load_default=list, validate=validate.Length(max=100))
 
 
@@ -229,10 +265,11 @@ class RequestOut(Schema):
 
 
 class RegisterIn(Strict):
+    # Not a column (only the key's hash is stored): a sanity limit far above a real key's 32.
     registration_key = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    hostname = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    operating_system = fields.String(allow_none=True, validate=validate.Length(max=120))
-    agent_version = fields.String(allow_none=True, validate=validate.Length(max=40))
+    hostname = text(Computer.hostname, required=True)
+    operating_system = text(Computer.operating_system)
+    agent_version = text(Computer.agent_version)
 
 
 class ComputerOut(Schema):
@@ -255,4 +292,7 @@ class RegisteredOut(ComputerOut):
 
 
 class KeyOut(Schema):
-    registration_key = fields.String()
+    registration_key = fields.String(allow_none=True, metadata={"description": (
+        "The new key, only in the answer of the POST that made it — the one time it is shown "
+        "(only its hash is stored). Always null on GET.")})
+    exists = fields.Boolean(metadata={"description": "Whether the customer has a registration key."})

@@ -70,16 +70,17 @@ def import_once(url: str, server: dict) -> dict:
         source = db.session.query(DirectorySource).first()
         if source is None:
             from services.reference_data import ensure_reference_data
+            from services.transactions import unit_of_work
 
-            ensure_reference_data(db.session)
-            source = DirectorySource(
-                name="bench", server_urls=server["url"], use_starttls=True, verify_certificate=True,
-                ca_file=server["ca_file"], bind_dn=server["bind_dn"],
-                bind_password_encrypted=box.encrypt(server["password"]), base_dn=server["base_dn"],
-                search_filter=DEFAULT_FILTER, page_size=1000, attribute_map={},
-                target=DirectoryTarget.PERSONS, office_maps_to="site", max_deactivate_percent=10)
-            db.session.add(source)
-            db.session.commit()
+            with unit_of_work(db.session):
+                ensure_reference_data(db.session)
+                source = DirectorySource(
+                    name="bench", server_urls=server["url"], use_starttls=True, verify_certificate=True,
+                    ca_file=server["ca_file"], bind_dn=server["bind_dn"],
+                    bind_password_encrypted=box.encrypt(server["password"]), base_dn=server["base_dn"],
+                    search_filter=DEFAULT_FILTER, page_size=1000, attribute_map={},
+                    target=DirectoryTarget.PERSONS, office_maps_to="site", max_deactivate_percent=10)
+                db.session.add(source)
         before = _peak_rss_mib()
         started = time.perf_counter()
         run = sync_directory(db.session, source, box, None, SyncOptions(), SaveOptions("SK"))

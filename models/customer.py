@@ -115,16 +115,15 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     secondary_email: Mapped[str | None] = mapped_column(String(254), index=True)
     notes: Mapped[str | None] = mapped_column(Text)
-    # The key C-Monitor agents register computers with: its hash to find the customer by, and the
-    # key itself encrypted, to show it to those allowed (services.computers).
     # A tombstone: set on the record merged away into another (services.merge), so old links,
     # API ids and the audit history resolve to the survivor. Tombstones leave lists and searches.
     # No foreign key: SQLite cannot add one to an existing table without copying it (which
     # would lose the lower(email) indexes); services.merge keeps the pointer right.
     merged_into_id: Mapped[int | None] = mapped_column(Integer, index=True)
     merged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The key C-Monitor agents register computers with: only its hash, to find the customer by;
+    # the key itself is shown once when made and stored nowhere (services.computers).
     registration_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
-    registration_key_encrypted: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[str | None] = mapped_column(String(255))
 
 

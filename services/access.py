@@ -12,10 +12,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
-from sqlalchemy.orm import Session
 
 from models import Customer, GlobalSettings, Operator, customer_operator, operator_team
-from services.errors import PermissionDenied
+from services.errors import MergedAway, NotFound, PermissionDenied
+from services.transactions import DbSession
 
 
 class Right(StrEnum):
@@ -24,7 +24,7 @@ class Right(StrEnum):
     DELETE = "delete"
 
 
-def ownership_rights(session: Session) -> GlobalSettings:
+def ownership_rights(session: DbSession) -> GlobalSettings:
     """The global settings row holding the ownership rights (defaults when it is missing)."""
     return session.get(GlobalSettings, 1) or GlobalSettings(
         view_by_team_members=False, view_by_managers=False, edit_by_team_members=False,
@@ -32,7 +32,7 @@ def ownership_rights(session: Session) -> GlobalSettings:
     )
 
 
-def customer_condition(session: Session, actor: Operator | None, right: Right) -> ColumnElement[bool]:
+def customer_condition(session: DbSession, actor: Operator | None, right: Right) -> ColumnElement[bool]:
     """WHERE condition on Customer: the rows `actor` has `right` on."""
     if actor is None or not actor.is_active:
         return false()
@@ -61,7 +61,7 @@ def customer_condition(session: Session, actor: Operator | None, right: Right) -
     return and_(alive, or_(*conditions))
 
 
-def can(session: Session, actor: Operator | None, customer_id: int | None, right: Right) -> bool:
+def can(session: DbSession, actor: Operator | None, customer_id: int | None, right: Right) -> bool:
     """Whether `actor` has `right` on the customer (one query)."""
     if customer_id is None:
         return False
@@ -69,7 +69,7 @@ def can(session: Session, actor: Operator | None, customer_id: int | None, right
         and_(Customer.id == customer_id, customer_condition(session, actor, right))))))
 
 
-def require(session: Session, actor: Operator | None, customer_id: int | None, right: Right) -> None:
+def require(session: DbSession, actor: Operator | None, customer_id: int | None, right: Right) -> None:
     """Raise PermissionDenied unless `actor` has `right` on the customer."""
     if not can(session, actor, customer_id, right):
         raise PermissionDenied(f"You may not {right} this customer.")
@@ -78,3 +78,51 @@ def require(session: Session, actor: Operator | None, customer_id: int | None, r
 def require_maintainer(actor: Operator | None, what: str) -> None:
     if actor is None or not actor.is_maintainer:
         raise PermissionDenied(f"Only a maintainer may {what}.")
+
+
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger number names no row and must not reach SQL
+
+
+def _survivor_id(session: DbSession, customer_id: int) -> int | None:
+    """Follow merged_into_id to the customer still alive (chains of merges too)."""
+    seen: set[int] = set()
+    current: int | None = customer_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        merged_into = session.scalar(select(Customer.merged_into_id).where(Customer.id == current))
+        if merged_into is None:
+            return current
+        current = merged_into
+    return None
+
+
+def load_customer(session: DbSession, actor: Operator | None, customer_id: object,
+                  right: Right = Right.VIEW) -> Customer:
+    """This customer for this actor with this right — the one loader of every door.
+
+    Raises NotFound for an id that names nothing or a customer the actor may not view (its
+    existence is not revealed), PermissionDenied when they may view it but lack `right`, and
+    MergedAway — only after the actor is known to see the survivor — for a merged-away id.
+    `actor` None is the system itself (CLI, jobs), bound by no ownership."""
+    pk = customer_id if isinstance(customer_id, int) else _parse_id(customer_id)
+    if pk is None or not 0 < pk <= MAX_ID:
+        raise NotFound("No such customer.")
+    if actor is None:
+        row = session.get(Customer, pk)
+    else:
+        row = session.scalar(select(Customer).where(Customer.id == pk,
+                                                    customer_condition(session, actor, Right.VIEW)))
+    if row is None or row.merged_into_id is not None:
+        survivor = _survivor_id(session, pk)
+        if survivor is not None and survivor != pk and (actor is None or can(session, actor, survivor,
+                                                                              Right.VIEW)):
+            raise MergedAway(survivor)
+        raise NotFound("No such customer.")
+    if actor is not None and right != Right.VIEW and not can(session, actor, pk, right):
+        raise PermissionDenied(f"You may view this customer but not {right} it.")
+    return row
+
+
+def _parse_id(value: object) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None

@@ -13,12 +13,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import inspect, select
-from sqlalchemy.orm import Session
 
 from models import AuditEvent, Operator
 from services.errors import StaleRecord
 from services.secrets import MASK
-from services.transactions import committing
+from services.transactions import DbSession, flush
 
 SECRET_MARKERS = ("password", "_encrypted", "secret", "token_hash")
 # Derived or bookkeeping columns: recording them would only repeat the real change.
@@ -84,7 +83,7 @@ def _changes_of(obj) -> dict[str, list]:
 
 
 def record(
-    session: Session,
+    session: DbSession,
     actor: Operator | None,
     action: str,
     entity,
@@ -110,7 +109,7 @@ def record(
     return event
 
 
-def changes_since(session: Session, entity_type: str, entity_id: int, version: int) -> list[AuditEvent]:
+def changes_since(session: DbSession, entity_type: str, entity_id: int, version: int) -> list[AuditEvent]:
     """Events that took the record past `version`, oldest first: who changed what meanwhile."""
     return list(session.scalars(
         select(AuditEvent)
@@ -120,7 +119,7 @@ def changes_since(session: Session, entity_type: str, entity_id: int, version: i
     ))
 
 
-def stale_message(session: Session, entity_type: str, entity_id: int, seen_version: int) -> str:
+def stale_message(session: DbSession, entity_type: str, entity_id: int, seen_version: int) -> str:
     """Who changed the record since the user loaded it, and which fields."""
     parts = []
     for event in changes_since(session, entity_type, entity_id, seen_version):
@@ -131,17 +130,17 @@ def stale_message(session: Session, entity_type: str, entity_id: int, seen_versi
             "form: check it against the current values and save again to apply it.")
 
 
-def check_version(session: Session, entity_type: str, row, seen_version: int | None) -> None:
+def check_version(session: DbSession, entity_type: str, row, seen_version: int | None) -> None:
     """Raise StaleRecord when `record` is past the version the user's form was loaded at."""
     if seen_version is not None and row.id is not None and row.version != seen_version:
         raise StaleRecord(stale_message(session, entity_type, row.id, seen_version), row.version)
 
 
-def save_audited(session: Session, actor: Operator | None, row) -> None:
-    """Commit a simple row (a lookup, a team) with its create/update event."""
+def save_audited(session: DbSession, actor: Operator | None, row) -> None:
+    """Flush a simple row (a lookup, a team) with its create/update event (the door commits)."""
     is_new = inspect(row).transient or inspect(row).pending
     session.add(row)
     changes = changes_of(row)
-    with committing(session):
-        session.flush()
-        record(session, actor, "create" if is_new else "update", row, changes)
+    flush(session)
+    record(session, actor, "create" if is_new else "update", row, changes)
+    flush(session)

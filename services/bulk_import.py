@@ -1,37 +1,41 @@
 """Bulk import of customers and their contacts from a mapped table (services.bulk_import_files reads it).
 
 A pipeline per row: map → match an existing customer by the user's rules, in their order →
-update it (empty fields only, or every mapped field) or skip it → else refuse a strong duplicate,
-as a form would → create. Every write goes through `services.customers.save_customer` (and
-`create_customer`), so a file cannot do what the forms would refuse: the same validation, the
-same uniqueness, the same access policy (an operator updates only customers they may edit).
+update it (empty fields only, or every mapped field) or skip it → else create it. Every write is
+a command of services.customers (`create_customer`, `save_customer`), so a file cannot do what
+the forms would refuse: the same validation and field lengths, the same uniqueness, the same
+duplicate refusal (a strong match the rules did not pick is "skipped as duplicate" with its
+candidates), the company-contact rule (a new company needs a contact with an e-mail), the same
+access policy (an operator updates only customers they may edit).
 
-The preview is the real import rolled back, so the two cannot disagree. The run works on a
-connection of its own; each row is a savepoint (the services' commit releases it, their rollback
-drops only that row), each batch a transaction: committed in a real run, and in a dry run one
-transaction over every batch, rolled back at the end.
+Transactions (services.batches): each batch is a unit of work, each row a savepoint in it, so
+a refused row drops alone. The preview is the real import inside one unit rolled back at the
+end, so the two cannot disagree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Engine, func, inspect, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, inspect, or_, select
 
 from models import Contact, Customer, Operator
 from models.enums import CustomerKind
 from models.search_index import fold
 from services.access import Right, can
+from services.batches import batch_unit, batches, rolled_back
 from services.bulk_import_files import CONTACT_FIELDS, CUSTOMER_FIELDS, SourceRow
 from services.contact_info import normalise_email, normalise_phone
+from services.contacts import contact_field_errors
 from services.customers import SaveOptions, create_customer, save_customer, validate_customer
-from services.duplicates import find_duplicates, make_probe
+from services.duplicates import DuplicateSuspected, find_duplicates, make_probe
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.matching import compact_id, name_key
+from services.transactions import DbSession, in_unit_of_work, unit_of_work
 
 
 class MatchRule(StrEnum):
@@ -103,9 +107,15 @@ class ImportReport:
 
 
 class RowRefused(Exception):
+    """The row cannot be imported: (file column, message) per problem ("" = the whole row)."""
+
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
         super().__init__("; ".join(m for _, m in errors))
+
+
+class _Unchanged(Exception):
+    """Raised inside a matched row's savepoint when the row changes nothing: rolled back."""
 
 
 def _reason(errors: list[tuple[str, str]]) -> str:
@@ -125,11 +135,18 @@ class _Row:
         return self.values.get(target, "")
 
     def refuse(self, errors: dict[str, list[str]], *, contact: bool = False) -> RowRefused:
-        found = []
+        """The domain's messages per field as (file column, message): a customer's field (or,
+        `contact`, a contact's) goes to the column it came from; the company-contact rule to the
+        contact e-mail column; the rest to the row."""
+        found: list[tuple[str, str]] = []
         for name, messages in errors.items():
-            target = f"contact_{name}" if contact and name != FORM else name
-            for message in messages:
-                found.append((self.column.get(target, "") if name != FORM else "", message))
+            if name == FORM:
+                column = ""
+            elif name == "contacts":
+                column = self.column.get("contact_email", "")
+            else:
+                column = self.column.get(f"contact_{name}" if contact else name, "")
+            found.extend((column, message) for message in messages)
         return RowRefused(found)
 
     def kind(self) -> CustomerKind:
@@ -148,7 +165,9 @@ class _Row:
     def customer_fields(self) -> dict[str, str]:
         return {f: v for f, v in self.values.items() if f in CUSTOMER_FIELDS and f != "kind" and v}
 
-    def contact_fields(self) -> dict:
+    def contact_fields(self, phone_region: str) -> dict:
+        """The row's contact (empty: none), refused with its columns named where the contact
+        rules (services.contacts: names, e-mail, phone, lengths) refuse it."""
         if not (self.get("contact_last_name") or self.get("contact_email") or self.get("contact_first_name")):
             return {}
         values: dict = {CONTACT_OF[f]: v for f, v in self.values.items() if f in CONTACT_FIELDS and v}
@@ -157,11 +176,15 @@ class _Row:
             values["is_main"] = main in YES
         else:
             raise self.refuse({"is_main": [f"“{main}” is not yes or no."]}, contact=True)
+        # Checked on a copy: the command checks the contact it saves again, with the customer.
+        errors = contact_field_errors(Contact(**values), phone_region)
+        if errors:
+            raise self.refuse(errors, contact=True)
         return values
 
 
 class _Importer:
-    def __init__(self, session: Session, actor: Operator | None, mapping: dict[str, str],
+    def __init__(self, session: DbSession, actor: Operator | None, mapping: dict[str, str],
                  rules: Sequence[MatchRule], on_match: OnMatch, options: SaveOptions, report: ImportReport):
         self.session, self.actor, self.mapping = session, actor, mapping
         self.rules, self.on_match, self.options, self.report = rules, on_match, options, report
@@ -212,100 +235,100 @@ class _Importer:
 
     # -- writing -----------------------------------------------------------------------------
     def process(self, source: SourceRow) -> None:
+        """One row in a savepoint of its own: whatever refuses it drops only this row."""
         row = _Row(source, self.mapping)
         result = RowResult(row=source.number)
         try:
-            kind = row.kind()
-            customer, rule = self.match(row, kind)
-            if customer is None:
-                self.create(row, kind, result)
-            else:
-                self.update(row, customer, rule, result)
+            with unit_of_work(self.session, savepoint=True):
+                outcome = self._write(row, result)
+        except _Unchanged:
+            outcome = self.report.unchanged
+        except DuplicateSuspected as exc:  # the command's refusal of a strong match
+            result.candidates = [{"label": c.label if c.visible else "a record you cannot open",
+                                  "reasons": c.reasons, "customer_id": c.customer_id, "ask": c.ask}
+                                 for c in exc.candidates]
+            result.reason = "; ".join(f"{c['label']} ({', '.join(c['reasons'])})" for c in result.candidates)
+            outcome = self.report.duplicates
         except RowRefused as exc:
-            self.session.rollback()
-            result.errors, result.reason, result.values = exc.errors, _reason(exc.errors), dict(source.values)
-            self.report.rejected.append(result)
-        except PermissionDenied as exc:
-            self.session.rollback()
-            result.errors, result.reason, result.values = [("", str(exc))], str(exc), dict(source.values)
-            self.report.rejected.append(result)
+            self._reject(result, source, exc.errors)
+            return
+        except ValidationFailed as exc:
+            self._reject(result, source, row.refuse(exc.errors).errors)
+            return
+        except DomainError as exc:  # PermissionDenied and other refusals of the whole row
+            self._reject(result, source, [("", str(exc))])
+            return
+        outcome.append(result)
 
-    def create(self, row: _Row, kind: CustomerKind, result: RowResult) -> None:
+    def _reject(self, result: RowResult, source: SourceRow, errors: list[tuple[str, str]]) -> None:
+        result.errors, result.reason, result.values = errors, _reason(errors), dict(source.values)
+        self.report.rejected.append(result)
+
+    def _write(self, row: _Row, result: RowResult) -> list[RowResult]:
+        """Create or update the row's customer; the report's list the row belongs to."""
+        kind = row.kind()
+        customer, rule = self.match(row, kind)
+        if customer is None:
+            return self.create(row, kind, result)
+        return self.update(row, customer, rule, result)
+
+    def create(self, row: _Row, kind: CustomerKind, result: RowResult) -> list[RowResult]:
         fields = row.customer_fields()
-        contact = row.contact_fields()
+        contact = row.contact_fields(self.options.phone_region)
         company = kind == CustomerKind.COMPANY
         name = fields.get("company_name") if company else \
             f"{fields.get('first_name', '')} {fields.get('last_name', '')}"
-        # The duplicate search comes first: a company ID that exists is a duplicate to report
-        # with its candidate, not only a uniqueness error.
-        probe = make_probe(kind=kind, name=name, email=fields.get("email"), phone=fields.get("primary_phone"),
-                           registration_number=fields.get("registration_number"), vat_id=fields.get("vat_id"),
-                           phone_region=self.options.phone_region)
-        strong = [c for c in find_duplicates(self.session, self.actor, probe) if c.strong]
-        if strong:
-            result.candidates = [{"label": c.label if c.visible else "a record you cannot open",
-                                  "reasons": c.reasons, "customer_id": c.customer_id, "ask": c.ask}
-                                 for c in strong]
-            result.label = (name or "").strip()
-            result.reason = "; ".join(f"{c['label']} ({', '.join(c['reasons'])})" for c in result.candidates)
-            self.report.duplicates.append(result)
-            return
-        try:
-            saved = create_customer(self.session, self.actor, self.options, kind=kind,
-                                    contacts=[contact] if contact else None, **fields)  # type: ignore[arg-type]
-        except ValidationFailed as exc:
-            raise row.refuse(exc.errors) from None
+        result.label = (name or "").strip()
+        # The command refuses a strong duplicate (DuplicateSuspected: the row is skipped as a
+        # duplicate with its candidates) and a company without a contact that has an e-mail.
+        saved = create_customer(self.session, self.actor, self.options, kind=kind,
+                                contacts=[contact] if contact else None, confirm_duplicate=False,
+                                **fields)  # type: ignore[arg-type]
         result.customer_id, result.label = saved.id, saved.display_name
         result.fields = [row.column[f] for f in row.values if row.values[f] and f in row.column]
-        self.report.created.append(result)
+        return self.report.created
 
-    def update(self, row: _Row, customer: Customer, rule: MatchRule | None, result: RowResult) -> None:
+    def update(self, row: _Row, customer: Customer, rule: MatchRule | None,
+               result: RowResult) -> list[RowResult]:
         visible = can(self.session, self.actor, customer.id, Right.VIEW) if self.actor else True
         result.customer_id = customer.id if visible else None
         result.label = customer.display_name if visible else "a customer you cannot open"
         how = rule.label.lower() if rule else ""
+        result.reason = f"Matched by {how}."
         if self.on_match == OnMatch.SKIP:
-            result.reason = f"Matched by {how}."
-            self.report.skipped.append(result)
-            return
-        if self.actor is not None and not can(self.session, self.actor, customer.id, Right.EDIT):
-            raise PermissionDenied(f"The row matches {result.label} (by {how}), which you may not edit.")
+            return self.report.skipped
         only_empty = self.on_match == OnMatch.UPDATE_EMPTY
-        changed: list[str] = []
-        for name, value in row.customer_fields().items():
-            if name in ("company_name", "registration_number", "vat_id") and not customer.is_company:
-                continue  # a person has no company fields; the kind is never changed by a file
-            if name in ("first_name", "middle_name", "last_name", "title") and customer.is_company:
-                continue
-            if only_empty and getattr(customer, name):
-                continue
-            setattr(customer, name, value)
-        contact_values = row.contact_fields()
-        if contact_values:
-            if not customer.is_company:
-                raise RowRefused([("", "Only a company has contacts; this row matches a person.")])
-            self._merge_contact(customer, contact_values, only_empty)
-        try:
-            with self.session.no_autoflush:
-                validate_customer(self.session, customer, self.options)
-        except ValidationFailed as exc:
-            raise row.refuse(exc.errors) from None
+        with self.session.no_autoflush:
+            for name, value in row.customer_fields().items():
+                if name in ("company_name", "registration_number", "vat_id") and not customer.is_company:
+                    continue  # a person has no company fields; the kind is never changed by a file
+                if name in ("first_name", "middle_name", "last_name", "title") and customer.is_company:
+                    continue
+                if only_empty and getattr(customer, name):
+                    continue
+                setattr(customer, name, value)
+            contact_values = row.contact_fields(self.options.phone_region)
+            if contact_values:
+                if not customer.is_company:
+                    raise RowRefused([("", "Only a company has contacts; this row matches a person.")])
+                self._merge_contact(customer, contact_values, only_empty)
+        # Normalised first ("0905 123 456" is the stored "+421905123456"), so that only real
+        # changes count; the save below checks everything again.
+        validate_customer(self.session, customer, self.options)
         state = inspect(customer)
         changed = [row.column.get(n, n) for n in CUSTOMER_FIELDS
                    if n in state.attrs and state.attrs[n].history.has_changes()]
         if any(c.id is None or inspect(c).modified and _contact_changed(c) for c in customer.contacts):
             changed += [row.column[f] for f in CONTACT_FIELDS if f in row.column and row.get(f)]
         if not changed:
-            self.session.rollback()  # nothing to write; drop the row's savepoint
-            self.report.unchanged.append(result)
-            return
+            raise _Unchanged  # the savepoint drops whatever the comparison touched
         try:
             save_customer(self.session, customer, self.actor, self.options)
-        except ValidationFailed as exc:
-            raise row.refuse(exc.errors) from None
+        except PermissionDenied:
+            raise PermissionDenied(f"The row matches {result.label} (by {how}), which you may not "
+                                   "edit.") from None
         result.fields = changed
-        result.reason = f"Matched by {how}."
-        self.report.updated.append(result)
+        return self.report.updated
 
     def _merge_contact(self, customer: Customer, values: dict, only_empty: bool) -> None:
         email = (values.get("email") or "").lower()
@@ -331,63 +354,33 @@ def _contact_changed(contact: Contact) -> bool:
                                                               "is_main"))
 
 
-def _batches(rows: Sequence[SourceRow], size: int) -> Iterable[Sequence[SourceRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
-
-
-def run_import(session: Session, actor: Operator | None, rows: Sequence[SourceRow], mapping: dict[str, str],
+def run_import(session: DbSession, actor: Operator | None, rows: Sequence[SourceRow], mapping: dict[str, str],
                rules: Sequence[MatchRule | str], on_match: OnMatch | str, options: SaveOptions, *,
                dry_run: bool, batch_size: int = 200,
                progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import `rows` (header → value) through `mapping` (header → target field of
     bulk_import_files.TARGET_FIELDS). A row is created, updated (with its changed columns),
-    unchanged, skipped (matched, and `on_match` is skip), skipped as a duplicate (a strong
-    candidate the rules did not match — a form would refuse it too) or rejected (with a reason
-    per column). A rejected row writes nothing and costs no other row anything.
+    unchanged, skipped (matched, and `on_match` is skip), skipped as a duplicate (the command
+    refused a strong candidate the rules did not match — a form would refuse it too) or
+    rejected (with a reason per column). A rejected row writes nothing and costs no other row
+    anything.
 
-    A real run commits per batch of `batch_size`; `dry_run` writes nothing (one transaction,
+    A real run commits per batch of `batch_size`; `dry_run` writes nothing (one unit of work,
     rolled back), with the same report a real run would give. `progress(done, total)` is called
-    as rows are processed. `session` only provides the database: the run uses a connection of
-    its own, and `session` is expired afterwards so it sees the result."""
+    as rows are processed. The import is its own door: it opens its units of work on `session`,
+    which must not be inside one (RuntimeError)."""
+    if in_unit_of_work(session):
+        raise RuntimeError("run_import commits batch by batch: call it outside a unit of work.")
     report = ImportReport(dry_run=dry_run, total=len(rows))
-    chosen = [MatchRule(r) for r in rules]
-    behaviour = OnMatch(on_match)
+    importer = _Importer(session, actor, mapping, [MatchRule(r) for r in rules], OnMatch(on_match),
+                         options, report)
     done = 0
-    engine = session.get_bind()
-    if not isinstance(engine, Engine):
-        raise TypeError("run_import needs a session bound to an engine: it opens its own connection.")
-    with engine.connect() as connection:
-        transaction = connection.begin()
-        if connection.dialect.name == "sqlite":
-            # pysqlite opens no transaction before a SAVEPOINT, which would make the first
-            # savepoint's release a COMMIT: begin one explicitly, so rollback undoes everything.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            for batch in _batches(rows, max(batch_size, 1)):
-                work = Session(bind=connection, join_transaction_mode="create_savepoint")
-                try:
-                    runner = work.get(Operator, actor.id) if actor is not None else None
-                    importer = _Importer(work, runner, mapping, chosen, behaviour, options, report)
-                    for source in batch:
-                        try:
-                            importer.process(source)
-                        except DomainError as exc:
-                            work.rollback()
-                            report.rejected.append(RowResult(
-                                row=source.number, reason=str(exc), errors=[("", str(exc))],
-                                values=dict(source.values)))
-                        done += 1
-                        if progress is not None:
-                            progress(done, len(rows))
-                finally:
-                    work.close()
-                if not dry_run:
-                    transaction.commit()
-                    transaction = connection.begin()
-                    if connection.dialect.name == "sqlite":
-                        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        finally:
-            transaction.rollback()
-    session.expire_all()
+    with rolled_back(session) if dry_run else nullcontext():
+        for batch in batches(rows, batch_size):
+            with batch_unit(session):
+                for source in batch:
+                    importer.process(source)
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(rows))
     return report

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
+from sqlalchemy import func, inspect, select
 
 from models import Contact, Operator
 from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
-from services.errors import ErrorBag
-from services.transactions import checking, commit, committing
+from services.errors import ErrorBag, ValidationFailed
+from services.limits import check_lengths
+from services.transactions import DbSession, flush
+
+CONTACT_EMAIL_NEEDED = ("A company needs at least one contact with an e-mail: C-Desk sends the "
+                        "communication on a company's requests to its contacts, not to the company.")
 
 
 def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
@@ -23,6 +26,21 @@ def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
     contact.phone = bag.check("phone", lambda v: normalise_phone(v, phone_region), contact.phone)
     if not contact.phone:
         contact.phone_type = None
+    check_lengths(contact, bag)
+
+
+def _keeps_an_email_contact(session: DbSession, contact: Contact) -> None:
+    """A company may not lose its last contact with an e-mail (services.customers'
+    company-contact rule), whether by deleting that contact or by clearing its e-mail."""
+    company_id = contact.customer_id if contact.customer_id is not None else (
+        contact.customer.id if contact.customer is not None else None)
+    if company_id is None:
+        return
+    others = session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.customer_id == company_id, Contact.id != contact.id, Contact.email.is_not(None),
+        Contact.email != ""))
+    if not others:
+        raise ValidationFailed({"email": [CONTACT_EMAIL_NEEDED]})
 
 
 def contact_field_errors(contact: Contact, phone_region: str) -> dict[str, list[str]]:
@@ -37,7 +55,7 @@ def check_contact(contact: Contact, phone_region: str) -> list[str]:
     return [m for messages in contact_field_errors(contact, phone_region).values() for m in messages]
 
 
-def validate_contact(session: Session, contact: Contact, phone_region: str) -> None:
+def validate_contact(session: DbSession, contact: Contact, phone_region: str) -> None:
     """Check a contact edited on its own; raises ValidationFailed with field messages."""
     bag = ErrorBag()
     with session.no_autoflush:
@@ -49,7 +67,7 @@ def validate_contact(session: Session, contact: Contact, phone_region: str) -> N
     bag.raise_if_any()
 
 
-def _check_rights(session: Session, contact: Contact, actor: Operator | None) -> None:
+def _check_rights(session: DbSession, contact: Contact, actor: Operator | None) -> None:
     """Editing a contact edits its company: the edit right on the company it belongs to, and
     on the company it is taken from when it moves."""
     if actor is None:
@@ -61,7 +79,7 @@ def _check_rights(session: Session, contact: Contact, actor: Operator | None) ->
 
 
 def save_contact(
-    session: Session,
+    session: DbSession,
     contact: Contact,
     actor: Operator | None,
     phone_region: str,
@@ -71,23 +89,28 @@ def save_contact(
     """Validate and commit a contact with its audit event. Raises ValidationFailed (StaleRecord
     when changed since `seen_version`) or PermissionDenied; the session is then rolled back."""
     is_new = contact.id is None
-    with checking(session):
+    with session.no_autoflush:
+        _check_rights(session, contact, actor)
+        check_version(session, "contact", contact, seen_version)
+    validate_contact(session, contact, phone_region)
+    history = inspect(contact).attrs.email.history
+    if not is_new and not contact.email and history.deleted and history.deleted[0]:
         with session.no_autoflush:
-            _check_rights(session, contact, actor)
-            check_version(session, "contact", contact, seen_version)
-        validate_contact(session, contact, phone_region)
+            _keeps_an_email_contact(session, contact)
     session.add(contact)
     changes = changes_of(contact)
-    with committing(session):
-        session.flush()
-        record(session, actor, "create" if is_new else "update", contact, changes)
+    flush(session)
+    record(session, actor, "create" if is_new else "update", contact, changes)
+    flush(session)
     return contact
 
 
-def delete_contact(session: Session, contact: Contact, actor: Operator | None) -> None:
+def delete_contact(session: DbSession, contact: Contact, actor: Operator | None) -> None:
     """Delete a contact (an edit of its company); raises PermissionDenied without that right."""
     if actor is not None:
         require(session, actor, contact.customer_id, Right.EDIT)
+    if contact.email:
+        _keeps_an_email_contact(session, contact)
     record(session, actor, "delete", contact)
     session.delete(contact)
-    commit(session)
+    flush(session)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from models import Customer, CustomerSettings, GlobalSettings, Operator
 from models.enums import MailSecurity, NotificationRoute
@@ -19,8 +18,9 @@ from services.access import Right, require
 from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag
+from services.limits import check_lengths
 from services.secrets import SecretBox
-from services.transactions import checking, committing
+from services.transactions import DbSession, flush
 
 SERVERS = ("pop3", "smtp_primary", "smtp_fallback", "notification_smtp")
 DEFAULT_PORTS = {("pop3", MailSecurity.SSL): 995, ("pop3", MailSecurity.NONE): 110,
@@ -38,7 +38,7 @@ EMAILS = ("pop3_address", "notification_from_address", "notification_to_address"
 FLAGS = ("use_builtin_mail_servers", "requests_by_email_enabled", "unauthenticated_discussion_enabled")
 
 
-def settings_of(session: Session, customer: Customer) -> CustomerSettings:
+def settings_of(session: DbSession, customer: Customer) -> CustomerSettings:
     """The customer's settings row (a new one, with the defaults, when it has none yet)."""
     found = session.scalar(select(CustomerSettings).where(CustomerSettings.customer_id == customer.id))
     return found or CustomerSettings(customer_id=customer.id, use_builtin_mail_servers=True,
@@ -88,7 +88,8 @@ def _require(row: CustomerSettings, bag: ErrorBag, field: str, why: str) -> None
 
 def validate_settings(row: CustomerSettings, bag: ErrorBag) -> None:
     """Rules across fields: own servers need hosts, routing through SMTP needs its server and
-    address, requests by e-mail need the intake address."""
+    address, requests by e-mail need the intake address; no text longer than its column."""
+    check_lengths(row, bag)
     if not row.use_builtin_mail_servers:
         _require(row, bag, "pop3_host", "when the customer uses its own mail servers")
         _require(row, bag, "smtp_primary_host", "when the customer uses its own mail servers")
@@ -127,30 +128,30 @@ def _check_keys(values: dict[str, Any]) -> None:
 
 
 def save_customer_settings(
-    session: Session, customer: Customer, actor: Operator | None, box: SecretBox,
+    session: DbSession, customer: Customer, actor: Operator | None, box: SecretBox,
     values: dict[str, Any], *, seen_version: int | None = None,
 ) -> CustomerSettings:
     """Apply `values` (keys of PLAIN, SECRETS and clear_<secret>) to the customer's settings and
-    commit with an audit event (secrets recorded as "changed"). Raises ValueError for an
-    unknown key (a programming error), ValidationFailed (StaleRecord when changed since
-    `seen_version`) or PermissionDenied; on failure nothing is written."""
+    flush them with an audit event (secrets recorded as "changed"); the door's unit of work
+    commits. Raises ValueError for an unknown key (a programming error), ValidationFailed
+    (StaleRecord when changed since `seen_version`) or PermissionDenied; the door's unit of work
+    then rolls back, so nothing is written."""
     _check_keys(values)
     row = settings_of(session, customer)
-    with checking(session):
-        if actor is not None:
-            require(session, actor, customer.id, Right.EDIT)
-        check_version(session, "customersettings", row, seen_version)
-        bag = ErrorBag()
-        with session.no_autoflush:
-            _apply(row, values, box, bag)
-            validate_settings(row, bag)
-        bag.raise_if_any()
+    if actor is not None:
+        require(session, actor, customer.id, Right.EDIT)
+    check_version(session, "customersettings", row, seen_version)
+    bag = ErrorBag()
+    with session.no_autoflush:
+        _apply(row, values, box, bag)
+        validate_settings(row, bag)
+    bag.raise_if_any()
     session.add(row)
     changes = changes_of(row)
-    with committing(session):
-        session.flush()
-        if changes:
-            record(session, actor, "update", row, changes, entity_type="customersettings")
+    flush(session)
+    if changes:
+        record(session, actor, "update", row, changes, entity_type="customersettings")
+    flush(session)
     return row
 
 
@@ -174,7 +175,7 @@ def _server(source, prefix: str, box: SecretBox | None) -> dict[str, Any] | None
     return server
 
 
-def effective_settings(session: Session, customer: Customer, box: SecretBox | None = None) -> dict:
+def effective_settings(session: DbSession, customer: Customer, box: SecretBox | None = None) -> dict:
     """The settings a computer of `customer` inherits: the global built-in mail servers unless the
     customer has its own, the customer's C-Monitor password, notification routing and requests by
     e-mail. Secrets are included (decrypted) only when `box` is given — for the agent itself."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, inspect, select
-from sqlalchemy.orm import Session
 
 from models import (
     Computer,
@@ -28,10 +27,11 @@ from models.enums import CustomerKind
 from services.access import Right, require, require_maintainer
 from services.audit import changes_of, check_version, record
 from services.contact_info import clean_text, normalise_email, normalise_phone
-from services.contacts import check_contact
-from services.errors import FORM, DomainError, ErrorBag
+from services.contacts import CONTACT_EMAIL_NEEDED, check_contact
+from services.errors import FORM, DomainError, ErrorBag, ValidationFailed, VersionRequired
+from services.limits import check_lengths
 from services.matching import compact_id
-from services.transactions import checking, commit, committing
+from services.transactions import DbSession, flush
 
 COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
 PERSON_ONLY = ("first_name", "middle_name", "last_name", "employee_type", "title", "department", "manager")
@@ -41,12 +41,6 @@ TEXT_FIELDS = (
 )
 MAX_MANAGER_DEPTH = 50
 
-# Constraint name → (field, message): a race past the checks below still gets a field message.
-CONSTRAINT_MESSAGES = {
-    "uq_customer_registration_number": ("registration_number", "Another customer has this company ID."),
-    "uq_customer_vat_id": ("vat_id", "Another customer has this VAT ID."),
-    "uq_customer_directory_guid": ("directory_guid", "Another customer has this directory identity."),
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ class SaveOptions:
     phone_region: str = "SK"
 
 
-def default_status(session: Session) -> CustomerStatus | None:
+def default_status(session: DbSession) -> CustomerStatus | None:
     return session.scalar(select(CustomerStatus).where(CustomerStatus.is_default.is_(True)))
 
 
@@ -65,7 +59,7 @@ def _clear_other_kind(customer: Customer) -> None:
         setattr(customer, field, None)
 
 
-def _check_manager(session: Session, customer: Customer, bag: ErrorBag) -> None:
+def _check_manager(session: DbSession, customer: Customer, bag: ErrorBag) -> None:
     manager = customer.manager
     if manager is None:
         return
@@ -91,7 +85,7 @@ def _check_manager(session: Session, customer: Customer, bag: ErrorBag) -> None:
         current = session.scalar(select(Customer.manager_id).where(Customer.id == current))
 
 
-def _check_unique(session: Session, customer: Customer, field: str, message: str, bag: ErrorBag):
+def _check_unique(session: DbSession, customer: Customer, field: str, message: str, bag: ErrorBag):
     value = getattr(customer, field)
     if not value:
         return
@@ -103,7 +97,7 @@ def _check_unique(session: Session, customer: Customer, field: str, message: str
         bag.add(field, message)
 
 
-def validate_customer(session: Session, customer: Customer, options: SaveOptions) -> None:
+def validate_customer(session: DbSession, customer: Customer, options: SaveOptions) -> None:
     """Normalise `customer` in place and check every rule; raises ValidationFailed with a
     message per field. Runs without autoflush, so half-typed values never reach the database."""
     bag = ErrorBag()
@@ -164,10 +158,11 @@ def validate_customer(session: Session, customer: Customer, options: SaveOptions
                                   f": {message}".replace("  ", " "))
         elif customer.contacts:
             bag.add(FORM, "Only a company has contacts; remove them or make this a company.")
+        check_lengths(customer, bag)
     bag.raise_if_any()
 
 
-def _check_rights(session: Session, customer: Customer, actor: Operator | None) -> None:
+def _check_rights(session: DbSession, customer: Customer, actor: Operator | None) -> None:
     """Edit right on an existing customer; only a maintainer changes its operators.
     `actor` None is the system itself (CLI, demo data, importer), bound by no ownership."""
     if actor is None:
@@ -181,7 +176,7 @@ def _check_rights(session: Session, customer: Customer, actor: Operator | None) 
         require_maintainer(actor, "assign or remove a customer's operators")
 
 
-def _audit_customer(session: Session, actor: Operator | None, customer: Customer,
+def _audit_customer(session: DbSession, actor: Operator | None, customer: Customer,
                     changes: dict[str, list], contact_changes: list, is_new: bool,
                     settings_changes: dict[str, list] | None) -> None:
     if is_new:
@@ -204,24 +199,57 @@ def _audit_customer(session: Session, actor: Operator | None, customer: Customer
                entity_type="customersettings")
 
 
+def _contacts_changed(customer: Customer) -> bool:
+    history = inspect(customer).attrs.contacts.history
+    if history.added or history.deleted:
+        return True
+    return any(inspect(c).attrs.email.history.has_changes() for c in customer.contacts)
+
+
+def check_company_contacts(customer: Customer, is_new: bool) -> None:
+    """The seed's rule: a company gets a contact to receive e-mail. A new company must come
+    with at least one contact that has an e-mail; an existing one may not lose its last one (a
+    company registered before the rule, without any, can still be edited otherwise)."""
+    if customer.kind != CustomerKind.COMPANY:
+        return
+    has_email = any(c.email for c in customer.contacts)
+    if is_new and not has_email:
+        raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
+    if not is_new and not has_email and _contacts_changed(customer):
+        before = inspect(customer).attrs.contacts.history
+        had = any((inspect(c).attrs.email.history.deleted or [c.email])[0]
+                  for c in [*before.unchanged, *before.deleted])
+        if had:
+            raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
+
+
 def save_customer(
-    session: Session,
+    session: DbSession,
     customer: Customer,
     actor: Operator | None,
     options: SaveOptions,
     *,
     seen_version: int | None = None,
+    confirm_duplicate: bool = False,
 ) -> Customer:
-    """Validate and commit a new or changed customer (its contacts included), with its audit
-    events. `seen_version` is the version the user's form was loaded at: a customer changed
-    since is refused (StaleRecord). Raises ValidationFailed or PermissionDenied; on failure the
-    session is rolled back and nothing is written."""
+    """The one write of a customer, new or changed, with its contacts: access (edit right; only a
+    maintainer changes operators), the version check (StaleRecord when changed since
+    `seen_version`), every field rule, for a new customer the duplicate refusal
+    (DuplicateSuspected unless `confirm_duplicate`), the company-contact rule, and the audit
+    events. Flushes; the door's unit of work commits or rolls back. Raises ValidationFailed,
+    PermissionDenied."""
+    from services.duplicates import customer_probe, refuse_duplicates
+
     is_new = customer.id is None
-    with checking(session):
-        with session.no_autoflush:
-            _check_rights(session, customer, actor)
-            check_version(session, "customer", customer, seen_version)
-        validate_customer(session, customer, options)
+    with session.no_autoflush:
+        _check_rights(session, customer, actor)
+        check_version(session, "customer", customer, seen_version)
+    validate_customer(session, customer, options)
+    with session.no_autoflush:
+        if is_new:
+            refuse_duplicates(session, actor, customer_probe(customer, options.phone_region),
+                              confirmed=confirm_duplicate)
+        check_company_contacts(customer, is_new)
     if is_new:
         customer.created_by = actor
     customer.updated_by = actor
@@ -233,32 +261,83 @@ def save_customer(
     contact_changes += [(c, {}, "delete") for c in removed]
     # Settings created with the customer (the wizard) are recorded with it.
     settings_changes = changes_of(customer.settings) if is_new and customer.settings is not None else None
-    with committing(session, CONSTRAINT_MESSAGES):
-        session.flush()
-        _audit_customer(session, actor, customer, changes, contact_changes, is_new, settings_changes)
+    flush(session)
+    _audit_customer(session, actor, customer, changes, contact_changes, is_new, settings_changes)
+    flush(session)
     return customer
 
 
 def create_customer(
-    session: Session,
+    session: DbSession,
     actor: Operator | None,
     options: SaveOptions,
     *,
     contacts: list[dict] | None = None,
     settings: CustomerSettings | None = None,
+    confirm_duplicate: bool = False,
     **fields,
 ) -> Customer:
     """Create a customer from field values (relationships as objects), optional contacts and
-    optional settings (services.customer_settings.build_settings), all in one transaction."""
+    optional settings (services.customer_settings.build_settings): `save_customer`'s rules."""
     customer = Customer(**fields)
     for contact_fields in contacts or []:
         customer.contacts.append(Contact(**contact_fields))
     if settings is not None:
         customer.settings = settings
-    return save_customer(session, customer, actor, options)
+    return save_customer(session, customer, actor, options, confirm_duplicate=confirm_duplicate)
 
 
-def deletion_summary(session: Session, customer: Customer) -> dict[str, int]:
+def update_customer(
+    session: DbSession,
+    customer: Customer,
+    actor: Operator | None,
+    options: SaveOptions,
+    values: dict,
+    *,
+    seen_version: int | None,
+    version_required: bool = False,
+) -> Customer:
+    """Change fields of an existing customer (relationships as objects). `version_required`
+    (the API) refuses a change that names no version (VersionRequired): no blind overwrite."""
+    if version_required and seen_version is None:
+        raise VersionRequired("Send the version the change is based on (field version, or If-Match).")
+    with session.no_autoflush:
+        for key, value in values.items():
+            setattr(customer, key, value)
+    return save_customer(session, customer, actor, options, seen_version=seen_version)
+
+
+def set_operators(session: DbSession, customer: Customer, actor: Operator | None, options: SaveOptions,
+                  operators: list[Operator], *, seen_version: int | None = None) -> Customer:
+    """Replace the responsible operators (only a maintainer may: PermissionDenied otherwise)."""
+    require_maintainer_or_system(actor, "assign or remove a customer's operators")
+    return update_customer(session, customer, actor, options, {"operators": list(operators)},
+                           seen_version=seen_version)
+
+
+def set_workgroups(session: DbSession, customer: Customer, actor: Operator | None, options: SaveOptions,
+                   workgroups: list, *, seen_version: int | None = None) -> Customer:
+    """Replace the customer's workgroups (the edit right)."""
+    return update_customer(session, customer, actor, options, {"workgroups": list(workgroups)},
+                           seen_version=seen_version)
+
+
+def require_maintainer_or_system(actor: Operator | None, what: str) -> None:
+    if actor is not None:
+        require_maintainer(actor, what)
+
+
+def deactivate_customer(session: DbSession, customer: Customer, actor: Operator | None,
+                        options: SaveOptions, *, seen_version: int | None = None) -> Customer:
+    """Set the first inactive status (customers leave through their status, not deletion)."""
+    inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False))
+                              .order_by(CustomerStatus.id))
+    if inactive is None:
+        raise DomainError("No inactive status exists: a maintainer must add one.")
+    return change_status(session, customer, actor, inactive, options, seen_version=seen_version)
+
+
+def deletion_summary(session: DbSession, customer: Customer) -> dict[str, int]:
     """What goes with a customer when it is deleted (contacts, settings, portal account) and
     what keeps it (requests, computers)."""
     def count(model, column) -> int:
@@ -273,7 +352,7 @@ def deletion_summary(session: Session, customer: Customer) -> dict[str, int]:
     }
 
 
-def delete_customer(session: Session, customer: Customer, actor: Operator | None) -> None:
+def delete_customer(session: DbSession, customer: Customer, actor: Operator | None) -> None:
     """Delete a customer with its contacts, settings and portal account. A customer that
     requests or computers refer to is kept (DomainError): deactivate it through its status.
     Raises PermissionDenied without the delete right."""
@@ -288,10 +367,10 @@ def delete_customer(session: Session, customer: Customer, actor: Operator | None
     record(session, actor, "delete", customer, {"deleted_with": [None, {
         k: v for k, v in summary.items() if v}]})
     session.delete(customer)
-    commit(session, CONSTRAINT_MESSAGES)
+    flush(session)
 
 
-def change_status(session: Session, customer: Customer, actor: Operator | None, status: CustomerStatus,
+def change_status(session: DbSession, customer: Customer, actor: Operator | None, status: CustomerStatus,
                   options: SaveOptions, *, seen_version: int | None = None) -> Customer:
     """The Change Status dialog: set the status alone, recorded as a status change (who, when,
     from what to what) through the same save as every other edit."""

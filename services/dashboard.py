@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from models import Contact, Customer, Operator, Request
 from services.access import Right, customer_condition
+from services.transactions import DbSession
 
 
-def dashboard_counts(session: Session, actor: Operator) -> dict[str, int]:
+def dashboard_counts(session: DbSession, actor: Operator) -> dict[str, int]:
     """Counts of the customers `actor` may view, their contacts and requests, and of active
     operators — in one round trip."""
     visible = select(Customer.id).where(customer_condition(session, actor, Right.VIEW))

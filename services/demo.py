@@ -6,7 +6,6 @@ import secrets
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from models import (
     Building,
@@ -25,9 +24,10 @@ from models.enums import CustomerKind, EmployeeType, OperatorRole, PhoneType
 from services.customers import SaveOptions, create_customer
 from services.operators import create_operator
 from services.reference_data import ensure_reference_data
+from services.transactions import DbSession, flush
 
 
-def _lookups(session: Session) -> dict[str, dict[str, Any]]:
+def _lookups(session: DbSession) -> dict[str, dict[str, Any]]:
     made: dict[str, dict[str, Any]] = {}
     for model, names in (
         (SlaLevel, ["Bronze", "Silver", "Gold", "Platinum"]),
@@ -52,11 +52,11 @@ def _lookups(session: Session) -> dict[str, dict[str, Any]]:
             building = Building(name=building_name, site=site)
             session.add(building)
             made["Building"][building_name] = building
-    session.commit()
+    flush(session)
     return made
 
 
-def load_demo_data(session: Session, options: SaveOptions) -> bool:
+def load_demo_data(session: DbSession, options: SaveOptions) -> bool:
     """Load the demo into an empty database; returns False (and does nothing) when customers
     exist already. Demo operators get random passwords nobody knows: a maintainer sets them."""
     if session.scalar(select(Customer.id).limit(1)) is not None:
@@ -75,7 +75,7 @@ def load_demo_data(session: Session, options: SaveOptions) -> bool:
         )
         op.teams = [team[team_name]]
         operators[first] = op
-    session.commit()
+    flush(session)
 
     hq, towers = lk["Site"]["Bratislava HQ"], lk["Building"]
     acme = create_customer(
@@ -123,5 +123,5 @@ def load_demo_data(session: Session, options: SaveOptions) -> bool:
     )
     session.add(Request(customer=acme, subject="Printer on 3rd floor does not print",
                         contacts=[acme.contacts[0]], created_by=operators["Jana"]))
-    session.commit()
+    flush(session)
     return True

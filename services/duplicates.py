@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, Operator
 from models.enums import CustomerKind
@@ -23,6 +23,7 @@ from services.access import Right, customer_condition
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
 from services.matching import Probe, Score, Subject, compact_id, name_key, score
+from services.transactions import DbSession
 
 NAME_PREFIX = 4  # name words are looked up by their first letters, so a typo later still matches
 PER_LOOKUP = 200  # candidate ids taken from one index range; scoring sees at most a few hundred
@@ -99,7 +100,7 @@ def customer_probe(customer: Customer, phone_region: str) -> Probe:
                       phone_region=phone_region)
 
 
-def threshold_of(session: Session) -> int:
+def threshold_of(session: DbSession) -> int:
     row = session.get(GlobalSettings, 1)
     return row.duplicate_name_threshold if row is not None else DEFAULT_THRESHOLD
 
@@ -110,7 +111,7 @@ def _owners_with_all(model, owner, tokens: set[str]):
             .having(func.count() == len(tokens)))
 
 
-def _ids_by_name(session: Session, model, owner, key: str) -> set[int]:
+def _ids_by_name(session: DbSession, model, owner, key: str) -> set[int]:
     """Records having every word of the name, or all words but one exactly and the remaining
     one by its first letters (a typo later in that word); only when neither finds anything, any
     word by its first letters. Selective even for common names."""
@@ -134,14 +135,14 @@ def _ids_by_name(session: Session, model, owner, key: str) -> set[int]:
     return found
 
 
-def _ids_by_email(session: Session, email: str) -> tuple[set[int], set[int]]:
+def _ids_by_email(session: DbSession, email: str) -> tuple[set[int], set[int]]:
     customers = session.scalars(select(Customer.id).where(or_(
         func.lower(Customer.email) == email, func.lower(Customer.secondary_email) == email)))
     contacts = session.scalars(select(Contact.id).where(func.lower(Contact.email) == email))
     return set(customers), set(contacts)
 
 
-def _candidate_ids(session: Session, probe: Probe) -> tuple[set[int], set[int]]:
+def _candidate_ids(session: DbSession, probe: Probe) -> tuple[set[int], set[int]]:
     customers: set[int] = set()
     contacts: set[int] = set()
     if probe.email:
@@ -208,7 +209,7 @@ def _describe(result: Score, record: str, obj, customer: Customer, visible: bool
     return candidate
 
 
-def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
+def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
                     limit: int = 10, exclude_customer_id: int | None = None) -> list[Candidate]:
     """Existing customers and contacts that may be the record `probe` describes, best first,
     inactive ones included. Records `actor` may not view are described without their details
@@ -218,7 +219,7 @@ def find_duplicates(session: Session, actor: Operator | None, probe: Probe, *, t
         return _find(session, actor, probe, threshold, limit, exclude_customer_id)
 
 
-def _find(session: Session, actor: Operator | None, probe: Probe, threshold: int | None, limit: int,
+def _find(session: DbSession, actor: Operator | None, probe: Probe, threshold: int | None, limit: int,
           exclude_customer_id: int | None) -> list[Candidate]:
     threshold = threshold if threshold is not None else threshold_of(session)
     customer_ids, contact_ids = _candidate_ids(session, probe)
@@ -252,7 +253,7 @@ def _find(session: Session, actor: Operator | None, probe: Probe, threshold: int
             for result, record, obj, owner in scored]
 
 
-def refuse_duplicates(session: Session, actor: Operator | None, probe: Probe, *, confirmed: bool) -> None:
+def refuse_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *, confirmed: bool) -> None:
     """Raise DuplicateSuspected when a strong match exists and the user has not confirmed."""
     if confirmed:
         return

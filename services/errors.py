@@ -50,3 +50,21 @@ class ErrorBag:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+class NotFound(DomainError):
+    """No such record — or one the acting operator may not view: its existence is not revealed."""
+
+
+class MergedAway(DomainError):
+    """The record was merged into another one the actor may view; doors lead to `survivor_id`
+    (the panel redirects, the API answers 308)."""
+
+    def __init__(self, survivor_id: int):
+        self.survivor_id = survivor_id
+        super().__init__(f"This record was merged into customer {survivor_id}.")
+
+
+class VersionRequired(DomainError):
+    """A change was sent without the version it is based on (the API's 428): a blind overwrite
+    is not offered."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from models import (
     AuditEvent,
@@ -36,7 +35,7 @@ from services.audit import record
 from services.customer_settings import settings_of
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.secrets import SecretBox
-from services.transactions import committing
+from services.transactions import DbSession, flush
 
 PERSON_FIELDS = ("first_name", "middle_name", "last_name", "employee_type", "title", "department_id",
                  "manager_id")
@@ -103,7 +102,7 @@ def _proposal(name: str, survivor: Customer, other: Customer) -> str:
         else "survivor"
 
 
-def check_merge(session: Session, actor: Operator | None, survivor: Customer, other: Customer) -> None:
+def check_merge(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer) -> None:
     """The rules of who may merge what; raises DomainError or PermissionDenied."""
     if survivor.id == other.id:
         raise DomainError("Choose two different customers.")
@@ -116,7 +115,7 @@ def check_merge(session: Session, actor: Operator | None, survivor: Customer, ot
         raise PermissionDenied("Merging needs the edit right on both customers (or a maintainer).")
 
 
-def merge_plan(session: Session, actor: Operator | None, survivor: Customer, other: Customer,
+def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer,
                box: SecretBox) -> MergePlan:
     check_merge(session, actor, survivor, other)
     choices = [FieldChoice(name, getattr(survivor, name), getattr(other, name),
@@ -148,7 +147,7 @@ def merge_plan(session: Session, actor: Operator | None, survivor: Customer, oth
     return MergePlan(survivor, other, choices, moves, conflicts)
 
 
-def merge_customers(session: Session, actor: Operator | None, survivor: Customer, other: Customer,
+def merge_customers(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer,
                     box: SecretBox, *, choices: dict[str, str], decisions: dict[str, str],
                     seen_versions: tuple[int | None, int | None] = (None, None)) -> AuditEvent:
     """Merge `other` into `survivor` (see the module docstring). `choices` maps a field to
@@ -166,15 +165,19 @@ def merge_customers(session: Session, actor: Operator | None, survivor: Customer
         raise PermissionDenied("The other customer has operators this one does not: only a maintainer "
                                "may assign operators, so only a maintainer can merge these two.")
     undo: dict[str, Any] = {"survivor": survivor.id, "other": other.id, "fields": {}, "other_fields": {}}
+    taken = [c for c in plan.fields
+             if choices.get(c.name, c.proposed) == "other" and c.other != c.survivor]
     with session.no_autoflush:
-        for choice in plan.fields:
-            side = choices.get(choice.name, choice.proposed)
-            if side == "other" and choice.other != choice.survivor:
-                undo["fields"][choice.name] = _plain(choice.survivor)
-                if choice.name in UNIQUE_FIELDS:  # the tombstone gives the key up
-                    undo["other_fields"][choice.name] = _plain(choice.other)
-                    setattr(other, choice.name, None)
-                setattr(survivor, choice.name, choice.other)
+        given_up = [c for c in taken if c.name in UNIQUE_FIELDS]
+        for choice in given_up:  # a unique key: the tombstone gives it up first
+            undo["other_fields"][choice.name] = _plain(choice.other)
+            setattr(other, choice.name, None)
+    if given_up:
+        flush(session)  # before the survivor takes it, whatever order the UPDATEs run in
+    with session.no_autoflush:
+        for choice in taken:
+            undo["fields"][choice.name] = _plain(choice.survivor)
+            setattr(survivor, choice.name, choice.other)
         undo["moved"] = _move_children(session, survivor, other)
         undo["workgroups"] = [w.id for w in other.workgroups if w not in survivor.workgroups]
         undo["operators"] = [o.id for o in differing_operators]
@@ -188,17 +191,17 @@ def merge_customers(session: Session, actor: Operator | None, survivor: Customer
             other.status = inactive
         other.merged_into_id, other.merged_at = survivor.id, utcnow()
         survivor.updated_by = actor
-    with committing(session):
-        session.flush()
-        undo["survivor_version"] = survivor.version
-        event = record(session, actor, "merge", survivor,
-                       {"merged": [other.display_name, survivor.display_name]})
-        event.changes = {**(event.changes or {}), "undo": undo}
-        record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
+    flush(session)
+    undo["survivor_version"] = survivor.version
+    event = record(session, actor, "merge", survivor,
+                   {"merged": [other.display_name, survivor.display_name]})
+    event.changes = {**(event.changes or {}), "undo": undo}
+    record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
+    flush(session)
     return event
 
 
-def _move_children(session: Session, survivor: Customer, other: Customer) -> dict[str, Any]:
+def _move_children(session: DbSession, survivor: Customer, other: Customer) -> dict[str, Any]:
     moved: dict[str, Any] = {}
     for name, model in (("contacts", Contact), ("requests", Request), ("computers", Computer)):
         ids = list(session.scalars(select(model.id).where(model.customer_id == other.id)))
@@ -209,7 +212,7 @@ def _move_children(session: Session, survivor: Customer, other: Customer) -> dic
         if computer.hostname in taken:  # (customer, hostname) is unique: keep both, renamed
             moved["renamed_computers"][str(computer.id)] = computer.hostname
             computer.hostname = f"{computer.hostname} (from {other.display_name})"[:255]
-    session.flush()
+    flush(session)
     for model in (Contact, Request, Computer):
         session.execute(update(model).where(model.customer_id == other.id).values(customer_id=survivor.id)
                         .execution_options(synchronize_session="fetch"))
@@ -218,7 +221,7 @@ def _move_children(session: Session, survivor: Customer, other: Customer) -> dic
     return moved
 
 
-def _settle(session: Session, survivor: Customer, other: Customer, decisions: dict[str, str],
+def _settle(session: DbSession, survivor: Customer, other: Customer, decisions: dict[str, str],
             box: SecretBox) -> dict[str, Any]:
     """Portal account, directory identity and C-Monitor password: moved or as decided."""
     undo: dict[str, Any] = {}
@@ -242,7 +245,7 @@ def _settle(session: Session, survivor: Customer, other: Customer, decisions: di
         values = {k: getattr(other, k) for k in IDENTITY}
         for key in IDENTITY:
             setattr(other, key, None)
-        session.flush()  # the GUID is unique: the tombstone gives it up first
+        flush(session)  # the GUID is unique: the tombstone gives it up first
         for key, value in values.items():
             setattr(survivor, key, value)
     if decisions.get("cmonitor_password") == "other":
@@ -256,17 +259,17 @@ ACCOUNT_FIELDS = ("username", "password_hash", "security_group_id", "must_change
                   "reset_token_hash", "reset_expires_at", "is_active", "last_login_at")
 
 
-def _swap_accounts(session: Session, first: PortalAccount, second: PortalAccount) -> None:
+def _swap_accounts(session: DbSession, first: PortalAccount, second: PortalAccount) -> None:
     values = [{k: getattr(a, k) for k in ACCOUNT_FIELDS} for a in (first, second)]
     first.username = f"~merging-{first.id}"  # user names are unique: free one for the swap
-    session.flush()
+    flush(session)
     for account, data in ((second, values[0]), (first, values[1])):
         for key, value in data.items():
             setattr(account, key, value)
-        session.flush()
+        flush(session)
 
 
-def survivor_of(session: Session, customer: Customer | None) -> Customer | None:
+def survivor_of(session: DbSession, customer: Customer | None) -> Customer | None:
     """Follow merged_into_id to the customer that is still alive (chains of merges too)."""
     seen = set()
     while customer is not None and customer.merged_into_id is not None and customer.id not in seen:
@@ -275,7 +278,7 @@ def survivor_of(session: Session, customer: Customer | None) -> Customer | None:
     return customer
 
 
-def undo_merge(session: Session, actor: Operator | None, event: AuditEvent) -> Customer:
+def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) -> Customer:
     """Undo a merge from its audit event, while the survivor has not changed since (maintainers)."""
     if actor is not None and not actor.is_maintainer:
         raise PermissionDenied("Only a maintainer may undo a merge.")
@@ -289,16 +292,18 @@ def undo_merge(session: Session, actor: Operator | None, event: AuditEvent) -> C
         raise DomainError(f"{survivor.display_name} was changed after the merge, so it cannot be undone "
                           "automatically.")
     with session.no_autoflush:
+        for name, value in undo["fields"].items():
+            setattr(survivor, name, _restore(name, value))
+    flush(session)  # the survivor gives a unique key back before the merged record takes it again
+    with session.no_autoflush:
         for name, value in undo["other_fields"].items():
             if name != "status_id":
                 setattr(other, name, _restore(name, value))
-        for name, value in undo["fields"].items():
-            setattr(survivor, name, _restore(name, value))
         identity = undo.get("identity")
         if identity:
             for key in IDENTITY:
                 setattr(survivor, key, None)
-            session.flush()
+            flush(session)
             for side, obj in (("survivor", survivor), ("other", other)):
                 for key, value in identity[side].items():
                     setattr(obj, key, _restore(key, value))
@@ -318,14 +323,14 @@ def undo_merge(session: Session, actor: Operator | None, event: AuditEvent) -> C
         other.merged_into_id, other.merged_at = None, None
         session.expire(other, ["contacts"])
         session.expire(survivor, ["contacts"])
-    with committing(session):
-        session.flush()
-        event.changes = {**(event.changes or {}), "undo": {**undo, "undone": True}}
-        record(session, actor, "unmerge", survivor, {"unmerged": [survivor.display_name, other.display_name]})
+    flush(session)
+    event.changes = {**(event.changes or {}), "undo": {**undo, "undone": True}}
+    record(session, actor, "unmerge", survivor, {"unmerged": [survivor.display_name, other.display_name]})
+    flush(session)
     return other
 
 
-def _unsettle(session: Session, survivor: Customer, other: Customer, undo: dict[str, Any]) -> None:
+def _unsettle(session: DbSession, survivor: Customer, other: Customer, undo: dict[str, Any]) -> None:
     def account(account_id: int) -> PortalAccount:
         found = session.get(PortalAccount, account_id)
         if found is None:

@@ -7,7 +7,6 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from models import Operator
 from models.base import utcnow
@@ -15,6 +14,8 @@ from models.enums import OperatorRole
 from services.audit import record
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag
+from services.limits import check_lengths
+from services.transactions import DbSession, flush
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL_TAKEN = "Another operator already signs in with this e-mail."
@@ -40,12 +41,12 @@ def check_password_strength(password: str | None) -> str:
     return password
 
 
-def find_operator(session: Session, email: str) -> Operator | None:
+def find_operator(session: DbSession, email: str) -> Operator | None:
     return session.scalar(select(Operator).where(func.lower(Operator.email) == email.strip().lower()))
 
 
 def authenticate(
-    session: Session, email: str, password: str, ip_address: str | None = None
+    session: DbSession, email: str, password: str, ip_address: str | None = None
 ) -> Operator | None:
     """The active operator with these credentials, or None. Either way an audit event records
     the attempt (with the typed e-mail when it failed), and a success the sign-in time."""
@@ -57,18 +58,18 @@ def authenticate(
     if not valid:
         record(session, None, "login_failure", operator, entity_type="operator",
                actor_label=(email or "")[:254], ip_address=ip_address)
-        session.commit()
+        flush(session)
         return None
     assert operator is not None
     if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = hash_password(password)
     operator.last_login_at = utcnow()
     record(session, operator, "login_success", operator, ip_address=ip_address)
-    session.commit()
+    flush(session)
     return operator
 
 
-def validate_operator(session: Session, operator: Operator, password: str | None) -> None:
+def validate_operator(session: DbSession, operator: Operator, password: str | None) -> None:
     """Normalise and check an operator before it is saved; raises ValidationFailed.
     `password` is a new password to set (required for a new operator)."""
     bag = ErrorBag()
@@ -102,6 +103,7 @@ def validate_operator(session: Session, operator: Operator, password: str | None
         if not others:
             bag.add("role", "This is the last active maintainer: make another operator a "
                             "maintainer first, or nobody can manage the desk.")
+    check_lengths(operator, bag)
     if password:
         bag.check("password", check_password_strength, password)
     elif not operator.password_hash:
@@ -112,7 +114,7 @@ def validate_operator(session: Session, operator: Operator, password: str | None
 
 
 def create_operator(
-    session: Session,
+    session: DbSession,
     *,
     email: str,
     password: str,
@@ -120,16 +122,16 @@ def create_operator(
     last_name: str,
     role: OperatorRole = OperatorRole.OPERATOR,
 ) -> Operator:
-    """Create and commit an operator; raises ValidationFailed."""
+    """Create an operator (flushed: the door's unit of work commits); raises ValidationFailed."""
     operator = Operator(email=email, first_name=first_name, last_name=last_name, role=role)
     validate_operator(session, operator, password)
     session.add(operator)
-    session.commit()
+    flush(session)
     return operator
 
 
 def ensure_maintainer(
-    session: Session, email: str | None = None, password: str | None = None
+    session: DbSession, email: str | None = None, password: str | None = None
 ) -> tuple[Operator, str | None]:
     """Make sure a first maintainer exists.
 

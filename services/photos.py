@@ -7,9 +7,10 @@ metadata dropped (GPS position, camera serial, comments), at most FULL_SIZE pixe
 plus a THUMB_SIZE thumbnail. Both files get a uuid name, so an upload cannot pick a path or
 overwrite another photo.
 
-The column, its audit event and the commit happen together. New files are written before the
-commit and deleted if it fails. The files of a replaced or removed photo are deleted only after
-the commit, so a rolled-back change never loses the photo that is still on record.
+The column and its audit event are written in the door's unit of work. New files are written
+before the commit and deleted if the unit of work rolls back; the files of a replaced or removed
+photo are deleted only after it has committed (services.transactions.after_commit), so a
+rolled-back change never loses the photo that is still on record.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy.orm import Session
 
 from models import Customer, Operator
 from services.access import Right, require
 from services.audit import record
 from services.errors import DomainError, ValidationFailed
-from services.transactions import checking, committing
+from services.transactions import DbSession, after_commit, after_rollback, flush
 
 MAX_BYTES = 5 * 1024 * 1024
 # Checked from the header before decoding. A small file can claim a huge canvas (a decompression
@@ -153,7 +154,7 @@ def _delete_files(storage_dir: Path, name: str | None) -> None:
             log.warning("Could not delete photo file %s", path, exc_info=True)
 
 
-def _check_may_edit(session: Session, customer: Customer, actor: Operator | None) -> None:
+def _check_may_edit(session: DbSession, customer: Customer, actor: Operator | None) -> None:
     """A photo belongs to a saved customer and needs the edit right on it. Actor None is the
     system, which no ownership restricts."""
     if customer.id is None:
@@ -162,19 +163,19 @@ def _check_may_edit(session: Session, customer: Customer, actor: Operator | None
         require(session, actor, customer.id, Right.EDIT)
 
 
-def _commit_photo(session: Session, customer: Customer, actor: Operator | None, new: str | None) -> None:
-    """Set the column and commit it with its audit event. Flushing first lets the event carry the
-    new version of the customer."""
+def _set_photo(session: DbSession, customer: Customer, actor: Operator | None, new: str | None) -> None:
+    """Set the column with its audit event. Flushing first lets the event carry the new version
+    of the customer."""
     old = customer.photo
     customer.photo = new
     customer.updated_by = actor
-    with committing(session):
-        session.flush()
-        record(session, actor, "update", customer, {"photo": [old, new]})
+    flush(session)
+    record(session, actor, "update", customer, {"photo": [old, new]})
+    flush(session)
 
 
 def store_photo(
-    session: Session,
+    session: DbSession,
     customer: Customer,
     actor: Operator | None,
     data: bytes,
@@ -184,30 +185,32 @@ def store_photo(
 ) -> str:
     """Check the upload, store it as `customer`'s photo and return the stored name. The upload
     must be PNG, JPEG or WebP, at most `max_bytes` and MAX_PIXELS. The previous photo's files are
-    deleted after the commit. Raises ValidationFailed (message under "photo") or
-    PermissionDenied. After a refusal, no file is written and the column is unchanged."""
-    with checking(session):
-        _check_may_edit(session, customer, actor)
-        image, kind = _decode(data, max_bytes)
-        full, thumb = _render(image)
+    deleted after the door's unit of work commits; the new ones if it rolls back. Raises
+    ValidationFailed (message under "photo") or PermissionDenied. After a refusal, no file is
+    written and the column is unchanged."""
+    _check_may_edit(session, customer, actor)
+    image, kind = _decode(data, max_bytes)
+    full, thumb = _render(image)
     old = customer.photo
     name = _write(full, thumb, kind, storage_dir)
     try:
-        _commit_photo(session, customer, actor, name)
+        after_rollback(session, partial(_delete_files, storage_dir, name))
+        _set_photo(session, customer, actor, name)
     except BaseException:
         _delete_files(storage_dir, name)
         raise
-    _delete_files(storage_dir, old)
+    if old is not None:
+        after_commit(session, partial(_delete_files, storage_dir, old))
     return name
 
 
-def remove_photo(session: Session, customer: Customer, actor: Operator | None, storage_dir: Path) -> None:
-    """Clear `customer`'s photo with its audit event, then delete its files. Does nothing if there
-    is no photo. Raises PermissionDenied without the edit right."""
-    with checking(session):
-        _check_may_edit(session, customer, actor)
+def remove_photo(session: DbSession, customer: Customer, actor: Operator | None, storage_dir: Path) -> None:
+    """Clear `customer`'s photo with its audit event; its files are deleted after the door's unit
+    of work commits. Does nothing if there is no photo. Raises PermissionDenied without the edit
+    right."""
+    _check_may_edit(session, customer, actor)
     old = customer.photo
     if old is None:
         return
-    _commit_photo(session, customer, actor, None)
-    _delete_files(storage_dir, old)
+    _set_photo(session, customer, actor, None)
+    after_commit(session, partial(_delete_files, storage_dir, old))

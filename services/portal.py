@@ -4,61 +4,62 @@ keeps no credentials; the PortalAccount row holds the username and an argon2 has
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from models import Customer, Operator, PortalAccount, SecurityGroup
 from services.access import Right, require
 from services.audit import record
 from services.contact_info import clean_text
 from services.errors import DomainError, ErrorBag
+from services.limits import max_length, too_long
 from services.operators import check_password_strength, hash_password
-from services.transactions import checking, committing
+from services.transactions import USERNAME_TAKEN, DbSession, flush
 
-USERNAME_TAKEN = "Another portal account has this user name."
+USERNAME_LIMIT = max_length(PortalAccount.username) or 120
 
 
-def portal_account_of(session: Session, customer: Customer) -> PortalAccount | None:
+def portal_account_of(session: DbSession, customer: Customer) -> PortalAccount | None:
     return session.scalar(select(PortalAccount).where(PortalAccount.customer_id == customer.id))
 
 
-def _audit(session: Session, actor: Operator | None, customer: Customer, what: str, **changes) -> None:
+def _audit(session: DbSession, actor: Operator | None, customer: Customer, what: str, **changes) -> None:
     # Recorded on the customer, so its History shows who changed its portal access and when.
     record(session, actor, "portal_credentials", customer,
            {"portal": [None, what], **{k: list(v) for k, v in changes.items()}})
 
 
 def create_portal_account(
-    session: Session, customer: Customer, actor: Operator | None, *, username: str,
+    session: DbSession, customer: Customer, actor: Operator | None, *, username: str,
     password: str, security_group: SecurityGroup | None,
 ) -> PortalAccount:
     """Give the customer portal credentials with a first password the operator types (and hands
     over; nothing shows it again), to be changed at the first sign-in. Raises ValidationFailed or
     PermissionDenied."""
     bag = ErrorBag()
-    with checking(session):
-        if actor is not None:
-            require(session, actor, customer.id, Right.EDIT)
-        if portal_account_of(session, customer) is not None:
-            bag.add("username", "This customer has portal access already: reset or disable it instead.")
-        name = bag.check("username", clean_text, username)
-        if not name:
-            bag.add("username", "Choose a user name.")
-        elif session.scalar(select(PortalAccount.id)
-                            .where(func.lower(PortalAccount.username) == name.lower())):
-            bag.add("username", USERNAME_TAKEN)
-        bag.check("password", check_password_strength, password)
-        bag.raise_if_any()
+    if actor is not None:
+        require(session, actor, customer.id, Right.EDIT)
+    if portal_account_of(session, customer) is not None:
+        bag.add("username", "This customer has portal access already: reset or disable it instead.")
+    name = bag.check("username", clean_text, username)
+    if not name:
+        bag.add("username", "Choose a user name.")
+    elif len(name) > USERNAME_LIMIT:
+        bag.add("username", too_long(USERNAME_LIMIT, len(name)))
+    elif session.scalar(select(PortalAccount.id)
+                        .where(func.lower(PortalAccount.username) == name.lower())):
+        bag.add("username", USERNAME_TAKEN)
+    bag.check("password", check_password_strength, password)
+    bag.raise_if_any()
     account = PortalAccount(customer_id=customer.id, username=name, password_hash=hash_password(password),
                             security_group=security_group, must_change_password=True, is_active=True)
     session.add(account)
-    with committing(session, {"uq_portal_account_username": ("username", USERNAME_TAKEN)}):
-        session.flush()
-        _audit(session, actor, customer, "created", username=(None, name),
-               security_group=(None, str(security_group) if security_group else None))
+    flush(session)
+    _audit(session, actor, customer, "created", username=(None, name),
+           security_group=(None, str(security_group) if security_group else None))
+    flush(session)
     return account
 
 
-def _account_to_change(session: Session, customer: Customer, actor: Operator | None) -> PortalAccount:
+def _account_to_change(session: DbSession, customer: Customer, actor: Operator | None) -> PortalAccount:
     """The customer's portal account, for an actor with the edit right on the customer."""
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
@@ -69,29 +70,27 @@ def _account_to_change(session: Session, customer: Customer, actor: Operator | N
 
 
 def reset_portal_password(
-    session: Session, customer: Customer, actor: Operator | None, password: str
+    session: DbSession, customer: Customer, actor: Operator | None, password: str
 ) -> None:
     """Set a temporary password (typed by the operator) the customer must change at the next
     sign-in. Raises ValidationFailed, PermissionDenied, or DomainError without portal access."""
-    with checking(session):
-        account = _account_to_change(session, customer, actor)
-        bag = ErrorBag()
-        bag.check("password", check_password_strength, password)
-        bag.raise_if_any()
+    account = _account_to_change(session, customer, actor)
+    bag = ErrorBag()
+    bag.check("password", check_password_strength, password)
+    bag.raise_if_any()
     account.password_hash = hash_password(password)
     account.must_change_password = True
     account.reset_token_hash = None
-    with committing(session):
-        _audit(session, actor, customer, "password reset", password=("changed", "changed"))
+    _audit(session, actor, customer, "password reset", password=("changed", "changed"))
+    flush(session)
 
 
 def set_portal_access_enabled(
-    session: Session, customer: Customer, actor: Operator | None, enabled: bool
+    session: DbSession, customer: Customer, actor: Operator | None, enabled: bool
 ) -> None:
     """Disable (or enable again) the customer's portal sign-in without deleting the account."""
-    with checking(session):
-        account = _account_to_change(session, customer, actor)
+    account = _account_to_change(session, customer, actor)
     before = account.is_active
     account.is_active = enabled
-    with committing(session):
-        _audit(session, actor, customer, "enabled" if enabled else "disabled", is_active=(before, enabled))
+    _audit(session, actor, customer, "enabled" if enabled else "disabled", is_active=(before, enabled))
+    flush(session)

@@ -1,25 +1,23 @@
 """Accelerated creation (the quick form): a customer from "Company or Name", e-mail and phone,
-then a company's contacts. Both end in the same `save_customer` as every other path, after the
-same duplicate refusal as the wizard and the API."""
+then a company's contacts. A company and its contacts are one creation (the company-contact rule
+of `save_customer`): the modal checks the company first — the only refusal then is the missing
+contact — and sends the company again with its contacts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from models import Contact, Customer, GlobalSettings, Operator
 from models.enums import CustomerKind, PhoneType
 from services.contact_info import clean_text
 from services.contacts import contact_field_errors
-from services.customers import SaveOptions, create_customer, save_customer
-from services.duplicates import make_probe, refuse_duplicates
-from services.errors import FORM, ErrorBag, ValidationFailed
+from services.customers import SaveOptions, create_customer
+from services.duplicates import DuplicateSuspected
+from services.errors import ErrorBag, ValidationFailed
+from services.transactions import DbSession
 
 NO_EMAIL_WARNING = ("Without an e-mail C-Desk cannot write to this person: requests and their "
                     "communication will not reach them.")
-CONTACT_EMAIL_NEEDED = ("At least one contact needs an e-mail: C-Desk sends the communication on a "
-                        "company's requests to its contacts, not to the company.")
 
 
 @dataclass(frozen=True)
@@ -31,9 +29,10 @@ class QuickCustomer:
     email: str | None = None
     phone: str | None = None
     confirm_duplicate: bool = False
+    contacts: tuple[dict, ...] = ()  # a company's contacts: first_name, last_name, email, phone, is_main
 
 
-def email_required(session: Session) -> bool:
+def email_required(session: DbSession) -> bool:
     """The maintainer's switch (Settings → Quick-create rules); on unless switched off."""
     row = session.get(GlobalSettings, 1)
     return True if row is None else row.quick_form_requires_email
@@ -50,7 +49,7 @@ def split_person_name(name: str) -> tuple[str | None, str | None]:
     return " ".join(parts[:-1]), parts[-1]
 
 
-def quick_create_customer(session: Session, actor: Operator | None, options: SaveOptions,
+def quick_create_customer(session: DbSession, actor: Operator | None, options: SaveOptions,
                           typed: QuickCustomer) -> Customer:
     """Create a company or a private person from the quick form. Raises ValidationFailed with
     messages on `kind`, `name`, `email`, `phone`; DuplicateSuspected (with the candidates) when a
@@ -70,16 +69,17 @@ def quick_create_customer(session: Session, actor: Operator | None, options: Sav
                     "primary_phone_type": PhoneType.WORK if typed.phone else None}
     if kind == CustomerKind.COMPANY:
         fields["company_name"] = name
-    elif name:
+    elif name and "name" not in bag.errors:  # an unclean name has its message already
         fields["first_name"], fields["last_name"] = split_person_name(name)
         if not fields["first_name"]:
             bag.add("name", "Type the first and the last name, e.g. “Peter Kováč”.")
+    contacts = _contacts(typed.contacts, options, bag) if kind == CustomerKind.COMPANY else []
     bag.raise_if_any()
-    refuse_duplicates(session, actor, make_probe(kind=kind, name=name, email=typed.email, phone=typed.phone,
-                                                 phone_region=options.phone_region),
-                      confirmed=typed.confirm_duplicate)
     try:
-        return create_customer(session, actor, options, **fields)
+        return create_customer(session, actor, options, contacts=contacts,
+                               confirm_duplicate=typed.confirm_duplicate, **fields)
+    except DuplicateSuspected:
+        raise
     except ValidationFailed as exc:  # field names of the full form → the quick form's
         renamed = {"company_name": "name", "first_name": "name", "last_name": "name",
                    "primary_phone": "phone"}
@@ -89,30 +89,16 @@ def quick_create_customer(session: Session, actor: Operator | None, options: Sav
         raise ValidationFailed(errors) from None
 
 
-def add_contacts(session: Session, actor: Operator | None, options: SaveOptions, customer: Customer,
-                 rows: list[dict]) -> list[Contact]:
-    """Add contacts to a company in one transaction. Each row: first_name, last_name, email,
-    phone, is_main. Messages are keyed "contacts-N-field"; the company must end with at least
-    one contact that has an e-mail. Raises ValidationFailed or PermissionDenied."""
-    if customer.kind != CustomerKind.COMPANY:
-        raise ValidationFailed({FORM: ["Only a company has contacts; a private person is reached "
-                                       "at their own e-mail."]})
-    errors: dict[str, list[str]] = {}
-    added = []
+def _contacts(rows: tuple[dict, ...], options: SaveOptions, bag: ErrorBag) -> list[dict]:
+    """The typed contact rows as contact fields; messages keyed "contacts-N-field"."""
+    contacts = []
     for index, row in enumerate(rows):
         contact = Contact(first_name=row.get("first_name"), last_name=row.get("last_name"),
                           email=row.get("email"), phone=row.get("phone"), is_main=bool(row.get("is_main")),
                           phone_type=PhoneType.WORK if row.get("phone") else None)
         for field, messages in contact_field_errors(contact, options.phone_region).items():
-            errors[f"contacts-{index}-{field}"] = messages
-        added.append(contact)
-    if not added:
-        errors[FORM] = ["Add at least one contact."]
-    elif not any(c.email for c in [*customer.contacts, *added]):
-        errors[FORM] = [CONTACT_EMAIL_NEEDED]
-    if errors:
-        raise ValidationFailed(errors)
-    with session.no_autoflush:
-        customer.contacts.extend(added)
-    save_customer(session, customer, actor, options)
-    return added
+            for message in messages:
+                bag.add(f"contacts-{index}-{field}", message)
+        contacts.append({k: getattr(contact, k) for k in
+                         ("first_name", "last_name", "email", "phone", "phone_type", "is_main")})
+    return contacts

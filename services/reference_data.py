@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from models import CustomerStatus, GlobalSettings, Operator
 from services.audit import save_audited
 from services.errors import ErrorBag
+from services.transactions import DbSession, flush
 
 DEFAULT_STATUSES = (("Active", True, True), ("Inactive", False, False))
 
 
-def ensure_reference_data(session: Session) -> None:
+def ensure_reference_data(session: DbSession) -> None:
     """Create the Active (default) and Inactive statuses and the global settings row when
     missing; existing rows, as a maintainer left them, are kept."""
     if session.scalar(select(CustomerStatus.id).limit(1)) is None:
@@ -20,10 +20,10 @@ def ensure_reference_data(session: Session) -> None:
             session.add(CustomerStatus(name=name, is_default=is_default, is_active=is_active))
     if session.get(GlobalSettings, 1) is None:
         session.add(GlobalSettings(id=1))
-    session.commit()
+    flush(session)
 
 
-def save_status(session: Session, status: CustomerStatus, actor: Operator | None) -> None:
+def save_status(session: DbSession, status: CustomerStatus, actor: Operator | None) -> None:
     """Save a status; marking it the default takes the mark from the others, and one status
     always stays the default (new customers need one). Raises ValidationFailed."""
     bag = ErrorBag()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from models import Operator, Request
 from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, record
 from services.contact_info import clean_text
 from services.errors import ErrorBag
-from services.transactions import checking, committing
+from services.transactions import DbSession, delete, flush
 
 
 def validate_request(request: Request) -> None:
@@ -31,24 +29,33 @@ def validate_request(request: Request) -> None:
     bag.raise_if_any()
 
 
-def save_request(session: Session, request: Request, actor: Operator | None) -> Request:
-    """Validate and commit a new or changed request with its audit event. The actor needs the
-    view right on the customer (whoever may see a customer may raise an incident for it).
-    Raises ValidationFailed or PermissionDenied; nothing is written then."""
+def save_request(session: DbSession, request: Request, actor: Operator | None) -> Request:
+    """Validate and flush a new or changed request with its audit event (the door's unit of work
+    commits). The actor needs the view right on the customer (whoever may see a customer may
+    raise an incident for it). Raises ValidationFailed or PermissionDenied; the door's unit of
+    work then rolls back."""
     is_new = request.id is None
-    with checking(session):
-        with session.no_autoflush:
-            validate_request(request)
-            if actor is not None:
-                require(session, actor, request.customer.id, Right.VIEW)
+    with session.no_autoflush:
+        validate_request(request)
+        if actor is not None:
+            require(session, actor, request.customer.id, Right.VIEW)
     if is_new:
         request.created_by = actor
     session.add(request)
     changes = changes_of(request)
-    with committing(session):
-        session.flush()
-        record(session, actor, "create" if is_new else "update", request, changes)
+    flush(session)
+    record(session, actor, "create" if is_new else "update", request, changes)
+    flush(session)
     return request
+
+
+def delete_request(session: DbSession, request: Request, actor: Operator | None) -> None:
+    """Delete a request with an audit event. Deleting needs the edit right on its customer (the
+    panel's delete scope); raises PermissionDenied without it. Flushes; the door commits."""
+    if actor is not None:
+        require(session, actor, request.customer_id, Right.EDIT)
+    record(session, actor, "delete", request)
+    delete(session, request)
 
 
 @dataclass(frozen=True)

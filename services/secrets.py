@@ -47,23 +47,19 @@ def encrypted_columns():
 
 def rotate_secrets(session, new_key: str | bytes, old_keys: list[str | bytes]) -> int:
     """Re-encrypt every stored secret with `new_key` (values under `new_key` or any of
-    `old_keys` are read); one transaction. Returns how many values were re-encrypted.
+    `old_keys` are read); the caller's unit of work. Returns how many values were re-encrypted.
     Raises ValueError, changing nothing, when a value opens with none of the keys."""
     from sqlalchemy import select
 
     keyring = MultiFernet([Fernet(new_key), *(Fernet(k) for k in old_keys)])
     rotated = 0
-    try:
-        for model, column in encrypted_columns():
-            for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
-                try:
-                    setattr(row, column, keyring.rotate(getattr(row, column).encode()).decode())
-                except InvalidToken:
-                    raise ValueError(f"A secret of {model.__name__} {row.id} opens with none of the "
-                                     "given keys: nothing was changed.") from None
-                rotated += 1
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    for model, column in encrypted_columns():
+        for row in session.scalars(select(model).where(getattr(model, column).is_not(None))):
+            try:
+                setattr(row, column, keyring.rotate(getattr(row, column).encode()).decode())
+            except InvalidToken:
+                raise ValueError(f"A secret of {model.__name__} {row.id} opens with none of the "
+                                 "given keys: nothing was changed.") from None
+            rotated += 1
+    session.flush()
     return rotated

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from models import Operator
 from services.access import Right, ownership_rights, require_maintainer
 from services.audit import changes_of, check_version, record
 from services.errors import ErrorBag
 from services.reference_data import ensure_reference_data
-from services.transactions import committing
+from services.transactions import DbSession, flush
 
 AUDIENCES = ("team_members", "managers")
 
 
-def rights_grid(session: Session) -> dict[str, dict[str, bool]]:
+def rights_grid(session: DbSession) -> dict[str, dict[str, bool]]:
     """{right: {audience: enabled}} for View / Edit / Delete × Team members / Managers."""
     rights = ownership_rights(session)
     return {r.value: {a: bool(getattr(rights, f"{r.value}_by_{a}")) for a in AUDIENCES} for r in Right}
 
 
 def save_ownership_rights(
-    session: Session, actor: Operator | None, grid: dict[str, dict[str, bool]],
+    session: DbSession, actor: Operator | None, grid: dict[str, dict[str, bool]],
     seen_version: int | None = None,
 ) -> None:
     """Store the ownership-rights grid (maintainers only), with an audit event."""
@@ -33,16 +31,16 @@ def save_ownership_rights(
         for audience in AUDIENCES:
             setattr(rights, f"{right.value}_by_{audience}", bool(grid.get(right.value, {}).get(audience)))
     changes = changes_of(rights)
-    with committing(session):
-        session.flush()
-        if changes:
-            record(session, actor, "update", rights, changes, entity_type="globalsettings")
+    flush(session)
+    if changes:
+        record(session, actor, "update", rights, changes, entity_type="globalsettings")
+    flush(session)
 
 
 THRESHOLD_RANGE = (50, 100)
 
 
-def save_quick_create_rules(session: Session, actor: Operator | None, *, requires_email: bool,
+def save_quick_create_rules(session: DbSession, actor: Operator | None, *, requires_email: bool,
                             threshold: str | int | None, seen_version: int | None = None) -> None:
     """Whether the quick form requires an e-mail, and from what name similarity (50–100 %) a
     record counts as a possible duplicate. Maintainers only; audited; version-checked."""
@@ -61,7 +59,7 @@ def save_quick_create_rules(session: Session, actor: Operator | None, *, require
     rules.quick_form_requires_email = requires_email
     rules.duplicate_name_threshold = value
     changes = changes_of(rules)
-    with committing(session):
-        session.flush()
-        if changes:
-            record(session, actor, "update", rules, changes, entity_type="globalsettings")
+    flush(session)
+    if changes:
+        record(session, actor, "update", rules, changes, entity_type="globalsettings")
+    flush(session)

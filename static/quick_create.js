@@ -1,6 +1,9 @@
-// The quick form: live duplicate list while typing, create, then a company's contacts.
-// Opened by any element with data-quick-create. In a request form (data-select-into on the
-// modal names the Customer field) a created or chosen customer is put into that field.
+// The quick form: live duplicate list while typing, then create. A company is created together
+// with its contacts (it needs one with an e-mail): when the server refuses a company only for
+// its missing contacts (answer `step: "contacts"`, nothing written), the modal asks for them and
+// posts the company again with its contact rows. Opened by any element with data-quick-create.
+// In a request form (data-select-into on the modal names the Customer field) a created or
+// chosen customer is put into that field.
 (function ($) {
   var modal = document.getElementById("quick-create");
   if (!modal) { return; }
@@ -119,38 +122,50 @@
     timer = setTimeout(search, 250);
   });
 
+  var COMPANY_FIELDS = ["kind", "name", "email", "phone", "confirm_duplicate"];
+
+  function post(data) {
+    return fetch(modal.dataset.createUrl, {method: "POST", body: data, credentials: "same-origin"})
+      .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); });
+  }
+
+  function noAnswer(root) {
+    return function () { root.querySelector("[data-messages]").textContent = "Nothing was saved: the server did not answer."; };
+  }
+
+  function refusedOnCompany(body) {
+    // A refusal of the company's own fields (or a duplicate): back to the company, messages there.
+    if (body.candidates) {
+      showCandidates(body.candidates);
+      confirmBox.classList.remove("d-none");
+    }
+    stage("customer");
+    showErrors(form, body);
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(form);
-    fetch(modal.dataset.createUrl, {method: "POST", body: new FormData(form), credentials: "same-origin"})
-      .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); })
-      .then(function (result) {
-        var code = result[0], body = result[1];
-        if (code === 201) { return afterCreate(body); }
-        if (code === 409) {
-          showCandidates(body.candidates);
-          confirmBox.classList.remove("d-none");
-        }
-        showErrors(form, body);
-      })
-      .catch(function () { form.querySelector("[data-messages]").textContent = "Nothing was saved: the server did not answer."; });
+    post(new FormData(form)).then(function (result) {
+      var code = result[0], body = result[1];
+      if (code === 201) { return finish(body); }
+      if (code === 422 && body.step === "contacts") { return askForContacts(); }
+      refusedOnCompany(body);
+    }).catch(noAnswer(form));
   });
 
-  function afterCreate(body) {
-    created = body;
-    if (body.kind === "company") {
-      modal.querySelector("[data-company-name]").textContent = body.label;
-      contactsForm.querySelector("[data-rows]").textContent = "";
-      addRow(true);
-      stage("contacts");
-      contactsForm.querySelector("input[data-field]").focus();
-      return;
-    }
-    if (body.warning) { window.alert(body.warning); }
-    finish();
+  function askForContacts() {
+    modal.querySelector("[data-company-name]").textContent = document.getElementById("qc-name").value;
+    var rows = contactsForm.querySelector("[data-rows]");
+    if (!rows.children.length) { addRow(true); }
+    clearErrors(contactsForm);
+    stage("contacts");
+    contactsForm.querySelector("input[data-field]").focus();
   }
 
-  function finish() {
+  function finish(body) {
+    created = body;
+    if (body.warning) { window.alert(body.warning); }
     if (selectInto) { chooseCustomer(created.id, created.label); return; }
     window.location.href = modal.dataset.detailsUrl + "?id=" + created.id;
   }
@@ -172,16 +187,34 @@
   contactsForm.querySelector("[data-add-row]").addEventListener("click", function () {
     addRow(false).querySelector("input").focus();
   });
-  contactsForm.querySelector("[data-skip]").addEventListener("click", finish);
+  contactsForm.querySelector("[data-back]").addEventListener("click", function () {
+    stage("customer");
+    document.getElementById("qc-name").focus();
+  });
   contactsForm.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(contactsForm);
-    var url = modal.dataset.contactsUrl.replace("/0/", "/" + created.id + "/");
-    fetch(url, {method: "POST", body: new FormData(contactsForm), credentials: "same-origin"})
-      .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); })
-      .then(function (result) {
-        if (result[0] === 200) { finish(); } else { showErrors(contactsForm, result[1]); }
+    clearErrors(form);
+    // One creation: the company's fields again, with its contact rows.
+    var data = new FormData(form);
+    contactsForm.querySelectorAll("[name]").forEach(function (input) { data.append(input.name, input.value); });
+    post(data).then(function (result) {
+      var code = result[0], body = result[1];
+      if (code === 201) { return finish(body); }
+      var onCompany = Object.keys(body.errors || {}).some(function (name) {
+        return COMPANY_FIELDS.indexOf(name) >= 0;
       });
+      if (code === 409 || onCompany) { return refusedOnCompany(body); }
+      showErrors(contactsForm, body);
+    }).catch(noAnswer(contactsForm));
+  });
+
+  // Leaving at the contacts step saves nothing: say so before the typed company is lost.
+  $(modal).on("hide.bs.modal", function (event) {
+    var asking = !modal.querySelector("[data-stage=contacts]").classList.contains("d-none");
+    if (asking && !created && !window.confirm("The company is not saved without a contact. Leave without saving it?")) {
+      event.preventDefault();
+    }
   });
 
   if (selectInto) {
@@ -203,6 +236,8 @@
     button.addEventListener("click", function () {
       form.reset();
       clearErrors(form);
+      created = null;
+      contactsForm.querySelector("[data-rows]").textContent = "";
       confirmBox.classList.add("d-none");
       list.textContent = "";
       status.textContent = "Type a name, an e-mail or a phone: matches appear here.";

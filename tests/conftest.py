@@ -21,6 +21,7 @@ from sqlalchemy import text
 from app import create_app
 from extensions import db
 from services.reference_data import ensure_reference_data
+from services.transactions import unit_of_work
 from testing.postgres import PostgresCluster, PostgresUnavailable
 
 pytest_plugins = ["tests.mail_fixtures", "tests.ldap_fixtures"]
@@ -63,6 +64,9 @@ def make_app(url: str, **extra):
         "PHONE_DEFAULT_REGION": "SK",
         "RATELIMIT_ENABLED": False,
         "PHOTO_DIR": tempfile.mkdtemp(prefix="cd-photos-"),
+        # Not the instance folder: test workers running side by side must not share these.
+        "BULK_IMPORT_DIR": tempfile.mkdtemp(prefix="cd-import-"),
+        "BULK_IMPORT_MAPPINGS": os.path.join(tempfile.mkdtemp(prefix="cd-mappings-"), "mappings.json"),
     }
     config.update(extra)
     return create_app(config)
@@ -106,16 +110,35 @@ def empty_all_tables() -> None:
     db.session.commit()
 
 
+_shared_apps: dict[str, object] = {}
+
+
+def shared_app(url: str):
+    """One app per database for the whole session: building one (Flask-Admin's views, the
+    API's OpenAPI document) costs far more than a test's own work."""
+    if url not in _shared_apps:
+        _shared_apps[url] = make_app(url)
+    return _shared_apps[url]
+
+
 @contextmanager
 def fresh_app(url: str):
-    """The app on `url`, inside its app context, with empty tables plus the reference rows."""
-    app = make_app(url)
-    with app.app_context():
-        empty_all_tables()
-        ensure_reference_data(db.session)
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+    """The app on `url`, inside its app context, with empty tables plus the reference rows.
+    What a test changes of the app's configuration or extensions is put back afterwards."""
+    app = shared_app(url)
+    config, extensions = dict(app.config), dict(app.extensions)
+    try:
+        with app.app_context():
+            empty_all_tables()
+            with unit_of_work(db.session):
+                ensure_reference_data(db.session)
+            yield app
+            db.session.remove()
+    finally:
+        app.config.clear()
+        app.config.update(config)
+        app.extensions.clear()
+        app.extensions.update(extensions)
 
 
 @pytest.fixture
@@ -176,10 +199,11 @@ def make_operator(session):
     from services.operators import create_operator
 
     def make(email="op@example.com", role=OperatorRole.OPERATOR, **kw):
-        return create_operator(session, email=email, password=PASSWORD,
-                               first_name=kw.get("first_name", "Olga"),
-                               last_name=kw.get("last_name", email.split("@")[0].title()),
-                               role=role)
+        with unit_of_work(session):
+            return create_operator(session, email=email, password=PASSWORD,
+                                   first_name=kw.get("first_name", "Olga"),
+                                   last_name=kw.get("last_name", email.split("@")[0].title()),
+                                   role=role)
 
     return make
 
@@ -218,10 +242,35 @@ def operator_client(app, operator):
 
 @pytest.fixture
 def new_customer(session):
-    """Create a customer through the domain service, as every path does."""
+    """Create a customer through the domain service, as every path does (a company with a main
+    contact unless the test gives its own contacts; namesakes allowed unless the test says)."""
+    from models.enums import CustomerKind
     from services.customers import SaveOptions, create_customer
 
     def make(actor=None, **fields):
-        return create_customer(session, actor, SaveOptions("SK"), **fields)
+        if fields.get("kind") in ("company", CustomerKind.COMPANY) and "contacts" not in fields:
+            # A company comes with a contact to receive e-mail (services.customers).
+            slug = re.sub(r"[^a-z0-9]+", "", str(fields.get("company_name") or "x").lower())[:60] or "x"
+            fields["contacts"] = [{"first_name": "Main", "last_name": "Contact",
+                                   "email": f"main.contact.{slug}@example.com", "is_main": True}]
+        fields.setdefault("confirm_duplicate", True)
+        with unit_of_work(session):
+            return create_customer(session, actor, SaveOptions("SK"), **fields)
 
     return make
+
+
+def written(session, call):
+    """Run a domain command as a door does: in its own unit of work (committed on success)."""
+    with unit_of_work(session):
+        return call()
+
+
+def refusal(session, call, kind=None) -> dict[str, list[str]]:
+    """The messages per field of a command's refusal; its unit of work rolled everything back."""
+    from services.errors import ValidationFailed
+
+    with pytest.raises(kind or ValidationFailed) as caught:
+        with unit_of_work(session):
+            call()
+    return getattr(caught.value, "errors", {})

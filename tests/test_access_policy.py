@@ -8,6 +8,8 @@ from models.enums import CustomerKind, OperatorRole
 from services.access import Right, can, customer_condition
 from services.customers import SaveOptions, save_customer
 from services.errors import PermissionDenied
+from services.transactions import unit_of_work
+from tests.conftest import refusal, written
 
 
 @pytest.fixture
@@ -19,8 +21,8 @@ def staff(make_operator, session):
     colleague = make_operator("colleague@example.com", first_name="Cyril", last_name="Colleague")
     stranger = make_operator("stranger@example.com", first_name="Sam", last_name="Stranger")
     creator = make_operator("creator@example.com", first_name="Cleo", last_name="Creator")
-    assigned.teams, colleague.teams, assigned.manager = [team], [team], boss
-    session.commit()
+    with unit_of_work(session):
+        assigned.teams, colleague.teams, assigned.manager = [team], [team], boss
     return {"boss": boss, "assigned": assigned, "colleague": colleague, "stranger": stranger,
             "creator": creator}
 
@@ -29,14 +31,14 @@ def staff(make_operator, session):
 def customer(new_customer, staff, maintainer, session):
     made = new_customer(staff["creator"], kind=CustomerKind.COMPANY, company_name="ACME")
     made.operators = [staff["assigned"]]
-    return save_customer(session, made, maintainer, SaveOptions())
+    return written(session, lambda: save_customer(session, made, maintainer, SaveOptions()))
 
 
 def set_rights(session, **flags):
     rights = session.get(GlobalSettings, 1)
-    for name, value in flags.items():
-        setattr(rights, name, value)
-    session.commit()
+    with unit_of_work(session):
+        for name, value in flags.items():
+            setattr(rights, name, value)
 
 
 def visible_names(session, operator, right=Right.VIEW):
@@ -78,8 +80,8 @@ def test_managers_of_assigned_operators(session, staff, customer):
 
 
 def test_inactive_operator_sees_nothing(session, staff, customer):
-    staff["assigned"].is_active = False
-    session.commit()
+    with unit_of_work(session):
+        staff["assigned"].is_active = False
     assert visible_names(session, staff["assigned"]) == []
 
 
@@ -104,9 +106,11 @@ def test_policy_is_one_sql_query(session, staff, customer, app):
 
 
 def test_only_a_maintainer_assigns_operators(session, staff, customer, new_customer):
-    customer.operators = [staff["assigned"], staff["colleague"]]
-    with pytest.raises(PermissionDenied):
+    def assign():
+        customer.operators = [staff["assigned"], staff["colleague"]]
         save_customer(session, customer, staff["assigned"], SaveOptions())
+
+    refusal(session, assign, PermissionDenied)
     session.expire_all()
     assert [o.email for o in session.get(Customer, customer.id).operators] == ["assigned@example.com"]
     with pytest.raises(PermissionDenied):
@@ -117,9 +121,11 @@ def test_only_a_maintainer_assigns_operators(session, staff, customer, new_custo
 
 
 def test_editing_without_the_right_is_refused_in_the_domain(session, staff, customer):
-    customer.company_name = "Hijacked"
-    with pytest.raises(PermissionDenied):
+    def hijack():
+        customer.company_name = "Hijacked"
         save_customer(session, customer, staff["stranger"], SaveOptions())
+
+    refusal(session, hijack, PermissionDenied)
     session.expire_all()
     assert session.get(Customer, customer.id).company_name == "ACME"
 

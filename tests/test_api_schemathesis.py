@@ -18,6 +18,7 @@ from models.enums import CustomerKind, OperatorRole
 from services.api_tokens import create_token
 from services.customers import SaveOptions, create_customer
 from services.operators import create_operator
+from services.transactions import unit_of_work
 from tests.conftest import fresh_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -27,13 +28,15 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def api_schema(sqlite_url):
     # One database keeps the run bounded; tests/test_api.py covers both for every endpoint.
     with fresh_app(sqlite_url) as app:
-        boss = create_operator(db.session, email="fuzz@example.com", password="correct horse battery",
-                               first_name="Fuzz", last_name="Maintainer", role=OperatorRole.MAINTAINER)
-        create_customer(db.session, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
-                        company_name="Fuzz Co",
-                        contacts=[{"last_name": "Kontakt", "email": "k@fuzz.example.com", "is_main": True}])
+        with unit_of_work(db.session):
+            boss = create_operator(db.session, email="fuzz@example.com", password="correct horse battery",
+                                   first_name="Fuzz", last_name="Maintainer", role=OperatorRole.MAINTAINER)
+            create_customer(db.session, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
+                            company_name="Fuzz Co", contacts=[
+                                {"last_name": "Kontakt", "email": "k@fuzz.example.com", "is_main": True}])
+            token = create_token(db.session, boss, "fuzz")[1]
         schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-        schema.token = create_token(db.session, boss, "fuzz")[1]
+        schema.token = token
         yield schema
 
 

@@ -173,8 +173,11 @@ def test_operator_cannot_assign_operators_by_a_tampered_post(operator_client, op
 def test_operator_creates_a_customer_and_may_then_edit_it(operator_client, operator, session):
     from services.customers import default_status
 
+    new = {"kind": "company", "company_name": "Own Co", "status": str(default_status(session).id)}
+    refused = operator_client.submit("/admin/customers/new/", new)
+    assert refused.status_code == 200 and session.query(Customer).count() == 0  # no e-mail contact
     response = operator_client.submit("/admin/customers/new/", {
-        "kind": "company", "company_name": "Own Co", "status": str(default_status(session).id)})
+        **new, "contacts-0-last_name": "Vlastná", "contacts-0-email": "vlastna@own.example.sk"})
     assert response.status_code == 302
     own = session.query(Customer).filter_by(company_name="Own Co").one()
     assert own.created_by_id == operator.id

@@ -1,13 +1,18 @@
 """Signing in and out, CSRF on every form, rate limiting."""
 
+from sqlalchemy import select
+
+from models import AuditEvent, Operator
 from models.enums import OperatorRole
+from services.transactions import unit_of_work
 from tests.conftest import ENCRYPTION_KEY, PASSWORD, Browserless, csrf_from, make_app
 
 
 def test_sign_in_lands_on_the_dashboard_with_counts(client, maintainer, new_customer):
     from models.enums import CustomerKind
 
-    new_customer(kind=CustomerKind.COMPANY, company_name="ACME", contacts=[{"last_name": "Nová"}])
+    new_customer(kind=CustomerKind.COMPANY, company_name="ACME",
+                 contacts=[{"last_name": "Nová", "email": "nova@acme.example"}])
     response = client.login(maintainer.email)
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/")
     page = client.get("/admin/").get_data(as_text=True)
@@ -25,9 +30,27 @@ def test_wrong_password_is_refused_with_a_clear_message(client, maintainer):
 def test_unknown_email_and_inactive_operator_cannot_sign_in(client, make_operator, session):
     assert "Wrong e-mail" in client.login("nobody@example.com").get_data(as_text=True)
     retired = make_operator("retired@example.com")
-    retired.is_active = False
-    session.commit()
+    with unit_of_work(session):
+        retired.is_active = False
     assert client.login("retired@example.com").status_code == 422
+
+
+def test_every_sign_in_attempt_is_recorded_even_a_refused_one(client, maintainer, session):
+    """The sign-in's unit of work commits the audit event of a refused attempt too (nothing else
+    is written then), and a successful one with the sign-in time."""
+    assert client.login(maintainer.email, "not the password").status_code == 422
+    assert client.login("nobody@example.com", "whatever").status_code == 422
+    session.expire_all()
+    failures = session.scalars(select(AuditEvent).where(AuditEvent.action == "login_failure")
+                               .order_by(AuditEvent.id)).all()
+    assert [(e.actor_label, e.entity_id) for e in failures] == [(maintainer.email, maintainer.id),
+                                                               ("nobody@example.com", None)]
+    assert session.get(Operator, maintainer.id).last_login_at is None
+    assert client.login(maintainer.email).status_code == 302
+    session.expire_all()
+    success = session.scalars(select(AuditEvent).where(AuditEvent.action == "login_success")).one()
+    assert success.actor_id == maintainer.id and success.ip_address
+    assert session.get(Operator, maintainer.id).last_login_at is not None
 
 
 def test_login_without_csrf_token_is_refused(client, maintainer):

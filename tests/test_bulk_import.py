@@ -20,7 +20,10 @@ from services.bulk_import_files import (
     rejected_csv,
     suggest_mapping,
 )
+from services.contacts import CONTACT_EMAIL_NEEDED
 from services.customers import SaveOptions
+from services.limits import max_length, too_long
+from services.transactions import CONFLICT
 
 OPTIONS = SaveOptions("SK")
 HEADER = "Názov firmy;IČO;E-mail;Telefón;Meno kontaktu;Priezvisko kontaktu;E-mail kontaktu\n"
@@ -124,9 +127,9 @@ def test_preview_equals_import_and_writes_nothing(app, session, maintainer, new_
 
 
 def test_rejected_rows_report_can_be_corrected_and_uploaded_again(app, session, maintainer, tmp_path):
-    read = table(HEADER + "Dobrá firma;11111111;dobra@firma.sk;;;;\n"
-                 "Zlá firma;22222222;toto-nie-je-email;;;;\n"
-                 ";33333333;;;;;\n")
+    read = table(HEADER + "Dobrá firma;11111111;dobra@firma.sk;;Dana;Dobrá;dana@firma.sk\n"
+                 "Zlá firma;22222222;toto-nie-je-email;;Zora;Zlá;zora@firma.sk\n"
+                 ";33333333;;;Tina;Tretia;tina@firma.sk\n")
     mapping = suggest_mapping(read.headers)
     store = MappingStore(tmp_path / "m.json")
     store.remember(read.headers, mapping)
@@ -152,15 +155,21 @@ def test_duplicate_of_existing_customer_is_skipped_with_candidate(app, session, 
     read = table("Firma;IČO;E-mail\nÚplne iná;44444444;\nNová;;stara@firma.sk\n")
     report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers), [MatchRule.EMAIL],
                         OnMatch.UPDATE_ALL, OPTIONS, dry_run=False)
-    # Row 2: not matched by e-mail, but its IČO is a strong duplicate; row 3 matched by e-mail.
-    assert [(r.row, r.candidates[0]["label"], r.candidates[0]["reasons"]) for r in report.duplicates] == [
-        (2, "Stará firma", ["same company ID"])]
-    assert [r.row for r in report.updated] == [3]
+    # Row 2: not matched by e-mail; its IČO belongs to another customer, which the create
+    # command refuses on the company ID's column (a form says the same).
+    assert [(r.row, r.errors) for r in report.rejected] == [
+        (2, [("IČO", "Another customer already has this company ID.")])]
+    assert not report.duplicates
+    assert [r.row for r in report.updated] == [3]  # row 3 matched by e-mail
     assert count(session) == 1
-    read = table("Firma;E-mail\nCelkom nová;stara@firma.sk\n")
+    # Not matched (no rules), and the e-mail is a strong match: the command's duplicate
+    # refusal, reported with its candidate, as the quick form would show it.
+    read = table("Firma;E-mail;E-mail kontaktu;Priezvisko kontaktu\nCelkom nová;stara@firma.sk;n@n.sk;Nový\n")
     report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers), [], OnMatch.SKIP,
                         OPTIONS, dry_run=False)
-    assert report.duplicates[0].candidates[0]["reasons"] == ["same e-mail"]
+    assert [(r.row, r.label, r.candidates[0]["label"], r.candidates[0]["reasons"])
+            for r in report.duplicates] == [(2, "Celkom nová", "Nová", ["same e-mail"])]  # renamed by row 3
+    assert "Nová (same e-mail)" in report.duplicates[0].reason
     assert count(session) == 1
 
 
@@ -185,13 +194,73 @@ def test_match_by_ico_updates_empty_or_all_fields(app, session, maintainer, new_
 def test_operator_cannot_update_customer_they_may_not_edit(app, session, operator, maintainer, new_customer):
     new_customer(maintainer, kind=CustomerKind.COMPANY, company_name="Cudzia firma",
                  registration_number="66666666")
-    read = table("Firma;IČO;Poznámka\nCudzia firma;66666666;zmena\nMoja firma;77777777;\n")
+    read = table("Firma;IČO;Poznámka;Priezvisko kontaktu;E-mail kontaktu\n"
+                 "Cudzia firma;66666666;zmena;;\nMoja firma;77777777;;Môj;moj@firma.sk\n")
     report = run_import(session, operator, read.rows, suggest_mapping(read.headers),
                         [MatchRule.REGISTRATION_NUMBER], OnMatch.UPDATE_ALL, OPTIONS, dry_run=False)
     assert [r.row for r in report.rejected] == [2]
     assert "may not edit" in report.rejected[0].reason
     assert [r.label for r in report.created] == ["Moja firma"]
     assert session.scalar(select(Customer).where(Customer.registration_number == "66666666")).notes is None
+
+
+def test_a_company_row_without_an_email_contact_is_rejected_with_the_reason(app, session, maintainer):
+    read = table(HEADER + "Bez kontaktu;11111111;info@bez-kontaktu.sk;;;;\n"
+                 "Kontakt bez e-mailu;22222222;;;Karol;Bezmailový;\n"
+                 "S kontaktom;33333333;;;Sára;Mailová;sara@s-kontaktom.sk\n")
+    report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers), [], OnMatch.SKIP,
+                        OPTIONS, dry_run=False)
+    # The company-contact rule holds on every door (issue 12): a new company needs a contact
+    # with an e-mail; the refusal points at the contact's e-mail column.
+    assert [r.label for r in report.created] == ["S kontaktom"]
+    assert [(r.row, r.errors) for r in report.rejected] == [
+        (2, [("E-mail kontaktu", CONTACT_EMAIL_NEEDED)]), (3, [("E-mail kontaktu", CONTACT_EMAIL_NEEDED)])]
+    lines = rejected_csv(read.headers, [r.__dict__ for r in report.rejected]).decode("utf-8-sig").splitlines()
+    assert lines[1].startswith("Bez kontaktu;11111111;info@bez-kontaktu.sk;")
+    assert f"E-mail kontaktu: {CONTACT_EMAIL_NEEDED}" in lines[1]
+    assert count(session) == 1 and count(session, Contact) == 1
+
+
+def test_a_value_longer_than_its_column_rejects_only_its_row_with_the_column_named(
+        app, session, maintainer, new_customer):
+    new_customer(kind=CustomerKind.COMPANY, company_name="Stará firma", registration_number="44444444")
+    name_limit, contact_limit = max_length(Customer.company_name), max_length(Contact.last_name)
+    assert (name_limit, contact_limit) == (200, 80)
+    too_long_name = "Dlhá firma " + "D" * (name_limit - 10)  # 201 characters
+    read = table(HEADER + f"{too_long_name};11111111;;;Dana;Dlhá;dana@dlha.sk\n"
+                 f"Krátka firma;22222222;;;Kamil;{'K' * (contact_limit + 1)};kamil@kratka.sk\n"
+                 "Dobrá firma;33333333;;;Dana;Dobrá;dana@dobra.sk\n"
+                 f"{too_long_name};44444444;;;;;\n")
+    expected = [(2, [("Názov firmy", too_long(name_limit, name_limit + 1))]),
+                (3, [("Priezvisko kontaktu", too_long(contact_limit, contact_limit + 1))]),
+                (5, [("Názov firmy", too_long(name_limit, name_limit + 1))])]  # an update, refused too
+    for dry_run in (True, False):
+        report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers),
+                            [MatchRule.REGISTRATION_NUMBER], OnMatch.UPDATE_ALL, OPTIONS, dry_run=dry_run)
+        assert [(r.row, r.errors) for r in report.rejected] == expected
+        assert [r.label for r in report.created] == ["Dobrá firma"]
+    session.expire_all()
+    assert sorted(c.company_name for c in session.scalars(select(Customer))) == ["Dobrá firma", "Stará firma"]
+
+
+def test_a_row_the_database_refuses_drops_alone(app, session, maintainer, monkeypatch):
+    # Two rows racing for one company ID past the checks (as two imports at once could): the
+    # database's unique key refuses the second at its flush; only that row's savepoint goes.
+    monkeypatch.setattr("services.customers._check_unique", lambda *args: None)
+    monkeypatch.setattr("services.duplicates.refuse_duplicates", lambda *args, **kwargs: None)
+    read = table(HEADER + "Prvá;12345678;;;Pavol;Prvý;pavol@prva.sk\n"
+                 "Druhá;12345678;;;Dana;Druhá;dana@druha.sk\n"
+                 "Tretia;87654321;;;Tibor;Tretí;tibor@tretia.sk\n")
+    for dry_run in (True, False):
+        report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers), [], OnMatch.SKIP,
+                            OPTIONS, dry_run=dry_run)
+        assert [r.label for r in report.created] == ["Prvá", "Tretia"]
+        assert [r.row for r in report.rejected] == [3]
+        assert report.rejected[0].errors in (
+            [("IČO", "Another customer has this company ID.")],  # PostgreSQL names the constraint
+            [("", CONFLICT)])  # SQLite does not
+    session.expire_all()
+    assert sorted(c.company_name for c in session.scalars(select(Customer))) == ["Prvá", "Tretia"]
 
 
 # -- the pages --------------------------------------------------------------------------------

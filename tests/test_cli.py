@@ -4,6 +4,7 @@ import pytest
 
 from models import Customer, Operator
 from services.operators import verify_password
+from tests.conftest import written
 
 
 @pytest.fixture
@@ -58,3 +59,35 @@ def test_load_demo_only_into_an_empty_database(runner, session):
     assert count >= 5
     assert "not loaded" in runner.invoke(args=["load-demo"]).output
     assert session.query(Customer).count() == count
+
+
+def test_a_refused_command_prints_its_reason_and_exits_1_without_a_traceback(runner, session):
+    result = runner.invoke(args=["create-maintainer", "short@example.com", "--password", "short"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "password: Use at least 10 characters." in result.output and "Traceback" not in result.output
+    assert session.query(Operator).count() == 0
+
+
+def test_setup_is_one_unit_of_work_nothing_is_kept_when_the_maintainer_is_refused(runner, session,
+                                                                                   monkeypatch):
+    monkeypatch.setenv("ADMIN_EMAIL", "chief@example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+    result = runner.invoke(args=["setup"])
+    assert result.exit_code == 1 and "Use at least 10 characters." in result.output
+    assert "Traceback" not in result.output and "demo data loaded" not in result.output
+    session.expire_all()
+    assert session.query(Customer).count() == 0 and session.query(Operator).count() == 0
+
+
+def test_tokens_create_commits_the_token_and_refuses_a_bad_name_with_a_message(runner, session, operator):
+    from models import ApiToken
+    from services.api_tokens import authenticate_token
+
+    refused = runner.invoke(args=["tokens", "create", operator.email, "--name", "x" * 121])
+    assert refused.exit_code == 1 and "At most 120 characters" in refused.output
+    assert "Traceback" not in refused.output and session.query(ApiToken).count() == 0
+    created = runner.invoke(args=["tokens", "create", operator.email, "--name", "cron"])
+    assert created.exit_code == 0, created.output
+    token = created.output.strip().splitlines()[-1]
+    session.expire_all()
+    assert written(session, lambda: authenticate_token(session, token)).id == operator.id

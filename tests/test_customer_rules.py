@@ -10,11 +10,14 @@ from models import Building, Customer, Site
 from models.enums import CustomerKind
 from services.customers import SaveOptions, save_customer
 from services.errors import ValidationFailed
+from services.transactions import unit_of_work
+from tests.conftest import written
 
 
 def errors_of(call):
     with pytest.raises(ValidationFailed) as caught:
-        call()
+        with unit_of_work(db.session):
+            call()
     return caught.value.errors
 
 
@@ -104,7 +107,7 @@ def test_switching_kind_clears_the_other_kinds_fields(new_customer, session):
     customer = new_customer(kind=CustomerKind.PERSON, first_name="Ann", last_name="Lee", title="CFO")
     customer.kind = CustomerKind.COMPANY
     customer.company_name = "Lee Consulting"
-    save_customer(session, customer, None, SaveOptions())
+    written(session, lambda: save_customer(session, customer, None, SaveOptions()))
     assert (customer.first_name, customer.title, customer.display_name) == (None, None, "Lee Consulting")
 
 
@@ -114,8 +117,30 @@ def test_contacts_of_a_company_are_validated_with_it(new_customer, session):
         contacts=[{"first_name": "Zuzana", "last_name": "Nová", "email": "bad@"}]))
     assert "Zuzana Nová" in errors["__form__"][0]
     company = new_customer(kind=CustomerKind.COMPANY, company_name="ACME", contacts=[
-        {"first_name": "Zuzana", "last_name": "Nová", "phone": "0903111222", "is_main": True}])
-    assert company.contacts[0].phone == "+421903111222" and company.contacts[0].display_name == "Zuzana Nová"
+        {"first_name": "Zuzana", "last_name": "Nová", "phone": "0903111222", "is_main": True},
+        {"last_name": "Office", "email": "office@acme.sk"}])
+    zuzana = next(c for c in company.contacts if c.last_name == "Nová")
+    assert zuzana.phone == "+421903111222" and zuzana.display_name == "Zuzana Nová"
+
+
+def test_a_company_needs_a_contact_with_an_email_and_keeps_its_last_one(new_customer, session):
+    phone_only = [{"first_name": "Zuzana", "last_name": "Nová", "phone": "0903111222"}]
+    for contacts in ([], phone_only):
+        errors = errors_of(lambda c=contacts: new_customer(kind=CustomerKind.COMPANY, company_name="ACME",
+                                                           contacts=c))
+        assert set(errors) == {"contacts"} and "contact with an e-mail" in errors["contacts"][0]
+    assert session.query(Customer).count() == 0
+    person = new_customer(kind=CustomerKind.PERSON, first_name="Ann", last_name="Lee")  # no contacts
+    assert person.contacts == []
+
+    company = new_customer(kind=CustomerKind.COMPANY, company_name="ACME",
+                           contacts=[{"last_name": "Office", "email": "office@acme.sk"}, *phone_only])
+    office = next(c for c in company.contacts if c.email)
+    company.contacts.remove(office)
+    assert "contacts" in errors_of(lambda: save_customer(session, company, None, SaveOptions()))
+    session.expire_all()
+    kept = session.get(Customer, company.id).contacts
+    assert sorted(c.email or "" for c in kept) == ["", "office@acme.sk"]
 
 
 def test_stale_update_is_refused_and_changes_nothing(new_customer, session):

@@ -141,25 +141,148 @@ def test_a_wizard_company_lands_on_the_add_contacts_prompt(maintainer_client, se
     assert 'data-testid="add-contacts-prompt"' in page and "boss@prompt.sk" in page
 
 
-def test_computers_tab_shows_differences_pushes_and_the_key(operator_client, session, acme, operator, app):
-    from services.computers import register_computer, registration_key
+def test_computers_tab_shows_differences_pushes_and_a_key_made_on_purpose(operator_client, session, acme,
+                                                                           operator):
+    from services.computers import register_computer
     from services.customer_settings import save_customer_settings
     from services.secrets import SecretBox
-    from tests.conftest import ENCRYPTION_KEY
+    from tests.conftest import ENCRYPTION_KEY, written
 
     box = SecretBox(ENCRYPTION_KEY)
-    key = registration_key(session, operator, acme, box)
-    computer, _ = register_computer(session, key, "PC-7", box)
     url = f"/admin/customers/computers-tab/?id={acme.id}"
     page = operator_client.get(url).get_data(as_text=True)
-    assert key in page and "pc-7" in page and ">current<" in page
-    save_customer_settings(session, acme, operator, box, {"requests_by_email_enabled": True,
-                                                          "request_intake_address": "desk@acme.sk"})
+    assert "none yet" in page and "Make a key" in page
+    made = operator_client.submit(url, {"action": "rotate"})
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    shown = made.get_data(as_text=True)
+    assert "Copy it now: it is not shown again." in shown
+    key = shown.split('data-testid="new-registration-key"')[1].split("<code")[1].split(">")[1].split("<")[0]
+    page = operator_client.get(url).get_data(as_text=True)
+    assert key not in page and ">set<" in page  # shown once: not flashed, not on the next page
+
+    computer, _ = written(session, lambda: register_computer(session, key, "PC-7", box))
+    page = operator_client.get(url).get_data(as_text=True)
+    assert "pc-7" in page and ">current<" in page
+    written(session, lambda: save_customer_settings(session, acme, operator, box, {
+        "requests_by_email_enabled": True, "request_intake_address": "desk@acme.sk"}))
     page = operator_client.get(url).get_data(as_text=True)
     assert "differ from the customer" in page
     assert operator_client.submit(url, {"action": "push", "computer": str(computer.id)}).status_code == 302
     session.expire_all()
     assert session.get(Computer, computer.id).settings_snapshot["requests_by_email"]["enabled"] is True
     assert ">current<" in operator_client.get(url).get_data(as_text=True)
-    operator_client.submit(url, {"action": "rotate"})
-    assert key not in operator_client.get(url).get_data(as_text=True)
+    assert operator_client.submit(url, {"action": "push", "computer": "999999"}).status_code == 404
+
+    again = operator_client.submit(url, {"action": "rotate"}).get_data(as_text=True)
+    assert key not in again and "Copy it now" in again
+    rotations = session.query(AuditEvent).filter_by(action="rotate_registration_key", entity_id=acme.id)
+    assert rotations.count() == 2 and key not in repr([e.changes for e in rotations])
+
+
+def test_opening_the_computers_tab_writes_nothing(operator_client, session, acme):
+    version = acme.version
+    events = session.query(AuditEvent).count()
+    for _ in range(2):
+        assert operator_client.get(f"/admin/customers/computers-tab/?id={acme.id}").status_code == 200
+    session.expire_all()
+    saved = session.get(Customer, acme.id)
+    assert saved.registration_key_hash is None and saved.version == version
+    assert session.query(AuditEvent).count() == events
+
+
+def test_a_viewer_sees_whether_a_key_exists_but_cannot_make_one(app, session, acme, make_operator):
+    from models import GlobalSettings, Team
+    from tests.conftest import Browserless
+
+    team = Team(name="Desk")
+    session.add(team)
+    make_operator("viewer@example.com").teams = [team]
+    acme.operators[0].teams = [team]
+    session.get(GlobalSettings, 1).view_by_team_members = True
+    session.commit()
+    viewer = Browserless(app.test_client())
+    viewer.login("viewer@example.com")
+    url = f"/admin/customers/computers-tab/?id={acme.id}"
+    page = viewer.get(url).get_data(as_text=True)
+    assert "none yet" in page and 'value="rotate"' not in page
+    assert viewer.submit(url, {"action": "rotate"}).status_code == 403
+    session.expire_all()
+    assert session.get(Customer, acme.id).registration_key_hash is None
+
+
+def customer_pages(app):
+    from admin_views.customer_page import CustomerPage
+
+    return [v for v in app.extensions["admin"][0]._views if isinstance(v, CustomerPage)]
+
+
+def test_every_customer_page_declares_its_template_form_and_rights(app):
+    from flask_admin.base import BaseView
+    from wtforms import Form
+
+    from admin_views.customer_page import CustomerPage
+    from services.access import Right
+
+    pages = customer_pages(app)
+    assert len(pages) >= 11
+    for page in pages:
+        own = vars(type(page))
+        for name in ("template", "form", "right", "post_right"):
+            assert name in own, f"{type(page).__name__} does not declare {name}"
+        assert page.right in (*Right, None) and page.post_right in (*Right, None)
+        assert page.right or page.post_right, f"{type(page).__name__} answers nothing"
+        assert page.form is None or issubclass(page.form, Form)
+        if page.template is not None:
+            app.jinja_env.get_template(page.template)  # exists
+        if page.tabs:
+            assert page.template is not None and page.right is not None  # a tab is a page to open
+        rules = [r for r in app.url_map.iter_rules() if r.endpoint == f"{page.endpoint}.index"]
+        assert [sorted(r.methods - {"HEAD", "OPTIONS"}) for r in rules] == [sorted(page.methods())]
+        assert not page.is_visible()  # not in the menu: reached from a customer
+    # The customer pages are these classes and nothing else: no page behind CustomerView's back.
+    registered = {type(p) for p in pages}
+    assert registered == {c for c in all_subclasses(CustomerPage) if c.__module__.startswith("admin_views")}
+    assert all(issubclass(c, BaseView) for c in registered)
+
+
+def all_subclasses(cls) -> set[type]:
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub, *all_subclasses(sub)}
+    return found
+
+
+def test_the_tab_bar_comes_from_the_registered_pages(app):
+    from admin_views.customer_page import BASIC_INFORMATION
+
+    bar = app.jinja_env.globals["customer_page_tabs"]
+    assert [tab.label for tab in bar] == TAB_LABELS
+    assert bar[0] == BASIC_INFORMATION
+    declared = [(spec.key, f"{page.endpoint}.index") for page in customer_pages(app) for spec in page.tabs]
+    assert [(tab.key, tab.endpoint) for tab in bar[1:]] == declared
+
+
+def test_a_merged_away_customer_leads_to_its_survivor_for_those_who_may_view_it(
+        operator_client, app, session, acme, new_customer, make_operator):
+    from tests.conftest import Browserless
+
+    gone = new_customer(kind=CustomerKind.COMPANY, company_name="ACME old", operators=list(acme.operators))
+    gone.merged_into_id = acme.id
+    session.commit()
+    for path in ("contacts-tab", "history", "settings"):
+        response = operator_client.get(f"/admin/customers/{path}/?id={gone.id}&tab=mail")
+        assert response.status_code == 302, path
+        assert f"id={acme.id}" in response.headers["Location"] and f"/{path}/" in response.headers["Location"]
+    make_operator("stranger@example.com")
+    stranger = Browserless(app.test_client())
+    stranger.login("stranger@example.com")
+    assert stranger.get(f"/admin/customers/history/?id={gone.id}").status_code == 404
+
+
+def test_a_page_answers_only_the_methods_it_declares(operator_client, acme):
+    assert operator_client.get(f"/admin/customers/status/?id={acme.id}").status_code == 405
+    token = csrf_from(operator_client.get("/admin/").get_data(as_text=True))
+    assert operator_client.post(f"/admin/customers/history/?id={acme.id}",
+                                data={"csrf_token": token}).status_code == 405
+    assert operator_client.get("/admin/customers/history/").status_code == 404  # no id
+    assert operator_client.get("/admin/customers/history/?id=abc").status_code == 404

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from extensions import db
-from models import Building, Contact, Customer, Department, Site, SlaLevel
+from models import AuditEvent, Building, Contact, Customer, Department, Site, SlaLevel
 from models.enums import CustomerKind, PhoneType
 from tests.conftest import csrf_from
 
@@ -296,3 +296,83 @@ def test_photo_upload_thumbnail_and_refusal(maintainer_client, people, session, 
         "photo": (io.BytesIO(b"GIF89a not really"), "x.png"), "csrf_token": csrf_from(page)},
         content_type="multipart/form-data", follow_redirects=True)
     assert "PNG, JPEG or WebP" in refused.get_data(as_text=True)
+
+
+def test_the_plain_form_refuses_a_company_without_an_email_contact_keeping_the_input(maintainer_client,
+                                                                                     session):
+    typed = form_of("company", company_name="Bez Kontaktu s.r.o.", registration_number="36 111 222",
+                    email="office@bez.example.sk",
+                    **{"contacts-0-first_name": "Ján", "contacts-0-last_name": "Telefónny",
+                       "contacts-0-phone": "0903 111 222"})
+    response = maintainer_client.submit("/admin/customers/new/", typed)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    below_contacts = html.split('id="contacts-button"')[1].split('<div class="form-group')[0]
+    assert "A company needs at least one contact with an e-mail" in unescape(below_contacts)
+    for value in ("Bez Kontaktu s.r.o.", "office@bez.example.sk", "Telefónny", "0903 111 222"):
+        assert f'value="{value}"' in unescape(html)
+    assert session.query(Customer).count() == 0 and session.query(Contact).count() == 0
+    without_contacts = {k: v for k, v in typed.items() if not k.startswith("contacts-")}
+    response = maintainer_client.submit("/admin/customers/new/", without_contacts)
+    assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
+    assert session.query(Customer).count() == 0
+    saved = maintainer_client.submit("/admin/customers/new/", {**typed, "contacts-0-email": "jan@bez.sk"})
+    assert saved.status_code == 302 and session.query(Customer).one().contacts[0].email == "jan@bez.sk"
+
+
+def test_the_last_email_contact_of_a_company_is_neither_deleted_nor_emptied(maintainer_client, people,
+                                                                             session):
+    only = session.query(Contact).one()
+    response = maintainer_client.submit("/admin/contacts/", {"id": str(only.id), "url": "/admin/contacts/"},
+                                        post_url="/admin/contacts/delete/", follow_redirects=True)
+    assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
+    response = maintainer_client.submit("/admin/contacts/", {"action": "delete", "rowid": [str(only.id)]},
+                                        post_url="/admin/contacts/action/", follow_redirects=True)
+    assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
+    edit_url = f"/admin/contacts/edit/?id={only.id}"
+    response = maintainer_client.submit(edit_url, {
+        "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko", "email": ""})
+    assert response.status_code == 200
+    assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
+    session.expire_all()
+    assert session.get(Contact, only.id).email == "jan.simko@zst.example.sk"
+    # With a second contact that has an e-mail, the first may go.
+    second = maintainer_client.submit("/admin/contacts/new/", {
+        "customer": str(people["acme"].id), "last_name": "Druhá", "email": "druha@zst.example.sk"})
+    assert second.status_code == 302
+    response = maintainer_client.submit("/admin/contacts/", {"id": str(only.id)},
+                                        post_url="/admin/contacts/delete/")
+    assert response.status_code == 302
+    session.expire_all()
+    assert [c.last_name for c in session.query(Contact)] == ["Druhá"]
+    actions = {e.action for e in session.query(AuditEvent).filter_by(entity_type="contact")}
+    assert actions >= {"create", "delete"}
+
+
+def test_record_pages_answer_404_for_strangers_and_follow_merges_after_the_access_check(
+        operator_client, session, new_customer, make_operator, operator, maintainer):
+    from services.merge import merge_customers
+    from services.secrets import SecretBox
+    from tests.conftest import ENCRYPTION_KEY, written
+
+    box = SecretBox(ENCRYPTION_KEY)
+    owner = make_operator("owner@example.com")
+    hidden = new_customer(kind=CustomerKind.PERSON, first_name="Skrytá", last_name="Osoba", operators=[owner])
+    mine = new_customer(kind=CustomerKind.PERSON, first_name="Moja", last_name="Osoba", operators=[operator])
+    twin = new_customer(kind=CustomerKind.PERSON, first_name="Moja", last_name="Osoba", operators=[operator])
+    for endpoint in ("details", "edit"):
+        assert operator_client.get(f"/admin/customers/{endpoint}/?id={hidden.id}").status_code == 404
+        assert operator_client.get(f"/admin/customers/{endpoint}/?id=abc").status_code == 404
+        assert operator_client.get(f"/admin/customers/{endpoint}/?id={mine.id}").status_code == 200
+    # A merged-away id leads to the survivor — only for those who may view the survivor.
+    written(session, lambda: merge_customers(session, maintainer, mine, twin, box, choices={}, decisions={}))
+    for endpoint in ("details", "edit"):
+        moved = operator_client.get(f"/admin/customers/{endpoint}/?id={twin.id}")
+        assert moved.status_code == 302 and moved.headers["Location"].endswith(f"id={mine.id}")
+    written(session, lambda: merge_customers(session, maintainer, session.get(Customer, hidden.id),
+                                             session.get(Customer, mine.id), box, choices={}, decisions={}))
+    survivor = session.get(Customer, hidden.id)
+    survivor.operators = [owner]  # a merge unites the operators: take this one away again
+    session.commit()
+    for gone in (mine, twin):  # now merged into a customer this operator may not view
+        assert operator_client.get(f"/admin/customers/details/?id={gone.id}").status_code == 404

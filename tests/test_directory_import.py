@@ -16,16 +16,20 @@ from models import (
     SlaLevel,
 )
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
+from services.contacts import CONTACT_EMAIL_NEEDED, delete_contact
 from services.customers import SaveOptions
 from services.directory.mapping import DEFAULT_FILTER
 from services.directory.pipeline import SyncOptions, sync_directory
 from services.directory.sources import check_connection, save_source
+from services.limits import max_length, too_long
 from services.secrets import SecretBox
+from services.transactions import unit_of_work
 from testing.ldap_server import LdapServer, LdapUnavailable
-from tests.conftest import ENCRYPTION_KEY, unavailable
+from tests.conftest import ENCRYPTION_KEY, unavailable, written
 
 BOX = SecretBox(ENCRYPTION_KEY)
 OPTIONS = SaveOptions("SK")
+MAIN_CONTACT = {"first_name": "Main", "last_name": "Contact", "email": "main@example.com", "is_main": True}
 
 
 def make_source(session, actor, server, **overrides) -> DirectorySource:
@@ -37,7 +41,8 @@ def make_source(session, actor, server, **overrides) -> DirectorySource:
               "attribute_map": {}, "target": DirectoryTarget.PERSONS, "office_maps_to": "site",
               "max_deactivate_percent": 10}
     source = DirectorySource(**{**fields, **overrides})
-    return save_source(session, actor, source, BOX, bind_password=password, rules=rules)
+    return written(session, lambda: save_source(session, actor, source, BOX, bind_password=password,
+                                                rules=rules))
 
 
 def sync(session, source, **options):
@@ -91,11 +96,11 @@ def test_changes_removals_local_edits_and_re_enabling(session, maintainer, ldap_
     worker = person(session, "worker")
     assert (worker.manager.last_name, worker.site.name, worker.department.name) == ("Boss", "Bratislava HQ",
                                                                                    "Finance")
-    gold = SlaLevel(name="Gold")
-    session.add(gold)
-    worker.notes, worker.sla_level = "Prefers phone calls", gold  # local fields
-    worker.title = "Edited locally"  # a directory field: the directory wins
-    session.commit()
+    with unit_of_work(session):
+        gold = SlaLevel(name="Gold")
+        session.add(gold)
+        worker.notes, worker.sla_level = "Prefers phone calls", gold  # local fields
+        worker.title = "Edited locally"  # a directory field: the directory wins
 
     server.modify(worker_dn, {"title": "Senior Clerk"})
     server.delete(leaver_dn)
@@ -122,7 +127,8 @@ def test_changes_removals_local_edits_and_re_enabling(session, maintainer, ldap_
     assert session.scalar(select(func.count()).select_from(Customer)) == 13  # nobody duplicated
     history = session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "customer",
                                                        AuditEvent.entity_id == worker.id)).all()
-    assert {e.action for e in history} == {"create", "update"}
+    # The import saves through the customers' command: its audit events, a status change too.
+    assert {e.action for e in history} == {"create", "update", "status_change"}
     assert all(e.actor_label == "system" for e in history)
 
 
@@ -186,8 +192,8 @@ def test_incremental_runs_fetch_only_what_changed(session, maintainer, ldap_serv
 
 
 def test_people_as_contacts_of_companies_chosen_by_rules(session, maintainer, ldap_server, new_customer):
-    acme = new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.")
-    beta = new_customer(kind=CustomerKind.COMPANY, company_name="Beta a.s.")
+    acme = new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.", contacts=[MAIN_CONTACT])
+    beta = new_customer(kind=CustomerKind.COMPANY, company_name="Beta a.s.", contacts=[MAIN_CONTACT])
     ldap_server.add_user("sales1", given="Sára", sn="Predajná", department="Sales", mail="sara@example.com")
     ldap_server.add_user("con1", given="Karol", sn="Externý", ou="Contractors", mail="karol@example.com")
     ldap_server.add_user("it1", given="Igor", sn="Technik", department="IT")
@@ -195,9 +201,19 @@ def test_people_as_contacts_of_companies_chosen_by_rules(session, maintainer, ld
                          rules=f"ou = Contractors -> {beta.id}\ndepartment = sales -> {acme.id}")
     run = sync(session, source)
     assert counts(run) == (2, 0, 0, 0, 1) and "no company rule matches" in run.errors[0]["message"]
-    contacts = {c.last_name: c.customer.company_name for c in session.scalars(select(Contact))}
+    contacts = {c.last_name: c.customer.company_name
+                for c in session.scalars(select(Contact).where(Contact.directory_guid.is_not(None)))}
     assert contacts == {"Predajná": "ACME s.r.o.", "Externý": "Beta a.s."}
     assert counts(sync(session, source)) == (0, 0, 2, 0, 1)
+    # A title longer than the contact's column: that account alone is refused, field named.
+    ldap_server.add_user("sales2", given="Dlhý", sn="Titul", department="Sales", mail="dlhy@example.com",
+                         title="T" * 128)
+    run = sync(session, source)
+    assert counts(run) == (0, 0, 2, 0, 2)
+    assert {e["account"]: e["message"] for e in run.errors}["sales2"] == f"title: {too_long(120, 128)}"
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Contact).where(Contact.last_name == "Titul")) == 0
+    assert len(session.get(Customer, acme.id).contacts) == 2  # its main contact and Sára
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -205,19 +221,30 @@ def test_people_as_contacts_of_companies_chosen_by_rules(session, maintainer, ld
     ({"server_urls": "ldap://127.0.0.1:9"}, "No directory server answered"),
     ({"base_dn": "ou=Missing,dc=example,dc=test"}, "does not exist"),
     ({"ca_file": None}, "TLS"),
+    ({"ca_file": "/nonexistent/ca.pem"}, "The CA file /nonexistent/ca.pem does not exist"),
 ])
 def test_clear_errors_and_a_report_instead_of_a_500(session, maintainer, ldap_server, change, message):
     ldap_server.add_user("anna", given="Anna", sn="Nová")
     change = dict(change)  # the parameter is shared by the SQLite and PostgreSQL runs
     password = change.pop("password", None)
     source = make_source(session, maintainer, ldap_server, **({"password": password} if password else {}))
-    for key, value in change.items():
-        setattr(source, key, value)
-    session.commit()
+    with unit_of_work(session):
+        for key, value in change.items():
+            setattr(source, key, value)
     run = sync(session, source)
     assert run.status == SyncRunStatus.FAILED and message in run.message, run.message
     assert session.scalar(select(func.count()).select_from(Customer)) == 0
-    assert check_connection(source, BOX).ok is False
+    tested = check_connection(source, BOX)
+    assert tested.ok is False and message in tested.message
+
+
+def test_test_connection_explains_a_ca_file_that_is_no_certificate(session, maintainer, ldap_server,
+                                                                    tmp_path):
+    not_pem = tmp_path / "corporate-ca.pem"
+    not_pem.write_text("not a certificate\n")
+    source = make_source(session, maintainer, ldap_server, ca_file=str(not_pem))
+    report = check_connection(source, BOX)
+    assert report.ok is False and f"The CA file {not_pem} holds no certificate" in report.message
 
 
 def test_test_connection_counts_and_samples(session, maintainer, ldap_server):
@@ -256,21 +283,66 @@ def test_a_failure_part_way_keeps_the_written_batches_and_a_rerun_completes(sess
     for n in range(10):
         ldap_server.add_user(f"part{n:02d}", given="Part", sn=f"Way{n:02d}")
     source = make_source(session, maintainer, ldap_server, page_size=4)
-    validate = targets.PersonTarget.validate
+    save = targets.PersonTarget.save
 
-    def broken(self, record):  # the database goes away while the third page is written
+    def broken(self, record, actor):  # the database goes away while the third page is written
         if record.last_name == "Way09":
             raise RuntimeError("connection to the database lost")
-        return validate(self, record)
+        return save(self, record, actor)
 
-    monkeypatch.setattr(targets.PersonTarget, "validate", broken)
+    monkeypatch.setattr(targets.PersonTarget, "save", broken)
     with pytest.raises(RuntimeError):
         sync(session, source)
     failed = session.scalars(select(DirectorySyncRun)).one()
     assert failed.status == SyncRunStatus.FAILED and "rerun completes the rest" in failed.message
     written = session.scalar(select(func.count()).select_from(Customer))
     assert written == 8  # two whole pages; nothing of the third
-    monkeypatch.setattr(targets.PersonTarget, "validate", validate)
+    monkeypatch.setattr(targets.PersonTarget, "save", save)
     rerun = sync(session, source)
     assert (rerun.created, rerun.unchanged) == (2, 8)
     assert session.scalar(select(func.count()).select_from(Customer)) == 10
+
+
+def test_a_value_longer_than_its_column_refuses_that_account_and_the_import_goes_on(
+        session, maintainer, ldap_server):
+    title_limit, location_limit = max_length(Customer.title), max_length(Customer.location_code)
+    assert (title_limit, location_limit) == (120, 60)  # AD allows a title of 128 characters
+    ldap_server.add_user("longtitle", given="Dlhý", sn="Titul", title="T" * 128)
+    ldap_server.add_user("longoffice", given="Dlhá", sn="Kancelária", office="O" * (location_limit + 1))
+    ldap_server.add_user("longdept", given="Dlhé", sn="Oddelenie", department="D" * 121)
+    ldap_server.add_user("fine", given="Dobrý", sn="Účet", title="Clerk", office="HQ", department="IT")
+    source = make_source(session, maintainer, ldap_server, office_maps_to="location")
+    expected = {"longtitle": f"title: {too_long(title_limit, 128)}",
+                "longoffice": f"location_code (physicalDeliveryOfficeName): "
+                              f"{too_long(location_limit, location_limit + 1)}",
+                "longdept": f"department: {too_long(120, 121)}"}
+    for dry_run in (True, False):  # the preview says the same as the import
+        run = sync(session, source, dry_run=dry_run)
+        assert run.status == SyncRunStatus.SUCCEEDED, run.message
+        assert counts(run) == (1, 0, 0, 0, 3)
+        assert {e["account"]: e["message"] for e in run.errors} == expected
+        assert all(e["skipped"] and e["dn"].startswith("cn=") for e in run.errors)
+    session.expire_all()
+    fine = person(session, "fine")
+    assert [c.sam_account_name for c in session.scalars(select(Customer))] == ["fine"]
+    assert (fine.title, fine.location_code, fine.department.name) == ("Clerk", "HQ", "IT")
+    assert [d.name for d in session.scalars(select(Department))] == ["IT"]  # none cut to 120
+
+
+def test_a_contact_keeps_its_companys_last_email_as_on_every_door(session, maintainer, ldap_server,
+                                                                  new_customer):
+    acme = new_customer(kind=CustomerKind.COMPANY, company_name="ACME s.r.o.", contacts=[MAIN_CONTACT])
+    dn = ldap_server.add_user("sales1", given="Sára", sn="Predajná", department="Sales",
+                              mail="sara@example.com")
+    source = make_source(session, maintainer, ldap_server, target=DirectoryTarget.CONTACTS,
+                         rules=f"department = sales -> {acme.id}")
+    assert counts(sync(session, source)) == (1, 0, 0, 0, 0)
+    main = session.scalar(select(Contact).where(Contact.directory_guid.is_(None)))
+    written(session, lambda: delete_contact(session, main, None))  # Sára: the only e-mail left
+    ldap_server.modify(dn, {"mail": None, "title": "Seller"})
+    run = sync(session, source)
+    assert counts(run) == (0, 0, 0, 0, 1)
+    assert run.errors[0]["account"] == "sales1" and CONTACT_EMAIL_NEEDED in run.errors[0]["message"]
+    session.expire_all()
+    sara = session.scalar(select(Contact).where(Contact.sam_account_name == "sales1"))
+    assert (sara.email, sara.title) == ("sara@example.com", None)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from models import Customer, DirectorySource, DirectorySyncRun
 from models.enums import SyncRunStatus
 from services.secrets import SecretBox
+from services.transactions import unit_of_work
 from tests.conftest import ENCRYPTION_KEY, csrf_from
 from tests.test_directory_import import make_source
 
@@ -77,6 +78,13 @@ def test_test_connection_then_a_dry_run_and_an_import_from_the_page(maintainer_c
     answer = maintainer_client.post(f"/admin/directory/test/{source.id}",
                                     data={"csrf_token": token}).get_json()
     assert answer["ok"] and answer["count"] == 3 and len(answer["sample"]) == 3
+    with unit_of_work(session):  # a CA file that is not there: a message, not a 500
+        source.ca_file = "/nonexistent/corporate-ca.pem"
+    missing = maintainer_client.post(f"/admin/directory/test/{source.id}", data={"csrf_token": token})
+    assert missing.status_code == 200 and missing.get_json()["ok"] is False
+    assert "The CA file /nonexistent/corporate-ca.pem does not exist" in missing.get_json()["message"]
+    with unit_of_work(session):
+        source.ca_file = ldap_server.ca_file
 
     started = maintainer_client.post(f"/admin/directory/start/{source.id}",
                                      data={"csrf_token": token, "mode": "dry-run"})
@@ -108,8 +116,8 @@ def test_cli_sync_prints_a_summary_and_fails_loudly(app, session, maintainer, ld
     assert real.exit_code == 0 and "Created 1" in real.output
     listed = runner.invoke(args=["directory", "list"])
     assert "cron-ad" in listed.output and "succeeded" in listed.output
-    source.server_urls = "ldap://127.0.0.1:9"
-    session.commit()
+    with unit_of_work(session):
+        source.server_urls = "ldap://127.0.0.1:9"
     failed = runner.invoke(args=["directory", "sync", "cron-ad"])
     assert failed.exit_code == 1 and "No directory server answered" in failed.output
     assert runner.invoke(args=["directory", "sync", "nonexistent"]).exit_code != 0

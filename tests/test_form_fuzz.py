@@ -72,6 +72,26 @@ def test_contact_form_never_fails(maintainer_client, session, new_customer, data
         assert snapshot(session) == before
 
 
+QUICK_FIELDS = ["kind", "name", "email", "phone", "confirm_duplicate", "contacts-0-first_name",
+                "contacts-0-last_name", "contacts-0-email", "contacts-0-phone", "contacts-0-is_main",
+                "contacts-1-last_name", "contacts-1-email"]
+
+
+@FUZZ
+@given(data=fields(QUICK_FIELDS), kind=st.sampled_from(["company", "person"]))
+def test_quick_form_answers_json_and_never_fails(maintainer_client, session, data, kind):
+    before = snapshot(session)
+    response = maintainer_client.submit("/admin/customers/", {"kind": kind, **data},
+                                        post_url="/admin/customers/quick/create")
+    assert response.status_code in (201, 409, 422), response.status_code
+    body = response.get_json()
+    assert body["ok"] is (response.status_code == 201)
+    if response.status_code != 201:
+        assert snapshot(session) == before
+    elif kind == "company":
+        assert body["contacts"] >= 1  # never a company without its contact
+
+
 def test_control_characters_are_refused_with_a_message_not_a_database_error(maintainer_client, session):
     from services.customers import default_status
 

@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 from flask import current_app
 from PIL import Image
+from sqlalchemy import func, select
 
 from extensions import db
 from models import Contact, Customer, Request, SlaLevel
 from models.enums import CustomerKind, OperatorRole
+from services.access import Right
 from services.photos import store_photo
 from services.secrets import SecretBox
-from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from
+from services.transactions import unit_of_work
+from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from, written
 from wizards.drafts import start_draft, store_step
 from wizards.steps import Step
 
@@ -39,17 +42,31 @@ OWN_TOKENS = "api-tokens"  # each operator's own tokens (a token of someone else
 OWN_IMPORTS = "bulk-import"  # each operator's own uploads (an unknown one: 404; a POST without a file: 400)
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
-RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "delete_confirm_view", "history_view",
-                    "action_view", "ajax_update", "status_view", "photo_view", "photo_file_view",
-                    "settings_view", "portal_view", "contacts_tab_view", "operators_tab_view",
-                    "workgroups_tab_view", "computers_tab_view", "quick_contacts_view"}
-# buildings_view: the buildings of a site for the customer form (lookups, nothing per customer).
+RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "ajax_update"}
 # quick_candidates_view / quick_create_view: the quick form (any operator may create; candidates
 # they may not view come without details, which test_quick_create checks).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
-                                           "buildings_view", "quick_candidates_view", "quick_create_view",
+                                           "quick_candidates_view", "quick_create_view",
                                            "test_view", "start_view", "run_view",  # directory sources
                                            "merge_view", "merge_done_view", "merge_undo_view"}
+# The pages of one customer (admin_views.customer_page), each its own view: the right a GET and a
+# POST need (None: the page has no such method). MAINTAINER: only a maintainer, on top of EDIT.
+MAINTAINER = "maintainer"
+CUSTOMER_PAGES: dict[str, tuple[Right | None, Right | str | None]] = {
+    "customer_contacts": (Right.VIEW, Right.EDIT),
+    "customer_settings": (Right.VIEW, Right.EDIT),
+    "customer_operators": (Right.VIEW, MAINTAINER),
+    "customer_portal": (Right.EDIT, Right.EDIT),
+    "customer_workgroups": (Right.VIEW, Right.EDIT),
+    "customer_computers": (Right.VIEW, Right.EDIT),
+    "customer_history": (Right.VIEW, None),
+    "customer_status": (None, Right.EDIT),
+    "customer_photo": (None, Right.EDIT),
+    "customer_photo_file": (Right.VIEW, None),
+    "customer_delete_confirm": (Right.DELETE, None),
+}
+# The buildings of a site for the customer form: lookups, nothing per customer.
+SIGNED_IN_VIEWS = {"customer_buildings"}
 
 ROLES = ["anonymous", "outsider", "insider", "maintainer"]
 DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
@@ -77,7 +94,10 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
             kind=CustomerKind.COMPANY, company_name=f"{SECRET_NAME} {len(ids) or ''}".strip(),
             email=SECRET_EMAIL, operators=[insider],
             contacts=[{"first_name": "Skrytá", "last_name": "Kontaktová", "email": CONTACT_EMAIL,
-                       "is_main": True}])
+                       "is_main": True},
+                      # a company keeps a contact with an e-mail: the one deleted is not the last
+                      *([{"last_name": "Druhá", "email": "druha@example.sk"}]
+                        if target.startswith("contacts.") else [])])
         ids[target] = company.contacts[0].id if target.startswith("contacts.") else company.id
         if target == "customer" or target.startswith("requests."):
             incident = Request(customer=company, subject=f"Incident of {SECRET_NAME}")
@@ -86,15 +106,17 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
             ids["request" if target == "customer" else target] = incident.id
         if target == "customer":
             ids["contact"] = company.contacts[0].id
-            store_photo(db.session, company, None, small_png(), Path(current_app.config["PHOTO_DIR"]))
+            written(db.session, lambda company=company: store_photo(
+                db.session, company, None, small_png(), Path(current_app.config["PHOTO_DIR"])))
     sla = SlaLevel(name="Gold")
     db.session.add(sla)
     db.session.commit()
     ids["lookup"] = sla.id
     for endpoint in ("wizard.step", "wizard.discard", "wizard.test_connection"):
-        draft = start_draft(db.session, insider)
         typed = {"kind": "company", "company_name": SECRET_NAME, "contact_email": CONTACT_EMAIL}
-        store_step(db.session, draft, Step.CUSTOMER, typed, SecretBox(ENCRYPTION_KEY))
+        with unit_of_work(db.session):
+            draft = start_draft(db.session, insider)
+            store_step(db.session, draft, Step.CUSTOMER, typed, SecretBox(ENCRYPTION_KEY))
         ids[endpoint] = draft.id
     return ids
 
@@ -105,6 +127,9 @@ def classify(endpoint: str) -> tuple[str, str | None]:
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
     if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS):
+        return view, suffix
+    if view in CUSTOMER_PAGES or view in SIGNED_IN_VIEWS:
+        assert suffix == "index", f"endpoint {endpoint} is not covered"
         return view, suffix
     if view == WIZARD:
         assert suffix in {"index", "start", "step", "discard", "test_connection"}, \
@@ -135,7 +160,9 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
                    .replace("<int:event_id>", "0").replace("<token>", "0" * 24))
         record = ids.get(rule.endpoint) or {"contacts": ids["contact"], "customers": ids["customer"],
                                             "requests": ids["request"]}.get(view, ids["lookup"])
-        query = f"?id={record}" if suffix in RECORD_ENDPOINTS else ""
+        if view in CUSTOMER_PAGES:
+            record = ids["customer"]
+        query = f"?id={record}" if suffix in RECORD_ENDPOINTS or view in CUSTOMER_PAGES else ""
         if suffix == "ajax_lookup":
             query = "?name=manager&query=tajna" if view == "customers" else "?name=customer&query=tajna"
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -163,8 +190,10 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return ok | {404}  # token 0 does not exist
     if view == OWN_IMPORTS:
         return ok | {400, 404}  # upload "000…" does not exist; the matrix posts no file
-    if endpoint in SIGNED_IN or endpoint == "auth.logout":
+    if endpoint in SIGNED_IN or endpoint == "auth.logout" or view in SIGNED_IN_VIEWS:
         return ok
+    if view in CUSTOMER_PAGES:
+        return customer_page_answer(role, view, method)
     if view in MAINTAINER_ONLY_VIEWS:
         return ok | {404} if role == "maintainer" else {403}
     if view == WIZARD:
@@ -175,15 +204,27 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
     if suffix in RECORD_ENDPOINTS and role == "outsider":
         return {403} if suffix == "action_view" else {404}
-    if suffix in ("quick_create_view", "quick_contacts_view") and method == "POST":
+    if suffix == "quick_create_view" and method == "POST":
         return ok | {201, 422}  # JSON answers: created, or the field messages of this dummy form
     if suffix in ("merge_view", "merge_done_view", "merge_undo_view"):
         return {404}  # no survivor named, no merge event 0 (tests/test_merge.py walks the real ones)
-    if suffix == "computers_tab_view" and method == "POST":
-        return ok | {404}  # the matrix posts no computer to push settings to
-    if suffix == "operators_tab_view" and method == "POST" and role != "maintainer":
-        return {403}  # only a maintainer assigns operators, even on a customer of their own
     return ok
+
+
+def customer_page_answer(role: str, view: str, method: str) -> set[int]:
+    """A customer page: 404 for a customer the operator may not view (its existence is not
+    revealed), 403 without the page's right, else the page (or its redirect)."""
+    right = CUSTOMER_PAGES[view][method == "POST"]
+    assert right is not None, f"{view} answers {method}: the table says it does not"
+    if role == "outsider":
+        return {404}
+    if role == "viewer":  # may view the customer, nothing more
+        return {403} if right != Right.VIEW else {200, 302}
+    if right == MAINTAINER and role != "maintainer":
+        return {403}  # only a maintainer assigns operators, even on a customer of their own
+    if view == "customer_computers" and method == "POST":
+        return {200, 302, 404}  # the matrix posts no computer to push settings to
+    return {200, 302}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -222,3 +263,48 @@ def test_permission_matrix(app, role, new_customer, make_operator):
     for endpoint in DESTRUCTIVE:
         model = {"contacts": Contact, "requests": Request}.get(endpoint.split(".")[0], Customer)
         assert (db.session.get(model, ids[endpoint]) is None) == allowed_to_delete, endpoint
+
+
+def test_the_customer_pages_are_the_table_with_the_rights_they_declare(app):
+    from admin_views.customer_page import CustomerPage
+
+    pages = {p.endpoint: p for p in app.extensions["admin"][0]._views if isinstance(p, CustomerPage)}
+    assert set(pages) == set(CUSTOMER_PAGES)
+    for endpoint, rights in CUSTOMER_PAGES.items():
+        page = pages[endpoint]
+        declared = (page.right, MAINTAINER if page.post_maintainer_only else page.post_right)
+        assert declared == rights, endpoint
+
+
+def test_a_viewer_gets_each_customer_page_by_its_right_and_writes_nothing(app, session, new_customer,
+                                                                         make_operator):
+    from models import AuditEvent, GlobalSettings, Operator, Team
+
+    ids = build_world(new_customer, make_operator)
+    team = Team(name="Desk")
+    session.add(team)
+    make_operator("viewer@example.com", first_name="Vera", last_name="Viewer").teams = [team]
+    session.scalars(select(Operator).filter_by(email="insider@example.com")).one().teams = [team]
+    session.get(GlobalSettings, 1).view_by_team_members = True
+    session.commit()
+    browser = Browserless(app.test_client())
+    assert browser.login("viewer@example.com").status_code == 302
+    version = session.get(Customer, ids["customer"]).version
+    events = session.scalar(select(func.count()).select_from(AuditEvent))
+    session.commit()  # end the read, as a request would
+    token = csrf_from(browser.get("/admin/").get_data(as_text=True))
+
+    failures = []
+    for endpoint, method, url, data in requests_for(app, ids):
+        view = endpoint.partition(".")[0]
+        if view not in CUSTOMER_PAGES:
+            continue
+        response = browser.open(url, method=method,
+                                data={**data, "csrf_token": token} if method == "POST" else None)
+        want = customer_page_answer("viewer", view, method)
+        if response.status_code not in want:
+            failures.append(f"viewer {method} {url}: {response.status_code}, expected {want}")
+    assert not failures, "\n".join(failures)
+    session.expire_all()
+    assert session.get(Customer, ids["customer"]).version == version
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == events

@@ -18,10 +18,21 @@ from sqlalchemy import select
 from models import AuditEvent, Customer
 from models.enums import CustomerKind
 from services import photos
-from services.errors import PermissionDenied, ValidationFailed
+from services.errors import PermissionDenied
 from services.photos import photo_paths, remove_photo, store_photo
+from services.transactions import unit_of_work
+from tests.conftest import refusal, written
 
 ORIENTATION, MAKE = 0x0112, 0x010F
+
+
+def store(session, customer, actor, data, storage, **kw):
+    """Store a photo as a door does: in a unit of work of its own (committed on success)."""
+    return written(session, lambda: store_photo(session, customer, actor, data, storage, **kw))
+
+
+def remove(session, customer, actor, storage):
+    return written(session, lambda: remove_photo(session, customer, actor, storage))
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -88,7 +99,7 @@ def photo_events(session, customer_id):
 
 def test_a_png_is_stored_bounded_with_a_thumbnail_under_a_random_name(session, customer, maintainer,
                                                                       storage):
-    name = store_photo(session, customer, maintainer, png(), storage)
+    name = store(session, customer, maintainer, png(), storage)
 
     assert photos.STORED_NAME.fullmatch(name) and name.endswith(".png")
     assert stored_column(session, customer.id) == name
@@ -108,7 +119,7 @@ def test_a_png_is_stored_bounded_with_a_thumbnail_under_a_random_name(session, c
 
 
 def test_a_jpeg_is_turned_upright_and_loses_its_exif(session, customer, maintainer, storage):
-    name = store_photo(session, customer, maintainer, jpeg_lying_on_its_side(), storage)
+    name = store(session, customer, maintainer, jpeg_lying_on_its_side(), storage)
 
     full, thumb = photo_paths(storage, name)
     assert name.endswith(".jpg")
@@ -127,7 +138,7 @@ def test_a_jpeg_is_turned_upright_and_loses_its_exif(session, customer, maintain
 
 
 def test_a_webp_keeps_its_format_and_transparency(session, customer, maintainer, storage):
-    name = store_photo(session, customer, maintainer, webp_with_alpha(), storage)
+    name = store(session, customer, maintainer, webp_with_alpha(), storage)
 
     full, thumb = photo_paths(storage, name)
     assert name.endswith(".webp")
@@ -138,8 +149,8 @@ def test_a_webp_keeps_its_format_and_transparency(session, customer, maintainer,
 
 
 def test_replacing_deletes_the_old_files_after_the_commit(session, customer, maintainer, storage):
-    first = store_photo(session, customer, maintainer, png(colour="red"), storage)
-    second = store_photo(session, customer, maintainer, png(colour="blue"), storage)
+    first = store(session, customer, maintainer, png(colour="red"), storage)
+    second = store(session, customer, maintainer, png(colour="blue"), storage)
 
     assert first != second
     assert files_in(storage) == {p.name for p in photo_paths(storage, second)}
@@ -149,9 +160,9 @@ def test_replacing_deletes_the_old_files_after_the_commit(session, customer, mai
 
 
 def test_removing_clears_the_column_and_deletes_the_files(session, customer, maintainer, storage):
-    name = store_photo(session, customer, maintainer, png(), storage)
+    name = store(session, customer, maintainer, png(), storage)
 
-    remove_photo(session, customer, maintainer, storage)
+    remove(session, customer, maintainer, storage)
 
     assert stored_column(session, customer.id) is None
     assert files_in(storage) == set()
@@ -160,7 +171,7 @@ def test_removing_clears_the_column_and_deletes_the_files(session, customer, mai
 
 def test_removing_without_a_photo_changes_nothing(session, customer, maintainer, storage):
     version = customer.version
-    remove_photo(session, customer, maintainer, storage)
+    remove(session, customer, maintainer, storage)
     assert session.get(Customer, customer.id).version == version
     assert photo_events(session, customer.id) == []
 
@@ -185,32 +196,31 @@ REFUSALS = {
 
 @pytest.mark.parametrize("kind", REFUSALS)
 def test_a_refused_upload_writes_nothing(kind, session, customer, maintainer, storage, tmp_path):
-    kept = store_photo(session, customer, maintainer, png(), storage)
+    kept = store(session, customer, maintainer, png(), storage)
     before = files_in(storage)
     make, message = REFUSALS[kind]
     data = make(tmp_path)
     if "MP" in kind:
         assert len(data) < 1024 * 1024  # small on disk: only the pixel limit can refuse it
 
-    with pytest.raises(ValidationFailed) as refused:
-        store_photo(session, customer, maintainer, data, storage)
+    errors = refusal(session, lambda: store_photo(session, customer, maintainer, data, storage))
 
-    assert list(refused.value.errors) == ["photo"]
-    assert message in refused.value.errors["photo"][0]
+    assert list(errors) == ["photo"]
+    assert message in errors["photo"][0]
     assert files_in(storage) == before
     assert stored_column(session, customer.id) == kept
     assert len(photo_events(session, customer.id)) == 1
 
 
 def test_nothing_is_created_when_the_first_upload_is_refused(session, customer, maintainer, storage):
-    with pytest.raises(ValidationFailed):
-        store_photo(session, customer, maintainer, encode(Image.new("RGB", (5, 5)), "GIF"), storage)
+    gif = encode(Image.new("RGB", (5, 5)), "GIF")
+    refusal(session, lambda: store_photo(session, customer, maintainer, gif, storage))
     assert not storage.exists()
     assert stored_column(session, customer.id) is None
 
 
 def test_a_failed_commit_deletes_the_new_files(session, customer, maintainer, storage, monkeypatch):
-    kept = store_photo(session, customer, maintainer, png(), storage)
+    kept = store(session, customer, maintainer, png(), storage)
     before = files_in(storage)
 
     def broken_record(*args, **kwargs):
@@ -218,17 +228,28 @@ def test_a_failed_commit_deletes_the_new_files(session, customer, maintainer, st
 
     monkeypatch.setattr(photos, "record", broken_record)
     with pytest.raises(RuntimeError):
-        store_photo(session, customer, maintainer, png(colour="red"), storage)
+        store(session, customer, maintainer, png(colour="red"), storage)
 
     assert files_in(storage) == before
     assert stored_column(session, customer.id) == kept
 
 
+def test_a_unit_of_work_rolled_back_later_keeps_the_old_photo(session, customer, maintainer, storage):
+    kept = store(session, customer, maintainer, png(), storage)
+    before = files_in(storage)
+
+    with pytest.raises(RuntimeError):
+        with unit_of_work(session):
+            store_photo(session, customer, maintainer, png(colour="red"), storage)
+            raise RuntimeError("a later step of the same door failed")
+
+    assert files_in(storage) == before  # the new files went, the old ones stayed
+    assert stored_column(session, customer.id) == kept
+
+
 def test_an_operator_without_the_edit_right_is_refused(session, customer, operator, storage):
-    with pytest.raises(PermissionDenied):
-        store_photo(session, customer, operator, png(), storage)
-    with pytest.raises(PermissionDenied):
-        remove_photo(session, customer, operator, storage)
+    refusal(session, lambda: store_photo(session, customer, operator, png(), storage), PermissionDenied)
+    refusal(session, lambda: remove_photo(session, customer, operator, storage), PermissionDenied)
     assert files_in(storage) == set()
     assert stored_column(session, customer.id) is None
 
@@ -236,10 +257,10 @@ def test_an_operator_without_the_edit_right_is_refused(session, customer, operat
 def test_an_operator_with_the_edit_right_and_the_system_may_store(session, new_customer, operator,
                                                                   storage):
     own = new_customer(operator, kind=CustomerKind.COMPANY, company_name="Own")
-    name = store_photo(session, own, operator, png(), storage)
+    name = store(session, own, operator, png(), storage)
     assert stored_column(session, own.id) == name
 
-    replaced = store_photo(session, own, None, png(colour="red"), storage)
+    replaced = store(session, own, None, png(colour="red"), storage)
     assert photo_events(session, own.id)[-1].actor_label == "system"
     assert stored_column(session, own.id) == replaced
 
@@ -248,3 +269,44 @@ def test_an_operator_with_the_edit_right_and_the_system_may_store(session, new_c
 def test_only_generated_names_map_to_paths(name, tmp_path):
     with pytest.raises(ValueError):
         photo_paths(tmp_path, name)
+
+
+def test_the_details_page_uploads_shows_and_removes_a_photo(maintainer_client, session, customer, app):
+    from pathlib import Path
+
+    from tests.conftest import csrf_from
+
+    details = f"/admin/customers/details/?id={customer.id}"
+    token = csrf_from(maintainer_client.get(details).get_data(as_text=True))
+    url = f"/admin/customers/photo/?id={customer.id}"
+    gif = (io.BytesIO(b"GIF89a"), "x.gif")
+    refused = maintainer_client.post(url, data={"csrf_token": token, "photo": gif}, follow_redirects=True)
+    assert photos.NOT_AN_IMAGE in refused.get_data(as_text=True)
+    assert stored_column(session, customer.id) is None
+    saved = maintainer_client.post(url, data={"csrf_token": token, "photo": (io.BytesIO(png()), "p.png")})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(details)
+    session.expire_all()
+    name = stored_column(session, customer.id)
+    assert name is not None
+    thumb = maintainer_client.get(f"/admin/customers/photo-file/{customer.id}/thumb")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/png"
+    assert maintainer_client.get(f"/admin/customers/photo-file/{customer.id}/huge").status_code == 404
+    removed = maintainer_client.post(url, data={"csrf_token": token, "remove": "1"}, follow_redirects=True)
+    assert "The photo was removed." in removed.get_data(as_text=True)
+    assert stored_column(session, customer.id) is None
+    assert not any(Path(app.config["PHOTO_DIR"]).glob(name.split(".")[0] + "*"))
+
+
+def test_others_neither_see_nor_change_a_photo(operator_client, session, customer, maintainer, app):
+    from pathlib import Path
+
+    from tests.conftest import csrf_from
+
+    store(session, customer, maintainer, png(), Path(app.config["PHOTO_DIR"]))
+    token = csrf_from(operator_client.get("/admin/").get_data(as_text=True))
+    # The operator may not view the maintainer's customer: its photo does not exist for them.
+    assert operator_client.get(f"/admin/customers/photo-file/{customer.id}/thumb").status_code == 404
+    response = operator_client.post(f"/admin/customers/photo/?id={customer.id}",
+                                    data={"csrf_token": token, "remove": "1"})
+    assert response.status_code == 404
+    assert stored_column(session, customer.id) is not None

@@ -6,6 +6,7 @@ import pytest
 from models import AuditEvent, PortalAccount, SecurityGroup
 from models.enums import CustomerKind
 from services.operators import verify_password
+from services.transactions import USERNAME_TAKEN
 
 
 @pytest.fixture
@@ -45,4 +46,5 @@ def test_usernames_are_unique(maintainer_client, session, acme, new_customer):
     response = maintainer_client.submit(f"/admin/customers/portal/?id={other.id}",
                                         {"action": "create", "username": "SHARED",
                                          "password": "first password 1"})
-    assert "Another portal account has this user name." in response.get_data(as_text=True)
+    assert USERNAME_TAKEN in response.get_data(as_text=True)
+    assert session.query(PortalAccount).filter_by(customer_id=other.id).count() == 0

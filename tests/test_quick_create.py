@@ -122,37 +122,88 @@ def test_a_person_without_email_only_where_the_maintainer_allows_it(maintainer_c
     assert (person.first_name, person.last_name, person.email) == ("Eva", "Malá", None)
 
 
-def test_a_company_then_its_contacts_at_least_one_with_email(operator_client, session, operator):
-    created = post(operator_client, CREATE, {"kind": "company", "name": "Tatra Quick a.s.",
-                                             "email": "office@tatra-quick.sk", "phone": "02 5010 1111"})
-    assert created.status_code == 201
-    company_id = created.get_json()["id"]
-    url = f"/admin/customers/quick/{company_id}/contacts"
-    no_email = post(operator_client, url, {"contacts-0-last_name": "Bez", "contacts-0-is_main": "1"})
-    assert no_email.status_code == 422 and "at least one contact needs an e-mail" in \
-        no_email.get_json()["messages"][0].lower()
-    bad_row = post(operator_client, url, {"contacts-0-last_name": "Prvá", "contacts-0-email": "prva@t.sk",
-                                          "contacts-1-first_name": "Bez", "contacts-1-email": "x@"})
+def test_a_company_is_created_with_its_contacts_in_one_post(operator_client, session, operator):
+    company = {"kind": "company", "name": "Tatra Quick a.s.", "email": "office@tatra-quick.sk",
+               "phone": "02 5010 1111"}
+    # The company alone: refused only for its contacts, so the modal asks for them; nothing written.
+    alone = post(operator_client, CREATE, company)
+    assert alone.status_code == 422
+    body = alone.get_json()
+    assert set(body["errors"]) == {"contacts"} and body["step"] == "contacts"
+    assert "contact with an e-mail" in body["errors"]["contacts"][0]
+    assert session.query(Customer).count() == 0
+    no_email = post(operator_client, CREATE, {**company, "contacts-0-last_name": "Bez",
+                                              "contacts-0-is_main": "1"})
+    assert no_email.status_code == 422 and set(no_email.get_json()["errors"]) == {"contacts"}
+    assert "step" not in no_email.get_json()  # contacts were given: the message is for them
+    bad_row = post(operator_client, CREATE, {**company, "contacts-0-last_name": "Prvá",
+                                             "contacts-0-email": "prva@t.sk", "contacts-1-first_name": "Bez",
+                                             "contacts-1-email": "x@"})
     assert set(bad_row.get_json()["errors"]) == {"contacts-1-last_name", "contacts-1-email"}
-    assert session.query(Contact).count() == 0
-    saved = post(operator_client, url, {"contacts-0-first_name": "Ján", "contacts-0-last_name": "Hlavný",
-                                        "contacts-0-email": "jan@tatra-quick.sk", "contacts-0-is_main": "1",
-                                        "contacts-1-last_name": "Druhý", "contacts-1-phone": "0903 111 222"})
-    assert saved.status_code == 200
+    assert session.query(Customer).count() == 0 and session.query(Contact).count() == 0
+    saved = post(operator_client, CREATE, {
+        **company, "contacts-0-first_name": "Ján", "contacts-0-last_name": "Hlavný",
+        "contacts-0-email": "jan@tatra-quick.sk", "contacts-0-is_main": "1",
+        "contacts-1-last_name": "Druhý", "contacts-1-phone": "0903 111 222", "contacts-1-is_main": "",
+        "contacts-2-first_name": "", "contacts-2-last_name": "", "contacts-2-email": ""})  # left empty
+    assert saved.status_code == 201
+    answer = saved.get_json()
+    assert (answer["label"], answer["kind"], answer["contacts"]) == ("Tatra Quick a.s.", "company", 2)
     contacts = {c.last_name: c for c in session.query(Contact)}
+    assert set(contacts) == {"Hlavný", "Druhý"}
     assert contacts["Hlavný"].is_main and not contacts["Druhý"].is_main
     assert contacts["Druhý"].phone == "+421903111222"
-    company = session.get(Customer, company_id)
-    assert company.created_by_id == operator.id  # the creator may edit what they created
+    created = session.get(Customer, answer["id"])
+    assert created.created_by_id == operator.id  # the creator may edit what they created
+    assert {c.customer_id for c in contacts.values()} == {created.id}
     assert {e.action for e in session.query(AuditEvent).filter_by(entity_type="contact")} == {"create"}
 
 
-def test_contacts_of_a_customer_one_may_not_edit_are_refused(operator_client, session, kovac, new_customer):
-    stranger = new_customer(kind=CustomerKind.COMPANY, company_name="Foreign s.r.o.")
-    url = f"/admin/customers/quick/{stranger.id}/contacts"
-    assert post(operator_client, url, {"contacts-0-last_name": "X", "contacts-0-email": "x@y.sk"}
-                ).status_code == 404
-    assert session.query(Contact).count() == 0
+def test_a_duplicate_company_is_asked_about_before_its_contacts(maintainer_client, session, acme):
+    typed = {"kind": "company", "name": "ACME, spol. s r.o.", "email": "info@acme-two.sk"}
+    refused = post(maintainer_client, CREATE, typed)
+    assert refused.status_code == 409 and refused.get_json()["candidates"][0]["label"] == "ACME s.r.o."
+    confirmed = post(maintainer_client, CREATE, {**typed, "confirm_duplicate": "1"})
+    assert confirmed.status_code == 422 and confirmed.get_json()["step"] == "contacts"
+    saved = post(maintainer_client, CREATE, {**typed, "confirm_duplicate": "1",
+                                             "contacts-0-last_name": "Druhá",
+                                             "contacts-0-email": "druha@acme-two.sk"})
+    assert saved.status_code == 201 and session.query(Customer).count() == 2
+
+
+def test_names_longer_than_their_columns_get_a_message_on_the_field(maintainer_client, session):
+    company = post(maintainer_client, CREATE, {"kind": "company", "name": "F" * 201, "email": "a@b.sk",
+                                               "contacts-0-last_name": "L", "contacts-0-email": "c@b.sk"})
+    assert company.status_code == 422
+    assert company.get_json()["errors"] == {"name": ["At most 200 characters, please (201 given)."]}
+    contact = post(maintainer_client, CREATE, {"kind": "company", "name": "F", "email": "a@b.sk",
+                                               "contacts-0-last_name": "L" * 81,
+                                               "contacts-0-email": "c@b.sk"})
+    assert contact.get_json()["errors"] == {
+        "contacts-0-last_name": ["At most 80 characters, please (81 given)."]}
+    person = post(maintainer_client, CREATE, {"kind": "person", "name": "Eva " + "M" * 81, "email": "e@b.sk"})
+    assert person.status_code == 422 and "At most 80 characters" in person.get_json()["errors"]["name"][0]
+    assert session.query(Customer).count() == 0
+    fits = post(maintainer_client, CREATE, {"kind": "company", "name": "F" * 200, "email": "a@b.sk",
+                                            "contacts-0-last_name": "L" * 80, "contacts-0-email": "c@b.sk"})
+    assert fits.status_code == 201
+
+
+def test_control_characters_get_a_field_message_not_a_500(maintainer_client, session):
+    person = post(maintainer_client, CREATE, {"kind": "person", "name": "Eva, Ma\x00lá", "email": "e@b.sk"})
+    assert person.status_code == 422 and "control characters" in person.get_json()["errors"]["name"][0]
+    company = post(maintainer_client, CREATE, {"kind": "company", "name": "Firma", "email": "e@b.sk",
+                                               "contacts-0-last_name": "A\x00", "contacts-0-email": "a@b.sk"})
+    assert company.status_code == 422 and "contacts-0-last_name" in company.get_json()["errors"]
+    assert session.query(Customer).count() == 0
+
+
+def test_the_modal_asks_for_contacts_without_a_way_to_skip_them(maintainer_client):
+    page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    modal = page.split('id="quick-create"')[1]
+    assert "data-skip" not in modal and "Later" not in modal
+    assert "is not saved yet: a company is saved together with its" in modal
+    assert 'id="qc-name" name="name" autocomplete="off" maxlength="200"' in modal  # from the column
 
 
 def test_a_post_without_the_csrf_token_is_refused(maintainer_client, session):

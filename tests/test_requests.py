@@ -49,3 +49,20 @@ def test_an_operator_cannot_raise_an_incident_for_a_customer_they_cannot_see(ope
     assert session.query(Request).count() == 0
     contacts = operator_client.get("/admin/requests/ajax/lookup/?name=contacts&query=oto").get_json()
     assert contacts == []
+
+
+def test_deleting_a_request_is_audited_and_needs_the_edit_right(operator_client, maintainer_client, session,
+                                                                companies):
+    mine, other = companies
+    own, foreign = Request(customer=mine, subject="Mine"), Request(customer=other, subject="Foreign")
+    session.add_all([own, foreign])
+    session.commit()
+    own_id, foreign_id = own.id, foreign.id
+    assert operator_client.submit("/admin/requests/", {"id": str(foreign_id)},
+                                  post_url="/admin/requests/delete/").status_code == 404
+    assert operator_client.submit("/admin/requests/", {"id": str(own_id)},
+                                  post_url="/admin/requests/delete/").status_code == 302
+    session.expire_all()
+    assert [r.subject for r in session.query(Request)] == ["Foreign"]
+    event = session.query(AuditEvent).filter_by(entity_type="request", action="delete").one()
+    assert event.entity_id == own_id

@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 from models import CustomerSettings, GlobalSettings
 from models.enums import CustomerKind
 from services.secrets import SecretBox, encrypted_columns
+from services.transactions import unit_of_work
 from tests.conftest import ENCRYPTION_KEY
 
 
@@ -18,10 +19,10 @@ def test_every_secret_column_is_found_for_rotation():
 def test_rotation_re_encrypts_every_secret_with_the_new_key(app, session, new_customer):
     old = SecretBox(ENCRYPTION_KEY)
     customer = new_customer(kind=CustomerKind.COMPANY, company_name="ACME")
-    session.add(CustomerSettings(customer_id=customer.id,
-                                 cmonitor_password_encrypted=old.encrypt("agent-secret")))
-    session.get(GlobalSettings, 1).pop3_password_encrypted = old.encrypt("mailbox-secret")
-    session.commit()
+    with unit_of_work(session):
+        session.add(CustomerSettings(customer_id=customer.id,
+                                     cmonitor_password_encrypted=old.encrypt("agent-secret")))
+        session.get(GlobalSettings, 1).pop3_password_encrypted = old.encrypt("mailbox-secret")
 
     new_key = Fernet.generate_key().decode()
     app.config["ENCRYPTION_KEY"] = new_key
@@ -38,8 +39,8 @@ def test_rotation_re_encrypts_every_secret_with_the_new_key(app, session, new_cu
 def test_rotation_with_a_wrong_old_key_changes_nothing(app, session, new_customer):
     customer = new_customer(kind=CustomerKind.COMPANY, company_name="ACME")
     token = SecretBox(ENCRYPTION_KEY).encrypt("agent-secret")
-    session.add(CustomerSettings(customer_id=customer.id, cmonitor_password_encrypted=token))
-    session.commit()
+    with unit_of_work(session):
+        session.add(CustomerSettings(customer_id=customer.id, cmonitor_password_encrypted=token))
     app.config["ENCRYPTION_KEY"] = Fernet.generate_key().decode()
     result = app.test_cli_runner().invoke(
         args=["rotate-encryption-key", "--old-key", Fernet.generate_key().decode()])

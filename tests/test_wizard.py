@@ -2,16 +2,22 @@
 
 import re
 
-import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
 
+from extensions import db
 from models import AuditEvent, Contact, Customer, CustomerSettings, WizardDraft
+from services.contacts import CONTACT_EMAIL_NEEDED
 from services.secrets import SecretBox
+from services.transactions import unit_of_work
 from tests.conftest import ENCRYPTION_KEY, Browserless, csrf_from
 
 COMPANY = {"kind": "company", "company_name": "Wizard Works s.r.o.", "registration_number": "50 111 222",
            "email": "office@wizard.example.sk", "primary_phone": "02 5010 1234", "primary_phone_type": "work",
            "contact_first_name": "Vera", "contact_last_name": "Vodová",
            "contact_email": "vera@wizard.example.sk"}
+NEEDED = str(escape(CONTACT_EMAIL_NEEDED))  # as the page shows it
+OTHER_CONTACT = {"last_name": "Inár", "email": "inar@elsewhere.example.sk", "is_main": True}
 AGENT = {"cmonitor_password": "agent-pass", "cmonitor_password_confirm": "agent-pass"}
 OWN_MAIL = {"use_builtin_mail_servers": "0", "pop3_host": "pop.wizard.example.sk", "pop3_username": "cm",
             "pop3_password": "pop-secret", "smtp_primary_host": "smtp.wizard.example.sk",
@@ -163,16 +169,32 @@ def test_another_operators_draft_does_not_exist_for_you(app, maintainer_client, 
     assert operator_client.post(f"{base}/discard", data={"csrf_token": csrf_from(page)}).status_code == 404
 
 
-@pytest.mark.parametrize("nav", ["next"])
-def test_a_duplicate_appearing_before_save_keeps_the_draft(maintainer_client, session, new_customer, nav):
+def test_a_duplicate_appearing_before_save_is_refused_by_the_command_and_keeps_the_draft(
+        maintainer_client, session, new_customer):
+    from models.enums import CustomerKind
+
+    base = start(maintainer_client)
+    walk(maintainer_client, base, COMPANY)
+    new_customer(kind=CustomerKind.COMPANY, company_name="Wizard Works, spol. s r.o.",
+                 email="office@wizard.example.sk", contacts=[OTHER_CONTACT])  # by somebody else, since step 1
+    response = save(maintainer_client, base)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'data-testid="duplicate-candidates"' in html
+    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same name" in html
+    assert "first step to confirm" in html
+    assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1
+
+
+def test_a_company_id_taken_before_save_is_refused_and_keeps_the_draft(maintainer_client, session,
+                                                                       new_customer):
     from models.enums import CustomerKind
 
     base = start(maintainer_client)
     walk(maintainer_client, base, COMPANY)
     new_customer(kind=CustomerKind.COMPANY, company_name="Meanwhile", registration_number="50 111 222")
     response = save(maintainer_client, base)
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200 and "Meanwhile" in html and "same company ID" in html
+    assert response.status_code == 200
+    assert "Another customer already has this company ID." in response.get_data(as_text=True)
     assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1
 
 
@@ -181,7 +203,7 @@ def test_step_one_lists_a_strong_duplicate_and_passes_only_when_confirmed(mainta
     from models.enums import CustomerKind
 
     new_customer(kind=CustomerKind.COMPANY, company_name="Wizard Works, spol. s r.o.",
-                 email="office@wizard.example.sk")
+                 email="office@wizard.example.sk", contacts=[OTHER_CONTACT])
     base = start(maintainer_client)
     held = post_step(maintainer_client, base, "customer", {**COMPANY, "registration_number": ""})
     html = held.get_data(as_text=True)
@@ -194,3 +216,66 @@ def test_step_one_lists_a_strong_duplicate_and_passes_only_when_confirmed(mainta
     walk(maintainer_client, base, {**COMPANY, "registration_number": "", "confirm_duplicate": "y"})
     assert save(maintainer_client, base).status_code == 302
     assert session.query(Customer).count() == 2
+
+
+def database_state(session) -> dict:
+    """Rows per table, and every draft as stored: what a GET must leave as it was."""
+    session.expire_all()
+    counts = {t.name: session.scalar(select(func.count()).select_from(t)) for t in db.metadata.sorted_tables}
+    drafts = [(d.id, d.step, repr(d.data), d.updated_at) for d in session.scalars(select(WizardDraft))]
+    return {"counts": counts, "drafts": drafts}
+
+
+def test_opening_any_wizard_page_writes_nothing(maintainer_client, session):
+    before = database_state(session)
+    listing = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    # "Add a customer" is a form that POSTs: opening the list or the wizard makes no draft.
+    assert 'action="/admin/customers/wizard/start"' in listing and 'method="post"' in listing
+    assert maintainer_client.get("/admin/customers/wizard/").status_code == 200
+    assert maintainer_client.get("/admin/customers/wizard/start").status_code == 405
+    assert database_state(session) == before
+
+    base = start(maintainer_client)  # the POST makes the draft
+    walk(maintainer_client, base, COMPANY, cmonitor=AGENT)
+    before = database_state(session)
+    assert len(before["drafts"]) == 1 and before["drafts"][0][1] == "summary"
+    for step in ("customer", "cmonitor", "mail", "notifications", "requests", "operators", "summary",
+                 "no-such-step"):
+        assert maintainer_client.get(f"{base}/{step}").status_code in (200, 404), step
+    assert maintainer_client.get("/admin/customers/wizard/").status_code == 200
+    assert database_state(session) == before
+
+
+def test_a_company_needs_its_contact_email_and_is_created_with_that_contact(maintainer_client, session):
+    base = start(maintainer_client)
+    refused = post_step(maintainer_client, base, "customer", {**COMPANY, "contact_email": ""})
+    assert refused.status_code == 200 and NEEDED in refused.get_data(as_text=True)
+    assert maintainer_client.get(f"{base}/cmonitor").headers["Location"].endswith("/customer")
+    walk(maintainer_client, base, {**COMPANY, "contact_first_name": "", "contact_last_name": "",
+                                   "contact_email": "Helpdesk@Wizard.example.sk"})
+    assert save(maintainer_client, base).status_code == 302
+    customer = session.query(Customer).one()
+    assert [(c.last_name, c.email, c.is_main) for c in customer.contacts] == [
+        ("Helpdesk", "Helpdesk@wizard.example.sk", True)]
+
+
+def test_the_command_refuses_a_draft_company_without_a_contact_email(maintainer_client, session):
+    """Step 1 is only a preview: the command refuses at Save whatever the draft holds."""
+    base = start(maintainer_client)
+    walk(maintainer_client, base, COMPANY)
+    draft = session.query(WizardDraft).one()
+    with unit_of_work(session):  # a draft saved before the rule, or tampered with
+        steps = dict(draft.data["steps"])
+        steps["customer"] = {**steps["customer"], "contact_email": ""}
+        draft.data = {**draft.data, "steps": steps}
+    response = save(maintainer_client, base)
+    assert response.status_code == 200 and NEEDED in response.get_data(as_text=True)
+    assert session.query(Customer).count() == 0 and session.query(WizardDraft).count() == 1
+
+
+def test_a_discarded_draft_is_gone(maintainer_client, session):
+    base = start(maintainer_client)
+    post_step(maintainer_client, base, "customer", COMPANY)
+    page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    response = maintainer_client.post(f"{base}/discard", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302 and session.query(WizardDraft).count() == 0

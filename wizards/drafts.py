@@ -1,7 +1,8 @@
 """Wizard drafts on the server: what each step holds, per operator, secrets encrypted.
 
 A draft survives a logout, an expired session and a restart because it lives in the database
-(models.WizardDraft), not in the session cookie.
+(models.WizardDraft), not in the session cookie. The writes here only flush: the wizard's views
+call them in `panel_write`, whose unit of work commits — and only on a POST.
 """
 
 from __future__ import annotations
@@ -9,28 +10,28 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from models import Operator, WizardDraft
 from services.secrets import SecretBox
+from services.transactions import DbSession, flush
 from wizards.steps import ORDER, SECRET_FIELDS, Step
 
 SECRET_MARK = "__encrypted__"
 
 
-def start_draft(session: Session, operator: Operator) -> WizardDraft:
+def start_draft(session: DbSession, operator: Operator) -> WizardDraft:
     draft = WizardDraft(operator_id=operator.id, step=Step.CUSTOMER.value, data={"steps": {}})
     session.add(draft)
-    session.commit()
+    flush(session)
     return draft
 
 
-def drafts_of(session: Session, operator: Operator) -> list[WizardDraft]:
+def drafts_of(session: DbSession, operator: Operator) -> list[WizardDraft]:
     return list(session.scalars(select(WizardDraft).where(WizardDraft.operator_id == operator.id)
                                 .order_by(WizardDraft.updated_at.desc())))
 
 
-def get_draft(session: Session, operator: Operator, draft_id: int) -> WizardDraft | None:
+def get_draft(session: DbSession, operator: Operator, draft_id: int) -> WizardDraft | None:
     """The operator's own draft: another operator's drafts do not exist for them."""
     return session.scalar(select(WizardDraft).where(WizardDraft.id == draft_id,
                                                     WizardDraft.operator_id == operator.id))
@@ -68,7 +69,7 @@ def plain_values(draft: WizardDraft, step: Step, box: SecretBox) -> dict[str, An
     return values
 
 
-def store_step(session: Session, draft: WizardDraft, step: Step, values: dict[str, Any], box: SecretBox,
+def store_step(session: DbSession, draft: WizardDraft, step: Step, values: dict[str, Any], box: SecretBox,
                *, advance_to: Step | None = None) -> None:
     """Keep what the user typed for `step` (an empty secret keeps the one stored before) and,
     after a valid step, let the user reach `advance_to`."""
@@ -84,9 +85,9 @@ def store_step(session: Session, draft: WizardDraft, step: Step, values: dict[st
     draft.data = {**draft.data, "steps": steps}  # a new dict: JSON columns track assignment only
     if advance_to is not None and ORDER.index(advance_to) > ORDER.index(reached(draft)):
         draft.step = advance_to.value
-    session.commit()
+    flush(session)
 
 
-def discard(session: Session, draft: WizardDraft) -> None:
+def discard(session: DbSession, draft: WizardDraft) -> None:
     session.delete(draft)
-    session.commit()
+    flush(session)

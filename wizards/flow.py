@@ -1,4 +1,10 @@
-"""Checking each wizard step and finishing: the same domain services as every other path."""
+"""Checking each wizard step and finishing: the same domain command as every other path.
+
+A step is checked against the rules the command applies at Save (field rules, the
+company-contact rule), plus — a read — the duplicate candidates that ask for "create anyway"
+on step 1. `finish` only gathers the draft into one `create_customer` call: rights, duplicates,
+the contact rule and audit are the command's.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from models import Customer, Operator, WizardDraft
+from models import Contact, Customer, Operator, WizardDraft
 from models.enums import CustomerKind, PhoneType
 from services.access import require_maintainer
-from services.contact_info import normalise_email
+from services.contacts import contact_field_errors
 from services.customer_settings import build_settings
-from services.customers import SaveOptions, create_customer, validate_customer
-from services.duplicates import DuplicateSuspected, customer_probe, refuse_duplicates
+from services.customers import SaveOptions, check_company_contacts, create_customer, validate_customer
+from services.duplicates import Candidate, DuplicateSuspected, customer_probe, find_duplicates
 from services.errors import FORM, ValidationFailed
 from services.secrets import SecretBox
+from services.transactions import DbSession, delete
 from wizards.drafts import plain_values
 from wizards.steps import SECRET_FIELDS, Step
 
@@ -34,9 +40,15 @@ def _customer(values: dict[str, Any]) -> Customer:
     )
 
 
+# The main contact's fields on step 1, by the contact's field names.
+CONTACT_FIELDS = {"first_name": "contact_first_name", "last_name": "contact_last_name",
+                  "email": "contact_email"}
+
+
 def _main_contact(values: dict[str, Any]) -> dict[str, Any]:
-    """The company's first main contact from step 1; without a name, the e-mail's local part."""
-    email = normalise_email(values.get("contact_email"))
+    """The company's first main contact from step 1; without a name, the e-mail's local part.
+    Checked and normalised by the domain (contact_field_errors, the command)."""
+    email = (values.get("contact_email") or "").strip() or None
     last = (values.get("contact_last_name") or "").strip() or (email or "").split("@")[0]
     return {"first_name": values.get("contact_first_name"), "last_name": last, "email": email,
             "is_main": True}
@@ -63,30 +75,49 @@ def settings_values(steps: Mapping[Step, dict[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def check_step(session: Session, actor: Operator, step: Step, values: dict[str, Any], box: SecretBox,
+def duplicate_candidates(session: DbSession, actor: Operator, values: dict[str, Any],
+                         options: SaveOptions) -> list[Candidate]:
+    """Existing records like step 1's values, for the page to list (a read)."""
+    return find_duplicates(session, actor, duplicate_probe(values, options))
+
+
+def _check_customer(session: DbSession, actor: Operator, values: dict[str, Any],
+                    options: SaveOptions) -> dict[str, list[str]]:
+    """Step 1: the customer's field rules, its main contact's (on the contact_ fields) and the
+    company-contact rule, as the command checks them at Save; then, when all pass, strong
+    duplicate candidates hold the step until the user confirms "create anyway" (the command
+    refuses them again at Save, with what exists by then)."""
+    errors: dict[str, list[str]] = {}
+    customer = _customer(values)
+    try:
+        validate_customer(session, customer, options)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if customer.kind == CustomerKind.COMPANY:
+        main = _main_contact(values)
+        if main["email"]:
+            contact = Contact(**main)
+            for field, messages in contact_field_errors(contact, options.phone_region).items():
+                errors.setdefault(CONTACT_FIELDS.get(field, FORM), []).extend(messages)
+            customer.contacts.append(contact)
+        if "contact_email" not in errors:
+            try:
+                check_company_contacts(customer, is_new=True)
+            except ValidationFailed as exc:
+                errors["contact_email"] = [m for ms in exc.errors.values() for m in ms]
+    if not errors and not _confirmed(values):
+        strong = [c for c in duplicate_candidates(session, actor, values, options) if c.strong]
+        if strong:
+            errors.update(DuplicateSuspected(strong).errors)
+    return errors
+
+
+def check_step(session: DbSession, actor: Operator, step: Step, values: dict[str, Any], box: SecretBox,
                options: SaveOptions) -> dict[str, list[str]]:
     """Messages per field for one step (empty when it may be passed). Raises PermissionDenied
     when an operator who is not a maintainer assigns operators."""
     if step == Step.CUSTOMER:
-        errors: dict[str, list[str]] = {}
-        try:
-            validate_customer(session, _customer(values), options)
-        except ValidationFailed as exc:
-            errors.update(exc.errors)
-        if values.get("kind") == "company":
-            try:
-                if not _main_contact(values)["email"]:
-                    errors["contact_email"] = ["A company needs a contact person's e-mail: C-Desk "
-                                               "writes to its contacts, not to the company."]
-            except ValueError as exc:
-                errors["contact_email"] = [str(exc)]
-        if not errors:
-            try:
-                refuse_duplicates(session, actor, duplicate_probe(values, options),
-                                  confirmed=_confirmed(values))
-            except DuplicateSuspected as exc:
-                errors["confirm_duplicate"] = exc.errors[FORM]
-        return errors
+        return _check_customer(session, actor, values, options)
     if step in SETTINGS_STEPS:
         plain = {k: v for k, v in values.items() if k not in SECRET_FIELDS}
         try:
@@ -99,29 +130,28 @@ def check_step(session: Session, actor: Operator, step: Step, values: dict[str, 
     return {}
 
 
-def finish(session: Session, actor: Operator, draft: WizardDraft, box: SecretBox,
+def finish(session: DbSession, actor: Operator, draft: WizardDraft, box: SecretBox,
            options: SaveOptions) -> Customer:
-    """Create the customer with its main contact, settings and operators in one transaction, in
-    which the draft is deleted too. Raises ValidationFailed (nothing written, draft kept) or
-    PermissionDenied."""
+    """Create the customer with its main contact, settings and operators through the one
+    command, and delete the draft, in the door's unit of work. Raises ValidationFailed
+    (DuplicateSuspected when a match appeared since step 1) or PermissionDenied: the unit of
+    work then rolls back and the draft stays."""
     steps: dict[Step, dict[str, Any]] = {
         step: plain_values(draft, step, box) for step in Step if step != Step.SUMMARY}
     first = steps[Step.CUSTOMER]
     customer = _customer(first)
     operator_ids = [int(i) for i in steps[Step.OPERATORS].get("operators") or [] if str(i).isdigit()]
-    if operator_ids:
-        require_maintainer(actor, "assign operators")
     operators = list(session.scalars(select(Operator).where(Operator.id.in_(operator_ids))))
     contacts = [_main_contact(first)] if customer.kind == CustomerKind.COMPANY else []
     try:
         settings = build_settings(settings_values(steps), box)
-    except ValidationFailed as exc:
+    except ValidationFailed as exc:  # the summary has no settings fields: say which ones
         raise ValidationFailed({FORM: [f"{k}: {' '.join(v)}" for k, v in exc.errors.items()]}) from None
-    # Checked again at Save: a matching record may have been created since step 1.
-    refuse_duplicates(session, actor, duplicate_probe(first, options), confirmed=_confirmed(first))
-    session.delete(draft)
-    return create_customer(
+    created = create_customer(
         session, actor, options, contacts=contacts, settings=settings, operators=operators,
-        kind=customer.kind, primary_phone_type=customer.primary_phone_type,
+        confirm_duplicate=_confirmed(first), kind=customer.kind,
+        primary_phone_type=customer.primary_phone_type,
         **{field: getattr(customer, field) for field in CUSTOMER_FIELDS},
     )
+    delete(session, draft)
+    return created

@@ -1,7 +1,9 @@
 """The wizard's screens: one URL per step, Back / Next, a summary, drafts to resume or discard.
 
 Thin: forms come from wizards.steps, checks from wizards.flow, storage from wizards.drafts.
-Every POST carries the app-wide CSRF token (CSRFProtect).
+Every write is a POST in `panel_write` (one unit of work; refusals become messages): opening a
+page never writes, a draft is made by the "Start" button. Every POST carries the app-wide CSRF
+token (CSRFProtect).
 """
 
 from __future__ import annotations
@@ -11,17 +13,16 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from admin_views.base import actor, attach_errors, deny_or_login, save_options
+from admin_views.base import actor, deny_or_login, save_options
 from admin_views.ids import parse_id
+from admin_views.refusals import attach_errors, panel_write
 from extensions import db
 from models import GlobalSettings, Operator
 from models.enums import CustomerKind, MailSecurity
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
-from services.duplicates import DuplicateSuspected, find_duplicates
-from services.errors import FORM, PermissionDenied, ValidationFailed
 from services.mail_check import MailServer, check_pop3, check_smtp
 from wizards import drafts
-from wizards.flow import check_step, duplicate_probe, finish
+from wizards.flow import check_step, duplicate_candidates, finish
 from wizards.steps import FORMS, ORDER, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step, next_step, previous_step
 
 
@@ -54,13 +55,19 @@ class WizardView(BaseView):
 
     @expose("/start", methods=("POST",))
     def start(self):
-        draft = drafts.start_draft(db.session, actor())
-        return redirect(url_for(".step", draft_id=draft.id, step=Step.CUSTOMER.value))
+        with panel_write() as outcome:
+            draft_id = drafts.start_draft(db.session, actor()).id
+        if not outcome.ok:
+            return redirect(url_for("customers.index_view"))
+        return redirect(url_for(".step", draft_id=draft_id, step=Step.CUSTOMER.value))
 
     @expose("/<int:draft_id>/discard", methods=("POST",))
     def discard(self, draft_id: int):
-        drafts.discard(db.session, self._draft(draft_id))
-        flash("The draft was discarded.", "info")
+        draft = self._draft(draft_id)
+        with panel_write() as outcome:
+            drafts.discard(db.session, draft)
+        if outcome.ok:
+            flash("The draft was discarded.", "info")
         return redirect(url_for("customers.index_view"))
 
     def _form(self, draft, step: Step, formdata=None):
@@ -77,7 +84,7 @@ class WizardView(BaseView):
         if not form.confirm_duplicate.errors and not form.confirm_duplicate.data:
             return []
         values = {name: field.data for name, field in form._fields.items()}
-        return find_duplicates(db.session, actor(), duplicate_probe(values, save_options()))
+        return duplicate_candidates(db.session, actor(), values, save_options())
 
     def _render_step(self, draft, step: Step, form):
         return self.render(
@@ -109,21 +116,21 @@ class WizardView(BaseView):
             abort(403)  # the step is read-only for operators: a posted value is tampering
         form = self._form(draft, current, request.form)
         values = {name: field.data for name, field in form._fields.items()}
-        if request.form.get("nav") == "back":
-            drafts.store_step(db.session, draft, current, values, _box())
-            return redirect(url_for(".step", draft_id=draft.id, step=previous_step(current).value))
-        errors = {} if form.validate() else dict(form.errors)
-        if not errors:
-            try:
+        back = request.form.get("nav") == "back"
+        errors: dict[str, list[str]] = {} if back or form.validate() else dict(form.errors)
+        with panel_write(form) as outcome:
+            if not back and not errors:
                 errors = check_step(db.session, actor(), current, values, _box(), save_options())
-            except PermissionDenied:
-                abort(403)
+            # What was typed is kept even when the step is refused; a passed step opens the next.
+            passed = not back and not errors
+            drafts.store_step(db.session, draft, current, values, _box(),
+                              advance_to=next_step(current) if passed else None)
+        if outcome.ok and (back or not errors):
+            target = previous_step(current) if back else next_step(current)
+            return redirect(url_for(".step", draft_id=draft.id, step=target.value))
         if errors:
-            drafts.store_step(db.session, draft, current, values, _box())
             attach_errors(form, {k: list(v) for k, v in errors.items()})
-            return self._render_step(draft, current, form)
-        drafts.store_step(db.session, draft, current, values, _box(), advance_to=next_step(current))
-        return redirect(url_for(".step", draft_id=draft.id, step=next_step(current).value))
+        return self._render_step(draft, current, form)
 
     @expose("/<int:draft_id>/test-connection/<prefix>", methods=("POST",))
     def test_connection(self, draft_id: int, prefix: str):
@@ -150,25 +157,18 @@ class WizardView(BaseView):
     def _summary(self, draft):
         candidates = []
         if request.method == "POST":
-            try:
+            with panel_write() as outcome:
                 customer = finish(db.session, actor(), draft, _box(), save_options())
-            except PermissionDenied:
-                db.session.rollback()
-                abort(403)
-            except DuplicateSuspected as exc:  # created by someone else since step 1
-                db.session.rollback()
-                candidates = exc.candidates
-                flash(exc.errors[FORM][0] + " Confirm it on the first step.", "error")
-            except ValidationFailed as exc:
-                db.session.rollback()
-                for field, messages in exc.errors.items():
-                    for message in messages:
-                        flash(message if field == "__form__" else f"{field}: {message}", "error")
-            else:
+            if outcome.ok:
                 flash(f"{customer.display_name} was created.", "success")
                 if customer.kind == CustomerKind.COMPANY:  # the seed: prompted to add contacts
-                    return redirect(url_for("customers.contacts_tab_view", id=customer.id, created=1))
+                    return redirect(url_for("customer_contacts.index", id=customer.id, created=1))
                 return redirect(url_for("customers.details_view", id=customer.id))
+            if "confirm_duplicate" in outcome.errors:  # created by someone else since step 1
+                flash("Go back to the first step to confirm “create anyway”.", "info")
+                candidates = [c for c in duplicate_candidates(
+                    db.session, actor(), drafts.form_values(draft, Step.CUSTOMER), save_options())
+                    if c.strong]
         steps = {step: drafts.form_values(draft, step) for step in ORDER if step != Step.SUMMARY}
         secrets = {step: {f for f in SECRET_FIELDS if drafts.secret_is_set(draft, step, f)} for step in steps}
         chosen = [int(i) for i in steps[Step.OPERATORS].get("operators") or [] if str(i).isdigit()]

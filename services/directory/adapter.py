@@ -5,12 +5,13 @@ act on; passwords never appear in one.
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ldap3 import BASE, FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls
+from ldap3 import BASE, FIRST, NONE, SUBTREE, Connection, Server, ServerPool, Tls, set_config_parameter
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 
@@ -32,9 +33,23 @@ class ConnectionSettings:
     ca_file: str | None = None
 
 
+def _tls(settings: ConnectionSettings) -> Tls:
+    """The TLS settings; DirectoryError when the CA file cannot be used (ldap3 would only say
+    "invalid CA public key file")."""
+    ca_file = (settings.ca_file or "").strip() or None
+    if ca_file is not None and not (os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)):
+        raise DirectoryError(f"The CA file {ca_file} does not exist on this server, or is not a file it "
+                             "may read. Give the path of the PEM file of the CA that signed the directory "
+                             "server's certificate, or leave it empty to use the system's CAs.")
+    try:
+        return Tls(validate=ssl.CERT_REQUIRED if settings.verify_certificate else ssl.CERT_NONE,
+                   ca_certs_file=ca_file, version=ssl.PROTOCOL_TLS_CLIENT)
+    except ldap_errors.LDAPSSLConfigurationError as exc:
+        raise DirectoryError(f"The TLS settings cannot be used: {exc}.") from None
+
+
 def _server(url: str, settings: ConnectionSettings) -> Server:
-    tls = Tls(validate=ssl.CERT_REQUIRED if settings.verify_certificate else ssl.CERT_NONE,
-              ca_certs_file=settings.ca_file or None, version=ssl.PROTOCOL_TLS_CLIENT)
+    tls = _tls(settings)
     if not url.lower().startswith(("ldap://", "ldaps://")):
         raise DirectoryError(f"{url}: a server URL starts with ldap:// or ldaps://.")
     # get_info=NONE: values are decoded here (_decoded), so the schema read is not needed.
@@ -44,6 +59,9 @@ def _server(url: str, settings: ConnectionSettings) -> Server:
 
 def _explain(exc: Exception, settings: ConnectionSettings) -> str:
     text = str(exc)
+    if settings.ca_file and ("NO_CERTIFICATE_OR_CRL_FOUND" in text or "PEM lib" in text):
+        return (f"The CA file {settings.ca_file} holds no certificate that can be read: give a PEM file "
+                "(-----BEGIN CERTIFICATE-----).")
     if isinstance(exc, ldap_errors.LDAPInvalidCredentialsResult):
         return "The directory refused the bind DN or password (invalid credentials)."
     if isinstance(exc, ldap_errors.LDAPSocketOpenError | ldap_errors.LDAPServerPoolExhaustedError):
@@ -63,6 +81,9 @@ def connect(settings: ConnectionSettings) -> Iterator[Connection]:
     if not settings.urls:
         raise DirectoryError("Add at least one server URL.")
     servers = [_server(url, settings) for url in settings.urls]
+    # One cycle over the servers (failover); ldap3 would then pause 10 s before saying that
+    # none answered — a pause with nothing after it, which only keeps the user waiting.
+    set_config_parameter("POOLING_LOOP_TIMEOUT", 0)
     pool = ServerPool(servers, FIRST, active=1, exhaust=True)
     conn = Connection(pool, user=settings.bind_dn or None, password=settings.password or None,
                       receive_timeout=RECEIVE_TIMEOUT, raise_exceptions=True, auto_bind=False)

@@ -4,18 +4,21 @@
     entries: map → skip the incomplete → match (GUID, sAMAccountName, e-mail) → create / update
     directory-owned fields → commit the batch → resolve managers → deactivate the vanished → report
 
-Each batch is its own transaction, so a failure part-way leaves a consistent database and a rerun
-completes the rest. A dry run is the same import rolled back at the end, so a preview and the
-import cannot disagree. The run's row (counts, progress, report) lives in a session of its own,
-committed as the import goes, so the admin page can show progress from any process.
+Every record is written by the command every door uses (through the target: save_customer or
+save_contact). Each batch is a unit of work and each account a savepoint in it
+(services.batches): an account a rule refuses (a value longer than its column, a loop of
+managers…) is reported and skipped, the rest of its batch is written; a failure part-way leaves
+a consistent database and a rerun completes the rest. A dry run is the same import inside one
+unit of work rolled back at the end, so a preview and the import cannot disagree. The run's row
+(counts, progress, report) is written by units of work of a session of its own, committed as
+the import goes, so the admin page can show progress from any process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session
 from models import Customer, DirectorySource, DirectorySyncRun, Operator
 from models.base import utcnow
 from models.enums import DirectoryTarget, SyncRunStatus
-from services.audit import changes_of, record
+from services.batches import batch_unit, batches, rolled_back
 from services.customers import SaveOptions
 from services.directory import adapter
 from services.directory.mapping import (
@@ -36,11 +39,14 @@ from services.directory.mapping import (
     rules_from_json,
 )
 from services.directory.targets import ContactTarget, Lookups, PersonTarget, Refused, find_existing
-from services.errors import ValidationFailed
+from services.errors import FORM, DomainError, ValidationFailed
 from services.secrets import SecretBox
+from services.transactions import DbSession, in_unit_of_work, unit_of_work
 
 REPORT_LIMIT = 500  # changed and failed entries kept in a run's report
 Progress = Callable[[DirectorySyncRun], None]
+# A record's field → the directory field it comes from, where the names differ.
+SOURCE_FIELD = {"location_code": "office", "site": "office", "phone": "primary_phone"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,10 @@ class Tally:
     errors: list[dict] = field(default_factory=list)
     highest_usn: int | None = None
 
-    def fail(self, dn: str, message: str, *, skipped: bool = True) -> None:
+    def fail(self, dn: str, message: str, *, account: str | None = None, skipped: bool = True) -> None:
         self.failed += skipped
         if len(self.errors) < REPORT_LIMIT:
-            self.errors.append({"dn": dn, "message": message, "skipped": skipped})
+            self.errors.append({"dn": dn, "account": account, "message": message, "skipped": skipped})
 
     def changed(self, name: str, fields: list[str]) -> None:
         if len(self.changes) < REPORT_LIMIT:
@@ -80,15 +86,10 @@ def connection_settings(source: DirectorySource, box: SecretBox) -> adapter.Conn
         ca_file=source.ca_file)
 
 
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    while batch := list(islice(items, size)):
-        yield batch
-
-
 class Import:
     """One run of one source (see the module docstring)."""
 
-    def __init__(self, session: Session, source: DirectorySource, box: SecretBox, actor: Operator | None,
+    def __init__(self, session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
                  options: SyncOptions, save_options: SaveOptions, progress: Progress | None):
         self.session, self.source, self.box, self.actor = session, source, box, actor
         self.options, self.save_options, self.progress = options, save_options, progress
@@ -134,78 +135,92 @@ class Import:
         return going, len(guids)
 
     def write_batch(self, target, entries: list[tuple[str, dict]]) -> None:
-        people: list[DirectoryPerson] = []
-        for dn, attributes in entries:
-            try:
-                people.append(map_entry(dn, attributes, self.mapping))
-            except EntryRefused as exc:
-                self.tally.fail(dn, str(exc))
-        existing = find_existing(self.session, target, people)
-        managers = self._managers_by_dn({p.manager_dn for p in people if p.manager_dn})
-        self.in_batch = {}  # DN → record of this page, for managers listed earlier on it
-        events: list[tuple[Any, str, dict]] = []
-        for person in people:
-            if person.usn is not None:
-                self.tally.highest_usn = max(self.tally.highest_usn or 0, person.usn)
-            event = self._write_one(target, person, existing.get(person.guid), managers)
-            if event is not None:
-                events.append(event)
-        self.session.flush()
-        for obj, action, changes in events:
-            record(self.session, self.actor, action, obj, changes)
-        self._checkpoint()
+        """One page of entries: one unit of work, each account in a savepoint of its own."""
+        with batch_unit(self.session):
+            people: list[DirectoryPerson] = []
+            for dn, attributes in entries:
+                try:
+                    people.append(map_entry(dn, attributes, self.mapping))
+                except EntryRefused as exc:
+                    self.tally.fail(dn, str(exc), account=_account(attributes, self.mapping))
+            # Managers first: a report listed before its manager on the same page (ldap3 yields a
+            # page backwards) then gets it as it is written, not in a second save at the end.
+            named = {p.manager_dn.lower() for p in people if p.manager_dn}
+            people.sort(key=lambda p: p.dn.lower() not in named)
+            existing = find_existing(self.session, target, people)
+            managers = self._managers_by_dn({p.manager_dn for p in people if p.manager_dn})
+            self.in_batch = {}  # DN → record of this page, for managers listed earlier on it
+            for person in people:
+                if person.usn is not None:
+                    self.tally.highest_usn = max(self.tally.highest_usn or 0, person.usn)
+                self._write_one(target, person, existing.get(person.guid), managers)
         self.tally.processed += len(entries)
 
-    def _write_one(self, target, person: DirectoryPerson, current, managers: dict[str, int]):
+    def _write_one(self, target, person: DirectoryPerson, current, managers: dict[str, int]) -> None:
+        """Compare the entry with its record (no savepoint for the many unchanged ones), then
+        write what changed through the target's command in a savepoint: a refusal drops this
+        account alone and is reported with the field it concerns."""
         warnings: list[str] = []
         try:
             with self.session.no_autoflush:
-                obj = current if current is not None else target.new(person)
                 values = target.desired(person, warnings)
-                values.update(directory_guid=person.guid, sam_account_name=person.sam,
-                              directory_dn=person.dn, directory_source_id=self.source.id)
-                changed = [k for k, v in values.items() if getattr(obj, k) != v]
-                for key in changed:
-                    setattr(obj, key, values[key])
-                if target.is_active(obj) == person.disabled:
-                    target.set_active(obj, not person.disabled)
-                    changed.append("status")
-                    if person.disabled and current is not None:
-                        self.tally.deactivated += 1
-                if isinstance(obj, Customer):
-                    self._set_manager(obj, person, managers, changed)
-                    self.in_batch[person.dn.lower()] = obj
-                if current is not None and not changed:
-                    self.tally.unchanged += 1
-                    return None
-                target.validate(obj)
-        except (Refused, ValidationFailed) as exc:
-            self._discard(current, locals().get("obj"))
-            message = "; ".join(m for ms in exc.errors.values() for m in ms) \
-                if isinstance(exc, ValidationFailed) else str(exc)
-            self.tally.fail(person.dn, message)
-            return None
+            values.update(directory_guid=person.guid, sam_account_name=person.sam,
+                          directory_dn=person.dn, directory_source_id=self.source.id)
+            changed = [k for k, v in values.items() if current is None or getattr(current, k) != v]
+            activate = current is None and person.disabled or \
+                current is not None and target.is_active(current) == person.disabled
+            known, manager_id = (False, None) if target.model is not Customer else \
+                self._manager_of(person, managers)
+            if current is None:
+                move_manager = known and manager_id is not None
+            else:  # nobody is their own manager
+                move_manager = known and manager_id != current.manager_id and manager_id != current.id
+            if current is not None and not (changed or activate or move_manager):
+                self.tally.unchanged += 1
+                self._remember(person, current)
+                return
+            with unit_of_work(self.session, savepoint=True):
+                record = current if current is not None else target.new(person)
+                with self.session.no_autoflush:
+                    for key in changed:
+                        setattr(record, key, values[key])
+                    if activate:
+                        target.set_active(record, not person.disabled)
+                    if move_manager:
+                        record.manager = self.session.get(Customer, manager_id) if manager_id else None
+                record.directory_synced_at = self.started
+                target.save(record, self.actor)
+        except (Refused, DomainError) as exc:
+            self.tally.fail(person.dn, self._refusal(exc), account=person.sam)
+            return
         for warning in warnings:
-            self.tally.fail(person.dn, warning, skipped=False)
-        obj.directory_synced_at = self.started
-        self.session.add(obj)
-        changes = changes_of(obj)
+            self.tally.fail(person.dn, warning, account=person.sam, skipped=False)
+        self._remember(person, record)
         if current is None:
             self.tally.created += 1
-            return obj, "create", changes
+            return
         self.tally.updated += 1
-        self.tally.changed(str(obj), sorted(set(changed) - {"directory_source_id"}))
-        return obj, "update", changes
+        if activate and person.disabled:
+            self.tally.deactivated += 1
+        fields = set(changed) - {"directory_source_id"}
+        fields |= {name for name, done in (("status", activate), ("manager", move_manager)) if done}
+        self.tally.changed(str(record), sorted(fields))
 
-    def _discard(self, current, obj) -> None:
-        """Forget a refused entry's values: nothing of it may reach the batch's commit."""
-        if current is not None:
-            self.session.expire(current)  # drops the half-applied values
-        elif obj is not None:
-            if getattr(obj, "customer", None) is not None:
-                obj.customer = None  # out of its company's contacts, which would cascade it
-            if obj in self.session:
-                self.session.expunge(obj)
+    def _remember(self, person: DirectoryPerson, record) -> None:
+        if isinstance(record, Customer):
+            self.in_batch[person.dn.lower()] = record
+
+    def _refusal(self, exc: Exception) -> str:
+        """A refusal as the report says it: each message with the field it concerns and the
+        directory attribute that field comes from ("title: At most 120 characters…")."""
+        if not isinstance(exc, ValidationFailed):
+            return str(exc)
+        return "; ".join(message if name == FORM else f"{self._field_label(name)}: {message}"
+                         for name, messages in exc.errors.items() for message in messages)
+
+    def _field_label(self, name: str) -> str:
+        attribute = self.mapping.get(SOURCE_FIELD.get(name, name))
+        return f"{name} ({attribute})" if attribute and attribute != name else name
 
     def _managers_by_dn(self, dns: set[str]) -> dict[str, int]:
         if not dns:
@@ -214,127 +229,131 @@ class Import:
             Customer.directory_dn.in_(dns)))
         return {dn.lower(): cid for dn, cid in rows}
 
-    def _set_manager(self, obj: Customer, person: DirectoryPerson, managers: dict[str, int],
-                     changed: list[str]) -> None:
+    def _manager_of(self, person: DirectoryPerson, managers: dict[str, int]) -> tuple[bool, int | None]:
+        """(known, the manager's id): None when the entry names none; not known when the
+        manager comes later in the listing (a forward reference, resolved at the end)."""
         if not person.manager_dn:
-            if obj.manager_id is not None:
-                obj.manager_id = None
-                changed.append("manager")
-            return
-        manager_id = managers.get(person.manager_dn.lower())
-        earlier = self.in_batch.get(person.manager_dn.lower())
-        if manager_id is None and earlier is not None:  # earlier on this page, not yet written
-            if obj.manager is not earlier and earlier is not obj:
-                obj.manager = earlier
-                changed.append("manager")
-        elif manager_id is None:  # later in the listing (a forward reference): resolved at the end
+            return True, None
+        key = person.manager_dn.lower()
+        earlier = self.in_batch.get(key)  # written earlier on this page (flushed: it has its id)
+        manager_id = managers.get(key) or (earlier.id if earlier is not None else None)
+        if manager_id is None:
             self.pending_managers[person.guid] = person.manager_dn
-        elif manager_id != obj.manager_id and manager_id != obj.id:
-            obj.manager_id = manager_id
-            changed.append("manager")
+            return False, None
+        return True, manager_id
 
-    def resolve_managers(self) -> None:
+    def resolve_managers(self, target: PersonTarget) -> None:
         """Second pass: managers that came later in the listing than their reports (or in the
-        same batch), 500 reports per transaction."""
-        items = iter(self.pending_managers.items())
-        for batch in _batches(items, 500):
-            guids = dict(batch)
-            managers = self._managers_by_dn(set(guids.values()))
-            reports = list(self.session.scalars(select(Customer).where(Customer.directory_guid.in_(guids))))
-            named = {r.manager_id for r in reports} | set(managers.values())
-            names: dict[int, str] = {cid: name for cid, name in self.session.execute(
-                select(Customer.id, Customer.display_name).where(Customer.id.in_(named - {None})))}
-            events = []
-            for obj in reports:
-                manager_id = managers.get(guids[obj.directory_guid].lower())
-                if manager_id is None:
-                    self.tally.fail(obj.directory_dn or "", f"manager {guids[obj.directory_guid]} is not "
-                                    "among the imported accounts", skipped=False)
-                elif manager_id != obj.manager_id and manager_id != obj.id:
-                    old = names.get(obj.manager_id) if obj.manager_id is not None else None
-                    events.append((obj, {"manager": [old, names[manager_id]]}))
-                    obj.manager_id = manager_id
-            self.session.flush()
-            for obj, changes in events:
-                record(self.session, self.actor, "update", obj, changes)
-            self._checkpoint()
+        same batch), 500 reports per unit of work, each through the command in a savepoint."""
+        for batch in batches(self.pending_managers.items(), 500):
+            with batch_unit(self.session):
+                guids = dict(batch)
+                managers = self._managers_by_dn(set(guids.values()))
+                reports = self.session.scalars(select(Customer).where(Customer.directory_guid.in_(guids)))
+                for record in list(reports):
+                    manager_dn = guids[record.directory_guid or ""]  # found by it: never None
+                    manager_id = managers.get(manager_dn.lower())
+                    if manager_id is None:
+                        self.tally.fail(record.directory_dn or "", f"manager {manager_dn} is not among the "
+                                        "imported accounts", account=record.sam_account_name, skipped=False)
+                    elif manager_id != record.manager_id and manager_id != record.id:
+                        try:
+                            with unit_of_work(self.session, savepoint=True):
+                                record.manager = self.session.get(Customer, manager_id)
+                                target.save(record, self.actor)
+                        except DomainError as exc:
+                            self.tally.fail(record.directory_dn or "", self._refusal(exc),
+                                            account=record.sam_account_name, skipped=False)
 
     def deactivate_vanished(self, target, seen: set[str]) -> None:
-        """Accounts of this source no longer in the directory become inactive (never deleted)."""
+        """Accounts of this source no longer in the directory become inactive (never deleted),
+        through the command (its audit event), 500 per unit of work."""
         model = target.model
-        ids = self.session.scalars(select(model.id).where(
-            model.directory_source_id == self.source.id, target.active_condition()))
-        for batch in _batches(iter(list(ids)), 500):
-            for obj in self.session.scalars(select(model).where(model.id.in_(batch))):
-                if obj.directory_guid in seen:
-                    continue
-                target.set_active(obj, False)
-                changes = changes_of(obj)
-                record(self.session, self.actor, "update", obj,
-                       {**changes, "directory": [None, "no longer found in the directory"]})
-                self.tally.deactivated += 1
-                self.tally.changed(str(obj), ["status (no longer found)"])
-            self._checkpoint()
+        ids = list(self.session.scalars(select(model.id).where(
+            model.directory_source_id == self.source.id, target.active_condition())))
+        for batch in batches(ids, 500):
+            with batch_unit(self.session):
+                for record in self.session.scalars(select(model).where(model.id.in_(batch))):
+                    if record.directory_guid in seen:
+                        continue
+                    try:
+                        with unit_of_work(self.session, savepoint=True):
+                            target.set_active(record, False)
+                            target.save(record, self.actor)
+                    except DomainError as exc:
+                        self.tally.fail(record.directory_dn or "", self._refusal(exc),
+                                        account=record.sam_account_name)
+                        continue
+                    self.tally.deactivated += 1
+                    self.tally.changed(str(record), ["status (no longer found)"])
 
-    def _checkpoint(self) -> None:
-        """A real run commits the batch; a dry run only flushes (rolled back at the end)."""
-        if self.options.dry_run:
-            self.session.flush()
-        else:
-            self.session.commit()
+    def keep_position(self) -> None:
+        """Remember how far the directory was read, for the next changes-only run."""
+        if self.tally.highest_usn is not None:
+            with unit_of_work(self.session):
+                self.source.last_usn = max(self.source.last_usn or 0, self.tally.highest_usn)
 
 
-def start_run(session: Session, source: DirectorySource, actor: Operator | None,
+def _account(attributes: dict, mapping: dict[str, str]) -> str | None:
+    value = {k.lower(): v for k, v in attributes.items()}.get(mapping["sam_account_name"].lower())
+    value = value[0] if isinstance(value, list | tuple) and value else value
+    return value if isinstance(value, str) else None
+
+
+def start_run(session: DbSession, source: DirectorySource, actor: Operator | None,
               options: SyncOptions) -> DirectorySyncRun:
-    """The row of a run about to start (committed), so a page can show it before it begins."""
+    """The row of a run about to start (flushed; the caller's unit of work commits it, so a
+    page can show it before it begins)."""
     run = DirectorySyncRun(source_id=source.id, dry_run=options.dry_run, status=SyncRunStatus.RUNNING,
                            started_by_id=actor.id if actor is not None else None,
                            incremental=not options.full and source.last_usn is not None)
     session.add(run)
-    session.commit()
+    session.flush()
     return run
 
 
-def sync_directory(session: Session, source: DirectorySource, box: SecretBox, actor: Operator | None,
+def sync_directory(session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
                    options: SyncOptions, save_options: SaveOptions,
                    progress: Progress | None = None, run_id: int | None = None) -> DirectorySyncRun:
     """Import (or dry-run) `source`; returns its DirectorySyncRun, finished, with the report.
     `run_id` names a run row made already (start_run: a page started the import and shows it).
-    Never raises for a directory or data problem: the run says FAILED and why."""
+    Never raises for a directory or data problem: the run says FAILED and why. The import is
+    its own door: it opens its units of work on `session`, which must not be inside one."""
+    if in_unit_of_work(session):
+        raise RuntimeError("sync_directory commits batch by batch: call it outside a unit of work.")
     book = Session(bind=session.get_bind(), expire_on_commit=False)
-    run = book.get(DirectorySyncRun, run_id) if run_id is not None else None
-    if run is None:
-        run = start_run(book, source, actor, options)
-    book.commit()
-    job = Import(session, source, box, actor, options, save_options, progress)
-
-    # SQLite has one writer, and a dry run's (rolled back) transaction holds it to the end: its
-    # progress is then stored with the result only.
-    defer = options.dry_run and session.get_bind().dialect.name == "sqlite"
-
-    def report(status: SyncRunStatus | None = None, message: str | None = None) -> None:
-        tally = job.tally
-        for name in ("created", "updated", "unchanged", "deactivated", "failed", "processed"):
-            setattr(run, name, getattr(tally, name))
-        run.changes, run.errors = list(tally.changes) or None, list(tally.errors) or None
-        if status is not None:
-            run.status, run.finished_at, run.message = status, utcnow(), message
-        if status is not None or not defer:
-            book.commit()
-        if progress is not None:
-            progress(run)
-
     try:
-        return _run(session, source, box, options, job, run, report)
+        with unit_of_work(book):
+            run = book.get(DirectorySyncRun, run_id) if run_id is not None else None
+            if run is None:
+                run = start_run(book, source, actor, options)
+        job = Import(session, source, box, actor, options, save_options, progress)
+
+        # SQLite has one writer, and a dry run's (rolled back) transaction holds it to the end:
+        # its progress is then stored with the result only.
+        defer = options.dry_run and session.get_bind().dialect.name == "sqlite"
+
+        def report(status: SyncRunStatus | None = None, message: str | None = None) -> None:
+            with unit_of_work(book) if status is not None or not defer else nullcontext():
+                tally = job.tally
+                for name in ("created", "updated", "unchanged", "deactivated", "failed", "processed"):
+                    setattr(run, name, getattr(tally, name))
+                run.changes, run.errors = list(tally.changes) or None, list(tally.errors) or None
+                if status is not None:
+                    run.status, run.finished_at, run.message = status, utcnow(), message
+            if progress is not None:
+                progress(run)
+
+        return _run(source, options, job, run, report)
     finally:
         book.close()
 
 
-def _run(session: Session, source: DirectorySource, box: SecretBox, options: SyncOptions, job: Import,
-         run: DirectorySyncRun, report: Callable[..., None]) -> DirectorySyncRun:
+def _run(source: DirectorySource, options: SyncOptions, job: Import, run: DirectorySyncRun,
+         report: Callable[..., None]) -> DirectorySyncRun:
     try:
         target = job.target()
-        with adapter.connect(connection_settings(source, box)) as conn:
+        with adapter.connect(connection_settings(source, job.box)) as conn:
             run.total, seen, disabled = job.count_accounts(conn)
             report()
             going, of = job.would_deactivate(target, seen, disabled)
@@ -345,28 +364,25 @@ def _run(session: Session, source: DirectorySource, box: SecretBox, options: Syn
                     f"{source.max_deactivate_percent} %. Check the directory and the filter, then run "
                     "again confirming the deactivation."))
                 return run
-            entries = adapter.entries(conn, source.base_dn, job.search_filter,
-                                      requested_attributes(job.mapping), source.page_size)
-            for batch in _batches(entries, source.page_size):
-                job.write_batch(target, batch)
-                report()
-        if isinstance(target, PersonTarget):
-            job.resolve_managers()
-        if not job.incremental:
-            job.deactivate_vanished(target, seen)
+            # A dry run: every batch joins this one unit of work, rolled back at its end.
+            with rolled_back(job.session) if options.dry_run else nullcontext():
+                entries = adapter.entries(conn, source.base_dn, job.search_filter,
+                                          requested_attributes(job.mapping), source.page_size)
+                for batch in batches(entries, source.page_size):
+                    job.write_batch(target, batch)
+                    report()
+                if isinstance(target, PersonTarget):
+                    job.resolve_managers(target)
+                if not job.incremental:
+                    job.deactivate_vanished(target, seen)
+                if not options.dry_run:
+                    job.keep_position()
     except (adapter.DirectoryError, Refused) as exc:
-        session.rollback()
         report(SyncRunStatus.FAILED, str(exc))
         return run
     except Exception:
-        session.rollback()
         report(SyncRunStatus.FAILED, "The import stopped on an unexpected error; batches written "
                                      "before it are kept and a rerun completes the rest.")
         raise
-    if options.dry_run:
-        session.rollback()
-    elif job.tally.highest_usn is not None:
-        source.last_usn = max(source.last_usn or 0, job.tally.highest_usn)
-        session.commit()
     report(SyncRunStatus.SUCCEEDED, "Dry run: nothing was written." if options.dry_run else None)
     return run

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from models import Customer, DirectorySource, Operator
 from models.enums import CustomerKind, DirectoryTarget
@@ -24,10 +23,9 @@ from services.directory.mapping import (
 from services.directory.pipeline import connection_settings
 from services.errors import ErrorBag
 from services.secrets import SecretBox
-from services.transactions import checking, committing
+from services.transactions import DbSession, flush
 
 MAX_PAGE_SIZE = 5000
-SOURCE_CONSTRAINTS = {"uq_directory_source_name": ("name", "Another directory source has this name.")}
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -53,14 +51,14 @@ def mapping_text(source: DirectorySource) -> str:
     return "\n".join(f"{k} = {v}" for k, v in attribute_map(source.attribute_map).items())
 
 
-def save_source(session: Session, actor: Operator | None, source: DirectorySource, box: SecretBox, *,
+def save_source(session: DbSession, actor: Operator | None, source: DirectorySource, box: SecretBox, *,
                 bind_password: str | None = None, mapping: str | None = None,
                 rules: str | None = None) -> DirectorySource:
     """Check and commit a source. An empty `bind_password` keeps the stored one; the password is
     kept only encrypted. Raises ValidationFailed (messages per field) or PermissionDenied."""
     require_maintainer(actor, "manage directory sources")
     bag = ErrorBag()
-    with checking(session), session.no_autoflush:
+    with session.no_autoflush:
         source.name = bag.check("name", clean_text, source.name)
         if not source.name:
             bag.add("name", "Give the source a name (used by the CLI: directory sync NAME).")
@@ -100,13 +98,13 @@ def save_source(session: Session, actor: Operator | None, source: DirectorySourc
     is_new = source.id is None
     session.add(source)
     changes = changes_of(source)
-    with committing(session, SOURCE_CONSTRAINTS):
-        session.flush()
-        record(session, actor, "create" if is_new else "update", source, changes)
+    flush(session)
+    record(session, actor, "create" if is_new else "update", source, changes)
+    flush(session)
     return source
 
 
-def _check_companies(session: Session, ids: list[int], bag: ErrorBag) -> None:
+def _check_companies(session: DbSession, ids: list[int], bag: ErrorBag) -> None:
     found = set(session.scalars(select(Customer.id).where(Customer.id.in_(ids),
                                                           Customer.kind == CustomerKind.COMPANY)))
     missing = sorted(set(ids) - found)

@@ -1,9 +1,10 @@
 """Where imported people go: person customers (internal employees) or contacts of companies.
 
-A target turns a DirectoryPerson into the values of its record, compares them with what is
-stored (only directory-owned fields: local notes, SLA level, operators or settings are never
-touched) and validates with the same rules as every other path (services.customers /
-services.contacts). It never commits: the pipeline owns the batches' transactions.
+A target turns a DirectoryPerson into the values of its record (only directory-owned fields:
+local notes, SLA level, operators or settings are never touched) and saves the record through
+the command every other door uses (services.customers.save_customer,
+services.contacts.save_contact): the same rules, the same audit events. It never commits: the
+pipeline's units of work own the transactions.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from models import Contact, Customer, CustomerStatus, Department, Site
+from models import Contact, Customer, CustomerStatus, Department, Operator, Site
 from models.enums import CustomerKind, PhoneType
 from services.contact_info import normalise_email, normalise_phone
-from services.contacts import contact_field_errors
-from services.customers import SaveOptions, default_status, validate_customer
+from services.contacts import save_contact
+from services.customers import SaveOptions, default_status, save_customer
 from services.directory.mapping import CompanyRule, DirectoryPerson, company_for
 from services.errors import ValidationFailed
+from services.limits import max_length, too_long
+from services.transactions import DbSession
 
 
 class Refused(ValueError):
@@ -45,7 +47,7 @@ def _phone(value: str | None, region: str, warnings: list[str]) -> str | None:
 class Lookups:
     """Departments and sites by name, created when new (once per run), and the statuses."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: DbSession):
         self.session = session
         self.departments = {d.name.casefold(): d for d in session.scalars(select(Department))}
         self.sites = {s.name.casefold(): s for s in session.scalars(select(Site))}
@@ -53,20 +55,23 @@ class Lookups:
         self.inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False))
                                        .order_by(CustomerStatus.id))
 
-    def _named(self, cache: dict, model, name: str | None):
+    def _named(self, cache: dict, model, name: str | None, field: str):
         if not name:
             return None
         found = cache.get(name.casefold())
         if found is None:
-            found = cache[name.casefold()] = model(name=name[:120])
+            limit = max_length(model.name)
+            if limit and len(name) > limit:  # refused, not cut: a cut name would not be found again
+                raise ValidationFailed({field: [too_long(limit, len(name))]})
+            found = cache[name.casefold()] = model(name=name)
             self.session.add(found)
         return found
 
     def department(self, name: str | None) -> Department | None:
-        return self._named(self.departments, Department, name)
+        return self._named(self.departments, Department, name, "department")
 
     def site(self, name: str | None) -> Site | None:
-        return self._named(self.sites, Site, name)
+        return self._named(self.sites, Site, name, "site")
 
 
 class PersonTarget:
@@ -74,7 +79,7 @@ class PersonTarget:
 
     model = Customer
 
-    def __init__(self, session: Session, source, options: SaveOptions, lookups: Lookups):
+    def __init__(self, session: DbSession, source, options: SaveOptions, lookups: Lookups):
         self.session, self.source, self.options, self.lookups = session, source, options, lookups
         if lookups.inactive is None or lookups.active is None:
             raise Refused("No default and inactive customer statuses exist: a maintainer must add one "
@@ -111,8 +116,12 @@ class PersonTarget:
         if status is not None:  # both exist: checked when the target was made
             record.status = status
 
-    def validate(self, record: Customer) -> None:
-        validate_customer(self.session, record, self.options)
+    def save(self, record: Customer, actor: Operator | None) -> None:
+        # The directory is the authority on its people and identifies them by objectGUID (then
+        # sAMAccountName, then e-mail, before anyone is created): a namesake or a shared e-mail
+        # in the directory is another account, and refusing it as a suspected duplicate would
+        # leave that account out of every run. So the import confirms, as a user would.
+        save_customer(self.session, record, actor, self.options, confirm_duplicate=True)
 
     def active_condition(self):
         return Customer.status_id.in_(select(CustomerStatus.id).where(CustomerStatus.is_active.is_(True)))
@@ -124,7 +133,7 @@ class ContactTarget:
 
     model = Contact
 
-    def __init__(self, session: Session, source, options: SaveOptions, rules: list[CompanyRule]):
+    def __init__(self, session: DbSession, source, options: SaveOptions, rules: list[CompanyRule]):
         self.session, self.source, self.options, self.rules = session, source, options, rules
         wanted = {r.company_id for r in rules} | ({source.target_company_id} - {None})
         companies = session.scalars(select(Customer).where(Customer.id.in_(wanted),
@@ -159,16 +168,14 @@ class ContactTarget:
     def set_active(self, record: Contact, active: bool) -> None:
         record.is_active = active
 
-    def validate(self, record: Contact) -> None:
-        errors = contact_field_errors(record, self.options.phone_region)
-        if errors:
-            raise ValidationFailed(errors)
+    def save(self, record: Contact, actor: Operator | None) -> None:
+        save_contact(self.session, record, actor, self.options.phone_region)
 
     def active_condition(self):
         return Contact.is_active.is_(True)
 
 
-def find_existing(session: Session, target, people: list[DirectoryPerson]) -> dict[str, Any]:
+def find_existing(session: DbSession, target, people: list[DirectoryPerson]) -> dict[str, Any]:
     """Existing records by GUID, then (records without a directory identity yet) by
     sAMAccountName, then by e-mail: three indexed queries per batch."""
     model = target.model

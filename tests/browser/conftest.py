@@ -22,6 +22,7 @@ from models import Building, Site, SlaLevel
 from models.enums import OperatorRole
 from services.operators import create_operator
 from services.reference_data import ensure_reference_data
+from services.transactions import unit_of_work
 from tests.conftest import PASSWORD, empty_all_tables, make_app, migrate_to_head, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -133,10 +134,12 @@ class Desk:
     password: str = PASSWORD
 
     def run(self, fn, *args, **kwargs):
-        """Call fn(session, ...) in an app context of its own, as a request would."""
+        """Call fn(session, ...) in an app context of its own, as a request would, and in a unit
+        of work, as a door does: what fn writes is committed when it returns."""
         with self.app.app_context():
             try:
-                return fn(db.session, *args, **kwargs)
+                with unit_of_work(db.session):
+                    return fn(db.session, *args, **kwargs)
             finally:
                 db.session.remove()
 
@@ -144,16 +147,15 @@ class Desk:
 @pytest.fixture
 def desk(desk_app, desk_server):
     def seed(session):
-        empty_all_tables()
         ensure_reference_data(session)
         create_operator(session, email=MAINTAINER_EMAIL, password=PASSWORD, first_name="Mia",
                         last_name="Maintainer", role=OperatorRole.MAINTAINER)
         site = Site(name="Bratislava HQ")
         site.buildings = [Building(name="Tower A"), Building(name="Tower B")]
         session.add_all([site, SlaLevel(name="Gold")])
-        session.commit()
 
     desk = Desk(desk_app, MAINTAINER_EMAIL, "Bratislava HQ", ("Tower A", "Tower B"), "Gold")
+    desk.run(lambda _session: empty_all_tables())
     desk.run(seed)
     return desk
 

@@ -128,7 +128,8 @@ def test_create_a_company_with_its_main_contact(signed_in: Page, desk, artifacts
     contact.get_by_label("E-mail").fill("jan.simko@zst.example.sk")
     contact.get_by_label("Main contact").check()
     select2_choose(page, "sla_level", desk.sla_level)
-    select2_choose(page, "site", desk.site)
+    with page.expect_response("**/customers/buildings/**"):  # the site's buildings replace the list
+        select2_choose(page, "site", desk.site)
     select2_choose(page, "building", f"{desk.buildings[1]} ({desk.site})")
     page.screenshot(path=artifacts / "customer-create-company.png", full_page=True,
                     animations="disabled")
@@ -149,11 +150,40 @@ def test_create_a_company_with_its_main_contact(signed_in: Page, desk, artifacts
     expect(row).to_contain_text("jan.simko@zst.example.sk")
 
 
+def test_a_company_without_an_email_contact_is_refused_under_its_contacts(signed_in: Page, desk, artifacts):
+    page = signed_in
+    open_create_form(page)
+    choose_kind(page, "Company")
+    page.get_by_label("Company name *").fill(COMPANY)
+    page.get_by_role("button", name="Add Contact").click()
+    contact = page.locator("#contacts .inline-field-list > .inline-field").last
+    contact.get_by_label("Last Name").fill("Šimko")
+    contact.get_by_label("Phone", exact=True).fill("0903 111 222")
+    save(page)
+
+    refusal = page.locator("#contacts ~ .invalid-feedback")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("A company needs at least one contact with an e-mail")
+    expect(page.get_by_label("Company name *")).to_have_value(COMPANY)
+    kept = page.locator("#contacts .inline-field-list > .inline-field").last
+    expect(kept.get_by_label("Last Name")).to_have_value("Šimko")
+    refusal.scroll_into_view_if_needed()
+    page.screenshot(path=artifacts / "customer-create-company-without-email-contact.png", full_page=True,
+                    animations="disabled")
+    assert desk.run(lambda session: session.scalar(select(func.count()).select_from(Customer))) == 0
+
+    kept.get_by_label("E-mail").fill("jan.simko@zst.example.sk")
+    save(page)
+    page.wait_for_url(LIST_URL)
+    expect(list_names(page)).to_have_text([COMPANY])
+
+
 def test_create_a_person_with_a_manager_chosen_by_search(signed_in: Page, desk):
     page = signed_in
     desk.run(seed_manager)
     desk.run(lambda session: new_customer(  # matches "mala" too, but a company is no manager
-        session, kind=CustomerKind.COMPANY, company_name="Malá firma s.r.o."))
+        session, kind=CustomerKind.COMPANY, company_name="Malá firma s.r.o.",
+        contacts=[{"last_name": "Malá", "email": "office@mala-firma.example.sk"}]))
     open_create_form(page)
 
     choose_kind(page, "Person")

@@ -73,8 +73,9 @@ def test_admin_pages_work_under_the_content_security_policy(signed_in, desk):
 
 def test_change_status_in_the_dialog(signed_in, desk):
     page = signed_in
-    customer_id = desk.run(lambda s: create_customer(s, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
-                                                     company_name="Status Co").id)
+    customer_id = desk.run(lambda s: create_customer(
+        s, None, SaveOptions("SK"), kind=CustomerKind.COMPANY, company_name="Status Co",
+        contacts=[{"last_name": "Office", "email": "office@status.example.sk"}]).id)
     page.goto(f"/admin/customers/details/?id={customer_id}")
     page.get_by_role("button", name="Change Status").click()
     dialog = page.get_by_role("dialog")

@@ -10,14 +10,19 @@ from playwright.sync_api import expect
 
 from models.enums import CustomerKind
 from services.customers import SaveOptions, create_customer
+from services.transactions import unit_of_work
 
 pytestmark = pytest.mark.browser
 
 
 def test_upload_a_photo(signed_in, desk, artifacts):
     page = signed_in
-    customer_id = desk.run(lambda s: create_customer(s, None, SaveOptions("SK"), kind=CustomerKind.PERSON,
-                                                     first_name="Foto", last_name="Grafová").id)
+    def seed(session):
+        with unit_of_work(session):
+            return create_customer(session, None, SaveOptions("SK"), kind=CustomerKind.PERSON,
+                                   first_name="Foto", last_name="Grafová").id
+
+    customer_id = desk.run(seed)
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), "orange").save(buffer, "JPEG")
     page.goto(f"/admin/customers/details/?id={customer_id}")

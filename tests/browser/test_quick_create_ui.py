@@ -54,22 +54,59 @@ def test_create_a_company_and_its_main_contact_in_the_modal(signed_in, desk, art
     page.get_by_label("E-mail *").fill("office@rychla.example.sk")
     page.get_by_label("Phone").fill("02 5010 2222")
     modal.get_by_role("button", name="Save", exact=True).click()
-    expect(modal.locator("[data-stage=contacts]")).to_be_visible()
-    expect(modal).to_contain_text("At least one needs an e-mail")
-    modal.get_by_role("button", name="Save contacts").click()  # an empty row is refused on its field
+    # Refused only for its contacts: the modal asks for them; nothing is saved yet, no skipping.
+    contacts = modal.locator("[data-stage=contacts]")
+    expect(contacts).to_be_visible()
+    expect(contacts).to_contain_text("Rýchla Firma s.r.o. is not saved yet")
+    expect(contacts).to_contain_text("at least one with an e-mail")
+    expect(modal.get_by_role("button", name="Later")).to_have_count(0)
+    assert desk.run(lambda s: s.query(Customer).count()) == 0
+    save = modal.get_by_role("button", name="Save the company and its contacts")
+    page.locator("#qc-contacts-0-first_name").fill("Bez")
+    save.click()  # a row without a last name is refused on its field
     expect(page.locator("#qc-contacts-0-last_name")).to_have_class("form-control form-control-sm is-invalid")
-    page.locator("#qc-contacts-0-first_name").fill("Hana")
-    page.locator("#qc-contacts-0-last_name").fill("Hlavná")
-    page.locator("#qc-contacts-0-email").fill("hana@rychla.example.sk")
+    page.locator("#qc-contacts-0-last_name").fill("Telefónna")
+    save.click()  # valid, but nobody with an e-mail
+    expect(contacts.locator("[data-messages]")).to_contain_text("at least one contact with an e-mail")
+    modal.get_by_role("button", name="Add another contact").click()
+    page.locator("#qc-contacts-1-first_name").fill("Hana")
+    page.locator("#qc-contacts-1-last_name").fill("Hlavná")
+    page.locator("#qc-contacts-1-email").fill("hana@rychla.example.sk")
+    page.locator("#qc-contacts-1-is_main").select_option("1")
+    page.locator("#qc-contacts-0-is_main").select_option("")
     page.screenshot(path=artifacts / "quick-create-contacts.png", full_page=True)
-    modal.get_by_role("button", name="Save contacts").click()
+    save.click()
     page.wait_for_url("**/details/**")
     expect(page.locator("body")).to_contain_text("Rýchla Firma s.r.o.")
 
     def saved(session):
         company = session.query(Customer).one()
-        return company.display_name, [(c.display_name, c.is_main) for c in company.contacts]
-    assert desk.run(saved) == ("Rýchla Firma s.r.o.", [("Hana Hlavná", True)])
+        return company.display_name, sorted((c.display_name, c.is_main) for c in company.contacts)
+    assert desk.run(saved) == ("Rýchla Firma s.r.o.", [("Bez Telefónna", False), ("Hana Hlavná", True)])
+
+
+def test_back_from_the_contacts_step_and_leaving_it_asks_first(signed_in, desk):
+    page = signed_in
+    modal = open_from_list(page)
+    page.get_by_label("Company or Name *").fill("Späť s.r.o.")
+    page.get_by_label("E-mail *").fill("office@spat.example.sk")
+    page.get_by_label("E-mail *").press("Enter")
+    contacts = modal.locator("[data-stage=contacts]")
+    expect(contacts).to_be_visible()
+    page.locator("#qc-contacts-0-last_name").fill("Prvá")
+    modal.get_by_role("button", name="Back to the company").click()
+    expect(page.get_by_label("Company or Name *")).to_be_focused()
+    page.get_by_label("Company or Name *").fill("Späť a.s.")
+    page.get_by_label("Company or Name *").press("Enter")
+    expect(contacts).to_contain_text("Späť a.s. is not saved yet")
+    expect(page.locator("#qc-contacts-0-last_name")).to_have_value("Prvá")  # kept
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "Leave without saving it?" — no
+    page.keyboard.press("Escape")
+    expect(contacts).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Escape")
+    expect(modal).to_be_hidden()
+    assert desk.run(lambda s: s.query(Customer).count()) == 0
 
 
 def test_from_a_new_request_select_an_existing_customer_or_create_one(signed_in, desk, artifacts):
