@@ -14,12 +14,14 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
+from wtforms.validators import Length
 
 from admin_views.ids import MAX_ID, parse_id
 from admin_views.refusals import panel_write
 from extensions import db
 from services.audit import record, save_audited
 from services.customers import SaveOptions
+from services.limits import TOO_LONG
 from services.transactions import delete
 
 
@@ -50,6 +52,13 @@ class ConfirmDuplicateField(BooleanField):
 
     def populate_obj(self, obj, name):
         return None
+
+
+def _in_domain_words(validator):
+    if isinstance(validator, Length) and validator.max and validator.max > 0:
+        return Length(min=validator.min, max=validator.max,
+                      message=TOO_LONG.format(limit="%(max)d", given="%(length)d"))
+    return validator
 
 
 def deny_or_login():
@@ -95,11 +104,13 @@ class SecuredModelView(ModelView):
     def scaffold_form(self):
         # Uniqueness is a domain rule with its own field message (services/); Flask-Admin's
         # Unique validator would check it a second time, with a vaguer "Already exists.".
+        # Its Length validator (from the column, like the domain's) keeps the browser's maxlength
+        # hint but speaks the domain's words (services.limits.too_long), so every door says the same.
         form_class = super().scaffold_form()
         for value in vars(form_class).values():
             if isinstance(value, UnboundField) and value.kwargs.get("validators"):
                 value.kwargs["validators"] = [
-                    v for v in value.kwargs["validators"] if not isinstance(v, Unique)
+                    _in_domain_words(v) for v in value.kwargs["validators"] if not isinstance(v, Unique)
                 ]
         return form_class
 

@@ -117,7 +117,40 @@ class ContactsPage(CustomerPage):
         return self.get(customer, form)
 
 
-class OperatorsPage(CustomerPage):
+class TickBoxPage(CustomerPage):
+    """A tab of tick boxes over a lookup (Operators, Workgroups), saved by one command; a
+    refusal is a page message and the ticks stay. Each page still declares its own template,
+    form and rights."""
+
+    relation = ""  # the customer's relationship and the posted field's name
+    choices_name = ""  # the template's name for the choices
+    saved = ""  # the message after a save
+
+    def choices(self) -> list:
+        raise NotImplementedError
+
+    def save(self, customer: Customer, chosen: list) -> None:
+        raise NotImplementedError
+
+    def extra(self) -> dict:
+        return {}
+
+    def get(self, customer: Customer, chosen: set[int] | None = None):
+        current = {row.id for row in getattr(customer, self.relation)}
+        return self.render_page(customer, chosen=current if chosen is None else chosen,
+                                **{self.choices_name: self.choices()}, **self.extra())
+
+    def post(self, customer: Customer):
+        chosen = _chosen_ids(self.relation)
+        with panel_write() as outcome:
+            self.save(customer, [row for row in self.choices() if row.id in chosen])
+        if outcome.ok:
+            flash(self.saved, "success")
+            return redirect(url_for(".index", id=customer.id))
+        return self.get(customer, chosen)
+
+
+class OperatorsPage(TickBoxPage):
     """Responsible operators: a maintainer changes them; everyone else reads them."""
 
     template = "admin/customer_operators.html"
@@ -126,28 +159,20 @@ class OperatorsPage(CustomerPage):
     post_right = Right.EDIT
     post_maintainer_only = True  # set_operators refuses everyone else too
     tabs = (TabSpec("operators", "Operators"),)
+    relation, choices_name, saved = "operators", "operators", "Responsible operators saved."
 
-    @staticmethod
-    def choices() -> list[Operator]:
+    def choices(self) -> list:
         return list(db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
                                        .order_by(Operator.last_name, Operator.first_name)))
 
-    def get(self, customer: Customer, chosen: set[int] | None = None):
-        return self.render_page(customer, operators=self.choices(), may_assign=actor().is_maintainer,
-                                chosen={o.id for o in customer.operators} if chosen is None else chosen)
+    def save(self, customer: Customer, chosen: list) -> None:
+        set_operators(db.session, customer, actor(), save_options(), chosen, seen_version=_seen_version())
 
-    def post(self, customer: Customer):
-        chosen = _chosen_ids("operators")
-        with panel_write() as outcome:  # a refusal is a page message; the ticks stay
-            set_operators(db.session, customer, actor(), save_options(),
-                          [o for o in self.choices() if o.id in chosen], seen_version=_seen_version())
-        if outcome.ok:
-            flash("Responsible operators saved.", "success")
-            return redirect(url_for(".index", id=customer.id))
-        return self.get(customer, chosen)
+    def extra(self) -> dict:
+        return {"may_assign": actor().is_maintainer}
 
 
-class WorkgroupsPage(CustomerPage):
+class WorkgroupsPage(TickBoxPage):
     """Customer workgroups: whom the customer shares information with."""
 
     template = "admin/customer_workgroups.html"
@@ -155,24 +180,13 @@ class WorkgroupsPage(CustomerPage):
     right = Right.VIEW
     post_right = Right.EDIT
     tabs = (TabSpec("workgroups", "Workgroups"),)
+    relation, choices_name, saved = "workgroups", "groups", "Workgroups saved."
 
-    @staticmethod
-    def choices() -> list[Workgroup]:
+    def choices(self) -> list:
         return list(db.session.scalars(select(Workgroup).order_by(Workgroup.name)))
 
-    def get(self, customer: Customer, chosen: set[int] | None = None):
-        return self.render_page(customer, groups=self.choices(),
-                                chosen={w.id for w in customer.workgroups} if chosen is None else chosen)
-
-    def post(self, customer: Customer):
-        chosen = _chosen_ids("workgroups")
-        with panel_write() as outcome:  # a refusal is a page message; the ticks stay
-            set_workgroups(db.session, customer, actor(), save_options(),
-                           [w for w in self.choices() if w.id in chosen], seen_version=_seen_version())
-        if outcome.ok:
-            flash("Workgroups saved.", "success")
-            return redirect(url_for(".index", id=customer.id))
-        return self.get(customer, chosen)
+    def save(self, customer: Customer, chosen: list) -> None:
+        set_workgroups(db.session, customer, actor(), save_options(), chosen, seen_version=_seen_version())
 
 
 class PortalPage(CustomerPage):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, g, request, url_for
+from flask import g, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
@@ -37,7 +37,7 @@ from models import (
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.access import load_customer
 from services.contact_info import format_phone
-from services.customers import default_status, delete_customer, save_customer
+from services.customers import default_status, delete_customer, require_operator_assignment, save_customer
 from services.search import customer_search_conditions
 from wizards.drafts import drafts_of
 from wizards.steps import TITLES
@@ -257,7 +257,7 @@ class CustomerView(MergeMixin, QuickCreateMixin, CustomerPagesMixin, RowAccessMi
         # tampered request, refused outright rather than silently ignored.
         if not actor().is_maintainer:
             if request.method == "POST" and "operators" in request.form:
-                abort(403)
+                require_operator_assignment(actor())  # refused: the 403 page says why
             del form.operators
         return form
 

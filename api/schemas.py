@@ -11,13 +11,13 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import Computer, Contact, Customer, Request
 from models.enums import CustomerKind, EmployeeType, PhoneType, RequestStatus
 from services.access import MAX_ID
-from services.limits import max_length
+from services.limits import max_length, too_long
 
 KINDS = [k.value for k in CustomerKind]
 PHONE_TYPES = [t.value for t in PhoneType]
@@ -33,8 +33,16 @@ def text(column: InstrumentedAttribute, *, required: bool = False, allow_none: b
     if not limit:
         raise TypeError(f"{column} has no length: give the field a limit of its own")
     if required:
-        return fields.String(required=True, validate=validate.Length(min=1, max=limit), **kw)
-    return fields.String(allow_none=allow_none, validate=validate.Length(max=limit), **kw)
+        return fields.String(required=True, validate=[validate.Length(min=1), at_most(limit)], **kw)
+    return fields.String(allow_none=allow_none, validate=at_most(limit), **kw)
+
+
+def at_most(limit: int):
+    """The domain's own words for a value longer than its column (services.limits.too_long)."""
+    def check(value: str) -> None:
+        if len(value) > limit:
+            raise ValidationError(too_long(limit, len(value)))
+    return check
 
 
 class Shown:

@@ -173,7 +173,7 @@ def _check_rights(session: DbSession, customer: Customer, actor: Operator | None
     before = {op.id for op in [*history.unchanged, *history.deleted]}
     after = {op.id for op in [*history.unchanged, *history.added]}
     if before != after:
-        require_maintainer(actor, "assign or remove a customer's operators")
+        require_operator_assignment(actor)
 
 
 def _audit_customer(session: DbSession, actor: Operator | None, customer: Customer,
@@ -310,7 +310,7 @@ def update_customer(
 def set_operators(session: DbSession, customer: Customer, actor: Operator | None, options: SaveOptions,
                   operators: list[Operator], *, seen_version: int | None = None) -> Customer:
     """Replace the responsible operators (only a maintainer may: PermissionDenied otherwise)."""
-    require_maintainer_or_system(actor, "assign or remove a customer's operators")
+    require_operator_assignment(actor)
     return update_customer(session, customer, actor, options, {"operators": list(operators)},
                            seen_version=seen_version)
 
@@ -322,9 +322,11 @@ def set_workgroups(session: DbSession, customer: Customer, actor: Operator | Non
                            seen_version=seen_version)
 
 
-def require_maintainer_or_system(actor: Operator | None, what: str) -> None:
+def require_operator_assignment(actor: Operator | None) -> None:
+    """The one rule of who assigns operators: a maintainer (or the system). Raises
+    PermissionDenied for everyone else — on every door that can carry operators."""
     if actor is not None:
-        require_maintainer(actor, what)
+        require_maintainer(actor, "assign or remove a customer's operators")
 
 
 def deactivate_customer(session: DbSession, customer: Customer, actor: Operator | None,

@@ -22,8 +22,11 @@ def max_length(attribute: InstrumentedAttribute) -> int | None:
     return getattr(column_type, "length", None) if isinstance(column_type, String) else None
 
 
+TOO_LONG = "At most {limit} characters, please ({given} given)."
+
+
 def too_long(limit: int, given: int) -> str:
-    return f"At most {limit} characters, please ({given} given)."
+    return TOO_LONG.format(limit=limit, given=given)
 
 
 def length_errors(row) -> dict[str, list[str]]:

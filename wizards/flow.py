@@ -15,10 +15,15 @@ from sqlalchemy import select
 
 from models import Contact, Customer, Operator, WizardDraft
 from models.enums import CustomerKind, PhoneType
-from services.access import require_maintainer
 from services.contacts import contact_field_errors
 from services.customer_settings import build_settings
-from services.customers import SaveOptions, check_company_contacts, create_customer, validate_customer
+from services.customers import (
+    SaveOptions,
+    check_company_contacts,
+    create_customer,
+    require_operator_assignment,
+    validate_customer,
+)
 from services.duplicates import Candidate, DuplicateSuspected, customer_probe, find_duplicates
 from services.errors import FORM, ValidationFailed
 from services.secrets import SecretBox
@@ -126,7 +131,7 @@ def check_step(session: DbSession, actor: Operator, step: Step, values: dict[str
             return exc.errors
         return {}
     if step == Step.OPERATORS and values.get("operators"):
-        require_maintainer(actor, "assign operators")
+        require_operator_assignment(actor)
     return {}
 
 

@@ -20,6 +20,7 @@ from extensions import db
 from models import GlobalSettings, Operator
 from models.enums import CustomerKind, MailSecurity
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
+from services.customers import require_operator_assignment
 from services.mail_check import MailServer, check_pop3, check_smtp
 from wizards import drafts
 from wizards.flow import check_step, duplicate_candidates, finish
@@ -112,8 +113,8 @@ class WizardView(BaseView):
         if request.method == "GET":
             return self._render_step(draft, current, self._form(draft, current))
 
-        if current == Step.OPERATORS and "operators" in request.form and not actor().is_maintainer:
-            abort(403)  # the step is read-only for operators: a posted value is tampering
+        if current == Step.OPERATORS and "operators" in request.form:
+            require_operator_assignment(actor())  # read-only for operators: a posted value is tampering
         form = self._form(draft, current, request.form)
         values = {name: field.data for name, field in form._fields.items()}
         back = request.form.get("nav") == "back"
