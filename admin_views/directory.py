@@ -20,7 +20,12 @@ from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.directory.mapping import DEFAULT_FILTER, rules_to_text
 from services.directory.pipeline import SyncOptions, start_run, sync_directory
 from services.directory.sources import check_connection, mapping_text, save_source
+from services.errors import ValidationFailed
 from services.transactions import unit_of_work
+
+# The source's attribute → the form field that edits it (services.directory.sources names the former).
+FORM_FIELDS = {"attribute_map": "attribute_mapping", "company_rules": "company_rules_text",
+               "target_company_id": "target_company"}
 
 
 def _box():
@@ -109,10 +114,14 @@ class DirectorySourceView(MaintainerModelView):
 
     def save_model(self, form, model, is_created):
         # Joins the unit of work of the base view's save when it has one; commits on its own
-        # otherwise. A refusal reaches the base view's translation to the form.
-        with unit_of_work(db.session):
-            save_source(db.session, actor(), model, _box(), bind_password=form.bind_password.data,
-                        mapping=form.attribute_mapping.data, rules=form.company_rules_text.data)
+        # otherwise. A refusal reaches the base view's translation to the form, its messages
+        # under the fields this form calls by other names than the source's attributes.
+        try:
+            with unit_of_work(db.session):
+                save_source(db.session, actor(), model, _box(), bind_password=form.bind_password.data,
+                            mapping=form.attribute_mapping.data, rules=form.company_rules_text.data)
+        except ValidationFailed as exc:
+            raise ValidationFailed({FORM_FIELDS.get(k, k): v for k, v in exc.errors.items()}) from None
 
     # --- Test connection, runs, progress -------------------------------------------------------
     def _source(self, source_id) -> DirectorySource:

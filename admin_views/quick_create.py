@@ -11,6 +11,8 @@ its contact rows (`contacts-N-field`)."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, jsonify, request
 from flask_admin import expose
 
@@ -28,6 +30,11 @@ MAX_CONTACT_ROWS = 50
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "is_main")
 TYPED_PHONE = 40  # a phone as typed, with spaces and separators; stored as E.164 (20 at most)
 TRUE = ("1", "y", "on", "true")
+ROW_KEY = re.compile(r"^contacts-(\d+)-")  # the row number as posted: compared as text, never parsed
+TOO_MANY_ROWS = (f"At most {MAX_CONTACT_ROWS} contacts at once, please: add the others on the company's "
+                 "Contacts tab once it is saved.")
+ROWS_NOT_NUMBERED = ("The contact rows arrived incomplete (a row is missing): nothing was saved. "
+                     "Send them again.")
 
 # The modal's maxlength attributes, from the columns the values end in.
 LIMITS = {
@@ -76,12 +83,17 @@ def refused(exc: DomainError, typed: QuickCustomer | None = None) -> tuple[Respo
 
 
 def contact_rows(form) -> tuple[dict, ...]:
-    """The contact rows the modal posted (contacts-N-field), in their order; rows left empty at
-    the end are no contacts (an empty row in between is refused with its messages)."""
+    """The contact rows the modal posted (contacts-N-field, N = 0, 1, 2… as the modal numbers
+    them), in their order; rows left empty at the end are no contacts (an empty row in between
+    is refused with its messages). Nothing posted is dropped silently: more rows than
+    MAX_CONTACT_ROWS, or a gap in the numbering, is refused (ValidationFailed on "contacts")."""
+    numbers = {m.group(1) for m in map(ROW_KEY.match, form) if m}
+    if len(numbers) > MAX_CONTACT_ROWS:
+        raise ValidationFailed({"contacts": [TOO_MANY_ROWS]})
+    if numbers != {str(n) for n in range(len(numbers))}:
+        raise ValidationFailed({"contacts": [ROWS_NOT_NUMBERED]})
     rows = []
-    for index in range(MAX_CONTACT_ROWS):
-        if not any(f"contacts-{index}-{f}" in form for f in CONTACT_FIELDS):
-            break
+    for index in range(len(numbers)):
         row: dict = {f: (form.get(f"contacts-{index}-{f}") or "").strip() or None for f in CONTACT_FIELDS}
         row["is_main"] = row["is_main"] in TRUE
         rows.append(row)
@@ -111,7 +123,10 @@ class QuickCreateMixin:
     @expose("/quick/create", methods=("POST",))
     def quick_create_view(self):
         """A customer — a company with its contacts — in one write: 201, 409 or 422."""
-        typed = typed_customer(request.form)
+        try:
+            typed = typed_customer(request.form)
+        except ValidationFailed as exc:  # contact rows that cannot be read as the modal sends them
+            return refused(exc)
         try:
             with unit_of_work(db.session):
                 customer = quick_create_customer(db.session, actor(), save_options(), typed)

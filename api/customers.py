@@ -177,9 +177,12 @@ def operators(customer_id: int):
 def set_operators(data, customer_id: int):
     """Replace the responsible operators (maintainers only)."""
     customer = _customer(customer_id)
-    chosen = db.session.scalars(select(Operator).where(Operator.id.in_(data["operator_ids"]))).all()
+    # The operators the panel offers: active ones (one deactivated since it was assigned may stay).
+    kept = [op.id for op in customer.operators]
+    chosen = db.session.scalars(select(Operator).where(
+        Operator.id.in_(data["operator_ids"]), Operator.is_active.is_(True) | Operator.id.in_(kept))).all()
     if len(chosen) != len(set(data["operator_ids"])):
-        raise ValidationFailed({"operator_ids": ["Not all of these operators exist."]})
+        raise ValidationFailed({"operator_ids": ["Not all of these operators exist and may sign in."]})
     with unit_of_work(db.session):
         assign_operators(db.session, customer, _actor(), save_options(), list(chosen),
                          seen_version=data.get("version"))

@@ -12,7 +12,9 @@ from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from models import AuditEvent, Operator
 from services.errors import StaleRecord
@@ -93,20 +95,88 @@ def record(
     actor_label: str | None = None,
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Add an event to the session (committed with the change it describes)."""
+    """Add an event to the session (committed with the change it describes). An entity whose
+    pending change the database has not seen yet (a new row without its id, a versioned row
+    whose version the flush raises) is read after the next flush instead: the event waits for
+    it, so a command need not flush before recording, and a batch's rows and events each go in
+    one flush. A waiting event is dropped with the (sub)transaction it was recorded in when
+    that rolls back, and added at the latest when it commits."""
     event = AuditEvent(
         actor_id=actor.id if actor is not None else None,
         actor_label=actor_label or (actor.email if actor is not None else "system"),
         action=action,
         entity_type=entity_type or type(entity).__name__.lower(),
-        entity_id=getattr(entity, "id", None),
-        entity_label=str(entity)[:255] if entity is not None else None,
-        entity_version=getattr(entity, "version", None),
         changes={k: v for k, v in (changes or {}).items()} or None,
         ip_address=ip_address,
     )
-    session.add(event)
+    waiting = session.info.get(_WAITING)
+    if waiting or not _settled(entity):  # behind a waiting one too: events keep their order
+        current = session() if isinstance(session, scoped_session) else session
+        transaction = current.get_nested_transaction() or current.get_transaction()
+        session.info.setdefault(_WAITING, []).append((event, entity, transaction))
+    else:
+        _describe(event, entity)
+        session.add(event)
     return event
+
+
+_WAITING = "audit_events_waiting"  # session.info: [(event, entity, transaction recorded in)]
+
+
+def _settled(entity) -> bool:
+    """Whether `entity`'s id and version are already what its pending change makes them."""
+    state = inspect(entity, raiseerr=False) if entity is not None else None
+    if state is None:
+        return True
+    if state.transient or state.pending:
+        return False
+    return not (state.modified and state.mapper.version_id_col is not None)
+
+
+def _describe(event: AuditEvent, entity) -> None:
+    event.entity_id = getattr(entity, "id", None)
+    event.entity_label = str(entity)[:255] if entity is not None else None
+    event.entity_version = getattr(entity, "version", None)
+
+
+def _add_waiting(session: Session) -> None:
+    for event, entity, _transaction in session.info.pop(_WAITING, None) or ():
+        _describe(event, entity)
+        session.add(event)
+
+
+def _after_flush(session: Session, _flush_context) -> None:
+    # The rows have their ids and versions now; the events go in the next flush, which a
+    # commit or a savepoint's release runs at once (their flush loop).
+    _add_waiting(session)
+
+
+def _before_commit(session: Session) -> None:
+    if session.info.get(_WAITING):
+        session.flush()  # the entities first (the events follow in _after_flush)
+        _add_waiting(session)  # events of entities the flush had nothing to write for
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Committed: its events were added above. Rolled back: its events go with it.
+    waiting = session.info.get(_WAITING)
+    if waiting:
+        session.info[_WAITING] = [w for w in waiting if not _within(w[2], transaction)]
+
+
+def _within(recorded_in: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    current = recorded_in
+    while current is not None:
+        if current is ended:
+            return True
+        current = current.parent
+    return recorded_in is None and ended.parent is None  # recorded before the session began one
+
+
+for _name, _hook in (("after_flush_postexec", _after_flush), ("before_commit", _before_commit),
+                     ("after_transaction_end", _after_transaction_end)):
+    if not sa_event.contains(Session, _name, _hook):
+        sa_event.listen(Session, _name, _hook)
 
 
 def changes_since(session: DbSession, entity_type: str, entity_id: int, version: int) -> list[AuditEvent]:

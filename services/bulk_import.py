@@ -35,6 +35,7 @@ from services.customers import SaveOptions, create_customer, save_customer, vali
 from services.duplicates import DuplicateSuspected, find_duplicates, make_probe
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.matching import compact_id, name_key
+from services.merge import survivor_of
 from services.transactions import DbSession, in_unit_of_work, unit_of_work
 
 
@@ -221,7 +222,11 @@ class _Importer:
         if query is None:
             return []
         with self.session.no_autoflush:
-            return sorted(self.session.scalars(query.limit(5)))
+            found = [self.session.get(Customer, i) for i in self.session.scalars(query.limit(5))]
+            # A merged-away record lives on as its survivor (services.merge): a row matching the
+            # old record, or both, matches the one customer left — never the tombstone.
+            alive = {survivor.id for survivor in (survivor_of(self.session, c) for c in found) if survivor}
+        return sorted(alive)
 
     def match(self, row: _Row, kind: CustomerKind) -> tuple[Customer | None, MatchRule | None]:
         for rule in self.rules:

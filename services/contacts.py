@@ -8,6 +8,7 @@ from models import Contact, Operator
 from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, check_version, record
+from services.batches import flush_command
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.errors import ErrorBag, ValidationFailed
 from services.limits import check_lengths
@@ -29,18 +30,37 @@ def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
     check_lengths(contact, bag)
 
 
-def _keeps_an_email_contact(session: DbSession, contact: Contact) -> None:
+def _keeps_an_email_contact(session: DbSession, contact: Contact, company_id: int | None = None,
+                            field: str = "email") -> None:
     """A company may not lose its last contact with an e-mail (services.customers'
-    company-contact rule), whether by deleting that contact or by clearing its e-mail."""
-    company_id = contact.customer_id if contact.customer_id is not None else (
-        contact.customer.id if contact.customer is not None else None)
+    company-contact rule), whether by deleting that contact, by clearing its e-mail or by moving
+    it to another company: ValidationFailed on `field` unless another contact of the company
+    (`company_id`, else the contact's own) has one."""
+    if company_id is None:
+        company_id = contact.customer_id if contact.customer_id is not None else (
+            contact.customer.id if contact.customer is not None else None)
     if company_id is None:
         return
     others = session.scalar(select(func.count()).select_from(Contact).where(
         Contact.customer_id == company_id, Contact.id != contact.id, Contact.email.is_not(None),
         Contact.email != ""))
     if not others:
-        raise ValidationFailed({"email": [CONTACT_EMAIL_NEEDED]})
+        raise ValidationFailed({field: [CONTACT_EMAIL_NEEDED]})
+
+
+def _check_what_it_leaves(session: DbSession, contact: Contact) -> None:
+    """An existing contact that had an e-mail (as stored) and loses it, or leaves its company:
+    the company it had may not be left without a contact with an e-mail. Read from the stored
+    row, so it holds however the change was made (the relationship, the key, loaded or not)."""
+    stored = session.execute(select(Contact.customer_id, Contact.email)
+                             .where(Contact.id == contact.id)).one_or_none()
+    if stored is None or not stored.email:
+        return
+    company = contact.customer.id if contact.customer is not None else contact.customer_id
+    if company != stored.customer_id:
+        _keeps_an_email_contact(session, contact, stored.customer_id, field="customer")
+    elif not contact.email:
+        _keeps_an_email_contact(session, contact, stored.customer_id)
 
 
 def contact_field_errors(contact: Contact, phone_region: str) -> dict[str, list[str]]:
@@ -93,15 +113,13 @@ def save_contact(
         _check_rights(session, contact, actor)
         check_version(session, "contact", contact, seen_version)
     validate_contact(session, contact, phone_region)
-    history = inspect(contact).attrs.email.history
-    if not is_new and not contact.email and history.deleted and history.deleted[0]:
+    if not is_new:
         with session.no_autoflush:
-            _keeps_an_email_contact(session, contact)
+            _check_what_it_leaves(session, contact)
     session.add(contact)
     changes = changes_of(contact)
-    flush(session)
     record(session, actor, "create" if is_new else "update", contact, changes)
-    flush(session)
+    flush_command(session)  # the event takes the id and version this flush gives (services.audit)
     return contact
 
 

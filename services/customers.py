@@ -26,6 +26,7 @@ from models import (
 from models.enums import CustomerKind
 from services.access import Right, require, require_maintainer
 from services.audit import changes_of, check_version, record
+from services.batches import flush_command
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.contacts import CONTACT_EMAIL_NEEDED, check_contact
 from services.errors import FORM, DomainError, ErrorBag, ValidationFailed, VersionRequired
@@ -108,6 +109,7 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
         customer.kind = CustomerKind(customer.kind)
         for field in TEXT_FIELDS:
             setattr(customer, field, bag.check(field, clean_text, getattr(customer, field)))
+        _person_becomes_main_contact(session, customer)
         _clear_other_kind(customer)
         # Stored compact ("50 111 222" = "50111222"), so uniqueness and duplicate search agree.
         for field in ("registration_number", "vat_id"):
@@ -206,7 +208,28 @@ def _contacts_changed(customer: Customer) -> bool:
     return any(inspect(c).attrs.email.history.has_changes() for c in customer.contacts)
 
 
-def check_company_contacts(customer: Customer, is_new: bool) -> None:
+def _became_company(session: DbSession, customer: Customer) -> bool:
+    """A stored person being saved as a company (the stored kind is read: the object's own
+    history does not know the old value when the attribute was set before it was loaded)."""
+    with session.no_autoflush:  # the pending change must not reach the row before it is read
+        if customer.id is None or customer.kind != CustomerKind.COMPANY:
+            return False
+        stored = session.scalar(select(Customer.kind).where(Customer.id == customer.id))
+    return stored is not None and CustomerKind(stored) == CustomerKind.PERSON
+
+
+def _person_becomes_main_contact(session: DbSession, customer: Customer) -> None:
+    """A person turned into a company (the person turned out to stand for their firm) keeps the
+    way C-Desk reaches them: their name and e-mail become the company's main contact. Without an
+    e-mail there is nothing to keep, and the company-contact rule refuses the change."""
+    if customer.last_name and customer.email and not customer.contacts and _became_company(session, customer):
+        customer.contacts.append(Contact(first_name=customer.first_name, last_name=customer.last_name,
+                                         email=customer.email, phone=customer.primary_phone,
+                                         phone_type=customer.primary_phone_type, title=customer.title,
+                                         is_main=True))
+
+
+def check_company_contacts(session: DbSession, customer: Customer, is_new: bool) -> None:
     """The seed's rule: a company gets a contact to receive e-mail. A new company must come
     with at least one contact that has an e-mail; an existing one may not lose its last one (a
     company registered before the rule, without any, can still be edited otherwise)."""
@@ -215,6 +238,10 @@ def check_company_contacts(customer: Customer, is_new: bool) -> None:
     has_email = any(c.email for c in customer.contacts)
     if is_new and not has_email:
         raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
+    if not has_email and _became_company(session, customer):
+        raise ValidationFailed({"kind": [
+            CONTACT_EMAIL_NEEDED + " A person becomes a company only with an e-mail: it becomes the "
+                                   "company's main contact."]})
     if not is_new and not has_email and _contacts_changed(customer):
         before = inspect(customer).attrs.contacts.history
         had = any((inspect(c).attrs.email.history.deleted or [c.email])[0]
@@ -240,7 +267,7 @@ def save_customer(
     PermissionDenied."""
     from services.duplicates import customer_probe, refuse_duplicates
 
-    is_new = customer.id is None
+    is_new = not inspect(customer).has_identity  # reads nothing: no autoflush of the pending change
     with session.no_autoflush:
         _check_rights(session, customer, actor)
         check_version(session, "customer", customer, seen_version)
@@ -249,7 +276,7 @@ def save_customer(
         if is_new:
             refuse_duplicates(session, actor, customer_probe(customer, options.phone_region),
                               confirmed=confirm_duplicate)
-        check_company_contacts(customer, is_new)
+        check_company_contacts(session, customer, is_new)
     if is_new:
         customer.created_by = actor
     customer.updated_by = actor
@@ -261,9 +288,8 @@ def save_customer(
     contact_changes += [(c, {}, "delete") for c in removed]
     # Settings created with the customer (the wizard) are recorded with it.
     settings_changes = changes_of(customer.settings) if is_new and customer.settings is not None else None
-    flush(session)
     _audit_customer(session, actor, customer, changes, contact_changes, is_new, settings_changes)
-    flush(session)
+    flush_command(session)  # the events take the ids and versions this flush gives (services.audit)
     return customer
 
 

@@ -104,11 +104,26 @@ def test_database_check_constraint_requires_names_per_kind(session):
 
 
 def test_switching_kind_clears_the_other_kinds_fields(new_customer, session):
-    customer = new_customer(kind=CustomerKind.PERSON, first_name="Ann", last_name="Lee", title="CFO")
+    customer = new_customer(kind=CustomerKind.PERSON, first_name="Ann", last_name="Lee", title="CFO",
+                            email="ann@lee.example.com")
     customer.kind = CustomerKind.COMPANY
     customer.company_name = "Lee Consulting"
     written(session, lambda: save_customer(session, customer, None, SaveOptions()))
     assert (customer.first_name, customer.title, customer.display_name) == (None, None, "Lee Consulting")
+    # the person who turned out to stand for a firm is now its main contact, reachable as before
+    [ann] = customer.contacts
+    assert (ann.display_name, ann.email, ann.is_main) == ("Ann Lee", "ann@lee.example.com", True)
+    assert ann.title == "CFO"
+
+
+def test_a_person_without_an_email_cannot_become_a_company_without_a_contact(new_customer, session):
+    customer = new_customer(kind=CustomerKind.PERSON, first_name="Bo", last_name="Ek")
+    customer.kind = CustomerKind.COMPANY
+    customer.company_name = "Ek AB"
+    errors = errors_of(lambda: save_customer(session, customer, None, SaveOptions()))
+    assert "contact with an e-mail" in errors["kind"][0]
+    session.expire_all()
+    assert session.get(Customer, customer.id).kind == CustomerKind.PERSON
 
 
 def test_contacts_of_a_company_are_validated_with_it(new_customer, session):

@@ -376,3 +376,23 @@ def test_record_pages_answer_404_for_strangers_and_follow_merges_after_the_acces
     session.commit()
     for gone in (mine, twin):  # now merged into a customer this operator may not view
         assert operator_client.get(f"/admin/customers/details/?id={gone.id}").status_code == 404
+
+
+def test_a_person_turned_into_a_company_keeps_its_email_as_the_main_contact(maintainer_client, session,
+                                                                              new_customer):
+    ann = new_customer(kind=CustomerKind.PERSON, first_name="Ann", last_name="Lee",
+                       email="ann@lee.example.com")
+    bo = new_customer(kind=CustomerKind.PERSON, first_name="Bo", last_name="Ek")
+    answer = maintainer_client.submit(f"/admin/customers/edit/?id={bo.id}", form_of(
+        "company", company_name="Ek AB", first_name="Bo", last_name="Ek"))
+    assert answer.status_code == 200 and "contact with an e-mail" in unescape(answer.get_data(as_text=True))
+    answer = maintainer_client.submit(f"/admin/customers/edit/?id={ann.id}", form_of(
+        "company", company_name="Lee Consulting", first_name="Ann", last_name="Lee",
+        email="ann@lee.example.com"))
+    assert answer.status_code == 302
+    session.expire_all()
+    assert session.get(Customer, bo.id).kind == CustomerKind.PERSON
+    company = session.get(Customer, ann.id)
+    assert company.display_name == "Lee Consulting"
+    assert [(c.display_name, c.email, c.is_main) for c in company.contacts] == [
+        ("Ann Lee", "ann@lee.example.com", True)]

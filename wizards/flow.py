@@ -107,7 +107,7 @@ def _check_customer(session: DbSession, actor: Operator, values: dict[str, Any],
             customer.contacts.append(contact)
         if "contact_email" not in errors:
             try:
-                check_company_contacts(customer, is_new=True)
+                check_company_contacts(session, customer, is_new=True)
             except ValidationFailed as exc:
                 errors["contact_email"] = [m for ms in exc.errors.values() for m in ms]
     if not errors and not _confirmed(values):

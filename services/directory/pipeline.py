@@ -5,10 +5,12 @@
     directory-owned fields → commit the batch → resolve managers → deactivate the vanished → report
 
 Every record is written by the command every door uses (through the target: save_customer or
-save_contact). Each batch is a unit of work and each account a savepoint in it
-(services.batches): an account a rule refuses (a value longer than its column, a loop of
-managers…) is reported and skipped, the rest of its batch is written; a failure part-way leaves
-a consistent database and a rerun completes the rest. A dry run is the same import inside one
+save_contact). Each batch is a unit of work (services.batches). Its new records go to the
+database together, in one flush, and each changed record in a savepoint of its own; when a
+command or that flush refuses anything, the batch is written again with each account in a
+savepoint: an account a rule refuses (a value longer than its column, a loop of managers…) is
+reported and skipped, the rest of its batch is written. A failure part-way leaves a consistent
+database and a rerun completes the rest. A dry run is the same import inside one
 unit of work rolled back at the end, so a preview and the import cannot disagree. The run's row
 (counts, progress, report) is written by units of work of a session of its own, committed as
 the import goes, so the admin page can show progress from any process.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session
 from models import Customer, DirectorySource, DirectorySyncRun, Operator
 from models.base import utcnow
 from models.enums import DirectoryTarget, SyncRunStatus
-from services.batches import batch_unit, batches, rolled_back
+from services.batches import batch_unit, batches, one_flush, rolled_back
 from services.customers import SaveOptions
 from services.directory import adapter
 from services.directory.mapping import (
@@ -41,7 +43,7 @@ from services.directory.mapping import (
 from services.directory.targets import ContactTarget, Lookups, PersonTarget, Refused, find_existing
 from services.errors import FORM, DomainError, ValidationFailed
 from services.secrets import SecretBox
-from services.transactions import DbSession, in_unit_of_work, unit_of_work
+from services.transactions import DbSession, flush, in_unit_of_work, unit_of_work
 
 REPORT_LIMIT = 500  # changed and failed entries kept in a run's report
 Progress = Callable[[DirectorySyncRun], None]
@@ -135,7 +137,12 @@ class Import:
         return going, len(guids)
 
     def write_batch(self, target, entries: list[tuple[str, dict]]) -> None:
-        """One page of entries: one unit of work, each account in a savepoint of its own."""
+        """One page of entries, one unit of work. First all together: the new records' commands
+        leave their flush to the page (services.batches.one_flush), which sends their rows in
+        one flush; a changed record is written in a savepoint of its own after the rows before
+        it were flushed, so its command sees them. When a command or the page's flush refuses
+        anything, that attempt (a savepoint) is rolled back and the page written again one
+        account at a time, each in a savepoint: the refused account is reported alone."""
         with batch_unit(self.session):
             people: list[DirectoryPerson] = []
             for dn, attributes in entries:
@@ -149,50 +156,81 @@ class Import:
             people.sort(key=lambda p: p.dn.lower() not in named)
             existing = find_existing(self.session, target, people)
             managers = self._managers_by_dn({p.manager_dn for p in people if p.manager_dn})
-            self.in_batch = {}  # DN → record of this page, for managers listed earlier on it
-            for person in people:
-                if person.usn is not None:
-                    self.tally.highest_usn = max(self.tally.highest_usn or 0, person.usn)
-                self._write_one(target, person, existing.get(person.guid), managers)
+            tally, pending = replace(self.tally, changes=list(self.tally.changes),
+                                     errors=list(self.tally.errors)), dict(self.pending_managers)
+            try:
+                with unit_of_work(self.session, savepoint=True), one_flush(self.session):
+                    self._write_page(target, people, existing, managers, together=True)
+            except (Refused, DomainError):
+                # Rolled back to before the page; its records are expired and read again.
+                self.tally, self.pending_managers = tally, pending
+                self._write_page(target, people, existing, managers, together=False)
         self.tally.processed += len(entries)
 
-    def _write_one(self, target, person: DirectoryPerson, current, managers: dict[str, int]) -> None:
-        """Compare the entry with its record (no savepoint for the many unchanged ones), then
-        write what changed through the target's command in a savepoint: a refusal drops this
-        account alone and is reported with the field it concerns."""
+    def _write_page(self, target, people: list[DirectoryPerson], existing: dict, managers: dict[str, int],
+                    *, together: bool) -> None:
+        self.in_batch = {}  # DN → record of this page, for managers listed earlier on it
+        for person in people:
+            if person.usn is not None:
+                self.tally.highest_usn = max(self.tally.highest_usn or 0, person.usn)
+            self._write_one(target, person, existing.get(person.guid), managers, together)
+
+    def _write_one(self, target, person: DirectoryPerson, current, managers: dict[str, int],
+                   together: bool) -> None:
+        """Compare the entry with its record (nothing written for the many unchanged ones), then
+        write what changed through the target's command. One at a time (`together` False), or a
+        changed record, goes in a savepoint: a refusal drops this account alone and is reported
+        with the field it concerns. A new record written `together` is not flushed here, and
+        what its command refuses is raised: the page is then written again one at a time."""
         warnings: list[str] = []
         try:
             with self.session.no_autoflush:
                 values = target.desired(person, warnings)
-            values.update(directory_guid=person.guid, sam_account_name=person.sam,
-                          directory_dn=person.dn, directory_source_id=self.source.id)
-            changed = [k for k, v in values.items() if current is None or getattr(current, k) != v]
-            activate = current is None and person.disabled or \
-                current is not None and target.is_active(current) == person.disabled
-            known, manager_id = (False, None) if target.model is not Customer else \
-                self._manager_of(person, managers)
-            if current is None:
-                move_manager = known and manager_id is not None
-            else:  # nobody is their own manager
-                move_manager = known and manager_id != current.manager_id and manager_id != current.id
-            if current is not None and not (changed or activate or move_manager):
-                self.tally.unchanged += 1
-                self._remember(person, current)
-                return
-            with unit_of_work(self.session, savepoint=True):
-                record = current if current is not None else target.new(person)
-                with self.session.no_autoflush:
-                    for key in changed:
-                        setattr(record, key, values[key])
-                    if activate:
-                        target.set_active(record, not person.disabled)
-                    if move_manager:
-                        record.manager = self.session.get(Customer, manager_id) if manager_id else None
-                record.directory_synced_at = self.started
-                target.save(record, self.actor)
-        except (Refused, DomainError) as exc:
+        except (Refused, DomainError) as exc:  # nothing written yet
             self.tally.fail(person.dn, self._refusal(exc), account=person.sam)
             return
+        values.update(directory_guid=person.guid, sam_account_name=person.sam,
+                      directory_dn=person.dn, directory_source_id=self.source.id)
+        changed = [k for k, v in values.items() if current is None or getattr(current, k) != v]
+        activate = current is None and person.disabled or \
+            current is not None and target.is_active(current) == person.disabled
+        known, manager_id, new_manager = (False, None, None) if target.model is not Customer else \
+            self._manager_of(person, managers)
+        if current is None:
+            move_manager = known and (manager_id is not None or new_manager is not None)
+        else:  # nobody is their own manager
+            move_manager = known and (new_manager is not None or
+                                      manager_id != current.manager_id and manager_id != current.id)
+        if current is not None and not (changed or activate or move_manager):
+            self.tally.unchanged += 1
+            self._remember(person, current)
+            return
+
+        def write():
+            record = current if current is not None else target.new(person)
+            with self.session.no_autoflush:
+                for key in changed:
+                    setattr(record, key, values[key])
+                if activate:
+                    target.set_active(record, not person.disabled)
+                if move_manager:
+                    record.manager = new_manager if new_manager is not None else \
+                        self.session.get(Customer, manager_id) if manager_id else None
+            record.directory_synced_at = self.started
+            target.save(record, self.actor)
+            return record
+
+        if together and current is None:
+            record = write()
+        else:
+            if together:  # the page's new rows first; a refusal of theirs is the page's
+                flush(self.session)
+            try:
+                with unit_of_work(self.session, savepoint=True):
+                    record = write()
+            except (Refused, DomainError) as exc:
+                self.tally.fail(person.dn, self._refusal(exc), account=person.sam)
+                return
         for warning in warnings:
             self.tally.fail(person.dn, warning, account=person.sam, skipped=False)
         self._remember(person, record)
@@ -229,18 +267,23 @@ class Import:
             Customer.directory_dn.in_(dns)))
         return {dn.lower(): cid for dn, cid in rows}
 
-    def _manager_of(self, person: DirectoryPerson, managers: dict[str, int]) -> tuple[bool, int | None]:
-        """(known, the manager's id): None when the entry names none; not known when the
-        manager comes later in the listing (a forward reference, resolved at the end)."""
+    def _manager_of(self, person: DirectoryPerson,
+                    managers: dict[str, int]) -> tuple[bool, int | None, Customer | None]:
+        """(known, the manager's id, the manager when it is new on this page and not flushed
+        yet): no manager when the entry names none; not known when the manager comes later in
+        the listing (a forward reference, resolved at the end)."""
         if not person.manager_dn:
-            return True, None
+            return True, None, None
         key = person.manager_dn.lower()
-        earlier = self.in_batch.get(key)  # written earlier on this page (flushed: it has its id)
-        manager_id = managers.get(key) or (earlier.id if earlier is not None else None)
+        manager_id = managers.get(key)
+        earlier = self.in_batch.get(key) if manager_id is None else None  # written earlier on this page
+        if earlier is not None and earlier.id is None:
+            return True, None, earlier
+        manager_id = manager_id or (earlier.id if earlier is not None else None)
         if manager_id is None:
             self.pending_managers[person.guid] = person.manager_dn
-            return False, None
-        return True, manager_id
+            return False, None, None
+        return True, manager_id, None
 
     def resolve_managers(self, target: PersonTarget) -> None:
         """Second pass: managers that came later in the listing than their reports (or in the
