@@ -116,7 +116,7 @@ class QuickCreateMixin:
         probe = make_probe(kind=args.get("kind"), name=args.get("name", "")[:LIMITS["name"]],
                            email=args.get("email", "")[:LIMITS["email"]],
                            phone=args.get("phone", "")[:TYPED_PHONE],
-                           phone_region=save_options().phone_region)
+                           phone_region=save_options().phone_region, partial=True)
         candidates = find_duplicates(db.session, actor(), probe)
         return jsonify(candidates=[c.as_dict() for c in candidates])
 

@@ -219,7 +219,8 @@ def create_request(data, customer_id: int):
 @blp.response(200, Candidates)
 def duplicates(data):
     """Existing customers and contacts like these values, scored, with reasons (the quick form's check)."""
-    probe = make_probe(phone_region=save_options().phone_region, **data)
+    partial = data.pop("while_typing")
+    probe = make_probe(phone_region=save_options().phone_region, partial=partial, **data)
     return {"candidates": [c.as_dict() for c in find_duplicates(db.session, _actor(), probe)]}
 
 

@@ -210,6 +210,9 @@ class DuplicateQuery(Strict):
     phone = text(Customer.primary_phone, allow_none=False)
     registration_number = text(Customer.registration_number, allow_none=False)
     vat_id = text(Customer.vat_id, allow_none=False)
+    while_typing = fields.Boolean(load_default=False, metadata={
+        "description": "A search while typing: the last word of the name may be unfinished, so names "
+                       "that start with what is typed are listed too"})
 
 
 class Candidate(Schema):
@@ -218,7 +221,9 @@ class Candidate(Schema):
     customer_id = fields.Integer(allow_none=True)
     reasons = fields.List(fields.String())
     strong = fields.Boolean()
-    score = fields.Integer()
+    score = fields.Float(allow_none=True, metadata={
+        "description": "The evidence in bits (higher is likelier the same record); null for a record "
+                       "you may not view"})
     visible = fields.Boolean()
     label = fields.String()
     customer_label = fields.String()

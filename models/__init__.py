@@ -16,6 +16,7 @@ from models.lookups import (
     Team,
     Workgroup,
 )
+from models.name_vocabulary import NameWord, NameWordVariant
 from models.operator import ApiToken, Operator, operator_team
 from models.portal import PortalAccount
 from models.request import Request, request_contact
@@ -26,7 +27,7 @@ from models.wizard import WizardDraft
 __all__ = [
     "ApiToken", "AuditEvent", "Base", "Building", "Computer", "Contact", "ContactSearchToken",
     "Customer", "CustomerSearchToken", "CustomerSettings", "CustomerStatus", "Department",
-    "DirectorySource", "DirectorySyncRun", "GlobalSettings", "Operator", "PortalAccount",
-    "Request", "SecurityGroup", "Site", "SlaLevel", "Team", "WizardDraft", "Workgroup",
+    "DirectorySource", "DirectorySyncRun", "GlobalSettings", "NameWord", "NameWordVariant", "Operator",
+    "PortalAccount", "Request", "SecurityGroup", "Site", "SlaLevel", "Team", "WizardDraft", "Workgroup",
     "customer_operator", "customer_workgroup", "db", "operator_team", "request_contact",
 ]

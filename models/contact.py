@@ -9,7 +9,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import DirectoryIdentityMixin, Model, TimestampMixin, enum_column
 from models.enums import PhoneType
-from models.search_index import ContactSearchToken, fold, inputs_changed, phone_tokens, sync_tokens, words
+from models.names import name_words, person_name
+from models.search_index import (
+    NEW_NAME_WORDS,
+    ContactSearchToken,
+    fold,
+    inputs_changed,
+    name_tokens,
+    phone_tokens,
+    sync_tokens,
+    words,
+)
 
 if TYPE_CHECKING:
     from models.customer import Customer
@@ -50,6 +60,10 @@ class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
     def role_label(self) -> str:
         return "Main contact" if self.is_main else "Contact"
 
+    def name_words(self) -> list[str]:
+        """The words of the name as duplicate matching compares them (models.names)."""
+        return name_words(person_name(self.first_name, self.last_name), company=False)
+
     def refresh_derived(self) -> None:
         if not inputs_changed(self, ("first_name", "last_name", "email", "title", "phone")):
             return
@@ -57,6 +71,9 @@ class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
         self.sort_name = fold(f"{self.last_name} {self.first_name or ''}").strip()[:200]
         tokens = words(self.first_name, self.last_name, self.email, self.title)
         tokens |= phone_tokens(self.phone)
+        own_name = self.name_words()
+        tokens |= name_tokens(own_name)
+        self.__dict__[NEW_NAME_WORDS] = own_name
         sync_tokens(self.search_tokens, tokens, lambda t: ContactSearchToken(token=t))
 
     def __str__(self) -> str:

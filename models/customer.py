@@ -23,8 +23,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import DirectoryIdentityMixin, Model, TimestampMixin, db, enum_column
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from models.lookups import Building, CustomerStatus, Department, Site, SlaLevel, Workgroup
+from models.names import name_words, person_name
 from models.operator import Operator
-from models.search_index import CustomerSearchToken, fold, inputs_changed, phone_tokens, sync_tokens, words
+from models.search_index import (
+    NEW_NAME_WORDS,
+    CustomerSearchToken,
+    fold,
+    inputs_changed,
+    name_tokens,
+    phone_tokens,
+    sync_tokens,
+    words,
+)
 
 if TYPE_CHECKING:
     from models.contact import Contact
@@ -177,6 +187,12 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         first = " ".join(p for p in [(self.first_name or "").strip(), middle and f"{middle}."] if p)
         return f"{(self.last_name or '').strip()}, {first}".strip(", ")
 
+    def name_words(self) -> list[str]:
+        """The words of the name as duplicate matching compares them (models.names)."""
+        if self.kind == CustomerKind.COMPANY:
+            return name_words(self.company_name, company=True)
+        return name_words(person_name(self.first_name, self.middle_name, self.last_name), company=False)
+
     def refresh_derived(self) -> None:
         if not inputs_changed(self, DERIVED_FROM):
             return
@@ -193,6 +209,9 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
             self.vat_id,
         )
         tokens |= phone_tokens(self.primary_phone) | phone_tokens(self.secondary_phone)
+        own_name = self.name_words()
+        tokens |= name_tokens(own_name)
+        self.__dict__[NEW_NAME_WORDS] = own_name
         sync_tokens(self.search_tokens, tokens, lambda t: CustomerSearchToken(token=t))
 
     def __str__(self) -> str:

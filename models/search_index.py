@@ -10,7 +10,6 @@ wizard, API, importer, CLI — keeps them current without remembering to.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 import phonenumbers
@@ -18,21 +17,19 @@ from sqlalchemy import ForeignKey, event, inspect
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Model, binary_string
+from models.name_vocabulary import add_words
+from models.names import fold
 
 TOKEN_LENGTH = 64
-# Letters NFKD does not decompose into a base letter plus a mark.
-_EXTRA_FOLDS = str.maketrans({"ß": "ss", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
 _WORD = re.compile(r"[a-z0-9]+")
 _PHONE_QUERY = re.compile(r"^[\d\s+().\-/]+$")
-
-
-def fold(text: str | None) -> str:
-    """Lower-case `text` without diacritics: "Kováč" → "kovac"."""
-    if not text:
-        return ""
-    lowered = text.casefold().translate(_EXTRA_FOLDS)
-    decomposed = unicodedata.normalize("NFKD", lowered)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+# Name pairs ("~jana horvathova") sort after every word token, so a search range over words
+# ("nov" ≤ token < "now") never meets them.
+PAIR_MARK = "~"
+PAIR_WORDS = 4  # pairs of the first four name words: at most twelve tokens
+# The whole name ("=kovac peter", words sorted) sorts between digits and letters, so no search
+# range meets it either; it counts namesakes exactly, which an e-mail's words would blur.
+NAME_MARK = "="
 
 
 def words(*texts: str | None) -> set[str]:
@@ -41,6 +38,30 @@ def words(*texts: str | None) -> set[str]:
     for text in texts:
         found.update(w[:TOKEN_LENGTH] for w in _WORD.findall(fold(text)))
     return found
+
+
+def pair_token(first: str, second: str) -> str:
+    return f"{PAIR_MARK}{first} {second}"[:TOKEN_LENGTH]
+
+
+def whole_name_token(name_words: Iterable[str]) -> str | None:
+    words = sorted(name_words)
+    return f"{NAME_MARK}{' '.join(words)}"[:TOKEN_LENGTH] if words else None
+
+
+def name_tokens(name_words: Iterable[str]) -> set[str]:
+    """The whole-name token and the pair tokens of a name (see `name_pair_tokens`)."""
+    name_words = list(name_words)
+    whole = whole_name_token(name_words)
+    return name_pair_tokens(name_words) | ({whole} if whole else set())
+
+
+def name_pair_tokens(name_words: Iterable[str]) -> set[str]:
+    """Every ordered pair of a name's words, so "jana horv" — the words typed so far, the last
+    one unfinished — is one B-tree range over "~jana horv…", and an exact namesake one key,
+    whatever the order the name was written in."""
+    distinct = list(dict.fromkeys(name_words))[:PAIR_WORDS]
+    return {pair_token(a, b) for a in distinct for b in distinct if a != b}
 
 
 def phone_tokens(e164: str | None) -> set[str]:
@@ -98,6 +119,9 @@ class ContactSearchToken(Model):
     )
 
 
+NEW_NAME_WORDS = "_new_name_words"  # set by refresh_derived: the vocabulary the flush must know
+
+
 def sync_tokens(collection: list, wanted: Iterable[str], make) -> None:
     """Make `collection` hold exactly `wanted`, keeping rows that stay: deleting and
     re-inserting the same (token, id) key in one flush would collide."""
@@ -120,10 +144,14 @@ def inputs_changed(obj, fields: Iterable[str]) -> bool:
 
 
 def _refresh_derived(session: Session, _flush_context, _instances) -> None:
+    name_words: set[str] = set()
     for obj in list(session.new) + list(session.dirty):
         refresh = getattr(obj, "refresh_derived", None)
         if refresh is not None and obj not in session.deleted:
             refresh()
+            name_words.update(obj.__dict__.pop(NEW_NAME_WORDS, ()))
+    if name_words:
+        add_words(session.connection(), name_words)
 
 
 event.listen(Session, "before_flush", _refresh_derived)

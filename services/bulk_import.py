@@ -32,7 +32,7 @@ from services.bulk_import_files import CONTACT_FIELDS, CUSTOMER_FIELDS, SourceRo
 from services.contact_info import normalise_email, normalise_phone
 from services.contacts import contact_field_errors
 from services.customers import SaveOptions, create_customer, save_customer, validate_customer
-from services.duplicates import DuplicateSuspected, find_duplicates, make_probe
+from services.duplicates import DuplicateSuspected, same_name_customer_ids
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.matching import compact_id, name_key
 from services.merge import survivor_of
@@ -215,10 +215,8 @@ class _Importer:
             name = row.get("company_name") if company else f"{row.get('first_name')} {row.get('last_name')}"
             if not name_key(name, company=company):
                 return []
-            probe = make_probe(kind=kind, name=name, phone_region=self.options.phone_region)
-            # The system's view (actor None): a hidden match is still a match, refused below.
-            return sorted({c.customer_id for c in find_duplicates(self.session, None, probe)
-                           if c.record == "customer" and "same name" in c.reasons and c.customer_id})
+            # The system's view: a hidden match is still a match, refused below; never a tombstone.
+            return same_name_customer_ids(self.session, kind, name or "")
         if query is None:
             return []
         with self.session.no_autoflush:

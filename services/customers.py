@@ -271,11 +271,12 @@ def save_customer(
     with session.no_autoflush:
         _check_rights(session, customer, actor)
         check_version(session, "customer", customer, seen_version)
-    validate_customer(session, customer, options)
-    with session.no_autoflush:
-        if is_new:
+    if is_new:  # first: a shared company ID is answered with the record that has it, like an e-mail
+        with session.no_autoflush:
             refuse_duplicates(session, actor, customer_probe(customer, options.phone_region),
                               confirmed=confirm_duplicate)
+    validate_customer(session, customer, options)
+    with session.no_autoflush:
         check_company_contacts(session, customer, is_new)
     if is_new:
         customer.created_by = actor

@@ -3,44 +3,48 @@
 One function (`find_duplicates`) serves the quick form's live list, the wizard's first step, the
 API and the importer; one (`refuse_duplicates`) makes the server refuse a strong match unless
 the user confirmed "create anyway", so a script or a browser without JavaScript cannot slip a
-duplicate past the list. Inactive records are found too, so users reactivate instead of
-re-creating. Candidates come from indexes only — lower(email) expression indexes, the token index (phone
-digits, name words exactly or by their first letters) and the unique company ID / VAT ID
-columns — never a scan of every row; rapidfuzz then scores the few candidates in Python.
+duplicate past the list — and, holding the probe's keys (services.key_locks) until the create
+commits, neither can twenty of them at once. Candidates come from bounded index lookups
+(services.candidates); the evidence is weighed in Python (services.matching) and the best comes
+first. Inactive records are found too, so users reactivate instead of re-creating. A record the
+operator may not view is listed only when an identifying key matches, and then only as "a
+record with this e-mail exists — ask X": no name, no score.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, or_, select
+from rapidfuzz import fuzz
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, Operator
+from models import Contact, Customer, GlobalSettings, Operator
 from models.enums import CustomerKind
-from models.search_index import TOKEN_LENGTH, phone_tokens, prefix_upper_bound
+from models.names import name_key, name_words, person_name
 from services.access import Right, customer_condition
+from services.candidates import Found, count_token, find_by_keys, find_by_name, name_token, registry_size
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
-from services.matching import Probe, Score, Subject, compact_id, name_key, score
+from services.key_locks import lock_keys
+from services.matching import Evidence, Probe, Subject, compact_id, weigh
 from services.transactions import DbSession
 
-NAME_PREFIX = 4  # name words are looked up by their first letters, so a typo later still matches
-PER_LOOKUP = 200  # candidate ids taken from one index range; scoring sees at most a few hundred
 DEFAULT_THRESHOLD = 88
+SEARCH_HIT_WEIGHT = 0.25  # found by the typed words, e.g. in its e-mail, but the name says nothing
 
 
 @dataclass
 class Candidate:
     """An existing record that may be the one being created. For a record the operator may not
-    view, only `visible` False, the reasons and whom to ask are filled in."""
+    view, only `visible` False, the identifying keys it shares and whom to ask are filled in."""
 
     record: str  # "customer" or "contact"
     id: int | None
     customer_id: int | None
     reasons: list[str]
     strong: bool
-    score: int
+    score: float | None  # the evidence in bits; None for a record the operator may not view
     visible: bool = True
     label: str = ""
     customer_label: str = ""  # the customer a contact belongs to (the customer itself otherwise)
@@ -71,33 +75,48 @@ class DuplicateSuspected(ValidationFailed):
         })
 
 
-def make_probe(*, kind: CustomerKind | str | None, name: str | None = None, email: str | None = None,
+def _email(value: str | None) -> str | None:
+    try:
+        clean = normalise_email(value)
+    except ValueError:
+        return None
+    return clean.lower() if clean else None
+
+
+def _phone(value: str | None, region: str) -> str | None:
+    try:
+        return normalise_phone(value, region)
+    except ValueError:
+        return None
+
+
+def make_probe(*, kind: CustomerKind | str | None = None, name: str | None = None, email: str | None = None,
                phone: str | None = None, registration_number: str | None = None,
-               vat_id: str | None = None, phone_region: str = "SK") -> Probe:
-    """The typed values in comparable form; a value that does not parse is simply not compared."""
-    company = str(getattr(kind, "value", kind)) == CustomerKind.COMPANY.value
-    try:
-        clean_email = normalise_email(email)
-    except ValueError:
-        clean_email = None
-    try:
-        clean_phone = normalise_phone(phone, phone_region)
-    except ValueError:
-        clean_phone = None
-    return Probe(company=company, name_key=name_key(name, company=company),
-                 email=clean_email.lower() if clean_email else None, phone=clean_phone,
-                 registration_number=compact_id(registration_number) or None,
-                 vat_id=compact_id(vat_id) or None)
+               vat_id: str | None = None, phone_region: str = "SK", partial: bool = False,
+               emails: tuple[str | None, ...] = (), phones: tuple[str | None, ...] = ()) -> Probe:
+    """The typed values in comparable form; a value that does not parse is simply not compared.
+    `kind` None (or unknown) looks for both kinds; `partial` marks a live search whose last word
+    is still being typed."""
+    value = str(getattr(kind, "value", kind) or "")
+    company = {CustomerKind.COMPANY.value: True, CustomerKind.PERSON.value: False}.get(value)
+    return Probe(
+        text=name or "", company=company, partial=partial,
+        emails=frozenset(e for e in map(_email, (email, *emails)) if e),
+        phones=frozenset(p for p in (_phone(v, phone_region) for v in (phone, *phones)) if p),
+        registration_number=compact_id(registration_number), vat_id=compact_id(vat_id))
 
 
 def customer_probe(customer: Customer, phone_region: str) -> Probe:
-    """A customer about to be created (not yet saved) as a probe."""
-    company = customer.kind == CustomerKind.COMPANY or customer.kind == CustomerKind.COMPANY.value
-    name = customer.company_name if company else f"{customer.first_name or ''} {customer.last_name or ''}"
+    """A customer about to be created (not yet saved), with its new contacts, as a probe."""
+    company = customer.kind in (CustomerKind.COMPANY, CustomerKind.COMPANY.value)
+    name = customer.company_name if company else person_name(customer.first_name, customer.middle_name,
+                                                              customer.last_name)
     return make_probe(kind=CustomerKind.COMPANY if company else CustomerKind.PERSON, name=name,
                       email=customer.email, phone=customer.primary_phone,
                       registration_number=customer.registration_number, vat_id=customer.vat_id,
-                      phone_region=phone_region)
+                      phone_region=phone_region, emails=(customer.secondary_email,
+                                                         *(c.email for c in customer.contacts)),
+                      phones=(customer.secondary_phone, *(c.phone for c in customer.contacts)))
 
 
 def threshold_of(session: DbSession) -> int:
@@ -105,82 +124,119 @@ def threshold_of(session: DbSession) -> int:
     return row.duplicate_name_threshold if row is not None else DEFAULT_THRESHOLD
 
 
-def _owners_with_all(model, owner, tokens: set[str]):
-    """SELECT of the owners having every one of `tokens` exactly (B-tree lookups on the index)."""
-    return (select(owner).where(model.token.in_(sorted(tokens))).group_by(owner)
-            .having(func.count() == len(tokens)))
-
-
-def _ids_by_name(session: DbSession, model, owner, key: str) -> set[int]:
-    """Records having every word of the name, or all words but one exactly and the remaining
-    one by its first letters (a typo later in that word); only when neither finds anything, any
-    word by its first letters. Selective even for common names."""
-    names = [w[:TOKEN_LENGTH] for w in key.split() if len(w) >= 2]
-    if not names:
-        return set()
-    found = set(session.scalars(_owners_with_all(model, owner, set(names)).limit(PER_LOOKUP)))
-    share = PER_LOOKUP // len(names)
-
-    def near(word: str):
-        prefix = word[:NAME_PREFIX]
-        return select(owner).where(model.token >= prefix, model.token < prefix_upper_bound(prefix))
-
-    for index, word in enumerate(names):
-        others = set(names[:index] + names[index + 1:])
-        query = near(word).where(owner.in_(_owners_with_all(model, owner, others))) if others else near(word)
-        found.update(session.scalars(query.limit(share)))
-    if not found and len(names) > 1:  # a typo in every word: each word by its first letters
-        for word in names:
-            found.update(session.scalars(near(word).limit(share)))
-    return found
-
-
-def _ids_by_email(session: DbSession, email: str) -> tuple[set[int], set[int]]:
-    customers = session.scalars(select(Customer.id).where(or_(
-        func.lower(Customer.email) == email, func.lower(Customer.secondary_email) == email)))
-    contacts = session.scalars(select(Contact.id).where(func.lower(Contact.email) == email))
-    return set(customers), set(contacts)
-
-
-def _candidate_ids(session: DbSession, probe: Probe) -> tuple[set[int], set[int]]:
-    customers: set[int] = set()
-    contacts: set[int] = set()
-    if probe.email:
-        customers, contacts = _ids_by_email(session, probe.email)
-    if probe.phone:
-        digits = {max(phone_tokens(probe.phone), key=len)}  # the full international number
-        customers.update(session.scalars(_owners_with_all(
-            CustomerSearchToken, CustomerSearchToken.customer_id, digits).limit(PER_LOOKUP)))
-        contacts.update(session.scalars(_owners_with_all(
-            ContactSearchToken, ContactSearchToken.contact_id, digits).limit(PER_LOOKUP)))
-    keys = [k for k in (probe.registration_number, probe.vat_id) if k]
-    if keys:
-        customers.update(session.scalars(select(Customer.id).where(or_(
-            Customer.registration_number.in_(keys), Customer.vat_id.in_(keys)))))
-    customers |= _ids_by_name(session, CustomerSearchToken, CustomerSearchToken.customer_id, probe.name_key)
-    if not probe.company:  # a person may already be somebody's contact
-        contacts |= _ids_by_name(session, ContactSearchToken, ContactSearchToken.contact_id, probe.name_key)
-    return customers, contacts
-
-
-def _emails(*values: str | None) -> frozenset[str]:
+def _lower(*values: str | None) -> frozenset[str]:
     return frozenset(v.lower() for v in values if v)
 
 
-def customer_subject(customer: Customer) -> Subject:
-    company = customer.kind == CustomerKind.COMPANY
-    name = customer.company_name if company else f"{customer.first_name or ''} {customer.last_name or ''}"
-    return Subject(company=company, name_key=name_key(name, company=company),
-                   emails=_emails(customer.email, customer.secondary_email),
-                   phones=frozenset(p for p in (customer.primary_phone, customer.secondary_phone) if p),
-                   registration_number=compact_id(customer.registration_number),
-                   vat_id=compact_id(customer.vat_id))
+def _customer_subjects(session: DbSession, ids: set[int]) -> dict[int, tuple[Subject, int]]:
+    """Subjects of live customers by id, with the customer id (read as columns: no ORM objects
+    for the hundreds of candidates that are only weighed)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(
+        Customer.id, Customer.kind, Customer.company_name, Customer.first_name, Customer.middle_name,
+        Customer.last_name, Customer.email, Customer.secondary_email, Customer.primary_phone,
+        Customer.secondary_phone, Customer.registration_number, Customer.vat_id,
+    ).where(Customer.id.in_(sorted(ids)), Customer.merged_into_id.is_(None)))
+    subjects = {}
+    for row in rows:
+        company = row.kind == CustomerKind.COMPANY
+        words = name_words(row.company_name, company=True) if company else name_words(
+            person_name(row.first_name, row.middle_name, row.last_name), company=False)
+        subjects[row.id] = (Subject(company=company, words=tuple(words),
+                                    emails=_lower(row.email, row.secondary_email),
+                                    phones=frozenset(p for p in (row.primary_phone,
+                                                                 row.secondary_phone) if p),
+                                    registration_number=compact_id(row.registration_number),
+                                    vat_id=compact_id(row.vat_id)), row.id)
+    return subjects
 
 
-def contact_subject(contact: Contact) -> Subject:
-    return Subject(company=False, name_key=name_key(f"{contact.first_name or ''} {contact.last_name}",
-                                                    company=False),
-                   emails=_emails(contact.email), phones=frozenset([contact.phone] if contact.phone else []))
+def _contact_subjects(session: DbSession, ids: set[int]) -> dict[int, tuple[Subject, int]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(
+        Contact.id, Contact.customer_id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone,
+    ).join(Customer, Customer.id == Contact.customer_id).where(
+        Contact.id.in_(sorted(ids)), Customer.merged_into_id.is_(None)))
+    return {row.id: (Subject(company=False, words=tuple(name_words(person_name(row.first_name, row.last_name),
+                                                                   company=False)),
+                             emails=_lower(row.email), phones=frozenset([row.phone] if row.phone else [])),
+                     row.customer_id) for row in rows}
+
+
+class _Frequencies:
+    """How many records bear a name, counted once per name and lookup."""
+
+    def __init__(self, session: DbSession, found: Found):
+        self.session, self.found = session, found
+        self.cache: dict[tuple[str, bool], int] = {}
+
+    def __call__(self, relation: str, subject: Subject) -> int:
+        token: str | None
+        if relation == "prefix" and self.found.ranges:
+            token, prefix = self.found.ranges[0][0], True
+        else:
+            token, prefix = name_token(subject.words), False
+        if token is None:
+            return 1
+        if (token, prefix) not in self.cache:
+            self.cache[token, prefix] = count_token(self.session, token, prefix=prefix) or 1
+        return self.cache[token, prefix]
+
+
+def _similar_enough(probe: Probe, subject: Subject, threshold: int) -> bool:
+    """The maintainer's threshold for names of several words: one letter off in a one-word name
+    is always close enough, in a long name the rest must agree too."""
+    typed = name_key(probe.text, company=subject.company)
+    if len(subject.words) < 2 or len(typed.split()) < 2:
+        return True
+    return fuzz.token_sort_ratio(typed, " ".join(sorted(subject.words))) >= threshold
+
+
+def _weighed(session: DbSession, probe: Probe, found: Found, threshold: int
+             ) -> list[tuple[Evidence, str, int, int]]:
+    """(evidence, record, id, customer id) for every candidate with some evidence, best first."""
+    frequency, registry = _Frequencies(session, found), registry_size(session)
+    weighed = []
+    for record, subjects, searched in (
+            ("customer", _customer_subjects(session, found.customers), found.searched_customers),
+            ("contact", _contact_subjects(session, found.contacts), found.searched_contacts)):
+        for record_id, (subject, customer_id) in subjects.items():
+            evidence = weigh(probe, subject, frequency=frequency, registry=registry)
+            if evidence is not None and evidence.name == "typo" and not evidence.key_reasons \
+                    and not _similar_enough(probe, subject, threshold):
+                evidence = None
+            if evidence is None and record_id in searched:
+                evidence = Evidence(reasons=["matches what you typed"], weight=SEARCH_HIT_WEIGHT,
+                                    name="search")
+            if evidence is not None:
+                weighed.append((evidence, record, record_id, customer_id))
+    # Best evidence first; among equals the newest record, the likeliest to be created again.
+    weighed.sort(key=lambda w: (-w[0].weight, -w[3], w[1], -w[2]))
+    return weighed
+
+
+def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
+                    limit: int = 10, exclude_customer_id: int | None = None) -> list[Candidate]:
+    """Existing customers and contacts that may be the record `probe` describes, best first,
+    inactive ones included. Records `actor` may not view are listed only for an identifying key,
+    without their details (`actor` None is the system itself, which sees everything)."""
+    # Read-only, and often called while the record being created is pending: never flush it.
+    with session.no_autoflush:
+        threshold = threshold if threshold is not None else threshold_of(session)
+        visible = None if actor is None else customer_condition(session, actor, Right.VIEW)
+        found = Found()
+        find_by_keys(session, probe, found)
+        find_by_name(session, probe, visible, found)
+        found.customers.discard(exclude_customer_id)  # type: ignore[arg-type]
+        weighed = [w for w in _weighed(session, probe, found, threshold) if w[3] != exclude_customer_id]
+        owners = {w[3] for w in weighed}
+        seen = owners if visible is None or not owners else set(
+            session.scalars(select(Customer.id).where(Customer.id.in_(owners), visible)))
+        # A hidden record is worth a line only for a key it shares: its name is nobody else's business.
+        weighed = [w for w in weighed if w[3] in seen or w[0].key_reasons][:limit]
+        return _describe(session, weighed, seen)
 
 
 def _ask(customer: Customer) -> str:
@@ -188,75 +244,60 @@ def _ask(customer: Customer) -> str:
     return f"Ask {names}, or a maintainer." if names else "Ask a maintainer."
 
 
-def _describe(result: Score, record: str, obj, customer: Customer, visible: bool) -> Candidate:
-    candidate = Candidate(record=record, id=obj.id if visible else None,
-                          customer_id=customer.id if visible else None, reasons=result.reasons,
-                          strong=result.strong, score=result.value, visible=visible)
-    if not visible:
-        candidate.ask = _ask(customer)
-        return candidate
-    inactive = customer.status is not None and not customer.status.is_active
-    if record == "contact":
-        candidate.kind = f"{obj.role_label} of {customer.display_name}"
-        candidate.email, candidate.phone = obj.email or "", format_phone(obj.phone)
-    else:
-        candidate.kind = "Company" if customer.kind == CustomerKind.COMPANY else "Private person"
-        candidate.email, candidate.phone = customer.email or "", format_phone(customer.primary_phone)
-    candidate.label = obj.display_name
-    candidate.customer_label = customer.display_name
-    candidate.status = customer.status.name if customer.status is not None else ""
-    candidate.inactive = inactive
-    return candidate
-
-
-def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *, threshold: int | None = None,
-                    limit: int = 10, exclude_customer_id: int | None = None) -> list[Candidate]:
-    """Existing customers and contacts that may be the record `probe` describes, best first,
-    inactive ones included. Records `actor` may not view are described without their details
-    (`actor` None is the system itself, which sees everything)."""
-    # Read-only, and often called while the record being created is pending: never flush it.
-    with session.no_autoflush:
-        return _find(session, actor, probe, threshold, limit, exclude_customer_id)
-
-
-def _find(session: DbSession, actor: Operator | None, probe: Probe, threshold: int | None, limit: int,
-          exclude_customer_id: int | None) -> list[Candidate]:
-    threshold = threshold if threshold is not None else threshold_of(session)
-    customer_ids, contact_ids = _candidate_ids(session, probe)
-    customer_ids.discard(exclude_customer_id)  # type: ignore[arg-type]
-    scored: list[tuple[Score, str, object, Customer]] = []
-    if customer_ids:
-        for customer in session.scalars(select(Customer).where(
-                Customer.id.in_(customer_ids), Customer.merged_into_id.is_(None)).options(
-                selectinload(Customer.status), selectinload(Customer.operators))):
-            result = score(probe, customer_subject(customer), threshold)
-            if result:
-                scored.append((result, "customer", customer, customer))
-    if contact_ids:
-        for contact in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)).options(
-                selectinload(Contact.customer).selectinload(Customer.status),
-                selectinload(Contact.customer).selectinload(Customer.operators))):
-            if contact.customer_id == exclude_customer_id:
-                continue
-            result = score(probe, contact_subject(contact), threshold)
-            if result:
-                scored.append((result, "contact", contact, contact.customer))
-    scored.sort(key=lambda s: (-s[0].value, s[2].display_name))  # type: ignore[attr-defined]
-    scored = scored[:limit]
-    owners = {s[3].id for s in scored}
-    if actor is None:  # the system itself (importer, CLI) sees every record
-        visible = owners
-    else:
-        visible = set(session.scalars(select(Customer.id).where(
-            Customer.id.in_(owners), customer_condition(session, actor, Right.VIEW)))) if owners else set()
-    return [_describe(result, record, obj, owner, owner.id in visible)
-            for result, record, obj, owner in scored]
+def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
+              seen: set[int]) -> list[Candidate]:
+    customers = {c.id: c for c in session.scalars(select(Customer).where(
+        Customer.id.in_({w[3] for w in weighed})).options(
+        selectinload(Customer.status), selectinload(Customer.operators)))} if weighed else {}
+    contact_ids = {w[2] for w in weighed if w[1] == "contact"}
+    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))} \
+        if contact_ids else {}
+    described = []
+    for evidence, record, record_id, customer_id in weighed:
+        customer = customers[customer_id]
+        if customer_id not in seen:
+            described.append(Candidate(record=record, id=None, customer_id=None, reasons=evidence.key_reasons,
+                                       strong=True, score=None, visible=False, ask=_ask(customer)))
+            continue
+        contact = contacts[record_id] if record == "contact" else None
+        candidate = Candidate(record=record, id=record_id, customer_id=customer_id, reasons=evidence.reasons,
+                              strong=evidence.strong, score=round(evidence.weight, 1),
+                              label=(contact or customer).display_name, customer_label=customer.display_name)
+        if contact is not None:
+            candidate.kind = f"{contact.role_label} of {customer.display_name}"
+            candidate.email, candidate.phone = contact.email or "", format_phone(contact.phone)
+        else:
+            candidate.kind = "Company" if customer.kind == CustomerKind.COMPANY else "Private person"
+            candidate.email, candidate.phone = customer.email or "", format_phone(customer.primary_phone)
+        candidate.status = customer.status.name if customer.status is not None else ""
+        candidate.inactive = customer.status is not None and not customer.status.is_active
+        described.append(candidate)
+    return described
 
 
 def refuse_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *, confirmed: bool) -> None:
-    """Raise DuplicateSuspected when a strong match exists and the user has not confirmed."""
+    """Raise DuplicateSuspected when a strong match exists and the user has not confirmed. Holds
+    the probe's keys first (services.key_locks), so a create running at the same time with the
+    same e-mail, phone, company ID, VAT ID or company name waits and then sees this one."""
     if confirmed:
         return
+    lock_keys(session, probe.keys())
     strong = [c for c in find_duplicates(session, actor, probe) if c.strong]
     if strong:
         raise DuplicateSuspected(strong)
+
+
+def same_name_customer_ids(session: DbSession, kind: CustomerKind, name: str) -> list[int]:
+    """Live customers of `kind` whose name is `name` (the importer's name match rule): never a
+    merged-away tombstone."""
+    company = kind == CustomerKind.COMPANY
+    words = name_words(name, company=company)
+    if not words:
+        return []
+    probe = Probe(text=name, company=company)
+    found = Found()
+    find_by_name(session, probe, None, found)
+    subjects = _customer_subjects(session, found.customers)
+    wanted = sorted(words)
+    return sorted(i for i, (subject, _) in subjects.items()
+                  if subject.company == company and sorted(subject.words) == wanted)

@@ -1,57 +1,43 @@
-"""Pure normalisation and scoring for duplicate detection (no database).
+"""Weighing the evidence that a stored record is the one being typed (pure, no database).
 
-Two records are the same customer when a strong key agrees — e-mail (case-insensitive), phone
-(as E.164), company ID (IČO) or VAT ID (spaces ignored), or the identical normalised name — or
-probably the same when their names are similar above the maintainer's threshold. Names are
-compared after folding case and diacritics ("Kováč" = "kovac"), dropping punctuation and company
-legal forms ("ACME, s.r.o." = "Acme"), in any word order ("Peter Kováč" = "Kováč Peter").
+Each field that both sides have either agrees or disagrees, and each outcome carries a weight in
+bits — the Fellegi–Sunter agreement weight log2(m/u), where m is how often the field agrees when
+the records are the same and u how often it agrees by chance. Identifying keys (e-mail, phone,
+company ID, VAT ID) agree by chance almost never, so one of them is strong evidence and the
+server refuses a new record that shares it. A name agrees by chance as often as it is common:
+its weight comes from how many records in the registry bear it, so a rare name outranks a common
+one and a rare name with a typo still ranks above a crowd of namesakes. A person's name alone
+never refuses a new record — in a registry of a million people common names have hundreds of
+namesakes — it only lists them. A company's exact name that no other record bears refuses,
+unless the company IDs differ: registers do not give two companies one name.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein
 
-from models.search_index import fold
+from models.names import name_key, name_words
 
-_WORD = re.compile(r"[a-z0-9]+")
-_APOSTROPHES = re.compile(r"['’`´]")
+__all__ = ["Evidence", "Probe", "Subject", "compact_id", "name_key", "name_words", "weigh"]
 
-# Legal forms as word sequences after folding and splitting at punctuation: "spol. s r.o." is
-# ("spol", "s", "r", "o"). Removed only at the end of a name, where legal forms stand, so a
-# word such as "as" inside a name survives.
-LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(sorted({
-    tuple(form.split()) for form in (
-        "spol s r o", "s r o", "sro", "spol", "a s", "as", "k s", "ks", "v o s", "vos", "s p", "se",
-        "ltd", "limited", "plc", "llp", "llc", "l l c", "inc", "incorporated", "corp", "corporation",
-        "co", "company", "gmbh", "mbh", "ag", "kg", "ohg", "ug", "e v", "sa", "s a", "sarl", "bv",
-        "b v", "nv", "n v", "oy", "ab", "aps", "as", "sp z o o", "s c", "z s", "o p s", "o z",
-    )
-}, key=len, reverse=True))
-
-STRONG_REASONS = ("same e-mail", "same phone", "same company ID", "same VAT ID", "same name")
-
-
-def name_words(text: str | None, *, company: bool) -> list[str]:
-    """Folded words of a name; for a company without its trailing legal forms (and "&")."""
-    words = _WORD.findall(_APOSTROPHES.sub("", fold(text)))  # "O'Brien" is one word
-    if company:
-        stripped = True
-        while stripped and len(words) > 1:
-            stripped = False
-            for form in LEGAL_FORMS:
-                if len(form) < len(words) and tuple(words[-len(form):]) == form:
-                    del words[-len(form):]
-                    stripped = True
-                    break
-    return words
-
-
-def name_key(text: str | None, *, company: bool) -> str:
-    """The comparable form of a name: folded words without legal forms, in sorted order."""
-    return " ".join(sorted(name_words(text, company=company)))
+# log2(m/u) for agreement and log2((1-m)/(1-u)) for disagreement, with m and u as estimated for
+# a service desk's registry: people keep an e-mail for years but have several; a company ID
+# differs only between different legal entities.
+KEY_WEIGHTS = {  # field: (agreement, disagreement, reason)
+    "email": (20.0, -2.0, "same e-mail"),
+    "phone": (18.0, -1.0, "same phone"),
+    "registration_number": (22.0, -8.0, "same company ID"),
+    "vat_id": (22.0, -8.0, "same VAT ID"),
+}
+NAME_M = 0.9  # how often a duplicate carries the same name (the rest: typos, marriages, renames)
+TYPO_COST = 3.0  # bits a typo costs: a near name is less telling than the same one
+PREFIX_COST = 4.0  # bits an unfinished name costs: what is typed so far fits longer names too
+MAX_NAME_WEIGHT = 20.0
 
 
 def compact_id(value: str | None) -> str:
@@ -59,23 +45,32 @@ def compact_id(value: str | None) -> str:
     return re.sub(r"[\s.\-/]", "", value or "").upper()
 
 
-def name_similarity(a: str, b: str) -> int:
-    """0–100: how alike two name keys are (rapidfuzz's token-sort ratio, order-insensitive)."""
-    if not a or not b:
-        return 0
-    return round(fuzz.token_sort_ratio(a, b))
-
-
 @dataclass(frozen=True)
 class Probe:
-    """What the user typed, normalised: the record to look for."""
+    """What the user typed, normalised. `text` is the name as typed; `company` None means the
+    kind is not known (the live list searches both kinds); `partial` that the last word may be
+    unfinished (typing in progress)."""
 
-    company: bool
-    name_key: str
-    email: str | None = None  # lower-cased
-    phone: str | None = None  # E.164
-    registration_number: str | None = None  # compact_id
-    vat_id: str | None = None  # compact_id
+    text: str = ""
+    company: bool | None = None
+    partial: bool = False
+    emails: frozenset[str] = frozenset()  # lower-cased
+    phones: frozenset[str] = frozenset()  # E.164
+    registration_number: str = ""  # compact_id
+    vat_id: str = ""
+
+    def words(self, *, company: bool) -> list[str]:
+        """The typed name's words as a name of that kind is compared, in the order typed."""
+        return name_words(self.text, company=company)
+
+    def keys(self) -> list[tuple[str, str]]:
+        """The identifying values a concurrent create could share with this one."""
+        keys = [("email", e) for e in self.emails] + [("phone", p) for p in self.phones]
+        keys += [(f, v) for f, v in (("registration_number", self.registration_number),
+                                      ("vat_id", self.vat_id)) if v]
+        if self.company is not False and self.text:
+            keys.append(("company_name", name_key(self.text, company=True)))
+        return sorted(keys)
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ class Subject:
     """A stored customer or contact in comparable form."""
 
     company: bool
-    name_key: str
+    words: tuple[str, ...]
     emails: frozenset[str] = frozenset()
     phones: frozenset[str] = frozenset()
     registration_number: str = ""
@@ -91,38 +86,115 @@ class Subject:
 
 
 @dataclass
-class Score:
+class Evidence:
+    """Why a subject may be the probed record, with the total weight in bits."""
+
     reasons: list[str] = field(default_factory=list)
-    similarity: int = 0
+    key_reasons: list[str] = field(default_factory=list)  # identifying keys that agree
+    weight: float = 0.0
+    name: str = ""  # "same", "typo", "prefix" or ""
+    ids_differ: bool = False
 
     @property
     def strong(self) -> bool:
-        return any(r in STRONG_REASONS for r in self.reasons)
-
-    @property
-    def value(self) -> int:
-        """Strong keys outrank any name likeness; more agreeing keys outrank fewer."""
-        return 100 * sum(r in STRONG_REASONS for r in self.reasons) + self.similarity
+        return bool(self.key_reasons)
 
 
-def score(probe: Probe, subject: Subject, threshold: int) -> Score | None:
-    """Why `subject` may be the record `probe` describes, or None when nothing agrees.
-    Names of a company and of a person are never compared with each other."""
-    result = Score()
-    if probe.email and probe.email in subject.emails:
-        result.reasons.append("same e-mail")
-    if probe.phone and probe.phone in subject.phones:
-        result.reasons.append("same phone")
-    if probe.registration_number and probe.registration_number == subject.registration_number:
-        result.reasons.append("same company ID")
-    if probe.vat_id and probe.vat_id == subject.vat_id:
-        result.reasons.append("same VAT ID")
-    if probe.company == subject.company and probe.name_key:
-        similarity = name_similarity(probe.name_key, subject.name_key)
-        if similarity == 100:
-            result.reasons.append("same name")
-            result.similarity = 100
-        elif similarity >= threshold:
-            result.reasons.append(f"similar name ({similarity} %)")
-            result.similarity = similarity
-    return result if result.reasons else None
+def _word_matches(typed: str, stored: str, *, prefix: bool) -> str:
+    """"same", "prefix" (what is typed so far starts the stored word) or "typo" (one edit
+    away, for words of four letters or more), or "" when the words are unrelated."""
+    if typed == stored:
+        return "same"
+    if prefix and stored.startswith(typed):
+        return "prefix"
+    if min(len(typed), len(stored)) >= 4 and DamerauLevenshtein.distance(typed, stored) <= 1:
+        return "typo"
+    if prefix and len(typed) >= 5 and DamerauLevenshtein.distance(typed, stored[:len(typed)]) <= 1:
+        return "typo"
+    return ""
+
+
+def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -> tuple[str, int]:
+    """How a typed name relates to a stored one, any word order: ("same" | "prefix" | "typo" |
+    "", typos). Every typed word must match a different stored word; the last typed word of a
+    live search may be unfinished, earlier ones too when they start a stored word."""
+    if not typed or not stored:
+        return "", 0
+    free = list(stored)
+    outcome, typos = "same", 0
+    # Exact words first, so "jana jan" does not let "jan" take the stored "jana" by prefix.
+    order = sorted(range(len(typed)), key=lambda i: typed[i] not in free)
+    for index in order:
+        word = typed[index]
+        best, best_at = "", -1
+        for at, candidate in enumerate(free):
+            how = _word_matches(word, candidate, prefix=partial)
+            if how == "same":
+                best, best_at = how, at
+                break
+            if how and not best:
+                best, best_at = how, at
+        if not best:
+            return "", 0
+        free.pop(best_at)
+        if best == "typo":
+            typos += 1
+            outcome = "typo" if outcome != "prefix" else outcome
+        elif best == "prefix":
+            outcome = "prefix"
+    if outcome == "same" and free:
+        outcome = "prefix"  # the stored name has words not typed (yet)
+    return outcome, typos
+
+
+def name_weight(namesakes: int, registry: int) -> float:
+    """log2(m/u) with u the share of the registry bearing the name: rare names weigh more."""
+    share = max(namesakes, 1) / max(registry, namesakes, 1)
+    return min(MAX_NAME_WEIGHT, math.log2(NAME_M / share)) if share < NAME_M else 0.0
+
+
+def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject], int],
+          registry: int) -> Evidence | None:
+    """The evidence that `subject` is the record `probe` describes, or None when nothing agrees.
+    `frequency(relation, subject)` tells how many records bear the subject's name ("same",
+    "typo") or start with what is typed ("prefix"); `registry` how many records there are."""
+    evidence = Evidence()
+    sides = {
+        "email": (probe.emails, subject.emails),
+        "phone": (probe.phones, subject.phones),
+        "registration_number": ({probe.registration_number} - {""}, {subject.registration_number} - {""}),
+        "vat_id": ({probe.vat_id} - {""}, {subject.vat_id} - {""}),
+    }
+    for key, (typed, stored) in sides.items():
+        agree, disagree, reason = KEY_WEIGHTS[key]
+        if typed & stored:
+            evidence.weight += agree
+            evidence.key_reasons.append(reason)
+        elif typed and stored:
+            evidence.weight += disagree
+            if key in ("registration_number", "vat_id"):
+                evidence.ids_differ = True
+    typed_words = probe.words(company=subject.company)
+    if probe.company is not None and probe.company != subject.company and not probe.partial:
+        typed_words = []  # a company's name and a person's name say nothing about each other
+    relation, typos = name_relation(typed_words, subject.words, partial=probe.partial)
+    namesakes = frequency(relation, subject) if relation else 0
+    weight = name_weight(namesakes, registry)
+    if relation == "same":
+        evidence.weight += weight
+        evidence.reasons.append("same name" if namesakes <= 1 else f"same name ({namesakes} records bear it)")
+    elif relation == "typo":
+        evidence.weight += max(weight - TYPO_COST * typos, 1.0)
+        evidence.reasons.append("similar name (a typo?)")
+    elif relation == "prefix":
+        evidence.weight += max(weight - PREFIX_COST, 0.5)
+        evidence.reasons.append("name starts with what you typed")
+    evidence.name = relation
+    evidence.reasons = evidence.key_reasons + evidence.reasons
+    if evidence.ids_differ:
+        evidence.reasons.append("but a different company ID")
+    if (relation == "same" and subject.company and probe.company and namesakes <= 1
+            and not evidence.ids_differ and not probe.partial):
+        evidence.key_reasons.append("same company name")  # registers give no two companies one name
+        evidence.reasons[evidence.reasons.index("same name")] = "same company name"
+    return evidence if evidence.reasons and (evidence.key_reasons or relation) else None

@@ -104,7 +104,7 @@ def test_create_validates_refuses_duplicates_with_409_and_honours_confirmation(a
     assert duplicate.status_code == 409
     assert set(duplicate.get_json()) == {"code", "status", "message", "errors", "candidates"}
     assert duplicate.get_json()["candidates"][0]["label"] == "ACME s.r.o."
-    assert "same name" in duplicate.get_json()["candidates"][0]["reasons"]
+    assert "same company name" in duplicate.get_json()["candidates"][0]["reasons"]
     confirmed = as_operator.post("/customers", json={"kind": "company", "company_name": "Acme, spol. s r.o.",
                                                      "contacts": [BOSS], "confirm_duplicate": True})
     assert confirmed.status_code == 201

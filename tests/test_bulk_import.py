@@ -155,11 +155,11 @@ def test_duplicate_of_existing_customer_is_skipped_with_candidate(app, session, 
     read = table("Firma;IČO;E-mail\nÚplne iná;44444444;\nNová;;stara@firma.sk\n")
     report = run_import(session, maintainer, read.rows, suggest_mapping(read.headers), [MatchRule.EMAIL],
                         OnMatch.UPDATE_ALL, OPTIONS, dry_run=False)
-    # Row 2: not matched by e-mail; its IČO belongs to another customer, which the create
-    # command refuses on the company ID's column (a form says the same).
-    assert [(r.row, r.errors) for r in report.rejected] == [
-        (2, [("IČO", "Another customer already has this company ID.")])]
-    assert not report.duplicates
+    # Row 2: not matched by e-mail; its IČO belongs to another customer: the create command's
+    # duplicate refusal names that customer, as the quick form and the API would.
+    assert not report.rejected
+    assert [(r.row, r.candidates[0]["label"], r.candidates[0]["reasons"]) for r in report.duplicates] == [
+        (2, "Stará firma", ["same company ID"])]
     assert [r.row for r in report.updated] == [3]  # row 3 matched by e-mail
     assert count(session) == 1
     # Not matched (no rules), and the e-mail is a strong match: the command's duplicate

@@ -180,7 +180,7 @@ def test_a_duplicate_appearing_before_save_is_refused_by_the_command_and_keeps_t
     response = save(maintainer_client, base)
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'data-testid="duplicate-candidates"' in html
-    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same name" in html
+    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same company name" in html
     assert "first step to confirm" in html
     assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1
 
@@ -208,7 +208,7 @@ def test_step_one_lists_a_strong_duplicate_and_passes_only_when_confirmed(mainta
     held = post_step(maintainer_client, base, "customer", {**COMPANY, "registration_number": ""})
     html = held.get_data(as_text=True)
     assert held.status_code == 200 and 'data-testid="duplicate-candidates"' in html
-    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same name" in html
+    assert "Wizard Works, spol. s r.o." in html and "same e-mail, same company name" in html
     assert 'name="confirm_duplicate"' in html
     passed = post_step(maintainer_client, base, "customer", {**COMPANY, "registration_number": "",
                                                              "confirm_duplicate": "y"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.duplicates import make_probe
-from services.matching import Subject, compact_id, name_key, name_similarity, score
+from services.matching import Subject, compact_id, name_key, name_relation, name_weight, weigh
 
 
 @pytest.mark.parametrize(("typed", "stored"), [
@@ -21,7 +21,8 @@ def test_person_names_compare_without_case_diacritics_spacing_or_order(typed, st
 
 @pytest.mark.parametrize("name", [
     "ACME s.r.o.", "ACME, s. r. o.", "Acme spol. s r.o.", "ACME a.s.", "Acme k.s.", "ACME v.o.s.",
-    "Acme Ltd", "ACME Ltd.", "Acme GmbH", "ACME, Inc.", "Acme LLC", "acme",
+    "Acme Ltd", "ACME Ltd.", "Acme GmbH", "ACME, Inc.", "Acme LLC", "acme", "Acme G.m.b.H.",
+    "ACME s. r. o.", "Acme spol. s r. o.", "ACME, spol.s r.o.", "Acme a. s.", "ACME Sp. z o.o.",
 ])
 def test_company_legal_forms_are_ignored(name):
     assert name_key(name, company=True) == "acme"
@@ -36,18 +37,22 @@ def test_person_names_keep_words_that_look_like_legal_forms():
     assert name_key("Peter As", company=False) == "as peter"
 
 
+def test_person_titles_are_left_out():
+    assert name_key("Ing. Peter Kováč, PhD.", company=False) == name_key("Peter Kováč", company=False)
+
+
 def test_probe_normalises_email_case_and_phone_formats():
     probe = make_probe(kind="person", name="Peter Kováč", email="Peter.Kovac@Example.SK",
                        phone="0903 123 456", phone_region="SK")
-    assert probe.email == "peter.kovac@example.sk"
-    assert probe.phone == "+421903123456"
+    assert probe.emails == {"peter.kovac@example.sk"}
+    assert probe.phones == {"+421903123456"}
     for typed in ("+421 903 123 456", "00421903123456", "903123456", "(0903) 123-456"):
-        assert make_probe(kind="person", name="", phone=typed, phone_region="SK").phone == "+421903123456"
+        assert make_probe(kind="person", name="", phone=typed, phone_region="SK").phones == {"+421903123456"}
 
 
 def test_unparseable_email_or_phone_is_simply_not_compared():
     probe = make_probe(kind="person", name="X", email="not an email", phone="12", phone_region="SK")
-    assert probe.email is None and probe.phone is None
+    assert not probe.emails and not probe.phones
 
 
 def test_company_ids_compare_without_spaces_or_case():
@@ -56,46 +61,72 @@ def test_company_ids_compare_without_spaces_or_case():
 
 
 def subject(**kw) -> Subject:
-    defaults = {"company": False, "name_key": name_key("Peter Kováč", company=False)}
+    defaults = {"company": False, "words": ("peter", "kovac")}
     return Subject(**{**defaults, **kw})
 
 
-def test_strong_keys_make_a_strong_match_with_their_reasons():
+def weighed(probe, stored, namesakes=1, registry=100_000):
+    return weigh(probe, stored, frequency=lambda relation, s: namesakes, registry=registry)
+
+
+def test_identifying_keys_are_strong_whatever_the_name():
     probe = make_probe(kind="person", name="Somebody Else", email="PETER@example.sk", phone="0903123456")
-    result = score(probe, subject(emails=frozenset({"peter@example.sk"}),
-                                  phones=frozenset({"+421903123456"})), threshold=88)
+    result = weighed(probe, subject(emails=frozenset({"peter@example.sk"}), phones=frozenset({"+421903123456"})))
     assert result is not None and result.strong
-    assert result.reasons == ["same e-mail", "same phone"]
+    assert result.reasons[:2] == ["same e-mail", "same phone"]
 
 
 def test_company_id_and_vat_id_are_strong():
     probe = make_probe(kind="company", name="Other", registration_number="50 111 222", vat_id="sk2020123456")
-    result = score(probe, Subject(company=True, name_key="acme", registration_number="50111222",
-                                  vat_id="SK2020123456"), threshold=88)
-    assert result is not None and result.reasons == ["same company ID", "same VAT ID"] and result.strong
+    result = weighed(probe, Subject(company=True, words=("acme",), registration_number="50111222",
+                                    vat_id="SK2020123456"))
+    assert result is not None and result.reasons[:2] == ["same company ID", "same VAT ID"] and result.strong
 
 
-def test_identical_normalised_name_is_strong_and_a_similar_one_is_a_hint():
-    same = score(make_probe(kind="person", name="Kováč Peter"), subject(), threshold=88)
-    assert same is not None and same.reasons == ["same name"] and same.strong
-    typo = score(make_probe(kind="person", name="Peter Kovács"), subject(), threshold=80)
-    assert typo is not None and not typo.strong and typo.reasons[0].startswith("similar name (")
+def test_a_person_namesake_is_listed_but_never_refused():
+    same = weighed(make_probe(kind="person", name="Kováč Peter"), subject(), namesakes=1)
+    assert same is not None and same.name == "same" and not same.strong
 
 
-def test_threshold_decides_what_counts_as_similar():
-    probe = make_probe(kind="person", name="Petra Kováčová")
-    similarity = name_similarity(probe.name_key, subject().name_key)
-    assert score(probe, subject(), threshold=similarity) is not None
-    assert score(probe, subject(), threshold=similarity + 1) is None
+def test_a_company_with_the_only_record_of_its_name_is_refused_unless_the_company_ids_differ():
+    acme = Subject(company=True, words=("acme",), registration_number="50111222")
+    refused = weighed(make_probe(kind="company", name="ACME s. r. o."), acme)
+    assert refused is not None and refused.strong and "same company name" in refused.reasons
+    other_id = weighed(make_probe(kind="company", name="ACME a.s.", registration_number="12345678"), acme)
+    assert other_id is not None and not other_id.strong and "but a different company ID" in other_id.reasons
+    common = weighed(make_probe(kind="company", name="ACME"), acme, namesakes=3)
+    assert common is not None and not common.strong
+
+
+def test_a_rare_name_with_a_typo_outranks_an_exact_common_namesake():
+    rare_typo = weighed(make_probe(kind="person", name="Petr Kovac"), subject(), namesakes=1)
+    common_same = weighed(make_probe(kind="person", name="Peter Kovac"), subject(), namesakes=400)
+    assert rare_typo is not None and rare_typo.name == "typo"
+    assert common_same is not None and rare_typo.weight > common_same.weight
+
+
+def test_typos_anywhere_in_a_word_also_in_its_first_letters():
+    assert name_relation(["tarta"], ("tatra",), partial=False) == ("typo", 1)
+    assert name_relation(["kovac", "petre"], ("peter", "kovac"), partial=False) == ("typo", 1)
+    assert name_relation(["novak"], ("novakova",), partial=False) == ("", 0)  # another person
+
+
+def test_a_live_search_lists_names_that_start_with_what_is_typed_in_any_order():
+    assert name_relation(["kov"], ("peter", "kovac"), partial=True)[0] == "prefix"
+    assert name_relation(["kovac", "pe"], ("peter", "j", "kovac"), partial=True)[0] == "prefix"
+    assert name_relation(["kovac", "pe"], ("peter", "kovac"), partial=False)[0] == ""
 
 
 def test_a_company_name_is_never_compared_with_a_person_name():
-    probe = make_probe(kind="company", name="Peter Kováč")
-    assert score(probe, subject(), threshold=50) is None
+    assert weighed(make_probe(kind="company", name="Peter Kováč"), subject()) is None
+
+
+def test_rarer_names_weigh_more():
+    assert name_weight(1, 1_000_000) > name_weight(300, 1_000_000) > name_weight(30_000, 1_000_000) > 0
 
 
 def test_more_agreeing_keys_rank_higher():
     probe = make_probe(kind="person", name="Peter Kováč", email="peter@example.sk")
-    both = score(probe, subject(emails=frozenset({"peter@example.sk"})), threshold=88)
-    name_only = score(probe, subject(), threshold=88)
-    assert both is not None and name_only is not None and both.value > name_only.value
+    both = weighed(probe, subject(emails=frozenset({"peter@example.sk"})))
+    name_only = weighed(probe, subject())
+    assert both is not None and name_only is not None and both.weight > name_only.weight

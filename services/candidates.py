@@ -1,0 +1,193 @@
+"""The bounded index lookups behind duplicate matching: which records may be the one typed.
+
+Every lookup is an equality or a range on a B-tree (the token index, the vocabulary, the
+lower(email) indexes, the unique company ID / VAT ID columns) with a LIMIT, so its cost does not
+grow with the registry and its plan does not depend on statistics: no IN-subquery whose row
+estimate could flip a plan, no GROUP BY over a range. Name lookups use the name pair tokens
+("~jana horvathova"): the last two words typed are one key — or one range while the last word is
+being typed — whatever order the name was stored in. Namesakes come newest first, since the
+record a user just created is the likeliest to be created again. Typos are looked up through the
+vocabulary (models.name_vocabulary), also in a word's first letters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rapidfuzz.distance import DamerauLevenshtein
+from sqlalchemy import ColumnElement, Select, func, or_, select
+
+from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, NameWordVariant
+from models.name_vocabulary import TYPO_MIN_LENGTH, word_variants
+from models.names import TITLES, name_words
+from models.search_index import pair_token, phone_tokens, prefix_upper_bound, whole_name_token
+from services.matching import Probe
+from services.search import contact_search_conditions, customer_search_conditions
+from services.transactions import DbSession
+
+PER_LOOKUP = 50  # rows one index lookup may return
+COUNT_CAP = 1000  # frequencies are counted up to here: beyond, a name is simply common
+CORRECTIONS = 4  # typo corrections tried per word
+
+
+@dataclass
+class Found:
+    """Candidate ids per table, and which of them the typed text itself finds (a search hit is
+    listed even when its name does not explain the match, e.g. a word of its e-mail)."""
+
+    customers: set[int] = field(default_factory=set)
+    contacts: set[int] = field(default_factory=set)
+    searched_customers: set[int] = field(default_factory=set)
+    searched_contacts: set[int] = field(default_factory=set)
+    ranges: list[tuple[str, str]] = field(default_factory=list)  # (low, high) the typed text covers
+
+    def add(self, table: str, ids, *, searched: bool = False) -> None:
+        ids = set(ids)
+        (self.customers if table == "customer" else self.contacts).update(ids)
+        if searched:
+            (self.searched_customers if table == "customer" else self.searched_contacts).update(ids)
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    name: str
+    model: type
+    owner: Any  # the owner id column of the token table
+
+    def owners(self, condition: ColumnElement, visible: ColumnElement | None, *, newest: bool) -> Select:
+        """Owners of the tokens meeting `condition`, among the records `visible` allows."""
+        query = select(self.owner).where(condition)
+        if visible is not None:
+            if self.name == "customer":
+                query = query.join(Customer, Customer.id == self.owner)
+            else:
+                query = query.join(Contact, Contact.id == self.owner).join(
+                    Customer, Customer.id == Contact.customer_id)
+            query = query.where(visible)
+        token = self.model.token  # type: ignore[attr-defined]
+        order: list[Any] = [self.owner.desc()] if newest else [token, self.owner]
+        return query.order_by(*order).limit(PER_LOOKUP)
+
+
+TABLES = (TokenTable("customer", CustomerSearchToken, CustomerSearchToken.customer_id),
+          TokenTable("contact", ContactSearchToken, ContactSearchToken.contact_id))
+
+
+def lookup_words(probe: Probe) -> list[str]:
+    """The typed name's words to look up, in the order typed: without a trailing legal form or
+    titles, whichever kind the name turns out to be."""
+    words = name_words(probe.text, company=probe.company is not False)
+    return [w for w in words if w not in TITLES] or words
+
+
+def corrections(session: DbSession, word: str) -> list[str]:
+    """Known name words one edit away from `word` (two for long words), closest first."""
+    if len(word) < TYPO_MIN_LENGTH:
+        return []
+    rows = session.scalars(select(NameWordVariant.word).where(
+        NameWordVariant.variant.in_(sorted(word_variants(word)))).distinct().limit(200))
+    allowed = 1 if len(word) < 8 else 2
+    near = [(DamerauLevenshtein.distance(word, w), w) for w in rows if w != word]
+    return [w for distance, w in sorted(near) if distance <= allowed][:CORRECTIONS]
+
+
+def _exact(table: TokenTable, token: str, visible) -> Select:
+    return table.owners(table.model.token == token, visible, newest=True)  # type: ignore[attr-defined]
+
+
+def _range(table: TokenTable, low: str, visible) -> Select:
+    """Tokens that start with `low` and go on (the exact one is `_exact`'s)."""
+    column = table.model.token  # type: ignore[attr-defined]
+    return table.owners((column > low) & (column < prefix_upper_bound(low)), visible, newest=False)
+
+
+def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found) -> None:
+    """Records whose name is, starts with (a live search) or is a typo away from the typed one."""
+    words = [w for w in lookup_words(probe) if len(w) >= 2] or lookup_words(probe)
+    if not words:
+        return
+    both_wrong: list[str] = []  # a typo in each of two words: tried only when nothing else is found
+    if len(words) == 1:
+        keys = [words[0]]
+        typo_keys = corrections(session, words[0])
+    else:
+        first, last = words[-2], words[-1]
+        keys = [pair_token(first, last)]
+        near_first, near_last = corrections(session, first), corrections(session, last)
+        typo_keys = [pair_token(c, last) for c in near_first] + [pair_token(first, c) for c in near_last]
+        both_wrong = [pair_token(a, b) for a in near_first[:2] for b in near_last[:2]]
+    whole = whole_name_token(words)
+    searched = probe.partial  # a live search lists whatever its words find, a check only names
+    for table in TABLES:
+        found.add(table.name, session.scalars(_exact(table, whole, visible)))  # type: ignore[arg-type]
+        for key in keys:
+            found.add(table.name, session.scalars(_exact(table, key, visible)), searched=searched)
+            if probe.partial:
+                found.add(table.name, session.scalars(_range(table, key, visible)), searched=True)
+        for key in typo_keys:
+            found.add(table.name, session.scalars(_exact(table, key, visible)))
+    if not (found.customers or found.contacts):
+        for table in TABLES:
+            for key in both_wrong:
+                found.add(table.name, session.scalars(_exact(table, key, visible)))
+    if probe.partial:
+        found.ranges += [(key, prefix_upper_bound(key)) for key in keys]
+        if not (found.searched_customers or found.searched_contacts):
+            _find_as_the_list_searches(session, probe, visible, found)
+
+
+def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found: Found) -> None:
+    """The customers list's own search (every typed word starts a word of the record), for what
+    the pairs cannot answer — several unfinished words ("kov pet"): the modal never says "no
+    match" when the list would find the name."""
+    alive = Customer.merged_into_id.is_(None)
+    customers = select(Customer.id).where(*customer_search_conditions(probe.text), alive)
+    contacts = select(Contact.id).join(Customer, Customer.id == Contact.customer_id).where(
+        *contact_search_conditions(probe.text), alive)
+    if visible is not None:
+        customers, contacts = customers.where(visible), contacts.where(visible)
+    customers, contacts = customers.order_by(Customer.id.desc()), contacts.order_by(Contact.id.desc())
+    found.add("customer", session.scalars(customers.limit(PER_LOOKUP)), searched=True)
+    found.add("contact", session.scalars(contacts.limit(PER_LOOKUP)), searched=True)
+
+
+def find_by_keys(session: DbSession, probe: Probe, found: Found) -> None:
+    """Records sharing an identifying key, whoever may see them (a hidden one is described
+    without its details)."""
+    for email in sorted(probe.emails):
+        same = or_(func.lower(Customer.email) == email, func.lower(Customer.secondary_email) == email)
+        found.add("customer", session.scalars(select(Customer.id).where(same).limit(PER_LOOKUP)))
+        found.add("contact", session.scalars(
+            select(Contact.id).where(func.lower(Contact.email) == email).limit(PER_LOOKUP)))
+    for phone in sorted(probe.phones):
+        digits = max(phone_tokens(phone), key=len)  # the full international number
+        for table in TABLES:
+            found.add(table.name, session.scalars(_exact(table, digits, None)))
+    ids = [v for v in (probe.registration_number, probe.vat_id) if v]
+    if ids:
+        found.add("customer", session.scalars(select(Customer.id).where(or_(
+            Customer.registration_number.in_(ids), Customer.vat_id.in_(ids))).limit(PER_LOOKUP)))
+
+
+def count_token(session: DbSession, token: str, *, prefix: bool = False) -> int:
+    """How many records bear `token` (or a token starting with it), counted up to COUNT_CAP."""
+    total = 0
+    for table in TABLES:
+        column = table.model.token  # type: ignore[attr-defined]
+        condition = (column >= token) & (column < prefix_upper_bound(token)) if prefix else column == token
+        capped = select(table.owner).where(condition).limit(COUNT_CAP).subquery()
+        total += session.scalar(select(func.count()).select_from(capped)) or 0
+    return min(total, COUNT_CAP)
+
+
+def name_token(words: tuple[str, ...] | list[str]) -> str | None:
+    """The one token all records with exactly this name share."""
+    return whole_name_token(words)
+
+
+def registry_size(session: DbSession) -> int:
+    """About how many customers and contacts there are (the highest ids: read from the index)."""
+    customers = session.scalar(select(func.max(Customer.id))) or 0
+    contacts = session.scalar(select(func.max(Contact.id))) or 0
+    return customers + contacts
