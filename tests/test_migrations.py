@@ -39,3 +39,46 @@ def test_migrated_database_matches_the_models(app):
 def test_migrate_extension_is_configured_for_sqlite_batch_mode(app):
     assert isinstance(app.extensions["migrate"].migrate, Migrate)
     assert app.extensions["migrate"].configure_args.get("render_as_batch") is True
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_an_existing_registry_indexes_its_names_for_duplicates(backend, tmp_path, request):
+    """Customers and contacts written before the name pairs existed are found by the new lookups
+    once the migration ran: it backfills their pair and whole-name tokens and the vocabulary."""
+    from datetime import datetime
+
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, CustomerStatus, NameWord
+    from services.duplicates import find_duplicates, make_probe
+    from tests.conftest import make_app
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("postgres_cluster").create_database(f"upgrade_{tmp_path.name[-20:]}")
+    app = make_app(url)
+    with app.app_context():
+        upgrade(revision="811f4d44e510")
+        now = datetime(2026, 1, 1)
+        status = db.session.execute(insert(CustomerStatus.__table__).values(
+            name="Active", is_default=True, is_active=True)).inserted_primary_key[0]
+        stamps = {"created_at": now, "updated_at": now, "version": 1}
+        db.session.execute(insert(Customer.__table__).values(  # rows as the old code wrote them
+            id=1, kind="company", company_name="Tatra Logistics a.s.", display_name="Tatra Logistics a.s.",
+            sort_name="tatra logistics a.s.", status_id=status, **stamps))
+        db.session.execute(insert(Contact.__table__).values(
+            id=1, customer_id=1, first_name="Jana", last_name="Horváthová", display_name="Jana Horváthová",
+            sort_name="horvathova jana", is_main=True, is_active=True, **stamps))
+        db.session.commit()
+        upgrade()
+        assert "~tatra logistics" in db.session.scalars(select(CustomerSearchToken.token)).all()
+        assert "=horvathova jana" in db.session.scalars(select(ContactSearchToken.token)).all()
+        assert {"tatra", "logistics", "jana", "horvathova"} <= set(db.session.scalars(select(NameWord.word)))
+        found = find_duplicates(db.session, None, make_probe(kind="company", name="Tarta Logistics"))
+        assert [c.label for c in found] == ["Tatra Logistics a.s."]
+        found = find_duplicates(db.session, None, make_probe(name="jana horv", partial=True))
+        assert [c.label for c in found] == ["Jana Horváthová"]
+        db.session.remove()
+        db.engine.dispose()
