@@ -81,19 +81,27 @@ def lookup_words(probe: Probe) -> list[str]:
     return [w for w in words if w not in TITLES] or words
 
 
-def corrections(session: DbSession, word: str) -> list[str]:
-    """Known name words one edit away from `word` (two for long words), closest first."""
-    if len(word) < TYPO_MIN_LENGTH:
-        return []
-    rows = session.scalars(select(NameWordVariant.word).where(
-        NameWordVariant.variant.in_(sorted(word_variants(word)))).distinct().limit(200))
-    allowed = 1 if len(word) < 8 else 2
-    near = [(DamerauLevenshtein.distance(word, w), w) for w in rows if w != word]
-    return [w for distance, w in sorted(near) if distance <= allowed][:CORRECTIONS]
+def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
+    """Known name words one edit away from each of `words` (two for long words), closest first —
+    one query for all of them."""
+    variants = {w: word_variants(w) for w in words if len(w) >= TYPO_MIN_LENGTH}
+    if not variants:
+        return {}
+    wanted = sorted(set().union(*variants.values()))
+    rows = session.execute(select(NameWordVariant.variant, NameWordVariant.word).where(
+        NameWordVariant.variant.in_(wanted)).limit(400)).all()
+    near: dict[str, list[str]] = {}
+    for word, own in variants.items():
+        allowed = 1 if len(word) < 8 else 2
+        known = {known for variant, known in rows if variant in own and known != word}
+        scored = sorted((DamerauLevenshtein.distance(word, k), k) for k in known)
+        near[word] = [k for distance, k in scored if distance <= allowed][:CORRECTIONS]
+    return near
 
 
-def _exact(table: TokenTable, token: str, visible) -> Select:
-    return table.owners(table.model.token == token, visible, newest=True)  # type: ignore[attr-defined]
+def _exact(table: TokenTable, tokens: list[str], visible) -> Select:
+    column = table.model.token  # type: ignore[attr-defined]
+    return table.owners(column.in_(sorted(set(tokens))), visible, newest=True)
 
 
 def _range(table: TokenTable, low: str, visible) -> Select:
@@ -102,37 +110,39 @@ def _range(table: TokenTable, low: str, visible) -> Select:
     return table.owners((column > low) & (column < prefix_upper_bound(low)), visible, newest=False)
 
 
+def _typo_keys(session: DbSession, words: list[str]) -> tuple[list[str], list[str]]:
+    """Tokens of the typed name with one word corrected, and with both of the last two corrected
+    (tried only when nothing else is found)."""
+    if len(words) == 1:
+        return corrections(session, words).get(words[0], []), []
+    first, last = words[-2], words[-1]
+    near = corrections(session, [first, last])
+    near_first, near_last = near.get(first, []), near.get(last, [])
+    one = [pair_token(c, last) for c in near_first] + [pair_token(first, c) for c in near_last]
+    return one, [pair_token(a, b) for a in near_first[:2] for b in near_last[:2]]
+
+
 def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found) -> None:
     """Records whose name is, starts with (a live search) or is a typo away from the typed one."""
     words = [w for w in lookup_words(probe) if len(w) >= 2] or lookup_words(probe)
     if not words:
         return
-    both_wrong: list[str] = []  # a typo in each of two words: tried only when nothing else is found
-    if len(words) == 1:
-        keys = [words[0]]
-        typo_keys = corrections(session, words[0])
-    else:
-        first, last = words[-2], words[-1]
-        keys = [pair_token(first, last)]
-        near_first, near_last = corrections(session, first), corrections(session, last)
-        typo_keys = [pair_token(c, last) for c in near_first] + [pair_token(first, c) for c in near_last]
-        both_wrong = [pair_token(a, b) for a in near_first[:2] for b in near_last[:2]]
+    key = words[0] if len(words) == 1 else pair_token(words[-2], words[-1])
+    typo_keys, both_wrong = _typo_keys(session, words)
     whole = whole_name_token(words)
     searched = probe.partial  # a live search lists whatever its words find, a check only names
     for table in TABLES:
-        found.add(table.name, session.scalars(_exact(table, whole, visible)))  # type: ignore[arg-type]
-        for key in keys:
-            found.add(table.name, session.scalars(_exact(table, key, visible)), searched=searched)
-            if probe.partial:
-                found.add(table.name, session.scalars(_range(table, key, visible)), searched=True)
-        for key in typo_keys:
-            found.add(table.name, session.scalars(_exact(table, key, visible)))
-    if not (found.customers or found.contacts):
+        found.add(table.name, session.scalars(_exact(table, [whole], visible)))  # type: ignore[list-item]
+        found.add(table.name, session.scalars(_exact(table, [key], visible)), searched=searched)
+        if probe.partial:
+            found.add(table.name, session.scalars(_range(table, key, visible)), searched=True)
+        if typo_keys:
+            found.add(table.name, session.scalars(_exact(table, typo_keys, visible)))
+    if both_wrong and not (found.customers or found.contacts):
         for table in TABLES:
-            for key in both_wrong:
-                found.add(table.name, session.scalars(_exact(table, key, visible)))
+            found.add(table.name, session.scalars(_exact(table, both_wrong, visible)))
     if probe.partial:
-        found.ranges += [(key, prefix_upper_bound(key)) for key in keys]
+        found.ranges.append((key, prefix_upper_bound(key)))
         if not (found.searched_customers or found.searched_contacts):
             _find_as_the_list_searches(session, probe, visible, found)
 
@@ -155,19 +165,33 @@ def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found:
 def find_by_keys(session: DbSession, probe: Probe, found: Found) -> None:
     """Records sharing an identifying key, whoever may see them (a hidden one is described
     without its details)."""
-    for email in sorted(probe.emails):
-        same = or_(func.lower(Customer.email) == email, func.lower(Customer.secondary_email) == email)
+    emails = sorted(probe.emails)
+    if emails:
+        same = or_(func.lower(Customer.email).in_(emails), func.lower(Customer.secondary_email).in_(emails))
         found.add("customer", session.scalars(select(Customer.id).where(same).limit(PER_LOOKUP)))
         found.add("contact", session.scalars(
-            select(Contact.id).where(func.lower(Contact.email) == email).limit(PER_LOOKUP)))
-    for phone in sorted(probe.phones):
-        digits = max(phone_tokens(phone), key=len)  # the full international number
+            select(Contact.id).where(func.lower(Contact.email).in_(emails)).limit(PER_LOOKUP)))
+    if probe.phones:
+        digits = [max(phone_tokens(phone), key=len) for phone in probe.phones]  # the international number
         for table in TABLES:
             found.add(table.name, session.scalars(_exact(table, digits, None)))
     ids = [v for v in (probe.registration_number, probe.vat_id) if v]
     if ids:
         found.add("customer", session.scalars(select(Customer.id).where(or_(
             Customer.registration_number.in_(ids), Customer.vat_id.in_(ids))).limit(PER_LOOKUP)))
+
+
+def count_tokens(session: DbSession, tokens: set[str]) -> dict[str, int]:
+    """How many records bear each of `tokens` (whole names: the namesakes), in one query a table."""
+    counts: dict[str, int] = dict.fromkeys(tokens, 0)
+    if not tokens:
+        return counts
+    for table in TABLES:
+        column = table.model.token  # type: ignore[attr-defined]
+        for token, number in session.execute(select(column, func.count()).where(
+                column.in_(sorted(tokens))).group_by(column)):
+            counts[token] += number
+    return counts
 
 
 def count_token(session: DbSession, token: str, *, prefix: bool = False) -> int:
@@ -188,6 +212,6 @@ def name_token(words: tuple[str, ...] | list[str]) -> str | None:
 
 def registry_size(session: DbSession) -> int:
     """About how many customers and contacts there are (the highest ids: read from the index)."""
-    customers = session.scalar(select(func.max(Customer.id))) or 0
-    contacts = session.scalar(select(func.max(Contact.id))) or 0
-    return customers + contacts
+    sizes = session.execute(select(select(func.max(Customer.id)).scalar_subquery(),
+                                   select(func.max(Contact.id)).scalar_subquery())).one()
+    return (sizes[0] or 0) + (sizes[1] or 0)

@@ -23,7 +23,15 @@ from models import Contact, Customer, GlobalSettings, Operator
 from models.enums import CustomerKind
 from models.names import name_key, name_words, person_name
 from services.access import Right, customer_condition
-from services.candidates import Found, count_token, find_by_keys, find_by_name, name_token, registry_size
+from services.candidates import (
+    Found,
+    count_token,
+    count_tokens,
+    find_by_keys,
+    find_by_name,
+    name_token,
+    registry_size,
+)
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
 from services.key_locks import lock_keys
@@ -166,23 +174,30 @@ def _contact_subjects(session: DbSession, ids: set[int]) -> dict[int, tuple[Subj
 
 
 class _Frequencies:
-    """How many records bear a name, counted once per name and lookup."""
+    """How many records bear a name. Weighing runs twice: the first pass only notes which names
+    it asks about, so they are counted together in one query per table."""
 
     def __init__(self, session: DbSession, found: Found):
         self.session, self.found = session, found
-        self.cache: dict[tuple[str, bool], int] = {}
+        self.asked: set[str] = set()
+        self.counts: dict[str, int] | None = None
+        self.prefix_count: int | None = None
 
     def __call__(self, relation: str, subject: Subject) -> int:
-        token: str | None
         if relation == "prefix" and self.found.ranges:
-            token, prefix = self.found.ranges[0][0], True
-        else:
-            token, prefix = name_token(subject.words), False
+            if self.prefix_count is None:
+                self.prefix_count = count_token(self.session, self.found.ranges[0][0], prefix=True) or 1
+            return self.prefix_count
+        token = name_token(subject.words)
         if token is None:
             return 1
-        if (token, prefix) not in self.cache:
-            self.cache[token, prefix] = count_token(self.session, token, prefix=prefix) or 1
-        return self.cache[token, prefix]
+        if self.counts is None:
+            self.asked.add(token)
+            return 1
+        return self.counts.get(token) or 1
+
+    def count_what_was_asked(self) -> None:
+        self.counts = count_tokens(self.session, self.asked)
 
 
 def _similar_enough(probe: Probe, subject: Subject, threshold: int) -> bool:
@@ -198,10 +213,14 @@ def _weighed(session: DbSession, probe: Probe, found: Found, threshold: int
              ) -> list[tuple[Evidence, str, int, int]]:
     """(evidence, record, id, customer id) for every candidate with some evidence, best first."""
     frequency, registry = _Frequencies(session, found), registry_size(session)
+    tables = (("customer", _customer_subjects(session, found.customers), found.searched_customers),
+              ("contact", _contact_subjects(session, found.contacts), found.searched_contacts))
+    for _record, subjects, _searched in tables:
+        for subject, _customer_id in subjects.values():
+            weigh(probe, subject, frequency=frequency, registry=registry)
+    frequency.count_what_was_asked()
     weighed = []
-    for record, subjects, searched in (
-            ("customer", _customer_subjects(session, found.customers), found.searched_customers),
-            ("contact", _contact_subjects(session, found.contacts), found.searched_contacts)):
+    for record, subjects, searched in tables:
         for record_id, (subject, customer_id) in subjects.items():
             evidence = weigh(probe, subject, frequency=frequency, registry=registry)
             if evidence is not None and evidence.name == "typo" and not evidence.key_reasons \
