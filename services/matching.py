@@ -193,8 +193,8 @@ def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject],
     evidence.reasons = evidence.key_reasons + evidence.reasons
     if evidence.ids_differ:
         evidence.reasons.append("but a different company ID")
-    if (relation == "same" and subject.company and probe.company and namesakes <= 1
-            and not evidence.ids_differ and not probe.partial):
+    unique_company = relation == "same" and subject.company and probe.company and namesakes <= 1
+    if unique_company and not evidence.ids_differ:
         evidence.key_reasons.append("same company name")  # registers give no two companies one name
         evidence.reasons[evidence.reasons.index("same name")] = "same company name"
     return evidence if evidence.reasons and (evidence.key_reasons or relation) else None
