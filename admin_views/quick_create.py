@@ -111,14 +111,21 @@ def typed_customer(form) -> QuickCustomer:
 class QuickCreateMixin:
     @expose("/quick/candidates")
     def quick_candidates_view(self):
-        """Existing customers and contacts like what is typed, with why they match."""
-        args = request.args
+        """Existing customers and contacts like what is typed, best first, with their kind and why
+        they match: a search from the first word typed (partial: the last word may be unfinished).
+        The kind only decides how the typed name is read (a company's legal form is dropped); a
+        person is listed in Company mode and a company in Person mode, since users often pick
+        the wrong one. A record the operator may not view comes only for a typed key, unnamed."""
+        args, company_id = request.args, max_length(Customer.registration_number)
         probe = make_probe(kind=args.get("kind"), name=args.get("name", "")[:LIMITS["name"]],
                            email=args.get("email", "")[:LIMITS["email"]],
                            phone=args.get("phone", "")[:TYPED_PHONE],
+                           registration_number=args.get("registration_number", "")[:company_id],
+                           vat_id=args.get("vat_id", "")[:company_id],
                            phone_region=save_options().phone_region, partial=True)
-        candidates = find_duplicates(db.session, actor(), probe)
-        return jsonify(candidates=[c.as_dict() for c in candidates])
+        limit = 10  # as many as the modal shows: a full list tells the user to keep typing
+        candidates = find_duplicates(db.session, actor(), probe, limit=limit)
+        return jsonify(candidates=[c.as_dict() for c in candidates], limit=limit)
 
     @expose("/quick/create", methods=("POST",))
     def quick_create_view(self):

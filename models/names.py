@@ -28,9 +28,9 @@ LONGEST_FORM = 5  # words a legal form may be written in ("s. r. o." is three, "
 # Academic and professional titles written before or after Central-European names.
 TITLES = frozenset({
     "ing", "mgr", "bc", "phd", "phdr", "mudr", "judr", "rndr", "paeddr", "mvdr", "mddr", "pharmdr",
-    "thdr", "thlic", "artd", "csc", "drsc", "doc", "prof", "dr", "dipl", "mba", "msc", "bsc", "ma",
-    "ba", "llm", "dis", "akad", "mal", "arch", "ingarch", "mag", "mr", "mrs", "ms", "pan", "pani",
-})
+    "thdr", "thlic", "artd", "csc", "drsc", "doc", "prof", "dr", "dipl", "mba", "msc", "bsc",
+    "llm", "dis", "akad", "arch", "ingarch", "mag",
+})  # not "Ma", "Pan", "Mr": surnames and words a live search would drop half-typed
 
 
 def fold(text: str | None) -> str:

@@ -27,6 +27,7 @@ from services.search import contact_search_conditions, customer_search_condition
 from services.transactions import DbSession
 
 PER_LOOKUP = 50  # rows one index lookup may return
+PER_TYPO_LOOKUP = 20  # rows of corrected names: a typo is weaker evidence than what was typed
 COUNT_CAP = 1000  # frequencies are counted up to here: beyond, a name is simply common
 CORRECTIONS = 4  # typo corrections tried per word
 
@@ -40,7 +41,8 @@ class Found:
     contacts: set[int] = field(default_factory=set)
     searched_customers: set[int] = field(default_factory=set)
     searched_contacts: set[int] = field(default_factory=set)
-    ranges: list[tuple[str, str]] = field(default_factory=list)  # (low, high) the typed text covers
+    typed_key: str | None = None  # the token (or, while typing, the token range) the typed name is
+    typed_prefix: bool = False
 
     def add(self, table: str, ids, *, searched: bool = False) -> None:
         ids = set(ids)
@@ -55,7 +57,8 @@ class TokenTable:
     model: type
     owner: Any  # the owner id column of the token table
 
-    def owners(self, condition: ColumnElement, visible: ColumnElement | None, *, newest: bool) -> Select:
+    def owners(self, condition: ColumnElement, visible: ColumnElement | None, *, newest: bool,
+               limit: int = PER_LOOKUP) -> Select:
         """Owners of the tokens meeting `condition`, among the records `visible` allows."""
         query = select(self.owner).where(condition)
         if visible is not None:
@@ -67,7 +70,7 @@ class TokenTable:
             query = query.where(visible)
         token = self.model.token  # type: ignore[attr-defined]
         order: list[Any] = [self.owner.desc()] if newest else [token, self.owner]
-        return query.order_by(*order).limit(PER_LOOKUP)
+        return query.order_by(*order).limit(limit)
 
 
 TABLES = (TokenTable("customer", CustomerSearchToken, CustomerSearchToken.customer_id),
@@ -77,31 +80,32 @@ TABLES = (TokenTable("customer", CustomerSearchToken, CustomerSearchToken.custom
 def lookup_words(probe: Probe) -> list[str]:
     """The typed name's words to look up, in the order typed: without a trailing legal form or
     titles, whichever kind the name turns out to be."""
-    words = name_words(probe.text, company=probe.company is not False)
+    # While typing the kind decides nothing: a legal form typed in Person mode still goes.
+    words = name_words(probe.text, company=probe.company is not False or probe.partial)
     return [w for w in words if w not in TITLES] or words
 
 
 def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
     """Known name words one edit away from each of `words` (two for long words), closest first —
-    one query for all of them."""
-    variants = {w: word_variants(w) for w in words if len(w) >= TYPO_MIN_LENGTH}
-    if not variants:
-        return {}
+    one query for all of them. A word that is itself a known name word lists itself first."""
+    variants = {w: word_variants(w) | {w} for w in words}
     wanted = sorted(set().union(*variants.values()))
-    rows = session.execute(select(NameWordVariant.variant, NameWordVariant.word).where(
-        NameWordVariant.variant.in_(wanted)).limit(400)).all()
-    near: dict[str, list[str]] = {}
+    rows = {(variant, word) for variant, word in session.execute(select(
+        NameWordVariant.variant, NameWordVariant.word).where(NameWordVariant.variant.in_(wanted)).limit(400))}
+    near: dict[str, list[str]] = {w: [w] for w in words if (w, w) in rows}
+    if any(len(w) < TYPO_MIN_LENGTH for w in variants):
+        variants = {w: v for w, v in variants.items() if len(w) >= TYPO_MIN_LENGTH}
     for word, own in variants.items():
         allowed = 1 if len(word) < 8 else 2
         known = {known for variant, known in rows if variant in own and known != word}
         scored = sorted((DamerauLevenshtein.distance(word, k), k) for k in known)
-        near[word] = [k for distance, k in scored if distance <= allowed][:CORRECTIONS]
+        near[word] = near.get(word, []) + [k for distance, k in scored if distance <= allowed][:CORRECTIONS]
     return near
 
 
-def _exact(table: TokenTable, tokens: list[str], visible) -> Select:
+def _exact(table: TokenTable, tokens: list[str], visible, limit: int = PER_LOOKUP) -> Select:
     column = table.model.token  # type: ignore[attr-defined]
-    return table.owners(column.in_(sorted(set(tokens))), visible, newest=True)
+    return table.owners(column.in_(sorted(set(tokens))), visible, newest=True, limit=limit)
 
 
 def _range(table: TokenTable, low: str, visible) -> Select:
@@ -110,16 +114,27 @@ def _range(table: TokenTable, low: str, visible) -> Select:
     return table.owners((column > low) & (column < prefix_upper_bound(low)), visible, newest=False)
 
 
+def _both_started(table: TokenTable, first: str, last: str, visible) -> Select:
+    """Pairs whose words start with `first` and `last` — both perhaps unfinished ("kov pet"):
+    a range over the pairs starting with the longer one (pairs are stored in both orders),
+    filtered by the other on the index entries."""
+    drive, other = (first, last) if len(first) >= len(last) else (last, first)
+    low = pair_token(drive, "")[:-1]  # "~kov"
+    column = table.model.token  # type: ignore[attr-defined]
+    condition = (column > low) & (column < prefix_upper_bound(low)) & column.like(f"{low}% {other}%")
+    return table.owners(condition, visible, newest=False)
+
+
 def _typo_keys(session: DbSession, words: list[str]) -> tuple[list[str], list[str]]:
     """Tokens of the typed name with one word corrected, and with both of the last two corrected
     (tried only when nothing else is found)."""
+    near = corrections(session, words[-2:])
+    fixed = {w: [c for c in near.get(w, []) if c != w] for w in words[-2:]}
     if len(words) == 1:
-        return corrections(session, words).get(words[0], []), []
+        return fixed[words[0]], []
     first, last = words[-2], words[-1]
-    near = corrections(session, [first, last])
-    near_first, near_last = near.get(first, []), near.get(last, [])
-    one = [pair_token(c, last) for c in near_first] + [pair_token(first, c) for c in near_last]
-    return one, [pair_token(a, b) for a in near_first[:2] for b in near_last[:2]]
+    one = [pair_token(c, last) for c in fixed[first]] + [pair_token(first, c) for c in fixed[last]]
+    return one, [pair_token(a, b) for a in fixed[first][:2] for b in fixed[last][:2]]
 
 
 def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found) -> None:
@@ -136,21 +151,23 @@ def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None
         found.add(table.name, session.scalars(_exact(table, [key], visible)), searched=searched)
         if probe.partial:
             found.add(table.name, session.scalars(_range(table, key, visible)), searched=True)
+            if len(words) > 1:
+                found.add(table.name, session.scalars(_both_started(table, words[-2], words[-1], visible)),
+                          searched=True)
         if typo_keys:
-            found.add(table.name, session.scalars(_exact(table, typo_keys, visible)))
+            found.add(table.name, session.scalars(_exact(table, typo_keys, visible, PER_TYPO_LOOKUP)))
     if both_wrong and not (found.customers or found.contacts):
         for table in TABLES:
-            found.add(table.name, session.scalars(_exact(table, both_wrong, visible)))
-    if probe.partial:
-        found.ranges.append((key, prefix_upper_bound(key)))
-        if not (found.searched_customers or found.searched_contacts):
-            _find_as_the_list_searches(session, probe, visible, found)
+            found.add(table.name, session.scalars(_exact(table, both_wrong, visible, PER_TYPO_LOOKUP)))
+    found.typed_key, found.typed_prefix = key, probe.partial
+    if probe.partial and not (found.searched_customers or found.searched_contacts):
+        _find_as_the_list_searches(session, probe, visible, found)
 
 
 def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found: Found) -> None:
     """The customers list's own search (every typed word starts a word of the record), for what
-    the pairs cannot answer — several unfinished words ("kov pet"): the modal never says "no
-    match" when the list would find the name."""
+    the pairs cannot answer — several unfinished words ("kov pet"), or nothing found: the modal
+    never misses what the list would find for the name."""
     alive = Customer.merged_into_id.is_(None)
     customers = select(Customer.id).where(*customer_search_conditions(probe.text), alive)
     contacts = select(Contact.id).join(Customer, Customer.id == Contact.customer_id).where(

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 
 from rapidfuzz import fuzz
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from models import Contact, Customer, GlobalSettings, Operator
+from models import Contact, Customer, CustomerStatus, GlobalSettings, Operator, customer_operator
 from models.enums import CustomerKind
 from models.names import name_key, name_words, person_name
 from services.access import Right, customer_condition
@@ -184,9 +183,10 @@ class _Frequencies:
         self.prefix_count: int | None = None
 
     def __call__(self, relation: str, subject: Subject) -> int:
-        if relation == "prefix" and self.found.ranges:
+        if relation == "prefix" and self.found.typed_key:
             if self.prefix_count is None:
-                self.prefix_count = count_token(self.session, self.found.ranges[0][0], prefix=True) or 1
+                self.prefix_count = count_token(self.session, self.found.typed_key,
+                                                prefix=self.found.typed_prefix) or 1
             return self.prefix_count
         token = name_token(subject.words)
         if token is None:
@@ -258,38 +258,54 @@ def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *,
         return _describe(session, weighed, seen)
 
 
-def _ask(customer: Customer) -> str:
-    names = ", ".join(op.full_name for op in customer.operators if op.is_active)
-    return f"Ask {names}, or a maintainer." if names else "Ask a maintainer."
+def _asks(session: DbSession, customer_ids: set[int]) -> dict[int, str]:
+    """Whom to ask about each hidden customer: its active operators, or a maintainer."""
+    names: dict[int, list[str]] = {i: [] for i in customer_ids}
+    if customer_ids:
+        assigned = customer_operator.c
+        rows = session.execute(select(assigned.customer_id, Operator.first_name, Operator.last_name)
+                               .join(Operator, Operator.id == assigned.operator_id)
+                               .where(assigned.customer_id.in_(customer_ids), Operator.is_active)
+                               .order_by(Operator.last_name, Operator.first_name))
+        for customer_id, first, last in rows:
+            names[customer_id].append(f"{first} {last}")
+    return {i: f"Ask {', '.join(n)}, or a maintainer." if n else "Ask a maintainer."
+            for i, n in names.items()}
 
 
 def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
               seen: set[int]) -> list[Candidate]:
-    customers = {c.id: c for c in session.scalars(select(Customer).where(
-        Customer.id.in_({w[3] for w in weighed})).options(
-        selectinload(Customer.status), selectinload(Customer.operators)))} if weighed else {}
-    contact_ids = {w[2] for w in weighed if w[1] == "contact"}
-    contacts = {c.id: c for c in session.scalars(select(Contact).where(Contact.id.in_(contact_ids)))} \
-        if contact_ids else {}
+    """The candidates as the user sees them (columns only: no ORM objects for a list)."""
+    owners = {w[3] for w in weighed}
+    customers = {row.id: row for row in session.execute(select(
+        Customer.id, Customer.display_name, Customer.kind, Customer.email, Customer.primary_phone,
+        CustomerStatus.name.label("status"), CustomerStatus.is_active,
+    ).join(CustomerStatus, CustomerStatus.id == Customer.status_id).where(Customer.id.in_(owners)))
+    } if owners else {}
+    contact_ids = {w[2] for w in weighed if w[1] == "contact" and w[3] in seen}
+    contacts = {row.id: row for row in session.execute(select(
+        Contact.id, Contact.display_name, Contact.is_main, Contact.email, Contact.phone,
+    ).where(Contact.id.in_(contact_ids)))} if contact_ids else {}
+    asks = _asks(session, owners - seen)
     described = []
     for evidence, record, record_id, customer_id in weighed:
         customer = customers[customer_id]
         if customer_id not in seen:
             described.append(Candidate(record=record, id=None, customer_id=None, reasons=evidence.key_reasons,
-                                       strong=True, score=None, visible=False, ask=_ask(customer)))
+                                       strong=True, score=None, visible=False, ask=asks[customer_id]))
             continue
-        contact = contacts[record_id] if record == "contact" else None
+        contact = contacts.get(record_id) if record == "contact" else None
         candidate = Candidate(record=record, id=record_id, customer_id=customer_id, reasons=evidence.reasons,
                               strong=evidence.strong, score=round(evidence.weight, 1),
-                              label=(contact or customer).display_name, customer_label=customer.display_name)
+                              label=(contact or customer).display_name, customer_label=customer.display_name,
+                              status=customer.status, inactive=not customer.is_active)
         if contact is not None:
-            candidate.kind = f"{contact.role_label} of {customer.display_name}"
+            role = "Main contact" if contact.is_main else "Contact"
+            candidate.kind = f"{role} of {customer.display_name}"
             candidate.email, candidate.phone = contact.email or "", format_phone(contact.phone)
         else:
             candidate.kind = "Company" if customer.kind == CustomerKind.COMPANY else "Private person"
             candidate.email, candidate.phone = customer.email or "", format_phone(customer.primary_phone)
-        candidate.status = customer.status.name if customer.status is not None else ""
-        candidate.inactive = customer.status is not None and not customer.status.is_active
         described.append(candidate)
     return described
 

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein
 
@@ -45,6 +46,11 @@ def compact_id(value: str | None) -> str:
     return re.sub(r"[\s.\-/]", "", value or "").upper()
 
 
+@lru_cache(maxsize=256)
+def _typed_words(text: str, company: bool) -> list[str]:
+    return name_words(text, company=company)
+
+
 @dataclass(frozen=True)
 class Probe:
     """What the user typed, normalised. `text` is the name as typed; `company` None means the
@@ -61,7 +67,7 @@ class Probe:
 
     def words(self, *, company: bool) -> list[str]:
         """The typed name's words as a name of that kind is compared, in the order typed."""
-        return name_words(self.text, company=company)
+        return _typed_words(self.text, company)
 
     def keys(self) -> list[tuple[str, str]]:
         """The identifying values a concurrent create could share with this one."""
@@ -115,13 +121,14 @@ def _word_matches(typed: str, stored: str, *, prefix: bool) -> str:
 
 
 def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -> tuple[str, int]:
-    """How a typed name relates to a stored one, any word order: ("same" | "prefix" | "typo" |
-    "", typos). Every typed word must match a different stored word; the last typed word of a
-    live search may be unfinished, earlier ones too when they start a stored word."""
+    """How a typed name relates to a stored one, any word order: ("same" | "typo" | "prefix" |
+    "", typos). "same" and "typo": every word of both names pairs up, exactly or one edit apart;
+    "prefix": the typed words cover only part of the stored name, or (a live search) a typed
+    word is the start of a stored one. Every typed word must match a different stored word."""
     if not typed or not stored:
         return "", 0
     free = list(stored)
-    outcome, typos = "same", 0
+    partly, typos = False, 0
     # Exact words first, so "jana jan" does not let "jan" take the stored "jana" by prefix.
     order = sorted(range(len(typed)), key=lambda i: typed[i] not in free)
     for index in order:
@@ -137,14 +144,11 @@ def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -
         if not best:
             return "", 0
         free.pop(best_at)
-        if best == "typo":
-            typos += 1
-            outcome = "typo" if outcome != "prefix" else outcome
-        elif best == "prefix":
-            outcome = "prefix"
-    if outcome == "same" and free:
-        outcome = "prefix"  # the stored name has words not typed (yet)
-    return outcome, typos
+        typos += best == "typo"
+        partly = partly or best == "prefix"
+    if partly or free:
+        return "prefix", typos
+    return ("typo" if typos else "same"), typos
 
 
 def name_weight(namesakes: int, registry: int) -> float:
@@ -187,8 +191,8 @@ def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject],
         evidence.weight += max(weight - TYPO_COST * typos, 1.0)
         evidence.reasons.append("similar name (a typo?)")
     elif relation == "prefix":
-        evidence.weight += max(weight - PREFIX_COST, 0.5)
-        evidence.reasons.append("name starts with what you typed")
+        evidence.weight += max(weight - PREFIX_COST - TYPO_COST * typos, 0.5)
+        evidence.reasons.append("similar name (a typo?)" if typos else "name starts with what you typed")
     evidence.name = relation
     evidence.reasons = evidence.key_reasons + evidence.reasons
     if evidence.ids_differ:

@@ -51,69 +51,137 @@
     $(modal).modal("hide");
   }
 
+  // The live list: one request per pause in typing. Answers may arrive out of order (a short
+  // prefix takes longer than the longer text typed after it): each request is numbered and only
+  // the answer to the latest one is shown.
+  var searchNumber = 0;
+
+  function reasonsLine(c) {
+    var why = document.createElement("div");
+    why.dataset.reasons = "";
+    // Strong: an identifying key (e-mail, phone, company ID…) is the same; the server refuses
+    // to create the record without "create anyway".
+    why.className = "small " + (c.strong ? "text-danger font-weight-bold" : "text-body");
+    var label = document.createElement("span");
+    label.className = c.strong ? "" : "text-muted";
+    label.textContent = c.strong ? "Strong match: " : "Why: ";
+    var reasons = document.createElement("span");
+    reasons.textContent = c.reasons.join(", ");
+    why.append(label, reasons);
+    return why;
+  }
+
+  function badge(text, style, data) {
+    var span = document.createElement("span");
+    span.className = "badge text-wrap text-left ml-1 " + style;
+    span.dataset[data] = "";
+    span.textContent = text;
+    return span;
+  }
+
   function candidateItem(c) {
     var li = document.createElement("li");
-    li.className = "list-group-item py-2";
+    li.className = "list-group-item py-2 px-3 text-break" + (c.strong ? " border-danger" : "");
+    li.dataset.candidate = c.strong ? "strong" : "similar";
+    if (c.strong) { li.style.borderLeftWidth = "4px"; }
     var top = document.createElement("div");
     if (!c.visible) {
-      top.textContent = "A matching record exists that you cannot open. " + c.ask;
-    } else {
-      var name = document.createElement("strong");
-      name.textContent = c.label;
-      var meta = document.createElement("small");
-      meta.className = "text-muted ml-2";
-      meta.textContent = [c.kind, c.email, c.phone].filter(Boolean).join(" · ");
-      top.append(name, meta);
-      if (c.inactive) {
-        var badge = document.createElement("span");
-        badge.className = "badge badge-secondary ml-2";
-        badge.textContent = c.status + ": reactivate instead of re-creating";
-        top.append(badge);
-      }
+      top.textContent = "A record with this " + (c.reasons.join(", ").replace(/same /g, "") || "key") +
+                        " exists, which you cannot open. " + c.ask;
+      li.append(top, reasonsLine(c));
+      return li;
     }
-    var why = document.createElement("div");
-    why.className = "small " + (c.strong ? "text-danger" : "text-warning");
-    why.dataset.reasons = "";
-    why.textContent = c.reasons.join(", ");
-    li.append(top, why);
-    if (c.visible) {
-      var actions = document.createElement("div");
-      var open = document.createElement("a");
-      open.className = "btn btn-sm btn-link pl-0";
-      open.href = modal.dataset.detailsUrl + "?id=" + c.customer_id;
-      open.textContent = "Open";
-      actions.append(open);
-      if (selectInto) {
-        var pick = document.createElement("button");
-        pick.type = "button";
-        pick.className = "btn btn-sm btn-outline-primary";
-        pick.textContent = "Select as the customer";
-        pick.addEventListener("click", function () {
-          chooseCustomer(c.customer_id, c.customer_label);
-        });
-        actions.append(pick);
-      }
-      li.append(actions);
+    // First line: the name with its kind (and status), the buttons on the right.
+    top.className = "d-flex align-items-start";
+    var title = document.createElement("div");
+    title.className = "flex-grow-1 mr-2";
+    title.style.minWidth = "0";  // a long name or kind wraps here instead of pushing the buttons out
+    var name = document.createElement("strong");
+    name.textContent = c.label;
+    title.append(name, badge(c.kind, c.record === "contact" ? "badge-info" : "badge-light border", "kind"));
+    if (c.inactive) {
+      title.append(badge(c.status + ": reactivate instead of re-creating", "badge-secondary", "status"));
     }
+    var actions = document.createElement("div");
+    actions.className = "text-nowrap flex-shrink-0";
+    var open = document.createElement("a");
+    open.className = "btn btn-sm btn-outline-secondary py-0";
+    open.href = modal.dataset.detailsUrl + "?id=" + c.customer_id;
+    open.textContent = "Open";
+    open.title = "Open " + c.customer_label;
+    open.setAttribute("aria-label", open.title);
+    actions.append(open);
+    if (selectInto) {
+      var pick = document.createElement("button");
+      pick.type = "button";
+      pick.className = "btn btn-sm btn-outline-primary py-0 ml-1";
+      pick.textContent = "Select as the customer";
+      pick.addEventListener("click", function () {
+        chooseCustomer(c.customer_id, c.customer_label);
+      });
+      actions.append(pick);
+    }
+    top.append(title, actions);
+    li.append(top);
+    var contact = [c.email, c.phone].filter(Boolean).join(" · ");
+    if (contact) {
+      var meta = document.createElement("div");
+      meta.className = "small text-muted";
+      meta.textContent = contact;
+      li.append(meta);
+    }
+    li.append(reasonsLine(c));
     return li;
   }
 
-  function showCandidates(candidates) {
+  // `limit`: how many the server lists at most; a list that long may be cut short.
+  function showCandidates(candidates, limit) {
     list.textContent = "";
     candidates.forEach(function (c) { list.append(candidateItem(c)); });
-    status.textContent = candidates.length ? "Is it one of these? Open or select it instead of creating a new one."
-                                           : "No existing customer or contact matches.";
+    if (!candidates.length) {
+      status.textContent = "No existing customer or contact matches.";
+    } else if (limit && candidates.length >= limit) {
+      status.textContent = "The " + candidates.length + " best matches; there may be more: keep typing " +
+                           "(the whole name, an e-mail or a phone) to narrow them down.";
+    } else {
+      status.textContent = "Is it one of these? Open or select it instead of creating a new one.";
+    }
+  }
+
+  // How many answers came back, shown or set aside as stale (for tests and debugging: what a
+  // late answer did to the list can only be checked once it has arrived).
+  function answered() {
+    list.dataset.answers = String(Number(list.dataset.answers || 0) + 1);
   }
 
   function search() {
+    var number = ++searchNumber;
     var data = new FormData(form);
-    if (!(data.get("name") || data.get("email") || data.get("phone"))) { showCandidates([]); return; }
+    if (!(data.get("name").trim() || data.get("email").trim() || data.get("phone").trim())) {
+      list.textContent = "";
+      status.textContent = "Type a name, an e-mail or a phone: matches appear here.";
+      return;
+    }
     var query = new URLSearchParams({kind: data.get("kind"), name: data.get("name"),
                                      email: data.get("email"), phone: data.get("phone")});
+    status.textContent = "Searching…";
     fetch(modal.dataset.candidatesUrl + "?" + query, {credentials: "same-origin"})
-      .then(function (r) { return r.json(); })
-      .then(function (body) { showCandidates(body.candidates); })
-      .catch(function () { status.textContent = "The search is not available right now."; });
+      .then(function (r) {
+        if (!r.ok) { throw new Error(r.status); }
+        return r.json();
+      })
+      .then(function (body) {
+        answered();
+        if (number !== searchNumber) { return; }  // a later search was started: its answer counts
+        showCandidates(body.candidates, body.limit);
+      })
+      .catch(function () {
+        answered();
+        if (number !== searchNumber) { return; }
+        list.textContent = "";
+        status.textContent = "The search is not available right now (the server did not answer): " +
+                             "check the list of customers before saving.";
+      });
   }
 
   form.addEventListener("input", function (event) {
@@ -136,6 +204,7 @@
   function refusedOnCompany(body) {
     // A refusal of the company's own fields (or a duplicate): back to the company, messages there.
     if (body.candidates) {
+      searchNumber++;
       showCandidates(body.candidates);
       confirmBox.classList.remove("d-none");
     }
@@ -239,6 +308,8 @@
       created = null;
       contactsForm.querySelector("[data-rows]").textContent = "";
       confirmBox.classList.add("d-none");
+      clearTimeout(timer);
+      searchNumber++;  // an answer to the previous opening is no longer wanted
       list.textContent = "";
       status.textContent = "Type a name, an e-mail or a phone: matches appear here.";
       stage("customer");

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from models import Contact, Customer, Request
+from models import Contact, Customer, CustomerStatus, Request
 from models.enums import CustomerKind
 from services.customers import SaveOptions, create_customer
 
@@ -139,3 +139,166 @@ def test_from_a_new_request_select_an_existing_customer_or_create_one(signed_in,
     page.screenshot(path=artifacts / "quick-create-request.png", full_page=True)
     assert desk.run(lambda s: s.query(Customer).filter_by(last_name="Nová").count()) == 1
     assert desk.run(lambda s: s.query(Contact).count()) == 0
+
+
+# The live list as a user sees it: a search from the first word, any kind, with why each matched.
+
+RED = "rgb(220, 53, 69)"  # Bootstrap 4's danger colour
+
+
+def seed_registry(session):
+    """A few customers of both kinds with contacts; Petra Kováčová is inactive."""
+    options = SaveOptions("SK")
+
+    def person(first, last, email, middle=None, phone=None):
+        return create_customer(session, None, options, kind=CustomerKind.PERSON, first_name=first,
+                               middle_name=middle, last_name=last, email=email, primary_phone=phone,
+                               confirm_duplicate=True)
+
+    def company(name, *contacts):
+        return create_customer(session, None, options, kind=CustomerKind.COMPANY, company_name=name,
+                               confirm_duplicate=True,
+                               contacts=[{"first_name": f, "last_name": la, "email": e, "is_main": i == 0}
+                                         for i, (f, la, e) in enumerate(contacts)])
+
+    person("Peter", "Kováč", "peter.kovac@example.sk", middle="J.", phone="0903 123 456")
+    petra = person("Petra", "Kováčová", "petra.kovacova@example.sk")
+    petra.status = session.query(CustomerStatus).filter_by(is_active=False).first()
+    person("Martin", "Šťastný", "martin.stastny@example.sk")
+    company("Tatra Logistics a.s.", ("Jana", "Horváthová", "jana.horvathova@tatra-logistics.example.sk"),
+            ("Marek", "Šimko", "marek.simko@tatra-logistics.example.sk"))
+    company("Café Kováč",
+            ("Peter", "Kováč", "peter.kovac.kaviaren.bratislava.stare.mesto@cafe-kovac.example.sk"))
+    company("Slovenská sporiteľňa, a.s. — pobočka Bratislava, Námestie Slobody",
+            ("Ľudmila", "Kováčová-Hrdličková", "ludmila.kovacova-hrdlickova@slsp.example.sk"))
+
+
+def live_list(page):
+    return page.get_by_test_id("quick-candidates")
+
+
+def item(page, label):
+    """The list item of the record labelled `label` (its name in bold)."""
+    return live_list(page).locator("li").filter(has=page.locator("strong", has_text=label))
+
+
+def test_one_word_in_company_mode_lists_the_company_with_its_kind_and_why(signed_in, desk):
+    desk.run(seed_registry)
+    page = signed_in
+    open_from_list(page)
+    expect(page.get_by_label("Company", exact=True)).to_be_checked()  # the default mode
+    page.get_by_label("Company or Name *").press_sequentially("Tatra")
+    tatra = item(page, "Tatra Logistics a.s.")
+    expect(tatra).to_be_visible()
+    expect(tatra.locator("[data-kind]")).to_have_text("Company")
+    expect(tatra.locator("[data-reasons]")).to_contain_text("name starts with what you typed")
+    expect(page.locator("[data-search-status]")).to_contain_text("Is it one of these?")
+    # Its contacts by their own names, with whose contacts they are.
+    page.get_by_label("Company or Name *").fill("jana horv")
+    expect(item(page, "Jana Horváthová").locator("[data-kind]")).to_have_text(
+        "Main contact of Tatra Logistics a.s.")
+
+
+def test_a_person_is_listed_while_still_in_company_mode(signed_in, desk):
+    desk.run(seed_registry)
+    page = signed_in
+    open_from_list(page)
+    page.get_by_label("Company or Name *").press_sequentially("Kovac")
+    kovac = item(page, "Kováč, Peter J.")
+    expect(kovac).to_be_visible()
+    expect(kovac.locator("[data-kind]")).to_have_text("Private person")
+    expect(page.get_by_label("Company", exact=True)).to_be_checked()
+    # The inactive namesake says so, so the user reactivates instead of re-creating.
+    expect(item(page, "Kováčová, Petra").locator("[data-status]")).to_contain_text("Inactive")
+    expect(item(page, "Peter Kováč").locator("[data-kind]")).to_have_text("Main contact of Café Kováč")
+    # Diacritics typed or not, the person is found.
+    page.get_by_label("Company or Name *").fill("Šťastný")
+    expect(item(page, "Šťastný, Martin")).to_be_visible()
+    page.get_by_label("Company or Name *").fill("stastny")
+    expect(item(page, "Šťastný, Martin")).to_be_visible()
+    page.get_by_label("Company or Name *").fill("Zxqwv")
+    expect(page.locator("[data-search-status]")).to_have_text("No existing customer or contact matches.")
+    expect(live_list(page).locator("li")).to_have_count(0)
+
+
+def test_a_typed_email_of_a_person_is_a_strong_match_in_red(signed_in, desk, artifacts):
+    desk.run(seed_registry)
+    page = signed_in
+    modal = open_from_list(page)
+    page.get_by_label("Company or Name *").press_sequentially("Kov")
+    expect(item(page, "Kováč, Peter J.")).to_be_visible()
+    page.get_by_label("E-mail *").fill("Peter.Kovac@example.sk")
+    strong = item(page, "Kováč, Peter J.")
+    expect(strong).to_have_attribute("data-candidate", "strong")
+    reasons = strong.locator("[data-reasons]")
+    expect(reasons).to_contain_text("Strong match: same e-mail")
+    expect(reasons).to_have_css("color", RED)
+    expect(live_list(page).locator("li").first).to_have_attribute("data-candidate", "strong")  # best first
+    weak = item(page, "Kováčová, Petra")
+    expect(weak).to_have_attribute("data-candidate", "similar")
+    assert weak.locator("[data-reasons]").evaluate("e => getComputedStyle(e).color") != RED
+    page.screenshot(path=artifacts / "quick-live-list.png", animations="disabled")
+    # Nothing in the list sticks out of it: long names, e-mails and kinds wrap.
+    box = live_list(page).bounding_box()
+    for element in live_list(page).locator("li *").all():
+        inner = element.bounding_box()
+        if inner:
+            assert inner["x"] + inner["width"] <= box["x"] + box["width"] + 1, element.text_content()
+    # Saving anyway is refused with the same match (409), and the confirm box appears.
+    modal.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_label("Create anyway: it is not one of the matches")).to_be_visible()
+    expect(item(page, "Kováč, Peter J.")).to_have_attribute("data-candidate", "strong")
+
+
+def test_a_full_list_says_there_may_be_more(signed_in, desk):
+    def many_janas(session):
+        for n, last in enumerate(["Nová", "Malá", "Veľká", "Krátka", "Dlhá", "Biela", "Čierna", "Zelená",
+                                  "Modrá", "Sivá", "Hnedá", "Ružová"]):
+            create_customer(session, None, SaveOptions("SK"), kind=CustomerKind.PERSON, first_name="Jana",
+                            last_name=last, email=f"jana{n}@example.sk")
+    desk.run(many_janas)
+    page = signed_in
+    open_from_list(page)
+    page.get_by_label("Company or Name *").press_sequentially("Jana")
+    expect(live_list(page).locator("li")).to_have_count(10)
+    expect(page.locator("[data-search-status]")).to_contain_text("there may be more: keep typing")
+    page.get_by_label("Company or Name *").press_sequentially(" Ruž")
+    expect(live_list(page).locator("li")).to_have_count(1)
+    expect(item(page, "Ružová, Jana")).to_be_visible()
+    expect(page.locator("[data-search-status]")).to_contain_text("Is it one of these?")
+
+
+def test_a_late_answer_to_an_older_search_does_not_overwrite_the_list(signed_in, desk):
+    desk.run(seed_registry)
+    page = signed_in
+    open_from_list(page)
+    held = []
+
+    def hold_the_first(route):
+        if "name=Ta&" in route.request.url and not held:
+            held.append(route)  # answered below, after the newer search
+        else:
+            route.continue_()
+
+    page.route("**/quick/candidates?*", hold_the_first)
+    name = page.get_by_label("Company or Name *")
+    with page.expect_request(lambda r: "name=Ta&" in r.url):
+        name.fill("Ta")
+    name.fill("Tatra Logistics")
+    expect(item(page, "Tatra Logistics a.s.")).to_be_visible()
+    answers = live_list(page).get_attribute("data-answers")
+    held[0].fulfill(json={"limit": 10, "candidates": [{
+        "record": "customer", "id": 999, "customer_id": 999, "reasons": ["same name"], "strong": False,
+        "score": 1.0, "visible": True, "label": "Stale Answer", "customer_label": "Stale Answer",
+        "kind": "Company", "email": "", "phone": "", "status": "", "inactive": False, "ask": ""}]})
+    expect(live_list(page)).to_have_attribute("data-answers", str(int(answers) + 1))
+    expect(item(page, "Tatra Logistics a.s.")).to_be_visible()
+    expect(live_list(page)).not_to_contain_text("Stale Answer")
+
+
+def test_an_unreachable_server_is_said_not_hidden(signed_in, desk):
+    page = signed_in
+    open_from_list(page)
+    page.route("**/quick/candidates?*", lambda route: route.abort())
+    page.get_by_label("Company or Name *").fill("Tatra")
+    expect(page.locator("[data-search-status]")).to_contain_text("The search is not available right now")
