@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Letters NFKD does not decompose into a base letter plus a mark.
 _EXTRA_FOLDS = str.maketrans({"ß": "ss", "ł": "l", "đ": "d", "ø": "o", "æ": "ae", "œ": "oe"})
@@ -61,13 +62,18 @@ def _legal_form_at_end(words: list[str]) -> int:
 def name_words(text: str | None, *, company: bool) -> list[str]:
     """Folded words of a name: a company's without its trailing legal forms (and "&"), a
     person's without titles. A name that would lose every word keeps them."""
+    return list(_name_words(text or "", company))
+
+
+@lru_cache(maxsize=65536)  # names repeat (a registry's common names): matching weighs hundreds a lookup
+def _name_words(text: str, company: bool) -> tuple[str, ...]:
     words = folded_words(text)
     if company:
         while (size := _legal_form_at_end(words)) and len(words) > size:
             del words[-size:]
-        return words
+        return tuple(words)
     kept = [w for w in words if w not in TITLES]
-    return kept or words
+    return tuple(kept or words)
 
 
 def name_key(text: str | None, *, company: bool) -> str:

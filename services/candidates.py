@@ -26,8 +26,8 @@ from services.matching import Probe
 from services.search import contact_search_conditions, customer_search_conditions
 from services.transactions import DbSession
 
-PER_LOOKUP = 50  # rows one index lookup may return
-PER_TYPO_LOOKUP = 20  # rows of corrected names: a typo is weaker evidence than what was typed
+PER_LOOKUP = 25  # rows one index lookup may return (the list shows ten)
+PER_TYPO_LOOKUP = 12  # rows of corrected names: a typo is weaker evidence than what was typed
 COUNT_CAP = 1000  # frequencies are counted up to here: beyond, a name is simply common
 CORRECTIONS = 4  # typo corrections tried per word
 

@@ -183,7 +183,7 @@ class _Frequencies:
         self.prefix_count: int | None = None
 
     def __call__(self, relation: str, subject: Subject) -> int:
-        if relation == "prefix" and self.found.typed_key:
+        if relation in ("prefix", "part") and self.found.typed_key:
             if self.prefix_count is None:
                 self.prefix_count = count_token(self.session, self.found.typed_key,
                                                 prefix=self.found.typed_prefix) or 1

@@ -38,6 +38,7 @@ KEY_WEIGHTS = {  # field: (agreement, disagreement, reason)
 NAME_M = 0.9  # how often a duplicate carries the same name (the rest: typos, marriages, renames)
 TYPO_COST = 3.0  # bits a typo costs: a near name is less telling than the same one
 PREFIX_COST = 4.0  # bits an unfinished name costs: what is typed so far fits longer names too
+PART_COST = 2.0  # bits a part of a name costs ("Kováč" for "Kováč, Peter"): whole words, fewer fits
 MAX_NAME_WEIGHT = 20.0
 
 
@@ -121,10 +122,11 @@ def _word_matches(typed: str, stored: str, *, prefix: bool) -> str:
 
 
 def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -> tuple[str, int]:
-    """How a typed name relates to a stored one, any word order: ("same" | "typo" | "prefix" |
-    "", typos). "same" and "typo": every word of both names pairs up, exactly or one edit apart;
-    "prefix": the typed words cover only part of the stored name, or (a live search) a typed
-    word is the start of a stored one. Every typed word must match a different stored word."""
+    """How a typed name relates to a stored one, any word order: ("same" | "typo" | "part" |
+    "prefix" | "", typos). "same" and "typo": every word of both names pairs up, exactly or one
+    edit apart; "part": the typed words are whole words of the stored name, which has more;
+    "prefix" (a live search): a typed word is the start of a stored one. Every typed word must
+    match a different stored word."""
     if not typed or not stored:
         return "", 0
     free = list(stored)
@@ -146,8 +148,10 @@ def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -
         free.pop(best_at)
         typos += best == "typo"
         partly = partly or best == "prefix"
-    if partly or free:
+    if partly:
         return "prefix", typos
+    if free:
+        return "part", typos  # every typed word is a whole word of the name, which has more
     return ("typo" if typos else "same"), typos
 
 
@@ -163,21 +167,19 @@ def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject],
     `frequency(relation, subject)` tells how many records bear the subject's name ("same",
     "typo") or start with what is typed ("prefix"); `registry` how many records there are."""
     evidence = Evidence()
-    sides = {
-        "email": (probe.emails, subject.emails),
-        "phone": (probe.phones, subject.phones),
-        "registration_number": ({probe.registration_number} - {""}, {subject.registration_number} - {""}),
-        "vat_id": ({probe.vat_id} - {""}, {subject.vat_id} - {""}),
-    }
-    for key, (typed, stored) in sides.items():
+    pairs = (("email", probe.emails, subject.emails), ("phone", probe.phones, subject.phones),
+             ("registration_number", probe.registration_number, subject.registration_number),
+             ("vat_id", probe.vat_id, subject.vat_id))
+    for key, typed, stored in pairs:
+        if not (typed and stored):
+            continue
         agree, disagree, reason = KEY_WEIGHTS[key]
-        if typed & stored:
+        if typed == stored if isinstance(typed, str) else not typed.isdisjoint(stored):  # type: ignore[union-attr]
             evidence.weight += agree
             evidence.key_reasons.append(reason)
-        elif typed and stored:
+        else:
             evidence.weight += disagree
-            if key in ("registration_number", "vat_id"):
-                evidence.ids_differ = True
+            evidence.ids_differ = evidence.ids_differ or isinstance(typed, str)
     typed_words = probe.words(company=subject.company)
     if probe.company is not None and probe.company != subject.company and not probe.partial:
         typed_words = []  # a company's name and a person's name say nothing about each other
@@ -190,8 +192,9 @@ def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject],
     elif relation == "typo":
         evidence.weight += max(weight - TYPO_COST * typos, 1.0)
         evidence.reasons.append("similar name (a typo?)")
-    elif relation == "prefix":
-        evidence.weight += max(weight - PREFIX_COST - TYPO_COST * typos, 0.5)
+    elif relation in ("prefix", "part"):
+        cost = PREFIX_COST if relation == "prefix" else PART_COST
+        evidence.weight += max(weight - cost - TYPO_COST * typos, 0.5)
         evidence.reasons.append("similar name (a typo?)" if typos else "name starts with what you typed")
     evidence.name = relation
     evidence.reasons = evidence.key_reasons + evidence.reasons

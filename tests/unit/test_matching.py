@@ -71,7 +71,8 @@ def weighed(probe, stored, namesakes=1, registry=100_000):
 
 def test_identifying_keys_are_strong_whatever_the_name():
     probe = make_probe(kind="person", name="Somebody Else", email="PETER@example.sk", phone="0903123456")
-    result = weighed(probe, subject(emails=frozenset({"peter@example.sk"}), phones=frozenset({"+421903123456"})))
+    result = weighed(probe, subject(emails=frozenset({"peter@example.sk"}),
+                                    phones=frozenset({"+421903123456"})))
     assert result is not None and result.strong
     assert result.reasons[:2] == ["same e-mail", "same phone"]
 
@@ -115,6 +116,13 @@ def test_a_live_search_lists_names_that_start_with_what_is_typed_in_any_order():
     assert name_relation(["kov"], ("peter", "kovac"), partial=True)[0] == "prefix"
     assert name_relation(["kovac", "pe"], ("peter", "j", "kovac"), partial=True)[0] == "prefix"
     assert name_relation(["kovac", "pe"], ("peter", "kovac"), partial=False)[0] == ""
+    assert name_relation(["kovac"], ("peter", "kovac"), partial=True)[0] == "part"
+
+
+def test_a_whole_word_ranks_above_a_word_it_only_starts():
+    kovac = weighed(make_probe(name="Kovac", partial=True), subject())
+    kovacs = weighed(make_probe(name="Kovac", partial=True), subject(words=("matej", "kovacs")))
+    assert kovac is not None and kovacs is not None and kovac.weight > kovacs.weight
 
 
 def test_a_company_name_is_never_compared_with_a_person_name():
