@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, union_all
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, NameWordVariant
 from models.name_vocabulary import TYPO_MIN_LENGTH, word_variants
 from models.names import TITLES, name_words
-from models.search_index import pair_token, phone_tokens, prefix_upper_bound, whole_name_token
+from models.search_index import PAIR_MARK, pair_token, phone_tokens, prefix_upper_bound, whole_name_token
 from services.matching import Probe
 from services.search import contact_search_conditions, customer_search_conditions
 from services.transactions import DbSession
@@ -49,6 +49,30 @@ class Found:
         (self.customers if table == "customer" else self.contacts).update(ids)
         if searched:
             (self.searched_customers if table == "customer" else self.searched_contacts).update(ids)
+
+
+@dataclass
+class Batch:
+    """Lookups collected to be sent as one UNION ALL: one round trip instead of a dozen, which
+    on a busy PostgreSQL costs more than the lookups themselves."""
+
+    parts: list[tuple[str, bool, Select]] = field(default_factory=list)
+
+    def add(self, table: str, query: Select, *, searched: bool = False) -> None:
+        self.parts.append((table, searched, query))
+
+    def run(self, session: DbSession, found: Found) -> None:
+        if not self.parts:
+            return
+        branches = []
+        for number, (_table, _searched, query) in enumerate(self.parts):
+            inner = query.subquery()
+            branches.append(select(literal(number).label("part"), list(inner.c)[0].label("id")))
+        rows = session.execute(union_all(*branches)).all()
+        for number, owner in rows:
+            table, searched, _query = self.parts[number]
+            found.add(table, (owner,), searched=searched)
+        self.parts.clear()
 
 
 @dataclass(frozen=True)
@@ -137,31 +161,49 @@ def _typo_keys(session: DbSession, words: list[str]) -> tuple[list[str], list[st
     return one, [pair_token(a, b) for a in fixed[first][:2] for b in fixed[last][:2]]
 
 
-def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found) -> None:
-    """Records whose name is, starts with (a live search) or is a typo away from the typed one."""
+def add_name_lookups(session: DbSession, probe: Probe, visible: ColumnElement | None, batch: Batch,
+                     found: Found) -> list[str]:
+    """Add the lookups of records whose name is, starts with (a live search) or is a typo away
+    from the typed one; return the keys with both last words corrected, for `find_by_name_again`."""
     words = [w for w in lookup_words(probe) if len(w) >= 2] or lookup_words(probe)
     if not words:
-        return
+        return []
     key = words[0] if len(words) == 1 else pair_token(words[-2], words[-1])
     typo_keys, both_wrong = _typo_keys(session, words)
     whole = whole_name_token(words)
     searched = probe.partial  # a live search lists whatever its words find, a check only names
     for table in TABLES:
-        found.add(table.name, session.scalars(_exact(table, [whole], visible)))  # type: ignore[list-item]
-        found.add(table.name, session.scalars(_exact(table, [key], visible)), searched=searched)
+        batch.add(table.name, _exact(table, [whole], visible))  # type: ignore[list-item]
+        batch.add(table.name, _exact(table, [key], visible), searched=searched)
         if probe.partial:
-            found.add(table.name, session.scalars(_range(table, key, visible)), searched=True)
+            batch.add(table.name, _range(table, key, visible), searched=True)
             if len(words) > 1:
-                found.add(table.name, session.scalars(_both_started(table, words[-2], words[-1], visible)),
-                          searched=True)
+                batch.add(table.name, _both_started(table, words[-2], words[-1], visible), searched=True)
         if typo_keys:
-            found.add(table.name, session.scalars(_exact(table, typo_keys, visible, PER_TYPO_LOOKUP)))
-    if both_wrong and not (found.customers or found.contacts):
-        for table in TABLES:
-            found.add(table.name, session.scalars(_exact(table, both_wrong, visible, PER_TYPO_LOOKUP)))
+            batch.add(table.name, _exact(table, typo_keys, visible, PER_TYPO_LOOKUP))
     found.typed_key, found.typed_prefix = key, probe.partial
-    if probe.partial and not (found.searched_customers or found.searched_contacts):
+    return both_wrong
+
+
+def find_by_name_again(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found,
+                       both_wrong: list[str]) -> None:
+    """When the lookups found nothing: a typo in both of the last two words, and (a live search)
+    the customers list's own search."""
+    if both_wrong and not (found.customers or found.contacts):
+        batch = Batch()
+        for table in TABLES:
+            batch.add(table.name, _exact(table, both_wrong, visible, PER_TYPO_LOOKUP))
+        batch.run(session, found)
+    if probe.partial and probe.text.strip() and not (found.searched_customers or found.searched_contacts):
         _find_as_the_list_searches(session, probe, visible, found)
+
+
+def find_by_name(session: DbSession, probe: Probe, visible: ColumnElement | None, found: Found) -> None:
+    """Records whose name is, starts with (a live search) or is a typo away from the typed one."""
+    batch = Batch()
+    both_wrong = add_name_lookups(session, probe, visible, batch, found)
+    batch.run(session, found)
+    find_by_name_again(session, probe, visible, found, both_wrong)
 
 
 def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found: Found) -> None:
@@ -179,47 +221,49 @@ def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found:
     found.add("contact", session.scalars(contacts.limit(PER_LOOKUP)), searched=True)
 
 
-def find_by_keys(session: DbSession, probe: Probe, found: Found) -> None:
-    """Records sharing an identifying key, whoever may see them (a hidden one is described
-    without its details)."""
+def add_key_lookups(probe: Probe, batch: Batch) -> None:
+    """Add the lookups of records sharing an identifying key, whoever may see them (a hidden one
+    is described without its details)."""
     emails = sorted(probe.emails)
     if emails:
         same = or_(func.lower(Customer.email).in_(emails), func.lower(Customer.secondary_email).in_(emails))
-        found.add("customer", session.scalars(select(Customer.id).where(same).limit(PER_LOOKUP)))
-        found.add("contact", session.scalars(
-            select(Contact.id).where(func.lower(Contact.email).in_(emails)).limit(PER_LOOKUP)))
+        batch.add("customer", select(Customer.id).where(same).limit(PER_LOOKUP))
+        contact_has = func.lower(Contact.email).in_(emails)
+        batch.add("contact", select(Contact.id).where(contact_has).limit(PER_LOOKUP))
     if probe.phones:
         digits = [max(phone_tokens(phone), key=len) for phone in probe.phones]  # the international number
         for table in TABLES:
-            found.add(table.name, session.scalars(_exact(table, digits, None)))
+            batch.add(table.name, _exact(table, digits, None))
     ids = [v for v in (probe.registration_number, probe.vat_id) if v]
     if ids:
-        found.add("customer", session.scalars(select(Customer.id).where(or_(
-            Customer.registration_number.in_(ids), Customer.vat_id.in_(ids))).limit(PER_LOOKUP)))
+        batch.add("customer", select(Customer.id).where(or_(
+            Customer.registration_number.in_(ids), Customer.vat_id.in_(ids))).limit(PER_LOOKUP))
 
 
-def count_tokens(session: DbSession, tokens: set[str]) -> dict[str, int]:
-    """How many records bear each of `tokens` (whole names: the namesakes), in one query a table."""
+def count_tokens(session: DbSession, tokens: set[str],
+                 prefix: str | None = None) -> tuple[dict[str, int], int]:
+    """How many records bear each of `tokens` (whole names: the namesakes), and how many bear a
+    token starting with `prefix` (up to COUNT_CAP) — in one statement."""
     counts: dict[str, int] = dict.fromkeys(tokens, 0)
-    if not tokens:
-        return counts
+    branches = []
     for table in TABLES:
         column = table.model.token  # type: ignore[attr-defined]
-        for token, number in session.execute(select(column, func.count()).where(
-                column.in_(sorted(tokens))).group_by(column)):
-            counts[token] += number
-    return counts
-
-
-def count_token(session: DbSession, token: str, *, prefix: bool = False) -> int:
-    """How many records bear `token` (or a token starting with it), counted up to COUNT_CAP."""
-    total = 0
-    for table in TABLES:
-        column = table.model.token  # type: ignore[attr-defined]
-        condition = (column >= token) & (column < prefix_upper_bound(token)) if prefix else column == token
-        capped = select(table.owner).where(condition).limit(COUNT_CAP).subquery()
-        total += session.scalar(select(func.count()).select_from(capped)) or 0
-    return min(total, COUNT_CAP)
+        if tokens:
+            branches.append(select(column.label("token"), func.count().label("number"))
+                            .where(column.in_(sorted(tokens))).group_by(column))
+        if prefix is not None:
+            capped = select(table.owner).where(column >= prefix, column < prefix_upper_bound(prefix)) \
+                .limit(COUNT_CAP).subquery()
+            branches.append(select(literal(PAIR_MARK * 2).label("token"), func.count().label("number"))
+                            .select_from(capped))
+    started = 0
+    if branches:
+        for token, number in session.execute(union_all(*branches)):
+            if token == PAIR_MARK * 2:  # no token is two marks: the prefix count
+                started += number
+            else:
+                counts[token] += number
+    return counts, min(started, COUNT_CAP)
 
 
 def name_token(words: tuple[str, ...] | list[str]) -> str | None:

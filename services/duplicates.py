@@ -23,11 +23,13 @@ from models.enums import CustomerKind
 from models.names import name_key, name_words, person_name
 from services.access import Right, customer_condition
 from services.candidates import (
+    Batch,
     Found,
-    count_token,
+    add_key_lookups,
+    add_name_lookups,
     count_tokens,
-    find_by_keys,
     find_by_name,
+    find_by_name_again,
     name_token,
     registry_size,
 )
@@ -174,19 +176,18 @@ def _contact_subjects(session: DbSession, ids: set[int]) -> dict[int, tuple[Subj
 
 class _Frequencies:
     """How many records bear a name. Weighing runs twice: the first pass only notes which names
-    it asks about, so they are counted together in one query per table."""
+    it asks about, so they are counted together in one statement."""
 
     def __init__(self, session: DbSession, found: Found):
         self.session, self.found = session, found
         self.asked: set[str] = set()
+        self.asked_prefix = False
         self.counts: dict[str, int] | None = None
-        self.prefix_count: int | None = None
+        self.prefix_count = 1
 
     def __call__(self, relation: str, subject: Subject) -> int:
         if relation in ("prefix", "part") and self.found.typed_key:
-            if self.prefix_count is None:
-                self.prefix_count = count_token(self.session, self.found.typed_key,
-                                                prefix=self.found.typed_prefix) or 1
+            self.asked_prefix = True
             return self.prefix_count
         token = name_token(subject.words)
         if token is None:
@@ -197,7 +198,12 @@ class _Frequencies:
         return self.counts.get(token) or 1
 
     def count_what_was_asked(self) -> None:
-        self.counts = count_tokens(self.session, self.asked)
+        key = self.found.typed_key
+        if key is not None and not self.found.typed_prefix:
+            self.asked.add(key)  # a part of a name: how many bear that part exactly
+        prefix = key if self.asked_prefix and self.found.typed_prefix else None
+        self.counts, started = count_tokens(self.session, self.asked, prefix)
+        self.prefix_count = (started if prefix is not None else self.counts.get(key or "", 0)) or 1
 
 
 def _similar_enough(probe: Probe, subject: Subject, threshold: int) -> bool:
@@ -245,9 +251,11 @@ def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *,
     with session.no_autoflush:
         threshold = threshold if threshold is not None else threshold_of(session)
         visible = None if actor is None else customer_condition(session, actor, Right.VIEW)
-        found = Found()
-        find_by_keys(session, probe, found)
-        find_by_name(session, probe, visible, found)
+        found, batch = Found(), Batch()
+        add_key_lookups(probe, batch)
+        both_wrong = add_name_lookups(session, probe, visible, batch, found)
+        batch.run(session, found)
+        find_by_name_again(session, probe, visible, found, both_wrong)
         found.customers.discard(exclude_customer_id)  # type: ignore[arg-type]
         weighed = [w for w in _weighed(session, probe, found, threshold) if w[3] != exclude_customer_id]
         owners = {w[3] for w in weighed}
