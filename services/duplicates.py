@@ -13,6 +13,7 @@ record with this e-mail exists — ask X": no name, no score.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from rapidfuzz import fuzz
@@ -112,7 +113,13 @@ def make_probe(*, kind: CustomerKind | str | None = None, name: str | None = Non
         text=name or "", company=company, partial=partial,
         emails=frozenset(e for e in map(_email, (email, *emails)) if e),
         phones=frozenset(p for p in (_phone(v, phone_region) for v in (phone, *phones)) if p),
-        registration_number=compact_id(registration_number), vat_id=compact_id(vat_id))
+        registration_number=_typed_id(registration_number), vat_id=_typed_id(vat_id))
+
+
+def _typed_id(value: str | None) -> str:
+    """A typed company ID or VAT ID as stored ones compare; what no ID holds (a control
+    character, a NUL that PostgreSQL refuses to even compare) is simply not part of it."""
+    return re.sub(r"[^0-9A-Z]", "", compact_id(value))
 
 
 def customer_probe(customer: Customer, phone_region: str) -> Probe:

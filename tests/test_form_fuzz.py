@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from models import AuditEvent, Contact, Customer
@@ -90,6 +90,30 @@ def test_quick_form_answers_json_and_never_fails(maintainer_client, session, dat
         assert snapshot(session) == before
     elif kind == "company":
         assert body["contacts"] >= 1  # never a company without its contact
+
+
+LIVE_FIELDS = ["kind", "name", "email", "phone", "registration_number", "vat_id"]
+
+
+@FUZZ
+@given(data=fields(LIVE_FIELDS))
+@example(data={"name": "Žilinská", "registration_number": "50 111 222"})
+@example(data={"name": "zilinska fuzz", "email": "FUZZ@example.sk", "kind": "person"})
+def test_the_live_duplicate_list_answers_whatever_is_typed(operator_client, session, new_customer, data):
+    """The quick form's search while typing, as an operator: any text, any length, any kind —
+    a list (never a 500), nothing written, no hidden record's name given away."""
+    if not session.query(Customer).filter_by(company_name="Žilinská Fuzz s.r.o.").count():
+        new_customer(kind=CustomerKind.COMPANY, company_name="Žilinská Fuzz s.r.o.", email="fuzz@example.sk",
+                     registration_number="50111222")
+    before = snapshot(session)
+    response = operator_client.get("/admin/customers/quick/candidates", query_string=data)
+    assert response.status_code == 200, response.status_code
+    candidates = response.get_json()["candidates"]
+    for candidate in candidates:
+        assert not candidate["visible"] and candidate["score"] is None and "Fuzz" not in str(candidate)
+    if data.get("email") == "FUZZ@example.sk" or data.get("registration_number") == "50 111 222":
+        assert len(candidates) == 1  # the key says a record exists, and whom to ask
+    assert snapshot(session) == before
 
 
 def test_control_characters_are_refused_with_a_message_not_a_database_error(maintainer_client, session):
