@@ -271,38 +271,34 @@ def add_key_lookups(probe: Probe, batch: Batch) -> None:
 
 
 def count_tokens(session: DbSession, tokens: set[str],
-                 prefix: str | None = None) -> tuple[dict[str, int], int]:
-    """How many records bear each of `tokens` (whole names: the namesakes), and how many bear a
-    token starting with `prefix` (up to COUNT_CAP) — in one statement."""
+                 prefix: str | None = None) -> tuple[dict[str, int], int, int]:
+    """How many records bear each of `tokens` (whole names: the namesakes), how many bear a token
+    starting with `prefix` (up to COUNT_CAP), and about how many records there are (the highest
+    ids, read from the indexes) — in one statement."""
     counts: dict[str, int] = dict.fromkeys(tokens, 0)
-    branches = []
+    started_mark, size_mark = PAIR_MARK * 2, "#"  # no token is either
+    branches: list[Any] = [select(literal(size_mark).label("token"), func.max(Customer.id).label("number")),
+                           select(literal(size_mark).label("token"), func.max(Contact.id).label("number"))]
     for table in TABLES:
         column = table.model.token  # type: ignore[attr-defined]
         if tokens:
             branches.append(select(column.label("token"), func.count().label("number"))
                             .where(column.in_(sorted(tokens))).group_by(column))
         if prefix is not None:
-            capped = select(table.owner).where(column >= prefix, column < prefix_upper_bound(prefix)) \
-                .limit(COUNT_CAP).subquery()
-            branches.append(select(literal(PAIR_MARK * 2).label("token"), func.count().label("number"))
+            capped = select(table.owner).where(table.started(prefix)).limit(COUNT_CAP).subquery()
+            branches.append(select(literal(started_mark).label("token"), func.count().label("number"))
                             .select_from(capped))
-    started = 0
-    if branches:
-        for token, number in session.execute(union_all(*branches)):
-            if token == PAIR_MARK * 2:  # no token is two marks: the prefix count
-                started += number
-            else:
-                counts[token] += number
-    return counts, min(started, COUNT_CAP)
+    started = registry = 0
+    for token, number in session.execute(union_all(*branches)):
+        if token == size_mark:
+            registry += number or 0
+        elif token == started_mark:
+            started += number
+        else:
+            counts[token] += number
+    return counts, min(started, COUNT_CAP), registry
 
 
 def name_token(words: tuple[str, ...] | list[str]) -> str | None:
     """The one token all records with exactly this name share."""
     return whole_name_token(words)
-
-
-def registry_size(session: DbSession) -> int:
-    """About how many customers and contacts there are (the highest ids: read from the index)."""
-    sizes = session.execute(select(select(func.max(Customer.id)).scalar_subquery(),
-                                   select(func.max(Contact.id)).scalar_subquery())).one()
-    return (sizes[0] or 0) + (sizes[1] or 0)

@@ -32,7 +32,6 @@ from services.candidates import (
     find_by_name,
     find_by_name_again,
     name_token,
-    registry_size,
 )
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.errors import FORM, ValidationFailed
@@ -204,13 +203,15 @@ class _Frequencies:
             return 1
         return self.counts.get(token) or 1
 
-    def count_what_was_asked(self) -> None:
+    def count_what_was_asked(self) -> int:
+        """Count the names asked about; return about how many records there are."""
         key = self.found.typed_key
         if key is not None and not self.found.typed_prefix:
             self.asked.add(key)  # a part of a name: how many bear that part exactly
         prefix = key if self.asked_prefix and self.found.typed_prefix else None
-        self.counts, started = count_tokens(self.session, self.asked, prefix)
+        self.counts, started, registry = count_tokens(self.session, self.asked, prefix)
         self.prefix_count = (started if prefix is not None else self.counts.get(key or "", 0)) or 1
+        return registry
 
 
 def _similar_enough(probe: Probe, subject: Subject, threshold: int) -> bool:
@@ -222,23 +223,24 @@ def _similar_enough(probe: Probe, subject: Subject, threshold: int) -> bool:
     return fuzz.token_sort_ratio(typed, " ".join(sorted(subject.words))) >= threshold
 
 
-def _weighed(session: DbSession, probe: Probe, found: Found, threshold: int
+def _weighed(session: DbSession, probe: Probe, found: Found, threshold: int | None
              ) -> list[tuple[Evidence, str, int, int]]:
     """(evidence, record, id, customer id) for every candidate with some evidence, best first."""
-    frequency, registry = _Frequencies(session, found), registry_size(session)
+    frequency = _Frequencies(session, found)
     tables = (("customer", _customer_subjects(session, found.customers), found.searched_customers),
               ("contact", _contact_subjects(session, found.contacts), found.searched_contacts))
     for _record, subjects, _searched in tables:
         for subject, _customer_id in subjects.values():
-            weigh(probe, subject, frequency=frequency, registry=registry)
-    frequency.count_what_was_asked()
+            weigh(probe, subject, frequency=frequency, registry=1)
+    registry = frequency.count_what_was_asked()
     weighed = []
     for record, subjects, searched in tables:
         for record_id, (subject, customer_id) in subjects.items():
             evidence = weigh(probe, subject, frequency=frequency, registry=registry)
-            if evidence is not None and evidence.name == "typo" and not evidence.key_reasons \
-                    and not _similar_enough(probe, subject, threshold):
-                evidence = None
+            if evidence is not None and evidence.name == "typo" and not evidence.key_reasons:
+                threshold = threshold_of(session) if threshold is None else threshold  # read only if needed
+                if not _similar_enough(probe, subject, threshold):
+                    evidence = None
             if evidence is None and record_id in searched:
                 evidence = Evidence(reasons=["matches what you typed"], weight=SEARCH_HIT_WEIGHT,
                                     name="search")
@@ -256,7 +258,6 @@ def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *,
     without their details (`actor` None is the system itself, which sees everything)."""
     # Read-only, and often called while the record being created is pending: never flush it.
     with session.no_autoflush:
-        threshold = threshold if threshold is not None else threshold_of(session)
         # A maintainer sees every live record: no condition to join (tombstones drop out when
         # the candidates are read).
         everything = actor is None or (actor.is_active and actor.is_maintainer)
