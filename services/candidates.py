@@ -13,10 +13,11 @@ vocabulary (models.name_vocabulary), also in a word's first letters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz.distance import DamerauLevenshtein
-from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, NameWordVariant
@@ -62,25 +63,40 @@ class Found:
 @dataclass
 class Batch:
     """Lookups collected to be sent as one UNION ALL: one round trip instead of a dozen, which
-    on a busy PostgreSQL costs more than the lookups themselves."""
+    on a busy PostgreSQL costs more than the lookups themselves. The statements take their values
+    as bound parameters, so the same shapes are built (and their cache keys computed) once per
+    process, not per keystroke."""
 
     parts: list[tuple[str, bool, Select]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, table: str, query: Select, *, searched: bool = False) -> None:
+    def slot(self) -> str:
+        """A prefix for the next part's parameter names."""
+        return f"p{len(self.parts)}_"
+
+    def add(self, table: str, lookup: tuple[Select, dict[str, Any]], *, searched: bool = False) -> None:
+        query, params = lookup
         self.parts.append((table, searched, query))
+        self.params.update(params)
 
     def run(self, session: DbSession, found: Found) -> None:
         if not self.parts:
             return
-        branches = []
-        for number, (_table, _searched, query) in enumerate(self.parts):
-            inner = query.subquery()
-            branches.append(select(literal(number).label("part"), list(inner.c)[0].label("id")))
-        rows = session.execute(union_all(*branches)).all()
-        for number, owner in rows:
+        statement = _union(tuple(query for _table, _searched, query in self.parts))
+        for number, owner in session.execute(statement, self.params):
             table, searched, _query = self.parts[number]
             found.add(table, (owner,), searched=searched)
         self.parts.clear()
+        self.params.clear()
+
+
+@lru_cache(maxsize=256)
+def _union(queries: tuple[Select, ...]) -> Any:
+    branches = []
+    for number, query in enumerate(queries):
+        inner = query.subquery()
+        branches.append(select(literal(number).label("part"), list(inner.c)[0].label("id")))
+    return union_all(*branches)
 
 
 @dataclass(frozen=True)
@@ -148,26 +164,50 @@ def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
     return near
 
 
-def _exact(table: TokenTable, tokens: list[str], visible, limit: int = PER_LOOKUP) -> Select:
-    column = table.model.token  # type: ignore[attr-defined]
-    return table.owners(column.in_(sorted(set(tokens))), visible, newest=True, limit=limit)
+Lookup = tuple[Select, dict[str, Any]]
 
 
-def _range(table: TokenTable, low: str, visible) -> Select:
+def _exact(table: TokenTable, tokens: list[str], visible, slot: str, limit: int = PER_LOOKUP) -> Lookup:
+    """Owners of any of `tokens`, newest first."""
+    return _owners(table, "exact", slot, limit, visible), {f"{slot}tokens": sorted(set(tokens))}
+
+
+def _range(table: TokenTable, low: str, visible, slot: str) -> Lookup:
     """Tokens that start with `low` and go on (the exact one is `_exact`'s)."""
-    column = table.model.token  # type: ignore[attr-defined]
-    return table.owners((column > low) & (column < prefix_upper_bound(low)), visible, newest=False)
+    return _owners(table, "range", slot, PER_LOOKUP, visible), {f"{slot}low": low,
+                                                                 f"{slot}high": prefix_upper_bound(low)}
 
 
-def _both_started(table: TokenTable, first: str, last: str, visible) -> Select:
+def _both_started(table: TokenTable, first: str, last: str, visible, slot: str) -> Lookup:
     """Pairs whose words start with `first` and `last` — both perhaps unfinished ("kov pet"):
     a range over the pairs starting with the longer one (pairs are stored in both orders),
     filtered by the other on the index entries."""
     drive, other = (first, last) if len(first) >= len(last) else (last, first)
     low = pair_token(drive, "")[:-1]  # "~kov"
+    return _owners(table, "both", slot, PER_LOOKUP, visible), {
+        f"{slot}low": low, f"{slot}high": prefix_upper_bound(low), f"{slot}like": f"{low}% {other}%"}
+
+
+def _owners(table: TokenTable, kind: str, slot: str, limit: int, visible) -> Select:
+    if visible is None:
+        return _cached_owners(table.name, kind, slot, limit)
+    return _build_owners(table, kind, slot, limit, visible)
+
+
+@lru_cache(maxsize=512)
+def _cached_owners(table_name: str, kind: str, slot: str, limit: int) -> Select:
+    return _build_owners(next(t for t in TABLES if t.name == table_name), kind, slot, limit, None)
+
+
+def _build_owners(table: TokenTable, kind: str, slot: str, limit: int, visible) -> Select:
     column = table.model.token  # type: ignore[attr-defined]
-    condition = (column > low) & (column < prefix_upper_bound(low)) & column.like(f"{low}% {other}%")
-    return table.owners(condition, visible, newest=False)
+    if kind == "exact":
+        return table.owners(column.in_(bindparam(f"{slot}tokens", expanding=True)), visible,
+                            newest=True, limit=limit)
+    condition = (column > bindparam(f"{slot}low")) & (column < bindparam(f"{slot}high"))
+    if kind == "both":
+        condition = condition & column.like(bindparam(f"{slot}like"))
+    return table.owners(condition, visible, newest=False, limit=limit)
 
 
 def _typo_keys(session: DbSession, words: list[str]) -> tuple[list[str], list[str]]:
@@ -194,14 +234,15 @@ def add_name_lookups(session: DbSession, probe: Probe, visible: ColumnElement | 
     whole = whole_name_token(words)
     searched = probe.partial  # a live search lists whatever its words find, a check only names
     for table in TABLES:
-        batch.add(table.name, _exact(table, [whole], visible))  # type: ignore[list-item]
-        batch.add(table.name, _exact(table, [key], visible), searched=searched)
+        batch.add(table.name, _exact(table, [whole], visible, batch.slot()))  # type: ignore[list-item]
+        batch.add(table.name, _exact(table, [key], visible, batch.slot()), searched=searched)
         if probe.partial:
-            batch.add(table.name, _range(table, key, visible), searched=True)
+            batch.add(table.name, _range(table, key, visible, batch.slot()), searched=True)
             if len(words) > 1:
-                batch.add(table.name, _both_started(table, words[-2], words[-1], visible), searched=True)
+                batch.add(table.name, _both_started(table, words[-2], words[-1], visible, batch.slot()),
+                          searched=True)
         if typo_keys:
-            batch.add(table.name, _exact(table, typo_keys, visible, PER_TYPO_LOOKUP))
+            batch.add(table.name, _exact(table, typo_keys, visible, batch.slot(), PER_TYPO_LOOKUP))
     found.typed_key, found.typed_prefix = key, probe.partial
     return both_wrong
 
@@ -213,7 +254,7 @@ def find_by_name_again(session: DbSession, probe: Probe, visible: ColumnElement 
     if both_wrong and not (found.customers or found.contacts):
         batch = Batch()
         for table in TABLES:
-            batch.add(table.name, _exact(table, both_wrong, visible, PER_TYPO_LOOKUP))
+            batch.add(table.name, _exact(table, both_wrong, visible, batch.slot(), PER_TYPO_LOOKUP))
         batch.run(session, found)
     if probe.partial and probe.text.strip() and not (found.searched_customers or found.searched_contacts):
         _find_as_the_list_searches(session, probe, visible, found)
@@ -247,27 +288,42 @@ def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found:
         query = select(inner.c.owner).where(*others)
         if visible is not None:
             query = table.visible_only(query, inner.c.owner, visible)
-        batch.add(table.name, query.distinct().limit(PER_LOOKUP), searched=True)
+        batch.add(table.name, (query.distinct().limit(PER_LOOKUP), {}), searched=True)
     batch.run(session, found)
 
 
 def add_key_lookups(probe: Probe, batch: Batch) -> None:
     """Add the lookups of records sharing an identifying key, whoever may see them (a hidden one
     is described without its details)."""
-    emails = sorted(probe.emails)
-    if emails:
-        same = or_(func.lower(Customer.email).in_(emails), func.lower(Customer.secondary_email).in_(emails))
-        batch.add("customer", select(Customer.id).where(same).limit(PER_LOOKUP))
-        contact_has = func.lower(Contact.email).in_(emails)
-        batch.add("contact", select(Contact.id).where(contact_has).limit(PER_LOOKUP))
+    if probe.emails:
+        emails = sorted(probe.emails)
+        for table in ("customer", "contact"):
+            slot = batch.slot()
+            batch.add(table, (_by_email(table, slot), {f"{slot}emails": emails}))
     if probe.phones:
         digits = [max(phone_tokens(phone), key=len) for phone in probe.phones]  # the international number
-        for table in TABLES:
-            batch.add(table.name, _exact(table, digits, None))
+        for token_table in TABLES:
+            batch.add(token_table.name, _exact(token_table, digits, None, batch.slot()))
     ids = [v for v in (probe.registration_number, probe.vat_id) if v]
     if ids:
-        batch.add("customer", select(Customer.id).where(or_(
-            Customer.registration_number.in_(ids), Customer.vat_id.in_(ids))).limit(PER_LOOKUP))
+        slot = batch.slot()
+        batch.add("customer", (_by_company_ids(slot), {f"{slot}ids": ids}))
+
+
+@lru_cache(maxsize=64)
+def _by_email(table: str, slot: str) -> Select:
+    emails: Any = bindparam(f"{slot}emails", expanding=True)
+    if table == "contact":
+        return select(Contact.id).where(func.lower(Contact.email).in_(emails)).limit(PER_LOOKUP)
+    same = or_(func.lower(Customer.email).in_(emails), func.lower(Customer.secondary_email).in_(emails))
+    return select(Customer.id).where(same).limit(PER_LOOKUP)
+
+
+@lru_cache(maxsize=64)
+def _by_company_ids(slot: str) -> Select:
+    ids: Any = bindparam(f"{slot}ids", expanding=True)
+    return select(Customer.id).where(or_(Customer.registration_number.in_(ids),
+                                         Customer.vat_id.in_(ids))).limit(PER_LOOKUP)
 
 
 def count_tokens(session: DbSession, tokens: set[str],
