@@ -219,8 +219,12 @@ def test_duplicate_company_id_from_the_form_is_a_field_message_not_a_500(maintai
     new_customer(kind=CustomerKind.COMPANY, company_name="First", registration_number="111")
     response = maintainer_client.submit("/admin/customers/new/", form_of(
         "company", company_name="Second", registration_number="111"))
-    assert response.status_code == 200
-    assert "Another customer already has this company ID." in response.get_data(as_text=True)
+    assert response.status_code == 200  # the customer that has the company ID is named first
+    assert "First (same company ID)" in response.get_data(as_text=True)
+    confirmed = maintainer_client.submit("/admin/customers/new/", form_of(
+        "company", company_name="Second", registration_number="111", confirm_duplicate="y"))
+    assert confirmed.status_code == 200  # "create anyway" cannot share a unique company ID
+    assert "Another customer already has this company ID." in confirmed.get_data(as_text=True)
 
 
 def test_contact_list_search_and_edit(maintainer_client, people, session):
