@@ -194,7 +194,8 @@ def test_a_company_id_taken_before_save_is_refused_and_keeps_the_draft(maintaine
     new_customer(kind=CustomerKind.COMPANY, company_name="Meanwhile", registration_number="50 111 222")
     response = save(maintainer_client, base)
     assert response.status_code == 200
-    assert "Another customer already has this company ID." in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "Meanwhile (same company ID)" in html  # the customer that took it is named
     assert session.query(WizardDraft).count() == 1 and session.query(Customer).count() == 1
 
 
