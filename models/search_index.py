@@ -26,7 +26,7 @@ _PHONE_QUERY = re.compile(r"^[\d\s+().\-/]+$")
 # Name pairs ("~jana horvathova") sort after every word token, so a search range over words
 # ("nov" ≤ token < "now") never meets them.
 PAIR_MARK = "~"
-PAIR_WORDS = 4  # pairs of the first four name words: at most twelve tokens
+PAIR_WORDS = 6  # pairs of the first six name words: at most thirty tokens, for the longest names
 # The whole name ("=kovac peter", words sorted) sorts between digits and letters, so no search
 # range meets it either; it counts namesakes exactly, which an e-mail's words would blur.
 NAME_MARK = "="

@@ -29,10 +29,10 @@ from models.search_index import fold
 from services.access import Right, can
 from services.batches import batch_unit, batches, rolled_back
 from services.bulk_import_files import CONTACT_FIELDS, CUSTOMER_FIELDS, SourceRow
-from services.contact_info import normalise_email, normalise_phone
+from services.contact_info import normalise_phone
 from services.contacts import contact_field_errors
 from services.customers import SaveOptions, create_customer, save_customer, validate_customer
-from services.duplicates import DuplicateSuspected, same_name_customer_ids
+from services.duplicates import DuplicateSuspected, make_probe, same_name_customer_ids
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.matching import compact_id, name_key
 from services.merge import survivor_of
@@ -197,12 +197,12 @@ class _Importer:
             query = select(Customer.id).where(Customer.registration_number == compact_id(
                 row.get("registration_number")))
         elif rule == MatchRule.EMAIL and row.get("email"):
-            try:
-                email = (normalise_email(row.get("email")) or "").lower()
-            except ValueError:
+            probe = make_probe(email=row.get("email"))
+            if not probe.emails:
                 return []
-            query = select(Customer.id).where(or_(func.lower(Customer.email) == email,
-                                                  func.lower(Customer.secondary_email) == email))
+            forms = sorted(probe.emails | probe.email_forms)  # as services.duplicates looks them up
+            query = select(Customer.id).where(or_(func.lower(Customer.email).in_(forms),
+                                                  func.lower(Customer.secondary_email).in_(forms)))
         elif rule == MatchRule.PHONE and row.get("primary_phone"):
             try:
                 phone = normalise_phone(row.get("primary_phone"), self.options.phone_region)

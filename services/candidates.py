@@ -274,7 +274,7 @@ def _find_as_the_list_searches(session: DbSession, probe: Probe, visible, found:
     modal does not miss what the list would find. Driven by the longest word's range, fenced,
     the others checked per record on the token index: no IN-subquery for a planner to misjudge."""
     terms = sorted(search_terms(probe.text), key=len, reverse=True)
-    if len(terms) < 2:
+    if not terms:
         return
     batch = Batch()
     for table in TABLES:
@@ -296,7 +296,7 @@ def add_key_lookups(probe: Probe, batch: Batch) -> None:
     """Add the lookups of records sharing an identifying key, whoever may see them (a hidden one
     is described without its details)."""
     if probe.emails:
-        emails = sorted(probe.emails)
+        emails = sorted(probe.emails | probe.email_forms)
         for table, column in (("customer", "email"), ("customer", "secondary_email"), ("contact", "contact")):
             slot = batch.slot()
             batch.add(table, (_by_email(column, slot), {f"{slot}emails": emails}))

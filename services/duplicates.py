@@ -75,7 +75,8 @@ class DuplicateSuspected(ValidationFailed):
     def __init__(self, candidates: list[Candidate]):
         self.candidates = candidates
         matches = "; ".join(f"{c.label} ({', '.join(c.reasons)})" if c.visible else
-                            f"a record you cannot open ({', '.join(c.reasons)}): {c.ask}" for c in candidates)
+                            f"a record you cannot open ({', '.join(c.reasons)}): {c.ask.rstrip('.')}"
+                            for c in candidates)
         super().__init__({
             FORM: ["This looks like a customer or contact that already exists (see the matches). Open "
                    "or select the existing record, or confirm “create anyway” if it is really a "
@@ -84,12 +85,21 @@ class DuplicateSuspected(ValidationFailed):
         })
 
 
-def _email(value: str | None) -> str | None:
+def _clean_email(value: str | None) -> str | None:
     try:
-        clean = normalise_email(value)
+        return normalise_email(value)
     except ValueError:
         return None
+
+
+def _email(value: str | None) -> str | None:
+    clean = _clean_email(value)
     return clean.lower() if clean else None
+
+
+def _ascii_lower(value: str | None) -> str | None:
+    clean = _clean_email(value)
+    return "".join(c.lower() if c.isascii() else c for c in clean) if clean else None
 
 
 def _phone(value: str | None, region: str) -> str | None:
@@ -111,6 +121,7 @@ def make_probe(*, kind: CustomerKind | str | None = None, name: str | None = Non
     return Probe(
         text=name or "", company=company, partial=partial,
         emails=frozenset(e for e in map(_email, (email, *emails)) if e),
+        email_forms=frozenset(e for e in map(_ascii_lower, (email, *emails)) if e),
         phones=frozenset(p for p in (_phone(v, phone_region) for v in (phone, *phones)) if p),
         registration_number=_typed_id(registration_number), vat_id=_typed_id(vat_id))
 
@@ -272,9 +283,32 @@ def find_duplicates(session: DbSession, actor: Operator | None, probe: Probe, *,
         owners = {w[3] for w in weighed}
         seen = owners if visible is None or not owners else set(
             session.scalars(select(Customer.id).where(Customer.id.in_(owners), visible)))
-        # A hidden record is worth a line only for a key it shares: its name is nobody else's business.
-        weighed = [w for w in weighed if w[3] in seen or w[0].key_reasons][:limit]
-        return _describe(session, weighed, seen)
+        weighed = _as_the_actor_may_know(weighed, seen, everything)[:limit]
+        return _describe(session, weighed, seen, everything)
+
+
+TYPED_KEYS = ("same e-mail", "same phone", "same company ID", "same VAT ID")
+
+
+def _as_the_actor_may_know(weighed: list[tuple[Evidence, str, int, int]], seen: set[int], everything: bool
+                           ) -> list[tuple[Evidence, str, int, int]]:
+    """What an operator may learn. A hidden record is worth a line only for a key they typed —
+    not its name, not its place in the ranking (hidden ones come first, in a fixed order), not how
+    many records bear a name: a namesake count would count records they may not view."""
+    if everything:
+        return weighed
+    hidden, shown = [], []
+    for evidence, record, record_id, customer_id in weighed:
+        if customer_id in seen:
+            evidence.reasons = [re.sub(r"^same name \(\d+ records bear it\)$", "same name", r)
+                                for r in evidence.reasons]
+            shown.append((evidence, record, record_id, customer_id))
+            continue
+        keys = [r for r in evidence.key_reasons if r in TYPED_KEYS]
+        if keys:
+            hidden.append((Evidence(reasons=keys, key_reasons=keys), record, record_id, customer_id))
+    hidden.sort(key=lambda w: (TYPED_KEYS.index(w[0].key_reasons[0]), w[1]))
+    return hidden + shown
 
 
 def _asks(session: DbSession, customer_ids: set[int]) -> dict[int, str]:
@@ -293,7 +327,7 @@ def _asks(session: DbSession, customer_ids: set[int]) -> dict[int, str]:
 
 
 def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
-              seen: set[int]) -> list[Candidate]:
+              seen: set[int], everything: bool) -> list[Candidate]:
     """The candidates as the user sees them (columns only: no ORM objects for a list)."""
     owners = {w[3] for w in weighed}
     customers = {row.id: row for row in session.execute(select(
@@ -315,7 +349,7 @@ def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
             continue
         contact = contacts.get(record_id) if record == "contact" else None
         candidate = Candidate(record=record, id=record_id, customer_id=customer_id, reasons=evidence.reasons,
-                              strong=evidence.strong, score=round(evidence.weight, 1),
+                              strong=evidence.strong, score=round(evidence.weight, 1) if everything else None,
                               label=(contact or customer).display_name, customer_label=customer.display_name,
                               status=customer.status, inactive=not customer.is_active)
         if contact is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,8 +44,11 @@ MAX_NAME_WEIGHT = 20.0
 
 
 def compact_id(value: str | None) -> str:
-    """A company ID or VAT ID without spaces, dots and dashes, upper-cased ("sk 2020 1234")."""
-    return re.sub(r"[\s.\-/]", "", value or "").upper()
+    """A company ID or VAT ID without spaces, dots and dashes, upper-cased ("sk 2020 1234"), its
+    digits as ASCII digits whatever script they were typed in ("１２３" and "١٢٣" are "123")."""
+    text = unicodedata.normalize("NFKC", value or "")
+    text = "".join(str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c for c in text)
+    return re.sub(r"[\s.\-/]", "", text).upper()
 
 
 @lru_cache(maxsize=256)
@@ -62,6 +66,9 @@ class Probe:
     company: bool | None = None
     partial: bool = False
     emails: frozenset[str] = frozenset()  # lower-cased
+    # The e-mails as SQLite's lower() folds them (ASCII letters only), so a stored "ŠTEFAN@…"
+    # typed again identically is found there too.
+    email_forms: frozenset[str] = frozenset()
     phones: frozenset[str] = frozenset()  # E.164
     registration_number: str = ""  # compact_id
     vat_id: str = ""

@@ -111,3 +111,64 @@ def test_a_live_search_lists_what_is_typed_so_far_in_any_order(session, new_cust
     jana = new_customer(kind=PERSON, first_name="Jana", last_name="Horváthová", email="jh@example.sk")
     found = find_duplicates(session, None, make_probe(kind="company", name=typed, partial=True))
     assert jana.id in [c.customer_id for c in found]
+
+
+# -- found by an attack on the first version ------------------------------------------------------
+
+def test_an_operator_learns_nothing_of_records_they_may_not_view(session, new_customer, make_operator):
+    olga = make_operator("olga@example.com", first_name="Olga", last_name="Own")
+    oskar = make_operator("oskar@example.com", first_name="Oskar", last_name="Other")
+    new_customer(kind=PERSON, first_name="Peter", last_name="Kováč", email="p1@example.sk", operators=[olga])
+    for n in range(3):
+        new_customer(kind=PERSON, first_name="Peter", last_name="Kováč", email=f"hidden{n}@example.sk",
+                     operators=[oskar])
+    [mine] = find_duplicates(session, olga, make_probe(kind="person", name="Peter Kováč"))
+    assert mine.reasons == ["same name"] and mine.score is None  # no count of the hidden namesakes
+    new_customer(kind=COMPANY, company_name="Zlatý Bažant s.r.o.", registration_number="11223344",
+                 email="zb@example.sk", operators=[oskar])
+    for name in ("Zlatý Bažant", "Modrý Bažant"):
+        [hidden] = find_duplicates(session, olga, make_probe(kind="company", name=name,
+                                                             registration_number="11223344"))
+        assert hidden.reasons == ["same company ID"] and not hidden.visible  # the name is not confirmed
+    new_customer(kind=PERSON, first_name="Jana", last_name="Horváthová", email="jh.visible@example.sk",
+                 primary_phone="+421903111222", operators=[olga])
+    new_customer(kind=PERSON, first_name="Jana", last_name="Horváthová", email="secret@example.sk",
+                 operators=[oskar])
+    new_customer(kind=PERSON, first_name="Karol", last_name="Iný", email="secret2@example.sk",
+                 operators=[oskar])
+    for secret in ("secret@example.sk", "secret2@example.sk"):  # the order does not tell whose name fits
+        found = find_duplicates(session, olga, make_probe(kind="person", name="Jana Horváthová",
+                                                          phone="+421903111222", email=secret))
+        assert [c.visible for c in found][:2] == [False, True]
+
+
+def test_an_identical_email_with_a_capital_beyond_ascii_is_refused(session, new_customer, maintainer_client):
+    new_customer(kind=PERSON, first_name="Štefan", last_name="Novák", email="ŠTEFAN.Novák@firma.sk")
+    page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
+    refused = maintainer_client.post("/admin/customers/quick/create", data={
+        "kind": "person", "name": "Eva Malá", "email": "ŠTEFAN.Novák@firma.sk",
+        "csrf_token": csrf_from(page)})
+    assert refused.status_code == 409
+    assert refused.get_json()["candidates"][0]["reasons"] == ["same e-mail"]
+
+
+def test_company_ids_typed_in_other_digits_are_the_same(session, new_customer):
+    stored = new_customer(kind=COMPANY, company_name="Plné Šírky s.r.o.", email="ps@example.sk",
+                          registration_number="１２３４５６７８")
+    assert stored.registration_number == "12345678"
+    for typed in ("12345678", "１２３４ ５６７８", "١٢٣٤٥٦٧٨"):
+        probe = make_probe(kind="company", name="Iná", registration_number=typed)
+        [candidate] = find_duplicates(session, None, probe)
+        assert candidate.reasons == ["same company ID"] and candidate.strong
+
+
+def test_the_live_list_finds_a_phone_typed_as_the_name_and_long_names(session, new_customer):
+    ivan = new_customer(kind=PERSON, first_name="Ivan", last_name="Telefón", email="it@example.sk",
+                        primary_phone="0903 555 666")
+    for typed in ("0903 555 666", "+421 903 555 666"):
+        found = find_duplicates(session, None, make_probe(name=typed, partial=True))
+        assert ivan.id in [c.customer_id for c in found]
+    long = new_customer(kind=COMPANY, company_name="Bank Alfa Beta Gama Trnava", email="b@example.sk")
+    plus = new_customer(kind=COMPANY, company_name="Gama Trnavaplus", email="g@example.sk")
+    found = find_duplicates(session, None, make_probe(name="gama trnava", partial=True))
+    assert {long.id, plus.id} <= {c.customer_id for c in found}
