@@ -20,7 +20,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
-from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, NameWordVariant
+from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, NameWordVariant
 from models.name_vocabulary import TYPO_MIN_LENGTH, word_variants
 from models.names import TITLES, name_words
 from models.search_index import (
@@ -327,15 +327,26 @@ def _by_company_ids(slot: str) -> Select:
                                          Customer.vat_id.in_(ids))).limit(PER_LOOKUP)
 
 
-def count_tokens(session: DbSession, tokens: set[str],
-                 prefix: str | None = None) -> tuple[dict[str, int], int, int]:
+@dataclass
+class Counts:
+    """What weighing needs to know of the registry as a whole."""
+
+    namesakes: dict[str, int]  # records bearing each whole-name token asked about
+    started: int  # records bearing a token that starts with the typed prefix (up to COUNT_CAP)
+    registry: int  # about how many records there are
+    threshold: int | None  # the maintainer's similarity threshold for names, if set
+
+
+def count_tokens(session: DbSession, tokens: set[str], prefix: str | None = None) -> Counts:
     """How many records bear each of `tokens` (whole names: the namesakes), how many bear a token
-    starting with `prefix` (up to COUNT_CAP), and about how many records there are (the highest
-    ids, read from the indexes) — in one statement."""
+    starting with `prefix` (up to COUNT_CAP), about how many records there are (the highest ids,
+    read from the indexes) and the similarity threshold — in one statement, one round trip."""
     counts: dict[str, int] = dict.fromkeys(tokens, 0)
-    started_mark, size_mark = PAIR_MARK * 2, "#"  # no token is either
+    started_mark, size_mark, threshold_mark = PAIR_MARK * 2, "#", "%"  # no token is any of them
     branches: list[Any] = [select(literal(size_mark).label("token"), func.max(Customer.id).label("number")),
-                           select(literal(size_mark).label("token"), func.max(Contact.id).label("number"))]
+                           select(literal(size_mark).label("token"), func.max(Contact.id).label("number")),
+                           select(literal(threshold_mark), GlobalSettings.duplicate_name_threshold)
+                           .where(GlobalSettings.id == 1)]
     for table in TABLES:
         column = table.model.token  # type: ignore[attr-defined]
         if tokens:
@@ -346,14 +357,17 @@ def count_tokens(session: DbSession, tokens: set[str],
             branches.append(select(literal(started_mark).label("token"), func.count().label("number"))
                             .select_from(capped))
     started = registry = 0
+    threshold = None
     for token, number in session.execute(union_all(*branches)):
         if token == size_mark:
             registry += number or 0
         elif token == started_mark:
             started += number
+        elif token == threshold_mark:
+            threshold = number
         else:
             counts[token] += number
-    return counts, min(started, COUNT_CAP), registry
+    return Counts(counts, min(started, COUNT_CAP), registry, threshold)
 
 
 def name_token(words: tuple[str, ...] | list[str]) -> str | None:
