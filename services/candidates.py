@@ -151,8 +151,7 @@ def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
     one query for all of them. A word that is itself a known name word lists itself first."""
     variants = {w: word_variants(w) | {w} for w in words}
     wanted = sorted(set().union(*variants.values()))
-    rows = {(variant, word) for variant, word in session.execute(select(
-        NameWordVariant.variant, NameWordVariant.word).where(NameWordVariant.variant.in_(wanted)).limit(400))}
+    rows = {(variant, word) for variant, word in session.execute(_CORRECTIONS, {"variants": wanted})}
     near: dict[str, list[str]] = {w: [w] for w in words if (w, w) in rows}
     if any(len(w) < TYPO_MIN_LENGTH for w in variants):
         variants = {w: v for w, v in variants.items() if len(w) >= TYPO_MIN_LENGTH}
@@ -163,6 +162,9 @@ def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
         near[word] = near.get(word, []) + [k for distance, k in scored if distance <= allowed][:CORRECTIONS]
     return near
 
+
+_CORRECTIONS = select(NameWordVariant.variant, NameWordVariant.word).where(
+    NameWordVariant.variant.in_(bindparam("variants", expanding=True))).limit(400)
 
 Lookup = tuple[Select, dict[str, Any]]
 
@@ -337,33 +339,47 @@ class Counts:
     threshold: int | None  # the maintainer's similarity threshold for names, if set
 
 
-def count_tokens(session: DbSession, tokens: set[str], prefix: str | None = None) -> Counts:
-    """How many records bear each of `tokens` (whole names: the namesakes), how many bear a token
-    starting with `prefix` (up to COUNT_CAP), about how many records there are (the highest ids,
-    read from the indexes) and the similarity threshold — in one statement, one round trip."""
-    counts: dict[str, int] = dict.fromkeys(tokens, 0)
-    started_mark, size_mark, threshold_mark = PAIR_MARK * 2, "#", "%"  # no token is any of them
-    branches: list[Any] = [select(literal(size_mark).label("token"), func.max(Customer.id).label("number")),
-                           select(literal(size_mark).label("token"), func.max(Contact.id).label("number")),
-                           select(literal(threshold_mark), GlobalSettings.duplicate_name_threshold)
+STARTED_MARK, SIZE_MARK, THRESHOLD_MARK = PAIR_MARK * 2, "#", "%"  # no token is any of them
+
+
+@lru_cache(maxsize=4)
+def _count_statement(tokens: bool, prefix: bool) -> Any:
+    branches: list[Any] = [select(literal(SIZE_MARK).label("token"), func.max(Customer.id).label("number")),
+                           select(literal(SIZE_MARK).label("token"), func.max(Contact.id).label("number")),
+                           select(literal(THRESHOLD_MARK), GlobalSettings.duplicate_name_threshold)
                            .where(GlobalSettings.id == 1)]
     for table in TABLES:
         column = table.model.token  # type: ignore[attr-defined]
         if tokens:
             branches.append(select(column.label("token"), func.count().label("number"))
-                            .where(column.in_(sorted(tokens))).group_by(column))
-        if prefix is not None:
-            capped = select(table.owner).where(table.started(prefix)).limit(COUNT_CAP).subquery()
-            branches.append(select(literal(started_mark).label("token"), func.count().label("number"))
+                            .where(column.in_(bindparam("tokens", expanding=True))).group_by(column))
+        if prefix:
+            capped = select(table.owner).where((column >= bindparam("low")) & (column < bindparam("high"))) \
+                .limit(COUNT_CAP).subquery()
+            branches.append(select(literal(STARTED_MARK).label("token"), func.count().label("number"))
                             .select_from(capped))
+    return union_all(*branches)
+
+
+def count_tokens(session: DbSession, tokens: set[str], prefix: str | None = None) -> Counts:
+    """How many records bear each of `tokens` (whole names: the namesakes), how many bear a token
+    starting with `prefix` (up to COUNT_CAP), about how many records there are (the highest ids,
+    read from the indexes) and the similarity threshold — in one statement, one round trip."""
+    counts: dict[str, int] = dict.fromkeys(tokens, 0)
+    params: dict[str, Any] = {}
+    if tokens:
+        params["tokens"] = sorted(tokens)
+    if prefix is not None:
+        params.update(low=prefix, high=prefix_upper_bound(prefix))
+    statement = _count_statement(bool(tokens), prefix is not None)
     started = registry = 0
     threshold = None
-    for token, number in session.execute(union_all(*branches)):
-        if token == size_mark:
+    for token, number in session.execute(statement, params):
+        if token == SIZE_MARK:
             registry += number or 0
-        elif token == started_mark:
+        elif token == STARTED_MARK:
             started += number
-        elif token == threshold_mark:
+        elif token == THRESHOLD_MARK:
             threshold = number
         else:
             counts[token] += number

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, Select, String, case, cast, literal, null, select, union_all
+from sqlalchemy import ColumnElement, Select, String, bindparam, case, cast, literal, null, select, union_all
 
 from models import Contact, Customer, CustomerStatus, Operator, customer_operator
 from models.enums import CustomerKind
@@ -41,6 +42,7 @@ from services.matching import Evidence, Probe, Subject, compact_id, weigh
 from services.transactions import DbSession
 
 DEFAULT_THRESHOLD = 88
+COMPANY = CustomerKind.COMPANY.value
 SEARCH_HIT_WEIGHT = 0.25  # found by the typed words, e.g. in its e-mail, but the name says nothing
 
 
@@ -160,7 +162,7 @@ class _Read:
     customer_label: str
     company: bool
     email: str
-    phone: str
+    phone: str  # as stored (E.164): formatted only for the few that are shown
     status: str
     active: bool
     main: bool
@@ -173,28 +175,43 @@ def _read(session: DbSession, found: Found, visible: ColumnElement | None) -> di
     and whether `visible` lets the actor view it: one round trip for what used to be five."""
     if not (found.customers or found.contacts):
         return {}
+    shape = (bool(found.customers), bool(found.contacts))
+    statement = _read_statement(*shape) if visible is None else _build_read(*shape, visible)
+    params = {"customer_ids": sorted(found.customers), "contact_ids": sorted(found.contacts)}
+    read = {}
+    for (record, record_id, customer_id, kind, company_name, first, middle, last, email, second_email, phone,
+         second_phone, registration_number, vat_id, label, customer_label, status, active, main,
+         seen) in session.execute(statement, {k: v for k, v in params.items() if v}).tuples():
+        company = record == "customer" and kind == COMPANY
+        name = company_name if company else person_name(first, middle, last)
+        subject = Subject(company=company, words=tuple(name_words(name, company=company)),
+                          emails=_lower(email, second_email),
+                          phones=frozenset(p for p in (phone, second_phone) if p),
+                          registration_number=compact_id(registration_number) if registration_number else "",
+                          vat_id=compact_id(vat_id) if vat_id else "")
+        read[(record, record_id)] = _Read(
+            subject=subject, customer_id=customer_id, label=label, customer_label=customer_label,
+            company=company, email=email or "", phone=phone or "", status=status, active=bool(active),
+            main=bool(main), visible=bool(seen))
+    return read
+
+
+@lru_cache(maxsize=4)
+def _read_statement(customers: bool, contacts: bool) -> Any:
+    """The statement a maintainer's lookup reads its candidates with, built once per shape."""
+    return _build_read(customers, contacts, None)
+
+
+def _build_read(customers: bool, contacts: bool, visible: ColumnElement | None) -> Any:
     seen: Any = literal(True) if visible is None else case((visible, True), else_=False)
     branches: list[Any] = []
-    if found.customers:
-        branches.append(_customer_columns(seen).where(Customer.id.in_(sorted(found.customers))))
-    if found.contacts:
-        branches.append(_contact_columns(seen).where(Contact.id.in_(sorted(found.contacts))))
-    statement = branches[0] if len(branches) == 1 else union_all(*branches)
-    read = {}
-    for row in session.execute(statement):
-        company = row.record == "customer" and row.kind == CustomerKind.COMPANY.value
-        name = row.company_name if company else person_name(row.first_name, row.middle_name, row.last_name)
-        subject = Subject(company=company, words=tuple(name_words(name, company=company)),
-                          emails=_lower(row.email, row.secondary_email),
-                          phones=frozenset(p for p in (row.phone, row.secondary_phone) if p),
-                          registration_number=compact_id(row.registration_number),
-                          vat_id=compact_id(row.vat_id))
-        read[(row.record, row.id)] = _Read(
-            subject=subject, customer_id=row.customer_id, label=row.display_name,
-            customer_label=row.customer_label, company=company, email=row.email or "",
-            phone=format_phone(row.phone), status=row.status, active=bool(row.is_active),
-            main=bool(row.is_main), visible=bool(row.seen))
-    return read
+    if customers:
+        branches.append(_customer_columns(seen).where(
+            Customer.id.in_(bindparam("customer_ids", expanding=True))))
+    if contacts:
+        branches.append(_contact_columns(seen).where(
+            Contact.id.in_(bindparam("contact_ids", expanding=True))))
+    return branches[0] if len(branches) == 1 else union_all(*branches)
 
 
 def _customer_columns(seen: Any) -> Select:
@@ -370,7 +387,7 @@ def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
         candidate = Candidate(record=record, id=record_id, customer_id=customer_id, reasons=evidence.reasons,
                               strong=evidence.strong, score=round(evidence.weight, 1) if everything else None,
                               label=shown.label, customer_label=shown.customer_label, status=shown.status,
-                              inactive=not shown.active, email=shown.email, phone=shown.phone)
+                              inactive=not shown.active, email=shown.email, phone=format_phone(shown.phone))
         if record == "contact":
             candidate.kind = f"{'Main contact' if shown.main else 'Contact'} of {shown.customer_label}"
         else:

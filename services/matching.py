@@ -162,6 +162,12 @@ def name_relation(typed: list[str], stored: tuple[str, ...], *, partial: bool) -
     return ("typo" if typos else "same"), typos
 
 
+@lru_cache(maxsize=8192)
+def _related(typed: tuple[str, ...], stored: tuple[str, ...], partial: bool) -> tuple[str, int]:
+    """name_relation, remembered: weighing asks it twice per candidate, and namesakes share it."""
+    return name_relation(list(typed), stored, partial=partial)
+
+
 def name_weight(namesakes: int, registry: int) -> float:
     """log2(m/u) with u the share of the registry bearing the name: rare names weigh more."""
     share = max(namesakes, 1) / max(registry, namesakes, 1)
@@ -190,7 +196,7 @@ def weigh(probe: Probe, subject: Subject, *, frequency: Callable[[str, Subject],
     typed_words = probe.words(company=subject.company)
     if probe.company is not None and probe.company != subject.company and not probe.partial:
         typed_words = []  # a company's name and a person's name say nothing about each other
-    relation, typos = name_relation(typed_words, subject.words, partial=probe.partial)
+    relation, typos = _related(tuple(typed_words), subject.words, probe.partial)
     namesakes = frequency(relation, subject) if relation else 0
     weight = name_weight(namesakes, registry)
     if relation == "same":
