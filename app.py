@@ -25,6 +25,11 @@ def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    from admin_views.ids import RecordIdConverter
+
+    # Before any route exists: every `<int:…>` id of the panel and the API stops at the largest
+    # id a row can have, so a bigger number is a 404, never an overflow in the database.
+    app.url_map.converters["int"] = RecordIdConverter
     load_config(app, test_config)
     try:
         app.extensions["secret_box"] = SecretBox(app.config["ENCRYPTION_KEY"])

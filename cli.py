@@ -10,6 +10,7 @@ from typing import NoReturn
 import click
 from flask import Flask, current_app
 
+from cli_accounts import reset_maintainer_password_command
 from cli_directory import directory_cli, tokens_cli
 from extensions import db
 from services.customers import SaveOptions
@@ -48,6 +49,7 @@ def writing() -> Iterator[None]:
 def register_cli(app: Flask) -> None:
     app.cli.add_command(directory_cli)
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(reset_maintainer_password_command)
 
     @app.cli.command("create-maintainer")
     @click.argument("email")

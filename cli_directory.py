@@ -70,6 +70,28 @@ def sync_command(source, dry_run, changes_only, confirm_deactivation):
         raise SystemExit(1)
 
 
+@directory_cli.command("test")
+@click.argument("source")
+@click.option("--account", help="Look up this sAMAccountName instead of a sample of the filter's entries.")
+def test_command(source, account):
+    """Test connection to SOURCE (its name or id), as its page does: bind, count what the filter
+    matches and show a few entries mapped as an import would. Exits 1 when it fails, with the
+    reason in a sentence (an unreachable server, a refused password, a CA file that is not there)."""
+    from services.directory.sources import check_connection
+
+    report = check_connection(_source(source), current_app.extensions["secret_box"], account=account or None)
+    if not report.ok:
+        raise click.ClickException(report.message)
+    click.echo(report.message)
+    for entry in report.sample:
+        if "refused" in entry:
+            click.echo(f"  {entry['dn']}: {entry['refused']}")
+        else:
+            details = [entry["name"], entry["sam"], entry["email"], entry["department"], entry["title"],
+                       "disabled" if entry["disabled"] else None]
+            click.echo("  " + " · ".join(str(d) for d in details if d))
+
+
 tokens_cli = AppGroup("tokens", help="API tokens of operators.")
 
 

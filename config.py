@@ -40,13 +40,22 @@ def load_config(app, overrides: dict | None = None) -> None:
         APP_ENV=env.get("APP_ENV", "development"),
         SQLALCHEMY_DATABASE_URI=env.get("DATABASE_URL")
         or f"sqlite:///{Path(instance) / 'customer_desk.db'}",
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        # hide_parameters: a database error's text (a 500's log line, a message) never carries
+        # the bound values — a row's data, a key's hash (services.secrets scrubs the rest).
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
         SECRET_KEY=env.get("SECRET_KEY"),
         ENCRYPTION_KEY=env.get("ENCRYPTION_KEY"),
         PHONE_DEFAULT_REGION=env.get("PHONE_DEFAULT_REGION", "SK"),
         LOGIN_RATE_LIMIT=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
-        LOGIN_ACCOUNT_RATE_LIMIT=env.get("LOGIN_ACCOUNT_RATE_LIMIT", "5 per minute; 20 per hour"),
+        # Failed sign-ins, counted in the database (services.sign_in_throttle): per account and
+        # address, and per account over the addresses it has never signed in from.
+        LOGIN_ADDRESS_FAILURE_LIMIT=int(env.get("LOGIN_ADDRESS_FAILURE_LIMIT", "5")),
+        LOGIN_ACCOUNT_FAILURE_LIMIT=int(env.get("LOGIN_ACCOUNT_FAILURE_LIMIT", "20")),
+        LOGIN_FAILURE_WINDOW_SECONDS=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
+        LOGIN_FAMILIAR_ADDRESS_DAYS=int(env.get("LOGIN_FAMILIAR_ADDRESS_DAYS", "90")),
         RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Test connection buttons, per operator over all of them (admin_views/connection_tests.py).
+        TEST_CONNECTION_RATE_LIMIT=env.get("TEST_CONNECTION_RATE_LIMIT", "10 per minute; 60 per hour"),
         RATELIMIT_ENABLED=True,
         PAGE_SIZE=int(env.get("PAGE_SIZE", "20")),
         PHOTO_DIR=env.get("PHOTO_DIR") or str(Path(instance) / "photos"),
@@ -60,6 +69,7 @@ def load_config(app, overrides: dict | None = None) -> None:
     )
     if overrides:
         cfg.update(overrides)
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True, **cfg["SQLALCHEMY_ENGINE_OPTIONS"]}
 
     production = cfg["APP_ENV"] == "production"
     if production:

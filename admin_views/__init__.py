@@ -30,6 +30,7 @@ from admin_views.dashboard import DashboardView
 from admin_views.directory import DirectorySourceView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
+from admin_views.profile import ProfileView
 from admin_views.requests import RequestView
 from admin_views.settings import OwnershipRightsView, QuickCreateRulesView
 from admin_views.tokens import ApiTokenView
@@ -111,6 +112,7 @@ def init_admin(app) -> Admin:
                                 category="Settings"))
     admin.add_view(BulkImportView(name="Import customers", endpoint="bulk-import",
                                   url="/admin/customers/import"))
+    admin.add_view(ProfileView(name="Your profile", endpoint="profile", url="/admin/profile"))
     for model, name, endpoint, view in LOOKUPS:
         admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
     return admin

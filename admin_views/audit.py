@@ -7,10 +7,13 @@ import json
 from flask_admin.contrib.sqla.filters import DateBetweenFilter, FilterEqual, FilterLike
 
 from admin_views.base import MaintainerModelView
+from admin_views.filters import IdFilter
 from models import AuditEvent
 
 ACTIONS = ["create", "update", "delete", "status_change", "operator_assignment", "login_success",
-           "login_failure", "portal_credentials", "import", "merge"]
+           "login_failure", "logout", "password_change", "password_reset", "portal_credentials", "import",
+           "merge", "unmerge", "rotate_registration_key", "register_computer", "reregister_computer",
+           "fetch_computer_settings", "push_settings", "revoke"]
 ENTITIES = ["customer", "contact", "operator", "globalsettings", "customerstatus", "slalevel", "site",
             "building", "department", "workgroup", "team", "securitygroup"]
 
@@ -44,7 +47,7 @@ class AuditEventView(MaintainerModelView):
         FilterEqual(AuditEvent.action, "Action", options=[(a, a.replace("_", " ")) for a in ACTIONS]),
         FilterEqual(AuditEvent.entity_type, "Record type", options=[(e, e) for e in ENTITIES]),
         FilterLike(AuditEvent.actor_label, "Who"),
-        FilterEqual(AuditEvent.entity_id, "Record id"),
+        IdFilter(AuditEvent.entity_id, "Record id"),
         DateBetweenFilter(AuditEvent.at, "When"),
     ]
     page_size = 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -12,16 +12,19 @@ from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.base import FilterGroup
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 from wtforms.fields import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length
 
 from admin_views.ids import MAX_ID, parse_id
 from admin_views.refusals import panel_write
+from admin_views.search_mixin import SafeListArgsMixin
 from extensions import db
 from services.audit import record, save_audited
 from services.customers import SaveOptions
 from services.limits import TOO_LONG
+from services.spreadsheet_cells import neutralise_cell, xlsx_bytes
 from services.transactions import delete
 
 
@@ -68,7 +71,7 @@ def deny_or_login():
     abort(403)
 
 
-class SecuredModelView(ModelView):
+class SecuredModelView(SafeListArgsMixin, ModelView):
     """A model view for any signed-in, active operator.
 
     Saving goes through `save_model`/`remove_model`, which subclasses implement by calling the
@@ -143,6 +146,24 @@ class SecuredModelView(ModelView):
         if page is not None and not 0 <= page <= MAX_ID:
             page = 0
         return super().get_list(page, *args, **kwargs)
+
+    def get_export_value(self, model, name):
+        # Every list export (CSV and XLSX) writes its cells through the one rule against formula
+        # injection (services.spreadsheet_cells).
+        return neutralise_cell(super().get_export_value(model, name))
+
+    def _export_tablib(self, export_type, return_url):
+        if export_type != "xlsx":
+            return super()._export_tablib(export_type, return_url)
+        # Our own workbook writer: every cell neutralised (by xlsx_bytes) and a string cell.
+        _, rows = self._export_data()
+        data = xlsx_bytes(str(self.name), [label for _, label in self._export_columns],
+                          ([super(SecuredModelView, self).get_export_value(row, column)
+                            for column, _ in self._export_columns]
+                           for row in rows))
+        filename = secure_filename(self.get_export_name("xlsx"))
+        return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f"attachment;filename={filename}"})
 
     def delete_scope(self) -> list:
         """Extra WHERE conditions on the rows a bulk delete may touch (row-level views add theirs)."""

@@ -3,7 +3,9 @@
 Any signed-in active operator may import (the domain layer limits updates to the customers
 they may edit). The uploaded file and the state of its import live in the instance folder
 under a random token (never the uploaded name), readable only by the operator who uploaded
-it, and are swept after 24 hours; the file itself is deleted once it has been imported. The
+it, and are swept after 24 hours; the file itself is deleted once it has been imported. What a
+file may cost to read is bounded (services.upload_limits); the mapping chosen for a set of
+headers is remembered in the database (services.import_mappings). The
 preview runs in the request (a dry run: nothing written); the import runs in a thread beside
 it, and the result page polls its progress (static/bulk_import.js).
 """
@@ -31,29 +33,28 @@ from services.bulk_import import MatchRule, OnMatch, run_import
 from services.bulk_import_files import (
     ENCODINGS,
     MAX_BYTES,
+    MAX_COLUMNS,
+    MAX_ROWS,
     TARGET_FIELDS,
     ImportFileError,
-    MappingStore,
     check_mapping,
     mapped_headers,
     read_table,
     rejected_csv,
     suggest_mapping,
 )
+from services.import_mappings import remember_mapping, remembered_mapping
+from services.transactions import unit_of_work
 
 log = logging.getLogger(__name__)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 KEEP_SECONDS = 24 * 3600
 SHOWN_ROWS = 200  # rows listed per group on a page; the counts cover all
+SAMPLE_LENGTH = 80  # characters of a first value shown on the mapping page
 
 
 def import_dir() -> Path:
     return Path(current_app.config.get("BULK_IMPORT_DIR") or Path(current_app.instance_path) / "bulk_import")
-
-
-def mapping_store() -> MappingStore:
-    return MappingStore(current_app.config.get("BULK_IMPORT_MAPPINGS")
-                        or Path(current_app.instance_path) / "import_mappings.json")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -127,6 +128,10 @@ def run_in_background(app, upload: Upload, actor_id: int) -> None:
     threading.Thread(target=work, name=f"bulk-import-{upload.token[:8]}", daemon=True).start()
 
 
+def _shortened(value: str) -> str:
+    return value if len(value) <= SAMPLE_LENGTH else value[:SAMPLE_LENGTH - 1] + "…"
+
+
 def _rules_from(form) -> list[str]:
     chosen = []
     for rule in MatchRule:
@@ -159,8 +164,9 @@ class BulkImportView(BaseView):
         return upload, state
 
     def _page(self, template: str, status: int = 200, **kwargs):
+        limits = {"megabytes": MAX_BYTES // 2**20, "rows": MAX_ROWS, "columns": MAX_COLUMNS}
         return self.render(template, encodings=ENCODINGS, targets=TARGET_FIELDS, rules=list(MatchRule),
-                           on_match_choices=list(OnMatch), shown=SHOWN_ROWS, **kwargs), status
+                           on_match_choices=list(OnMatch), shown=SHOWN_ROWS, limits=limits, **kwargs), status
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
@@ -200,7 +206,7 @@ class BulkImportView(BaseView):
             return self._page("admin/bulk_import_upload.html", 400, encoding="auto",
                               error="The uploaded file is no longer available; upload it again.")
         headers = mapped_headers(table.headers)
-        mapping = state.get("mapping") or suggest_mapping(headers, mapping_store().remembered(headers))
+        mapping = state.get("mapping") or suggest_mapping(headers, remembered_mapping(db.session, headers))
         rules = state.get("rules", [MatchRule.REGISTRATION_NUMBER.value, MatchRule.EMAIL.value])
         on_match = state.get("on_match", OnMatch.UPDATE_EMPTY.value)
         error = None
@@ -215,14 +221,15 @@ class BulkImportView(BaseView):
             except ImportFileError as exc:
                 error = str(exc)
             else:
-                mapping_store().remember(headers, clean)
+                with unit_of_work(db.session):
+                    remember_mapping(db.session, headers, clean)
                 report = run_import(db.session, actor(), table.rows, clean, rules, on_match, save_options(),
                                     dry_run=True)
                 state.update(mapping=clean, rules=rules, on_match=on_match, status="previewed",
                              preview=report.as_dict())
                 upload.save(state)
                 return redirect(url_for(".preview_view", token=token))
-        samples = {h: [r.values.get(h, "") for r in table.rows[:3]] for h in headers}
+        samples = {h: [_shortened(r.values.get(h, "")) for r in table.rows[:3]] for h in headers}
         return self._page("admin/bulk_import_mapping.html", 400 if error else 200, token=token, state=state,
                           headers=headers, mapping=mapping, samples=samples, chosen_rules=rules,
                           on_match=on_match, error=error)

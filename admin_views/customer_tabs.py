@@ -31,7 +31,13 @@ from models import (
 )
 from models.enums import CustomerKind, PhoneType
 from services.access import Right
-from services.computers import has_registration_key, push_settings, rotate_registration_key, settings_differ
+from services.computers import (
+    has_registration_key,
+    may_issue_registration_key,
+    push_settings,
+    rotate_registration_key,
+    settings_differ,
+)
 from services.contact_info import format_phone
 from services.contacts import save_contact
 from services.customers import set_operators, set_workgroups
@@ -243,6 +249,7 @@ class ComputersPage(CustomerPage):
         box = _box()
         return self.render_page(customer, computers=computers, new_key=new_key,
                                 has_key=has_registration_key(customer),
+                                may_issue_key=may_issue_registration_key(actor()),
                                 differs={c.id: settings_differ(db.session, c, box) for c in computers})
 
     def post(self, customer: Customer):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from wtforms import SelectField, TextAreaField
 
 from admin_views.base import MaintainerModelView, actor, save_options
+from admin_views.connection_tests import answer, refused_over_limit
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField, NewPasswordField
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
@@ -21,6 +22,7 @@ from services.directory.mapping import DEFAULT_FILTER, rules_to_text
 from services.directory.pipeline import SyncOptions, start_run, sync_directory
 from services.directory.sources import check_connection, mapping_text, save_source
 from services.errors import ValidationFailed
+from services.outbound_policy import reach_of
 from services.transactions import unit_of_work
 
 # The source's attribute → the form field that edits it (services.directory.sources names the former).
@@ -132,9 +134,15 @@ class DirectorySourceView(MaintainerModelView):
 
     @expose("/test/<int:source_id>", methods=("POST",))
     def test_view(self, source_id: int):
-        report = check_connection(self._source(source_id), _box(),
-                                 account=(request.form.get("account") or "").strip() or None)
-        return jsonify(ok=report.ok, message=report.message, count=report.count, sample=report.sample)
+        """Test connection: where it may connect, services.outbound_policy; how often (per
+        operator, with the wizard's tests), admin_views.connection_tests."""
+        source = self._source(source_id)
+        refused = refused_over_limit(actor())
+        if refused is not None:
+            return refused
+        report = check_connection(source, _box(), account=(request.form.get("account") or "").strip() or None,
+                                  reach=reach_of(actor()))
+        return answer(report.ok, report.message, report.outcome, count=report.count, sample=report.sample)
 
     @expose("/start/<int:source_id>", methods=("POST",))
     def start_view(self, source_id: int):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,6 +14,9 @@ from models import Customer
 from models.enums import CustomerKind
 from services.access import Right, customer_condition
 from services.search import customer_search_conditions
+
+# What an edit form holds for a current choice the operator may not view.
+KEPT = "kept"
 
 
 class EnumSelectField(SelectField):
@@ -57,13 +60,19 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
         self.kind = kind
         self.right = right
         # The column holding the edited record's current choice (e.g. Customer.manager_id): a
-        # value the operator may not view was set by someone who could, and stays on save.
+        # value the operator may not view was set by someone who could; the form carries it as
+        # KEPT and it stays on save.
         self.current_of = current_of
 
     def format(self, model):
         from admin_views.row_access import visible_label
 
-        return None if model is None else (getattr(model, self.pk), visible_label(model))
+        if model is None:
+            return None
+        label = visible_label(model)
+        if self.current_of is not None and not g.viewable_customers.get(model.id, True):
+            return (KEPT, label)  # neither its name nor its id: "keep what is set" is all the form says
+        return (getattr(model, self.pk), label)
 
     def _condition(self, right: Right):
         actor = current_user._get_current_object() if current_user.is_authenticated else None
@@ -75,24 +84,23 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
 
     def get_one(self, pk):
         # A posted id is checked like a search result: a tampered form cannot pick a customer
-        # the operator may not see, or one of the wrong kind.
+        # the operator may not see, or one of the wrong kind — whoever it is, the refusal is the
+        # same as for an id that does not exist, so it tells nothing about who manages whom.
+        if pk == KEPT:
+            return self._kept_choice()
         number = parse_id(pk)
-        if number is None:
-            return None
-        found = db.session.scalar(self._allowed(Customer.id == number))
-        if found is None and self.current_of is not None and self._kept_choice(number):
-            found = db.session.get(Customer, number)
-        return found
+        return None if number is None else db.session.scalar(self._allowed(Customer.id == number))
 
-    def _kept_choice(self, number: int) -> bool:
-        """Whether `number` is the current choice of the record this edit page saves, a record
-        the operator may edit (the same policy): only then may a value they cannot view stay."""
+    def _kept_choice(self) -> Customer | None:
+        """The current choice of the record this edit page saves (the page rendered it as KEPT:
+        one the operator may not view, set by someone who could), read only from a record the
+        operator may edit (the same policy as the page's own loader); elsewhere nothing."""
+        if self.current_of is None or not (request.endpoint or "").endswith(".edit_view"):
+            return None
         editing = parse_id(request.args.get("id"))
-        if editing is None or not (request.endpoint or "").endswith(".edit_view"):
-            return False
-        current = db.session.scalar(select(self.current_of).where(
+        current = None if editing is None else db.session.scalar(select(self.current_of).where(
             Customer.id == editing, self._condition(Right.EDIT)))
-        return current == number
+        return None if current is None else db.session.get(Customer, current)
 
     def get_list(self, term, offset=0, limit=10):
         query = self._allowed(*customer_search_conditions(term))

@@ -11,6 +11,23 @@ from extensions import db
 from models import Customer, Operator, customer_operator
 
 
+class IdFilter(BaseSQLAFilter):
+    """column = a typed record id; anything that is no id (text, 0, -1, 10**20) is no filter
+    rather than a comparison the database refuses (PostgreSQL: integer = character varying)."""
+
+    def validate(self, value) -> bool:
+        return parse_id(value) is not None
+
+    def clean(self, value) -> int | None:
+        return parse_id(value)
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.column == value)
+
+    def operation(self) -> str:
+        return "equals"
+
+
 class IdChoiceFilter(BaseSQLAFilter):
     """column = chosen id, options from a lookup table (read per request, so new rows show)."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_login import login_user
+
 from admin_views.base import MaintainerModelView, actor
 from admin_views.fields import EnumSelectField, NewPasswordField
 from extensions import db
@@ -35,3 +37,6 @@ class OperatorView(MaintainerModelView):
     def save_model(self, form, model, is_created):
         validate_operator(db.session, model, form.password.data)
         save_audited(db.session, actor(), model)
+        if model is actor() and model.is_active:
+            # A maintainer giving themselves a new password ended their sessions; not this one.
+            login_user(model)

@@ -31,6 +31,7 @@ from api.schemas import (
     RequestIn,
     RequestOut,
     Shown,
+    VersionIn,
 )
 from extensions import db
 from models import Computer, Contact, Customer, CustomerStatus, Operator, Request
@@ -43,11 +44,16 @@ from services.computers import (
     settings_differ,
 )
 from services.contacts import save_contact
-from services.customers import create_customer, deactivate_customer, update_customer
+from services.customers import (
+    create_customer,
+    deactivate_customer,
+    require_operator_assignment,
+    update_customer,
+)
 from services.customers import set_operators as assign_operators
 from services.duplicates import find_duplicates, make_probe
 from services.errors import NotFound, ValidationFailed
-from services.requests import request_recipients, save_request
+from services.requests import contacts_of_customer, request_recipients, save_request
 from services.search import customer_search_conditions
 from services.transactions import unit_of_work
 
@@ -125,12 +131,19 @@ def get(customer_id: int):
 def update(data, customer_id: int):
     """Change fields of a customer, based on the version you read (body `version` or If-Match)."""
     customer = _customer(customer_id, Right.EDIT)
+    version = _based_on(data)
+    with unit_of_work(db.session):
+        return update_customer(db.session, customer, _actor(), save_options(), _values(data),
+                               seen_version=version)
+
+
+def _based_on(data: dict) -> int | None:
+    """The version a change names: the body's `version`, else If-Match; None when neither (the
+    command then refuses: 428)."""
     version = data.pop("version", None)
     if version is None and request.headers.get("If-Match"):
         version = _version_of(request.headers["If-Match"])
-    with unit_of_work(db.session):
-        return update_customer(db.session, customer, _actor(), save_options(), _values(data),
-                               seen_version=version, version_required=True)
+    return version
 
 
 def _version_of(header: str) -> int:
@@ -140,12 +153,17 @@ def _version_of(header: str) -> int:
 
 
 @blp.route("/customers/<int:customer_id>/deactivate", methods=["POST"])
+@blp.arguments(VersionIn, required=False)
 @blp.response(200, CustomerOut)
-def deactivate(customer_id: int):
-    """Set the customer's status to the first inactive status (customers are never deleted here)."""
+@blp.alt_response(412, description="The record changed since that version; nothing was changed")
+@blp.alt_response(428, description="Neither a version nor If-Match was sent")
+def deactivate(data, customer_id: int):
+    """Set the customer's status to the first inactive status (customers are never deleted here),
+    based on the version you read (body `version` or If-Match)."""
     customer = _customer(customer_id, Right.EDIT)
     with unit_of_work(db.session):
-        return deactivate_customer(db.session, customer, _actor(), save_options())
+        return deactivate_customer(db.session, customer, _actor(), save_options(),
+                                   seen_version=_based_on(data or {}))
 
 
 @blp.route("/customers/<int:customer_id>/contacts")
@@ -174,9 +192,13 @@ def operators(customer_id: int):
 @blp.route("/customers/<int:customer_id>/operators", methods=["PUT"])
 @blp.arguments(OperatorsIn)
 @blp.response(200, OperatorOut(many=True))
+@blp.alt_response(412, description="The record changed since that version; nothing was changed")
+@blp.alt_response(428, description="Neither a version nor If-Match was sent")
 def set_operators(data, customer_id: int):
-    """Replace the responsible operators (maintainers only)."""
+    """Replace the responsible operators (maintainers only), based on the customer's version you
+    read (body `version` or If-Match)."""
     customer = _customer(customer_id)
+    require_operator_assignment(_actor())  # first: a refused caller learns nothing of the ids
     # The operators the panel offers: active ones (one deactivated since it was assigned may stay).
     kept = [op.id for op in customer.operators]
     chosen = db.session.scalars(select(Operator).where(
@@ -185,7 +207,7 @@ def set_operators(data, customer_id: int):
         raise ValidationFailed({"operator_ids": ["Not all of these operators exist and may sign in."]})
     with unit_of_work(db.session):
         assign_operators(db.session, customer, _actor(), save_options(), list(chosen),
-                         seen_version=data.get("version"))
+                         seen_version=_based_on(data))
     return customer.operators
 
 
@@ -201,12 +223,10 @@ def requests_of(customer_id: int):
 @blp.arguments(RequestIn)
 @blp.response(201, RequestOut)
 def create_request(data, customer_id: int):
-    """Raise a request (incident) for the customer, with assigned contacts of that customer."""
+    """Raise a request (incident) for the customer, with assigned contacts of that customer (an
+    id that is not one of them is refused with the same message whatever it names)."""
     customer = _customer(customer_id)
-    ids = data.pop("contact_ids")
-    assigned = db.session.scalars(select(Contact).where(Contact.id.in_(ids))).all()
-    if len(assigned) != len(set(ids)):
-        raise ValidationFailed({"contact_ids": ["Not all of these contacts exist."]})
+    assigned = contacts_of_customer(db.session, customer, data.pop("contact_ids"), "contact_ids")
     status = RequestStatus(data.pop("status"))
     with unit_of_work(db.session):
         row = Request(customer=customer, contacts=list(assigned), status=status, **data)

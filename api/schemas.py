@@ -119,9 +119,22 @@ class CustomerCreate(CustomerFields):
         "description": "Create even though a strong duplicate exists (otherwise 409 with the candidates)."})
 
 
+def version_field() -> fields.Integer:
+    """The version a change of an existing record is based on: required on every such call, here
+    or as If-Match (neither: 428; a newer record: 412)."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), metadata={
+        "description": "The version the change is based on (or send If-Match); a newer record answers "
+                       "412, neither sent 428."})
+
+
 class CustomerPatch(CustomerFields):
-    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), metadata={
-        "description": "The version the change is based on (or send If-Match); a newer record answers 412."})
+    version = version_field()
+
+
+class VersionIn(Strict):
+    """The body of an action that changes an existing customer (deactivate): only its version."""
+
+    version = version_field()
 
 
 class ContactOut(Schema):
@@ -242,7 +255,7 @@ class Candidates(Schema):
 class OperatorsIn(Strict):
     operator_ids = fields.List(fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
                                required=True, validate=validate.Length(max=100))
-    version = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    version = version_field()
 
 
 class OperatorOut(Schema):

@@ -6,6 +6,7 @@ from models.computer import Computer
 from models.contact import Contact
 from models.customer import Customer, customer_operator, customer_workgroup
 from models.directory import DirectorySource, DirectorySyncRun
+from models.import_mapping import ImportMapping as ImportMapping  # explicit re-export
 from models.lookups import (
     Building,
     CustomerStatus,
@@ -22,6 +23,7 @@ from models.portal import PortalAccount
 from models.request import Request, request_contact
 from models.search_index import ContactSearchToken, CustomerSearchToken
 from models.settings import CustomerSettings, GlobalSettings
+from models.sign_in import SignInThrottle as SignInThrottle  # explicit re-export
 from models.wizard import WizardDraft
 
 __all__ = [

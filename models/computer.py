@@ -12,7 +12,10 @@ from models.base import Model, db, utcnow
 
 class Computer(Model):
     """A computer of a customer. `settings_snapshot` is the effective settings it received at
-    registration (global defaults overridden by the customer's), without secrets in clear."""
+    registration (global defaults overridden by the customer's), its secrets sealed
+    (services.secrets.seal). `agent_credential_hash` is the SHA-256 of the credential its agent
+    fetches the settings with: the credential is shown once, in the registration's answer, and
+    stored nowhere else (services.computers)."""
 
     __tablename__ = "computer"
     __table_args__ = (UniqueConstraint("customer_id", "hostname"), {"sqlite_autoincrement": True})
@@ -29,6 +32,7 @@ class Computer(Model):
     # ("push current settings"), never by a later change of the customer's settings.
     settings_snapshot: Mapped[dict | None] = mapped_column(JSON)
     settings_received_at: Mapped[datetime | None] = mapped_column(DateTime)
+    agent_credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
     customer = relationship("Customer", backref=db.backref("computers", passive_deletes="all"))
 

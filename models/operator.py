@@ -50,6 +50,10 @@ class Operator(UserMixin, TimestampMixin, Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Part of every session cookie of this operator (see get_id): raising it ends all of them on
+    # the server — signing out, a password change, deactivation and reactivation do
+    # (services.operators.end_sessions).
+    session_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
 
     manager: Mapped[Operator | None] = relationship(remote_side=[id])
     teams: Mapped[list[Team]] = relationship(secondary=operator_team, order_by=Team.name)
@@ -64,6 +68,12 @@ class Operator(UserMixin, TimestampMixin, Model):
     @property
     def is_maintainer(self) -> bool:
         return self.role == OperatorRole.MAINTAINER
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session cookie: the id and the session generation
+        (Flask-Login's "alternative token"). The user loader accepts a cookie only while its
+        generation is the operator's current one, so a copied cookie dies with the sessions."""
+        return f"{self.id}:{self.session_generation}"
 
     def __str__(self) -> str:
         return self.full_name

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
 from models import Customer, GlobalSettings, Operator, customer_operator, operator_team
 from services.errors import MergedAway, NotFound, PermissionDenied
@@ -34,11 +34,17 @@ def ownership_rights(session: DbSession) -> GlobalSettings:
 
 def customer_condition(session: DbSession, actor: Operator | None, right: Right) -> ColumnElement[bool]:
     """WHERE condition on Customer: the rows `actor` has `right` on."""
+    alive = Customer.merged_into_id.is_(None)  # a merged-away tombstone is nobody's to list or open
+    return and_(alive, _reach_condition(session, actor, right))
+
+
+def _reach_condition(session: DbSession, actor: Operator | None, right: Right) -> ColumnElement[bool]:
+    """The ownership part of `customer_condition`, true of a merged-away tombstone too: whom the
+    record (still) belongs to."""
     if actor is None or not actor.is_active:
         return false()
-    alive = Customer.merged_into_id.is_(None)  # a merged-away tombstone is nobody's to list or open
     if actor.is_maintainer:
-        return alive
+        return true()
     rights = ownership_rights(session)
     assigned = customer_operator.c
     conditions = [
@@ -58,7 +64,7 @@ def customer_condition(session: DbSession, actor: Operator | None, right: Right)
             Operator.id == assigned.operator_id,
             Operator.manager_id == actor.id,
         ))
-    return and_(alive, or_(*conditions))
+    return or_(*conditions)
 
 
 def can(session: DbSession, actor: Operator | None, customer_id: int | None, right: Right) -> bool:
@@ -102,8 +108,10 @@ def load_customer(session: DbSession, actor: Operator | None, customer_id: objec
 
     Raises NotFound for an id that names nothing or a customer the actor may not view (its
     existence is not revealed), PermissionDenied when they may view it but lack `right`, and
-    MergedAway — only after the actor is known to see the survivor — for a merged-away id.
-    `actor` None is the system itself (CLI, jobs), bound by no ownership."""
+    MergedAway for a merged-away id only when the actor may view the survivor and could view
+    the merged-away record itself (by its own operators, creator, team or manager rights): to
+    anybody else the old id is NotFound, so the redirect reveals neither the merge nor the
+    survivor. `actor` None is the system itself (CLI, jobs), bound by no ownership."""
     pk = customer_id if isinstance(customer_id, int) else _parse_id(customer_id)
     if pk is None or not 0 < pk <= MAX_ID:
         raise NotFound("No such customer.")
@@ -114,13 +122,19 @@ def load_customer(session: DbSession, actor: Operator | None, customer_id: objec
                                                     customer_condition(session, actor, Right.VIEW)))
     if row is None or row.merged_into_id is not None:
         survivor = _survivor_id(session, pk)
-        if survivor is not None and survivor != pk and (actor is None or can(session, actor, survivor,
-                                                                              Right.VIEW)):
+        if survivor is not None and survivor != pk and (actor is None or (
+                _reaches(session, actor, pk) and can(session, actor, survivor, Right.VIEW))):
             raise MergedAway(survivor)
         raise NotFound("No such customer.")
     if actor is not None and right != Right.VIEW and not can(session, actor, pk, right):
         raise PermissionDenied(f"You may view this customer but not {right} it.")
     return row
+
+
+def _reaches(session: DbSession, actor: Operator, customer_id: int) -> bool:
+    """Whether `actor` could view the record as it stands, merged away or not."""
+    return bool(session.scalar(select(exists().where(
+        and_(Customer.id == customer_id, _reach_condition(session, actor, Right.VIEW))))))
 
 
 def _parse_id(value: object) -> int | None:

@@ -2,7 +2,9 @@
 
 Events are written in the same transaction as the change they describe, so a change without
 its event (or an event of a change that was rolled back) cannot exist. Secret fields are
-recorded only as "changed". Nothing here updates or deletes an event.
+recorded only as "changed", by one rule every writer passes through: whatever is put into an
+event's `changes` (by `record` or by assigning it) is masked (`masked`) — a field whose name says
+secret, a sealed value, and any text holding ciphertext. Nothing here updates or deletes an event.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from models import AuditEvent, Operator
 from services.errors import StaleRecord
-from services.secrets import MASK
+from services.secrets import FERNET_TOKEN, MASK, is_sealed
 from services.transactions import DbSession, flush
 
-SECRET_MARKERS = ("password", "_encrypted", "secret", "token_hash")
+SECRET_MARKERS = ("password", "_encrypted", "secret", "_hash", "registration_key", "credential")
 # Derived or bookkeeping columns: recording them would only repeat the real change.
 NOT_RECORDED = {"display_name", "sort_name", "version", "created_at", "updated_at",
                 "created_by_id", "updated_by_id", "id"}
@@ -29,6 +31,35 @@ NOT_RECORDED = {"display_name", "sort_name", "version", "created_at", "updated_a
 
 def is_secret(field: str) -> bool:
     return any(marker in field for marker in SECRET_MARKERS)
+
+
+def masked(value: Any) -> Any:
+    """`value` (an event's changes) with no secret left in it, however deep: a secret field's
+    values, a sealed value and any ciphertext inside a text become "changed"."""
+    if is_sealed(value):
+        return MASK
+    if isinstance(value, dict):
+        return {key: (_hidden(item) if is_secret(str(key)) else masked(item)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(item) for item in value]
+    if isinstance(value, str):
+        return FERNET_TOKEN.sub(MASK, value)
+    return value
+
+
+def _hidden(value: Any) -> Any:
+    """A secret field's value: whether there was one, never what ([old, new] stays a pair)."""
+    if isinstance(value, list | tuple):
+        return [None if item is None else MASK for item in value]
+    return None if value is None else MASK
+
+
+def _mask_changes(_target, value, _oldvalue, _initiator):
+    return masked(value) if value is not None else None
+
+
+if not sa_event.contains(AuditEvent.changes, "set", _mask_changes):
+    sa_event.listen(AuditEvent.changes, "set", _mask_changes, retval=True)
 
 
 def describe(value: Any) -> Any:

@@ -5,30 +5,47 @@ content, never by its name (an XLSX is a ZIP container; anything else is read as
 CSV is decoded as the user chose, or — "auto" — as strict UTF-8 (a BOM is dropped) and else as
 Windows-1250, the Slovak/Czech Excel default; its delimiter (`,` `;` or tab) is sniffed. Every
 refusal is an ImportFileError with a message meant for the user.
+
+What a file may cost is bounded (services.upload_limits): its size, its rows (blank ones
+included), columns and column names, and for a workbook its unpacked size, shared strings, cells
+and XML, checked before openpyxl reads it. Every cell is read through
+services.spreadsheet_cells.restore_cell, so our own exports and rejected-rows files, whose
+formula-like cells carry one protective quote, come back as the values they were written from.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
-import os
 import re
-import tempfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
+from itertools import islice
+from xml.etree.ElementTree import ParseError
 
 from models.search_index import fold
-from services.errors import DomainError
+from services.spreadsheet_cells import neutralise_cell, restore_cell
+from services.upload_limits import (
+    MAX_BYTES,
+    MAX_COLUMNS,
+    MAX_HEADER_LENGTH,
+    MAX_ROWS,
+    ImportFileError,
+    broken,
+    broken_by,
+    check_workbook,
+    too_many_columns,
+    too_many_rows,
+)
 
-MAX_BYTES = 5 * 1024 * 1024
-MAX_ROWS = 20_000
+__all__ = ["MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "ImportFileError"]  # re-exported for the doors
 ENCODINGS = {"auto": "Detect automatically", "utf-8": "UTF-8", "cp1250": "Windows-1250 (Central European)"}
+SNIFF_CHARS, SNIFF_ROWS = 16 * 1024, 10  # what the delimiter is told from
+MAX_ROW_CHARS = 256 * 1024  # characters of one CSV row (its lines, when a quoted value spans several)
 REASON_COLUMN = "Reason"  # added to the rejected-rows report; ignored when that report comes back
 
 CUSTOMER_FIELDS = {
@@ -86,10 +103,6 @@ _SYNONYMS = {
 SYNONYMS = {synonym: target for target, words in _SYNONYMS.items() for synonym in words}
 
 
-class ImportFileError(DomainError):
-    """The file cannot be read as an import (too big, not CSV/XLSX, undecodable, no header)."""
-
-
 @dataclass
 class SourceRow:
     """One data row: its number in the file (the header is row 1) and its values by header."""
@@ -112,9 +125,14 @@ def header_key(header: str) -> str:
 
 
 def _unique_headers(raw: Sequence) -> list[str]:
+    if len(raw) > MAX_COLUMNS:
+        raise too_many_columns()
     headers, seen = [], set()
     for index, value in enumerate(raw, start=1):
         name = _text(value) or f"Column {index}"
+        if len(name) > MAX_HEADER_LENGTH:
+            raise ImportFileError(f"Column {index} of the first row is longer than {MAX_HEADER_LENGTH} "
+                                  "characters; the first row must name the columns.")
         base, n = name, 2
         while name in seen:
             name, n = f"{base} ({n})", n + 1
@@ -124,14 +142,15 @@ def _unique_headers(raw: Sequence) -> list[str]:
 
 
 def _text(value) -> str:
-    """A cell as text: an IČO typed as a number stays "12345678", not "12345678.0"."""
+    """A cell as text: an IČO typed as a number stays "12345678", not "12345678.0"; the quote our
+    exports put before a formula-like value is gone."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value).strip()
+    return restore_cell(str(value).strip())
 
 
 def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **info) -> ImportTable:
@@ -139,12 +158,14 @@ def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **inf
         raise ImportFileError("The first row must name the columns; this file's first row is empty.")
     headers = _unique_headers(headers_raw)
     table = ImportTable(headers=headers, **info)
+    read = 0
     for number, record in records:
-        cells = [_text(v) for v in record]
+        read += 1  # every row costs, the blank ones too
+        if read > MAX_ROWS:
+            raise too_many_rows()
+        cells = [_text(v) for v in record[:len(headers)]]
         if not any(cells):
             continue  # blank lines are no customers
-        if len(table.rows) >= MAX_ROWS:
-            raise ImportFileError(f"The file has more than {MAX_ROWS:,} rows; split it into smaller files.")
         cells += [""] * (len(headers) - len(cells))
         table.rows.append(SourceRow(number, dict(zip(headers, cells, strict=False))))
     return table
@@ -169,49 +190,114 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
                           "or save it from Excel as “CSV UTF-8”.")
 
 
+def sniff_delimiter(sample: str) -> str:
+    """`,` `;` or tab: the one that splits the first rows into the same number of columns, and
+    the most of them. Linear in the sample (csv.Sniffer's regular expressions took 29 s of CPU on
+    a crafted 5 MB line)."""
+    best, best_score = ",", (-1, -1)
+    for delimiter in ",;\t":
+        try:
+            widths = [len(r) for r in islice(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter),
+                                             SNIFF_ROWS) if r]
+        except csv.Error:
+            continue
+        if not widths:
+            continue
+        score = (sum(w == widths[0] for w in widths) if widths[0] > 1 else 0, widths[0])
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+class _Lines:
+    """The lines of a CSV text for csv.reader, refusing a row (its lines since the last row read)
+    longer than MAX_ROW_CHARS before the reader splits it: a 5 MB line of delimiters would
+    otherwise become a list of millions of fields before its width could be checked."""
+
+    def __init__(self, text: str):
+        self.source = io.StringIO(text, newline="")
+        self.row_chars = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.source.readline()
+        if not line:
+            raise StopIteration
+        self.row_chars += len(line)
+        if self.row_chars > MAX_ROW_CHARS:
+            raise ImportFileError(f"The file has a row longer than {MAX_ROW_CHARS // 1024} kB; check that "
+                                  "it is a CSV file with one customer per row.")
+        return line
+
+
 def _read_csv(data: bytes, encoding: str) -> ImportTable:
     text, used = decode(data, encoding)
-    sample = text[:64 * 1024]
+    delimiter = sniff_delimiter(text[:SNIFF_CHARS])
+    lines = _Lines(text)
+
+    def records():
+        for record in reader:
+            yield reader.line_num, record
+            lines.row_chars = 0
+
     try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        first = sample.splitlines()[0] if sample.strip() else ""
-        delimiter = max(",;\t", key=first.count)
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             raise ImportFileError("The file is empty.")
-        return _table(header, ((reader.line_num, r) for r in reader), encoding=used, delimiter=delimiter)
+        lines.row_chars = 0
+        return _table(header, records(), encoding=used, delimiter=delimiter)
     except csv.Error as exc:
         raise ImportFileError(f"The CSV file is broken: {exc}.") from None
+
+
+# What a broken workbook raises inside openpyxl: a bad ZIP or deflate stream, a missing part
+# (KeyError), a shared-string reference past the table (IndexError), invalid XML or values.
+BROKEN_WORKBOOK = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, IndexError, ValueError, TypeError,
+                   AttributeError, ParseError, OSError, NotImplementedError, RuntimeError)
 
 
 def _read_xlsx(data: bytes) -> ImportTable:
     from openpyxl import load_workbook
 
+    extents = check_workbook(data)  # the limits, before openpyxl parses anything
     try:
         with warnings.catch_warnings():  # a workbook's styles or validations are of no interest here
             warnings.simplefilter("ignore")
             book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ImportFileError(f"The Excel file cannot be read ({exc.__class__.__name__}). Save it again "
-                              "as an Excel workbook (.xlsx) or as CSV.") from None
+    except BROKEN_WORKBOOK as exc:
+        raise broken_by(exc) from None
     try:
         if not book.worksheets:
             raise ImportFileError("The workbook has no sheet.")
-        rows = book.worksheets[0].iter_rows(values_only=True)
+        sheet = book.worksheets[0]
+        extent = extents.get(getattr(sheet, "_worksheet_path", ""))
+        if extent is None:
+            raise broken("its first sheet is not a worksheet")
+        first_row, first_column = max(1, sheet.min_row or 1), max(1, sheet.min_column or 1)
+        if extent.rows < first_row or extent.columns < first_column:
+            raise ImportFileError("The first sheet of the workbook is empty.")
+        # Exactly as far as the cells with values reach (checked above): openpyxl would otherwise
+        # pad every row to the sheet's declared width and fill every missing row up to its height.
+        rows = sheet.iter_rows(min_row=first_row, max_row=extent.rows, min_col=first_column,
+                               max_col=extent.columns, values_only=True)
         header = next(rows, None)
         if header is None:
             raise ImportFileError("The first sheet of the workbook is empty.")
-        return _table(header, enumerate(rows, start=2), encoding="xlsx")
+        return _table(header, enumerate(rows, start=first_row + 1), encoding="xlsx")
+    except BROKEN_WORKBOOK as exc:
+        raise broken_by(exc) from None
     finally:
         book.close()
 
 
 def read_table(data: bytes, encoding: str = "auto") -> ImportTable:
     """Rows of a CSV or of an XLSX's first sheet, by header. Raises ImportFileError for a file
-    over 5 MB or 20,000 rows, of another type, undecodable, or without a header row."""
+    over 5 MB, 20,000 rows (blank ones included) or 200 columns, a workbook that would cost more
+    to read than services.upload_limits allows, a file of another type, undecodable or broken,
+    or without a header row."""
     if len(data) > MAX_BYTES:
         raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into "
                               "smaller files.")
@@ -256,51 +342,16 @@ def check_mapping(mapping: dict[str, str]) -> dict[str, str]:
     return clean
 
 
-class MappingStore:
-    """The mapping last chosen for a set of headers, kept in a JSON file (the instance folder),
-    keyed by a hash of the sorted normalised header names; the same export next month maps itself."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    @staticmethod
-    def key(headers: Iterable[str]) -> str:
-        names = sorted(header_key(h) for h in mapped_headers(headers))
-        return hashlib.sha256(json.dumps(names).encode()).hexdigest()
-
-    def _load(self) -> dict:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def remembered(self, headers: Iterable[str]) -> dict[str, str] | None:
-        entry = self._load().get(self.key(headers))
-        if not isinstance(entry, dict):
-            return None
-        by_key = {header_key(h): t for h, t in entry.items() if isinstance(t, str)}
-        return {h: by_key.get(header_key(h), "") for h in mapped_headers(headers)}
-
-    def remember(self, headers: Iterable[str], mapping: dict[str, str]) -> None:
-        data = self._load()
-        data[self.key(headers)] = {h: mapping.get(h, "") for h in mapped_headers(headers)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed: two imports at once never leave half a file.
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(data, out, ensure_ascii=False, indent=1)
-        os.replace(temporary, self.path)
-
-
 def rejected_csv(headers: Sequence[str], rejected: Iterable[dict]) -> bytes:
     """The rejected rows with their original columns plus "Reason", as UTF-8 with a BOM (so
-    Excel shows diacritics), ready to correct and upload again."""
+    Excel shows diacritics), ready to correct and upload again; a formula-like cell gets the
+    protective quote of services.spreadsheet_cells (the importer takes it off again)."""
     out = io.StringIO(newline="")
     columns = mapped_headers(headers)
     writer = csv.writer(out, delimiter=";")
-    writer.writerow([*columns, REASON_COLUMN])
+    writer.writerow([neutralise_cell(c) for c in (*columns, REASON_COLUMN)])
     for row in rejected:
         values = row.get("values", {})
-        writer.writerow([*(values.get(h, "") for h in columns), row.get("reason", "")])
+        writer.writerow([neutralise_cell(c) for c in (*(values.get(h, "") for h in columns),
+                                                      row.get("reason", ""))])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -1,9 +1,17 @@
-"""Computers under a customer: registration keys, registration by the C-Monitor agent, and the
-settings snapshot a computer keeps until someone pushes the current settings on purpose.
+"""Computers under a customer: registration keys, registration by the C-Monitor agent, the
+agent's own credential, and the settings snapshot a computer keeps until someone pushes the
+current settings on purpose.
 
-A registration key is a credential: it is made only on purpose (`rotate_registration_key`),
-shown once, and stored only as its SHA-256 hash (24 random bytes, so a plain hash cannot be
-guessed back), like the operators' API tokens."""
+Two credentials, both made only on purpose, shown once and stored only as their SHA-256 hash
+(random bytes, so a plain hash cannot be guessed back), like the operators' API tokens:
+- the customer's registration key (`rotate_registration_key`) lets an agent register a computer.
+  It opens the customer's secrets (through the computer it registers), so only someone who may be
+  given those secrets makes one (services.secrets.may_handle_secrets: a maintainer);
+- each computer's agent credential, issued by its registration (a re-registration of the same
+  host name replaces it) and shown only in that answer: the agent fetches its settings, secrets
+  included, with it (`settings_for_agent`). No operator can read it back.
+Every registration and every fetch of the settings is an event on the customer's History,
+without any secret."""
 
 from __future__ import annotations
 
@@ -21,15 +29,21 @@ from services.contact_info import clean_text
 from services.customer_settings import effective_settings
 from services.errors import ErrorBag, PermissionDenied
 from services.limits import max_length, too_long
-from services.secrets import SecretBox
+from services.secrets import SecretBox, is_sealed, may_handle_secrets, seal, unseal
 from services.transactions import DbSession, flush
 
-SECRET_KEYS = ("password", "access_password")  # values encrypted inside a stored snapshot
+SECRET_KEYS = ("password", "access_password")  # values sealed inside a stored snapshot
+AGENT = "C-Monitor agent"  # who the History says acted
 
 
 class UnknownRegistrationKey(PermissionDenied):
     """The agent's key names no customer (unknown, or rotated since): the agent is not
     authenticated (the API's 401), rather than refused a right."""
+
+
+class UnknownAgentCredential(PermissionDenied):
+    """The agent's credential names no computer (unknown, or replaced by a re-registration):
+    the API's 401."""
 
 
 def _hash(key: str) -> str:
@@ -42,13 +56,23 @@ def has_registration_key(customer: Customer) -> bool:
     return customer.registration_key_hash is not None
 
 
+def may_issue_registration_key(actor: Operator | None) -> bool:
+    """Whether `actor` may make a registration key: a key registers a computer, and a computer
+    receives the customer's secrets, so the rule is who may be given them."""
+    return may_handle_secrets(actor)
+
+
 def rotate_registration_key(session: DbSession, actor: Operator | None, customer: Customer) -> str:
     """Make a new registration key and return it — the only time anybody sees it; only its hash
     is stored, and the old key stops working at once. An explicit action (a POST), never a side
-    effect of reading. Maintainers and those who may edit the customer may (PermissionDenied
-    otherwise). Audited (the key itself is not recorded); flushes, the door commits."""
-    if actor is not None and not actor.is_maintainer:
+    effect of reading. Only those who may be given the customer's secrets may (a maintainer;
+    PermissionDenied otherwise, also without the edit right). Audited (the key itself is not
+    recorded); flushes, the door commits."""
+    if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
+    if not may_issue_registration_key(actor):
+        raise PermissionDenied("Only a maintainer may make a registration key: it gives the computers it "
+                               "registers the customer's passwords.")
     key = secrets.token_urlsafe(24)
     customer.registration_key_hash = _hash(key)
     record(session, actor, "rotate_registration_key", customer,
@@ -57,23 +81,36 @@ def rotate_registration_key(session: DbSession, actor: Operator | None, customer
     return key
 
 
-def _seal(value: Any, box: SecretBox, open_: bool) -> Any:
-    """Encrypt (or decrypt) the secrets inside a settings document."""
+def _seal(value: Any, box: SecretBox) -> Any:
+    """The settings document with its secrets sealed, for storing."""
     if isinstance(value, dict):
-        return {k: (box.decrypt(v) if open_ else box.encrypt(v)) if k in SECRET_KEYS and v is not None
-                else _seal(v, box, open_) for k, v in value.items()}
+        return {k: (seal(box, v) if k in SECRET_KEYS and isinstance(v, str) else _seal(v, box))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_seal(v, box, open_) for v in value]
+        return [_seal(v, box) for v in value]
     return value
 
 
-def current_settings(session: DbSession, customer: Customer, box: SecretBox) -> dict:
+def _open(value: Any, box: SecretBox | None) -> Any:
+    """A stored settings document with its secrets opened (`box`) or left out (None)."""
+    if is_sealed(value):
+        return unseal(box, value) if box is not None else None
+    if isinstance(value, dict):
+        return {k: _open(v, box) for k, v in value.items()
+                if box is not None or k not in SECRET_KEYS}
+    if isinstance(value, list):
+        return [_open(v, box) for v in value]
+    return value
+
+
+def current_settings(session: DbSession, customer: Customer, box: SecretBox | None) -> dict:
     return effective_settings(session, customer, box)
 
 
-def settings_of_computer(computer: Computer, box: SecretBox) -> dict:
-    """What the computer was given (secrets decrypted, for the agent itself)."""
-    return _seal(computer.settings_snapshot or {}, box, open_=True)
+def settings_of_computer(computer: Computer, box: SecretBox | None) -> dict:
+    """What the computer was given: with its secrets opened when `box` is given (for the agent
+    itself, `settings_for_agent`), without them otherwise."""
+    return _open(computer.settings_snapshot or {}, box)
 
 
 def settings_differ(session: DbSession, computer: Computer, box: SecretBox) -> bool:
@@ -82,12 +119,15 @@ def settings_differ(session: DbSession, computer: Computer, box: SecretBox) -> b
 
 def register_computer(session: DbSession, key: str | None, hostname: str | None, box: SecretBox, *,
                       operating_system: str | None = None,
-                      agent_version: str | None = None) -> tuple[Computer, bool]:
+                      agent_version: str | None = None) -> tuple[Computer, bool, str]:
     """Register (or find again) a computer of the customer whose key this is. A new computer gets
     a snapshot of the customer's effective settings; a known hostname returns the same computer
-    with the settings it has. Returns (computer, newly registered). Raises
-    UnknownRegistrationKey for an unknown or rotated key, ValidationFailed for a missing or
-    too-long value (limits from the columns). Flushes; the door commits."""
+    with the settings it has. Either way the computer gets a new agent credential (a reinstalled
+    agent registers again; the credential before stops working). Returns (computer, newly
+    registered, the agent credential — its only appearance). An event on the customer's History
+    ("register_computer"), without any secret. Raises UnknownRegistrationKey for an unknown or
+    rotated key, ValidationFailed for a missing or too-long value (limits from the columns).
+    Flushes; the door commits."""
     customer = session.scalar(select(Customer).where(Customer.registration_key_hash == _hash(key or "-")))
     if customer is None or not key:
         raise UnknownRegistrationKey("Unknown or rotated registration key.")
@@ -107,21 +147,44 @@ def register_computer(session: DbSession, key: str | None, hostname: str | None,
     computer = session.scalar(select(Computer).where(Computer.customer_id == customer.id,
                                                      Computer.hostname == name))
     now = utcnow()
+    new = computer is None
     if computer is None:
-        snapshot = _seal(current_settings(session, customer, box), box, open_=False)
         computer = Computer(customer=customer, hostname=name, registered_at=now, settings_received_at=now,
-                            settings_snapshot=snapshot)
+                            settings_snapshot=_seal(current_settings(session, customer, box), box))
         session.add(computer)
-        action = "register"
-    else:
-        action = "reregister"
     computer.operating_system = operating_system or computer.operating_system or None
     computer.agent_version = agent_version or computer.agent_version or None
     computer.last_seen_at = now
+    credential = secrets.token_urlsafe(32)
+    computer.agent_credential_hash = _hash(credential)
     flush(session)
-    record(session, None, action, computer, {"hostname": [None, name]}, actor_label="C-Monitor agent")
+    record(session, None, "register_computer" if new else "reregister_computer", customer,
+           {"computer": [None, name], "agent_credential": ["changed", "changed"]},
+           actor_label=AGENT)
     flush(session)
-    return computer, action == "register"
+    return computer, new, credential
+
+
+def computer_of_credential(session: DbSession, credential: str | None) -> Computer:
+    """The computer whose agent credential this is. Raises UnknownAgentCredential."""
+    computer = session.scalar(select(Computer).where(Computer.agent_credential_hash
+                                                     == _hash(credential or "-"))) if credential else None
+    if computer is None:
+        raise UnknownAgentCredential("Unknown or replaced agent credential: register the computer again.")
+    return computer
+
+
+def settings_for_agent(session: DbSession, credential: str | None, box: SecretBox) -> tuple[Computer, dict]:
+    """The settings of the computer whose agent credential this is, secrets opened — for the
+    agent itself, the one place they leave in clear. An event on the customer's History
+    ("fetch_computer_settings"), without any secret. Raises UnknownAgentCredential. Flushes;
+    the door commits."""
+    computer = computer_of_credential(session, credential)
+    computer.last_seen_at = utcnow()
+    record(session, None, "fetch_computer_settings", computer.customer,
+           {"computer": [None, computer.hostname]}, actor_label=AGENT)
+    flush(session)
+    return computer, settings_of_computer(computer, box)
 
 
 def push_settings(session: DbSession, actor: Operator | None, computer: Computer, box: SecretBox) -> None:
@@ -130,7 +193,7 @@ def push_settings(session: DbSession, actor: Operator | None, computer: Computer
         require(session, actor, computer.customer_id, Right.EDIT)
     if actor is None:
         raise PermissionDenied("Pushing settings needs an operator.")
-    computer.settings_snapshot = _seal(current_settings(session, computer.customer, box), box, open_=False)
+    computer.settings_snapshot = _seal(current_settings(session, computer.customer, box), box)
     computer.settings_received_at = utcnow()
     record(session, actor, "push_settings", computer, {"settings": ["changed", "changed"]})
     flush(session)

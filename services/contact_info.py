@@ -6,6 +6,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 CONTROL_CHARACTERS = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
+CONTROL_MESSAGE = "Remove the control characters (invisible characters) from this field."
 
 
 def clean_text(value: str | None) -> str | None:
@@ -14,7 +15,7 @@ def clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     if CONTROL_CHARACTERS.intersection(value):
-        raise ValueError("Remove the control characters (invisible characters) from this field.")
+        raise ValueError(CONTROL_MESSAGE)
     value = value.strip()
     return value or None
 

@@ -7,12 +7,13 @@ from sqlalchemy import func, inspect, select
 from models import Contact, Operator
 from models.enums import CustomerKind
 from services.access import Right, require
-from services.audit import changes_of, check_version, record
+from services.audit import changes_of, record
 from services.batches import flush_command
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.errors import ErrorBag, ValidationFailed
 from services.limits import check_lengths
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 CONTACT_EMAIL_NEEDED = ("A company needs at least one contact with an e-mail: C-Desk sends the "
                         "communication on a company's requests to its contacts, not to the company.")
@@ -104,14 +105,17 @@ def save_contact(
     actor: Operator | None,
     phone_region: str,
     *,
-    seen_version: int | None = None,
+    seen_version: SeenVersion = ON_CURRENT,
 ) -> Contact:
-    """Validate and commit a contact with its audit event. Raises ValidationFailed (StaleRecord
-    when changed since `seen_version`) or PermissionDenied; the session is then rolled back."""
+    """Validate and flush a contact with its audit event (the door's unit of work commits). A
+    change of an existing contact is based on `seen_version` (services.versions: VersionRequired
+    when a door sends None, StaleRecord when changed since; `ON_CURRENT`, the default, for the
+    system's jobs and new contacts). Raises ValidationFailed or PermissionDenied; the door's unit
+    of work then rolls back."""
     is_new = contact.id is None
     with session.no_autoflush:
         _check_rights(session, contact, actor)
-        check_version(session, "contact", contact, seen_version)
+        check_seen_version(session, "contact", contact, seen_version)
     validate_contact(session, contact, phone_region)
     if not is_new:
         with session.no_autoflush:

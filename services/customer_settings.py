@@ -15,12 +15,13 @@ from sqlalchemy import select
 from models import Customer, CustomerSettings, GlobalSettings, Operator
 from models.enums import MailSecurity, NotificationRoute
 from services.access import Right, require
-from services.audit import changes_of, check_version, record
+from services.audit import changes_of, record
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag
 from services.limits import check_lengths
 from services.secrets import SecretBox
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 SERVERS = ("pop3", "smtp_primary", "smtp_fallback", "notification_smtp")
 DEFAULT_PORTS = {("pop3", MailSecurity.SSL): 995, ("pop3", MailSecurity.NONE): 110,
@@ -129,18 +130,20 @@ def _check_keys(values: dict[str, Any]) -> None:
 
 def save_customer_settings(
     session: DbSession, customer: Customer, actor: Operator | None, box: SecretBox,
-    values: dict[str, Any], *, seen_version: int | None = None,
+    values: dict[str, Any], *, seen_version: SeenVersion = ON_CURRENT,
 ) -> CustomerSettings:
     """Apply `values` (keys of PLAIN, SECRETS and clear_<secret>) to the customer's settings and
     flush them with an audit event (secrets recorded as "changed"); the door's unit of work
     commits. Raises ValueError for an unknown key (a programming error), ValidationFailed
-    (StaleRecord when changed since `seen_version`) or PermissionDenied; the door's unit of work
-    then rolls back, so nothing is written."""
+    (StaleRecord when changed since `seen_version`), VersionRequired when a door sends None for a
+    stored row (`ON_CURRENT`, the default, is for the system's jobs) or PermissionDenied; the
+    door's unit of work then rolls back, so nothing is written."""
     _check_keys(values)
     row = settings_of(session, customer)
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
-    check_version(session, "customersettings", row, seen_version)
+    with session.no_autoflush:
+        check_seen_version(session, "customersettings", row, seen_version)
     bag = ErrorBag()
     with session.no_autoflush:
         _apply(row, values, box, bag)

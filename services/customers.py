@@ -25,14 +25,15 @@ from models import (
 )
 from models.enums import CustomerKind
 from services.access import Right, require, require_maintainer
-from services.audit import changes_of, check_version, record
+from services.audit import changes_of, record
 from services.batches import flush_command
 from services.contact_info import clean_text, normalise_email, normalise_phone
 from services.contacts import CONTACT_EMAIL_NEEDED, check_contact
-from services.errors import FORM, DomainError, ErrorBag, ValidationFailed, VersionRequired
+from services.errors import FORM, DomainError, ErrorBag, ValidationFailed
 from services.limits import check_lengths
 from services.matching import compact_id
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 COMPANY_ONLY = ("company_name", "registration_number", "vat_id")
 PERSON_ONLY = ("first_name", "middle_name", "last_name", "employee_type", "title", "department", "manager")
@@ -88,7 +89,7 @@ def _check_manager(session: DbSession, customer: Customer, bag: ErrorBag) -> Non
 
 def _check_unique(session: DbSession, customer: Customer, field: str, message: str, bag: ErrorBag):
     value = getattr(customer, field)
-    if not value:
+    if not value or field in bag.errors:  # already refused (a control character): not looked up
         return
     column = getattr(Customer, field)
     query = select(Customer.id).where(column == value)
@@ -113,7 +114,8 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
         _clear_other_kind(customer)
         # Stored compact ("50 111 222" = "50111222"), so uniqueness and duplicate search agree.
         for field in ("registration_number", "vat_id"):
-            setattr(customer, field, compact_id(getattr(customer, field)) or None)
+            typed = bag.check(field, clean_text, getattr(customer, field))
+            setattr(customer, field, compact_id(typed) or None)
 
         if customer.kind == CustomerKind.COMPANY:
             if not customer.company_name:
@@ -256,21 +258,23 @@ def save_customer(
     actor: Operator | None,
     options: SaveOptions,
     *,
-    seen_version: int | None = None,
+    seen_version: SeenVersion = ON_CURRENT,
     confirm_duplicate: bool = False,
 ) -> Customer:
     """The one write of a customer, new or changed, with its contacts: access (edit right; only a
-    maintainer changes operators), the version check (StaleRecord when changed since
-    `seen_version`), every field rule, for a new customer the duplicate refusal
-    (DuplicateSuspected unless `confirm_duplicate`), the company-contact rule, and the audit
-    events. Flushes; the door's unit of work commits or rolls back. Raises ValidationFailed,
-    PermissionDenied."""
+    maintainer changes operators), the version check of a change (services.versions: VersionRequired
+    when a door sends none, StaleRecord when changed since `seen_version`; `ON_CURRENT`, the
+    default, is for the system's jobs — imports, directory sync — based on no version a person
+    read: every door of a person passes what it read), every field rule, for a new customer the
+    duplicate refusal (DuplicateSuspected unless `confirm_duplicate`), the company-contact rule,
+    and the audit events. Flushes; the door's unit of work commits or rolls back. Raises
+    ValidationFailed, VersionRequired, PermissionDenied."""
     from services.duplicates import customer_probe, refuse_duplicates
 
     is_new = not inspect(customer).has_identity  # reads nothing: no autoflush of the pending change
     with session.no_autoflush:
         _check_rights(session, customer, actor)
-        check_version(session, "customer", customer, seen_version)
+        check_seen_version(session, "customer", customer, seen_version)
     if is_new:  # first: a shared company ID is answered with the record that has it, like an e-mail
         with session.no_autoflush:
             refuse_duplicates(session, actor, customer_probe(customer, options.phone_region),
@@ -321,13 +325,10 @@ def update_customer(
     options: SaveOptions,
     values: dict,
     *,
-    seen_version: int | None,
-    version_required: bool = False,
+    seen_version: SeenVersion,
 ) -> Customer:
-    """Change fields of an existing customer (relationships as objects). `version_required`
-    (the API) refuses a change that names no version (VersionRequired): no blind overwrite."""
-    if version_required and seen_version is None:
-        raise VersionRequired("Send the version the change is based on (field version, or If-Match).")
+    """Change fields of an existing customer (relationships as objects), based on `seen_version`:
+    None is refused (VersionRequired), a stale one too (StaleRecord) — no blind overwrite."""
     with session.no_autoflush:
         for key, value in values.items():
             setattr(customer, key, value)
@@ -335,7 +336,7 @@ def update_customer(
 
 
 def set_operators(session: DbSession, customer: Customer, actor: Operator | None, options: SaveOptions,
-                  operators: list[Operator], *, seen_version: int | None = None) -> Customer:
+                  operators: list[Operator], *, seen_version: SeenVersion) -> Customer:
     """Replace the responsible operators (only a maintainer may: PermissionDenied otherwise)."""
     require_operator_assignment(actor)
     return update_customer(session, customer, actor, options, {"operators": list(operators)},
@@ -343,7 +344,7 @@ def set_operators(session: DbSession, customer: Customer, actor: Operator | None
 
 
 def set_workgroups(session: DbSession, customer: Customer, actor: Operator | None, options: SaveOptions,
-                   workgroups: list, *, seen_version: int | None = None) -> Customer:
+                   workgroups: list, *, seen_version: SeenVersion) -> Customer:
     """Replace the customer's workgroups (the edit right)."""
     return update_customer(session, customer, actor, options, {"workgroups": list(workgroups)},
                            seen_version=seen_version)
@@ -357,7 +358,7 @@ def require_operator_assignment(actor: Operator | None) -> None:
 
 
 def deactivate_customer(session: DbSession, customer: Customer, actor: Operator | None,
-                        options: SaveOptions, *, seen_version: int | None = None) -> Customer:
+                        options: SaveOptions, *, seen_version: SeenVersion) -> Customer:
     """Set the first inactive status (customers leave through their status, not deletion)."""
     inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False))
                               .order_by(CustomerStatus.id))
@@ -400,7 +401,7 @@ def delete_customer(session: DbSession, customer: Customer, actor: Operator | No
 
 
 def change_status(session: DbSession, customer: Customer, actor: Operator | None, status: CustomerStatus,
-                  options: SaveOptions, *, seen_version: int | None = None) -> Customer:
+                  options: SaveOptions, *, seen_version: SeenVersion) -> Customer:
     """The Change Status dialog: set the status alone, recorded as a status change (who, when,
     from what to what) through the same save as every other edit."""
     _ = customer.status  # load the old one, so the audit event says what it changed from

@@ -3,8 +3,9 @@
 Forms, the quick form, the API schemas and the importers ask `max_length` for a column's limit,
 and `check_lengths` refuses a too-long value with a message on its field before anything is
 sent to the database. `guard_lengths` is the last line behind them all: a `before_flush` hook
-that refuses any over-long text on any row of any write, so nothing that passes a door can end
-in PostgreSQL's StringDataRightTruncation (SQLite would store it silently).
+that refuses any over-long text (and any NUL) on any row of any write, so nothing that passes a
+door can end in PostgreSQL's StringDataRightTruncation or its refusal of NUL (SQLite would store
+either silently).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import String, event, inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from services.contact_info import CONTROL_MESSAGE
 from services.errors import FORM, ErrorBag, ValidationFailed
 from services.transactions import DbSession
 
@@ -39,6 +41,8 @@ def length_errors(row) -> dict[str, list[str]]:
         value = getattr(row, attr.key, None)
         if limit and isinstance(value, str) and len(value) > limit:
             bag.add(attr.key, too_long(limit, len(value)))
+        if isinstance(column_type, String) and isinstance(value, str) and "\x00" in value:
+            bag.add(attr.key, CONTROL_MESSAGE)  # PostgreSQL refuses NUL in any text (SQLite stores it)
     return bag.errors
 
 

@@ -1,18 +1,24 @@
-""""Test connection" for a mail server: really connect, and say in plain words what worked or what
-the server (or the network) answered instead.
+""""Test connection" for a mail server: really connect, and say in plain words what happened.
 
 Plain Python on smtplib and poplib, no Flask, so the wizard and the settings pages can call it and
 tests can run it against real servers (testing/mail_servers.py).
 
+- Where it may connect is services.outbound_policy's rule (`reach`: an operator reaches the SMTP or
+  POP3 ports on ordinary hosts, a maintainer any host and port). The host name is resolved once,
+  checked, and the socket goes to a checked address; the name serves only TLS (SNI and the
+  certificate's name), so DNS cannot send the connection elsewhere between check and connect.
+- The answer is one of a fixed set (outbound_policy.Outcome): connected, refused, no answer, wrong
+  password, untrusted certificate, host not found, not allowed — built from what was typed (host,
+  port, user name, security), never from what the server sent: no banner, reply text or
+  certificate detail reaches a message or a log line, so the button tells nothing about a port but
+  whether a mail server answered there.
 - `timeout` bounds every network step (connect, TLS handshake, each reply), so a server that never
   answers is reported after `timeout` seconds instead of hanging the page. Resolving the host name is
   the operating system's business and is not bounded by it.
 - Certificates are verified against the system CA store (or `MailServer.cafile`) with host name
   checking: a "Test connection" that accepted any certificate would prove nothing.
-- The password never appears in a result or a log line: messages are built from the host, port,
-  user name and security, and every text that comes from outside (a server's reply, an error's
-  wording) passes `_scrub`, in case a server echoed it. The dataclass leaves it out of its repr, and
-  the clients' debug output (which would print the AUTH exchange) stays off.
+- The password never appears in a result or a log line; the dataclass leaves it out of its repr,
+  and the clients' debug output (which would print the AUTH exchange) stays off.
 """
 
 from __future__ import annotations
@@ -22,14 +28,21 @@ import poplib
 import smtplib
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models.enums import MailSecurity
+from services.outbound_policy import (
+    Destination,
+    OutboundRefused,
+    Outcome,
+    Protocol,
+    Reach,
+    allowed_destination,
+    where,
+)
 
 log = logging.getLogger(__name__)
-
-HIDDEN = "[password]"  # what a message shows where a server echoed the password
 
 
 @dataclass(frozen=True)
@@ -48,110 +61,97 @@ class MailServer:
 class CheckResult:
     ok: bool
     message: str
+    outcome: Outcome
+    field: str | None = None  # the input the message belongs under ("host", "port"), when one does
 
 
-def check_smtp(server: MailServer, timeout: float = 5.0) -> CheckResult:
+def check_smtp(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LIMITED) -> CheckResult:
     """Connect (SMTP_SSL / SMTP + STARTTLS / plain SMTP), EHLO, sign in when a user name is given,
     QUIT. Whatever the server or the network does comes back as a CheckResult, never raised."""
-    problem = _invalid(server, timeout)
-    if problem:
-        return _result(server, False, problem)
-    security, where = MailSecurity(server.security), _where(server)
+    checked = _checked(server, timeout, Protocol.SMTP, reach)
+    if isinstance(checked, CheckResult):
+        return checked
+    security = MailSecurity(server.security)
     context = _tls_context(server) if security != MailSecurity.NONE else None
     client: smtplib.SMTP | None = None
     try:
-        if security == MailSecurity.SSL:
-            client = smtplib.SMTP_SSL(server.host.strip(), server.port, timeout=timeout, context=context)
+        client = _PinnedSMTP_SSL.__new__(_PinnedSMTP_SSL) if security == MailSecurity.SSL \
+            else _PinnedSMTP.__new__(_PinnedSMTP)
+        client.addresses = checked.addresses
+        if isinstance(client, smtplib.SMTP_SSL):
+            smtplib.SMTP_SSL.__init__(client, checked.host, checked.port, timeout=timeout, context=context)
         else:
-            client = smtplib.SMTP(server.host.strip(), server.port, timeout=timeout)
+            smtplib.SMTP.__init__(client, checked.host, checked.port, timeout=timeout)
         client.ehlo()
         if security == MailSecurity.STARTTLS:
             if not client.has_extn("starttls"):
-                return _result(server, False, f"{where} does not offer STARTTLS: choose another security "
-                                              "setting or port.")
+                return _refused(server)
             client.starttls(context=context)
             client.ehlo()  # the capabilities before TLS no longer count
-        result = _smtp_sign_in(client, server, where, security)
+        result = _smtp_sign_in(client, server, security)
         _quietly(client.quit)
         return result
-    except smtplib.SMTPConnectError as exc:
-        return _result(server, False, f"{where} refused the session: "
-                                      f"{_reply(server, exc.smtp_code, exc.smtp_error)}")
-    except smtplib.SMTPResponseException as exc:
-        return _result(server, False, f"{where} answered: {_reply(server, exc.smtp_code, exc.smtp_error)}")
     except smtplib.SMTPServerDisconnected as exc:
-        if _timed_out(exc):
-            return _result(server, False, f"{where} did not answer within {timeout:g} s.")
-        return _result(server, False, f"{where} closed the connection unexpectedly.")
-    except (OSError, UnicodeError) as exc:  # SMTPException is an OSError too
-        return _result(server, False, _transport_problem(exc, server, timeout))
+        return _no_answer(server, timeout) if _timed_out(exc) else _refused(server)
+    except (OSError, UnicodeError) as exc:  # every SMTPException is an OSError too
+        return _transport_problem(exc, server, timeout)
+    except Exception as exc:  # a server answering nonsense: a refusal, never a 500
+        return _unexpected(server, exc)
     finally:
-        if client is not None:
+        if client is not None and getattr(client, "sock", None) is not None:
             client.close()
 
 
-def _smtp_sign_in(client: smtplib.SMTP, server: MailServer, where: str,
-                  security: MailSecurity) -> CheckResult:
-    connected = f"Connected to {where} {_how(security)}"
+def _smtp_sign_in(client: smtplib.SMTP, server: MailServer, security: MailSecurity) -> CheckResult:
     if not server.username:
-        return _result(server, True, f"{connected}; no user name given, so no sign-in was tried.")
-    if not client.has_extn("auth"):
-        return _result(server, False, f"{connected}, but it offers no sign-in (AUTH) on this connection"
-                                      f"{'' if security != MailSecurity.NONE else ' (it may require TLS)'}.")
+        return _connected(server, security, "; no user name given, so no sign-in was tried.")
+    if not client.has_extn("auth"):  # no sign-in offered here: refused all the same
+        return _wrong_password(server, security, offered=False)
     try:
         client.login(server.username, server.password or "")
-    except smtplib.SMTPAuthenticationError as exc:
-        return _result(server, False, f"{connected}, but it refused the sign-in as {server.username}: "
-                                      f"{_reply(server, exc.smtp_code, exc.smtp_error)}")
-    return _result(server, True, f"{connected} and signed in as {server.username}.")
+    except smtplib.SMTPServerDisconnected:
+        raise
+    except smtplib.SMTPException:  # refused (535), or no sign-in method both sides know
+        return _wrong_password(server, security)
+    return _connected(server, security, f" and signed in as {server.username}.")
 
 
-def check_pop3(server: MailServer, timeout: float = 5.0) -> CheckResult:
+def check_pop3(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LIMITED) -> CheckResult:
     """Connect (POP3_SSL / POP3 + STLS / plain POP3), sign in with USER/PASS when a user name is
     given, STAT for the message count, QUIT. Without a user name only the greeting is checked:
     POP3 opens no mailbox before sign-in. Like check_smtp, every outcome is a CheckResult."""
-    problem = _invalid(server, timeout)
-    if problem:
-        return _result(server, False, problem)
-    security, where = MailSecurity(server.security), _where(server)
+    checked = _checked(server, timeout, Protocol.POP3, reach)
+    if isinstance(checked, CheckResult):
+        return checked
+    security = MailSecurity(server.security)
     context = _tls_context(server) if security != MailSecurity.NONE else None
     client: poplib.POP3 | None = None
     try:
-        client = _open_pop3(server, security, context, timeout)
+        client = _PinnedPOP3_SSL.__new__(_PinnedPOP3_SSL) if security == MailSecurity.SSL \
+            else _PinnedPOP3.__new__(_PinnedPOP3)
+        client.addresses = checked.addresses
+        # poplib connects and reads the greeting in its constructor; built first, so a greeting
+        # that never comes (or is an -ERR) can still close the socket in `finally`.
+        if isinstance(client, poplib.POP3_SSL):
+            poplib.POP3_SSL.__init__(client, checked.host, checked.port, timeout=timeout, context=context)
+        else:
+            poplib.POP3.__init__(client, checked.host, checked.port, timeout=timeout)
         if security == MailSecurity.STARTTLS:
             if "STLS" not in _pop3_capabilities(client):
-                return _result(server, False, f"{where} does not offer STARTTLS (STLS): choose another "
-                                              "security setting or port.")
+                return _refused(server)
             client.stls(context=context)
-        result = _pop3_sign_in(client, server, where, security)
+        result = _pop3_sign_in(client, server, security)
         _quietly(client.quit)
         return result
-    except poplib.error_proto as exc:
-        return _result(server, False, f"{where} answered: {_pop3_reply(server, exc)}")
+    except poplib.error_proto:
+        return _refused(server)
     except (OSError, UnicodeError) as exc:
-        return _result(server, False, _transport_problem(exc, server, timeout))
+        return _transport_problem(exc, server, timeout)
+    except Exception as exc:  # a server answering nonsense (a STAT that is no number …)
+        return _unexpected(server, exc)
     finally:
-        if client is not None:
+        if client is not None and getattr(client, "sock", None) is not None:
             client.close()
-
-
-def _open_pop3(server: MailServer, security: MailSecurity, context: ssl.SSLContext | None,
-               timeout: float) -> poplib.POP3:
-    """poplib connects and reads the greeting in its constructor, and when the greeting never comes
-    (or is an -ERR) it leaves the socket open; build the object first so a failure can close it."""
-    cls = poplib.POP3_SSL if security == MailSecurity.SSL else poplib.POP3
-    client = cls.__new__(cls)
-    try:
-        if isinstance(client, poplib.POP3_SSL):
-            poplib.POP3_SSL.__init__(client, server.host.strip(), server.port, timeout=timeout,
-                                     context=context)
-        else:
-            poplib.POP3.__init__(client, server.host.strip(), server.port, timeout=timeout)
-    except BaseException:
-        if getattr(client, "sock", None) is not None:
-            client.close()
-        raise
-    return client
 
 
 def _pop3_capabilities(client: poplib.POP3) -> dict[str, list[str]]:
@@ -161,32 +161,83 @@ def _pop3_capabilities(client: poplib.POP3) -> dict[str, list[str]]:
         return {}
 
 
-def _pop3_sign_in(client: poplib.POP3, server: MailServer, where: str,
-                  security: MailSecurity) -> CheckResult:
-    connected = f"Connected to {where} {_how(security)}"
+def _pop3_sign_in(client: poplib.POP3, server: MailServer, security: MailSecurity) -> CheckResult:
     if not server.username:
-        return _result(server, True, f"{connected}; no user name given, so no mailbox was opened.")
+        return _connected(server, security, "; no user name given, so no mailbox was opened.")
     try:
         client.user(server.username)
         client.pass_(server.password or "")
-    except poplib.error_proto as exc:
-        return _result(server, False, f"{connected}, but it refused the sign-in as {server.username}: "
-                                      f"{_pop3_reply(server, exc)}")
-    count, _size = client.stat()
-    return _result(server, True, f"{connected} and signed in as {server.username}: {count} "
-                                 f"message{'' if count == 1 else 's'} in the mailbox.")
+    except poplib.error_proto:
+        return _wrong_password(server, security)
+    count, _size = client.stat()  # numbers this module counts, not text the server chose
+    return _connected(server, security, f" and signed in as {server.username}: {int(count)} "
+                                        f"message{'' if count == 1 else 's'} in the mailbox.")
 
 
-def _invalid(server: MailServer, timeout: float) -> str | None:
-    """What is wrong with the input before any connection is tried; None when nothing is."""
+# --- connecting to the checked addresses only -------------------------------------------------------
+
+def _connect_any(addresses: Sequence[str], port: int, timeout: float | None,
+                 source_address: tuple[str, int] | None = None) -> socket.socket:
+    """A socket to the first of the checked addresses that accepts; never a new DNS lookup."""
+    error: OSError = ConnectionRefusedError()
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout, source_address)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP whose socket goes to `addresses`; `_host` (the name) stays for STARTTLS."""
+    addresses: Sequence[str] = ()
+
+    def _get_socket(self, host, port, timeout):
+        return _connect_any(self.addresses, port, timeout, self.source_address)
+
+
+class _PinnedSMTP_SSL(smtplib.SMTP_SSL, _PinnedSMTP):  # noqa: N801  # smtplib's naming
+    """SMTP_SSL wraps what _PinnedSMTP connects (MRO: SMTP_SSL, _PinnedSMTP, SMTP)."""
+
+
+class _PinnedPOP3(poplib.POP3):
+    addresses: Sequence[str] = ()
+
+    def _create_socket(self, timeout):
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        return _connect_any(self.addresses, self.port, timeout)
+
+
+class _PinnedPOP3_SSL(poplib.POP3_SSL, _PinnedPOP3):  # noqa: N801  # poplib's naming
+    """POP3_SSL wraps what _PinnedPOP3 connects, with the typed name for SNI and the certificate."""
+
+
+# --- input, policy and answers --------------------------------------------------------------------
+
+def _checked(server: MailServer, timeout: float, protocol: Protocol,
+             reach: Reach) -> Destination | CheckResult:
+    problem = _invalid(server, timeout)
+    if problem:
+        return _result(server, False, problem[1], Outcome.INVALID, problem[0])
+    try:
+        return allowed_destination(server.host, server.port, protocol, reach)
+    except OutboundRefused as refused:
+        return _result(server, False, refused.message, refused.outcome, refused.field)
+
+
+def _invalid(server: MailServer, timeout: float) -> tuple[str | None, str] | None:
+    """(field, message) of what is wrong with the input before any connection is tried."""
     if not isinstance(server.host, str) or not server.host.strip():
-        return "Enter the mail server's host name."
+        return "host", "Enter the mail server's host name."
     if isinstance(server.port, bool) or not isinstance(server.port, int) or not 1 <= server.port <= 65535:
-        return "The port must be a number from 1 to 65535."
+        return "port", "The port must be a number from 1 to 65535."
     if server.security not in set(MailSecurity):
-        return f"Unknown security setting {server.security!r}: choose None, SSL/TLS or STARTTLS."
+        return "security", "Choose the security: None, SSL/TLS or STARTTLS."
     if not timeout > 0:
-        return "The timeout must be more than 0 seconds."
+        return None, "The timeout must be more than 0 seconds."
     return None
 
 
@@ -195,27 +246,25 @@ def _tls_context(server: MailServer) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=server.cafile)
 
 
-def _transport_problem(exc: OSError | UnicodeError, server: MailServer, timeout: float) -> str:
-    """Name a network or TLS failure the way a person configuring the server can act on it."""
-    where = _where(server)
-    if isinstance(exc, UnicodeError):  # its text would quote the offending character
-        return "The user name or password contains characters this server's sign-in cannot send."
+def _transport_problem(exc: OSError | UnicodeError, server: MailServer, timeout: float) -> CheckResult:
+    """A network, TLS or protocol failure as one of the fixed outcomes."""
+    if isinstance(exc, UnicodeError):
+        return _result(server, False, "The user name or password contains characters this server's "
+                                      "sign-in cannot send.", Outcome.INVALID)
     if _timed_out(exc):  # before the rest: a TLS handshake that timed out is an SSLError too
-        return f"{where} did not answer within {timeout:g} s."
+        return _no_answer(server, timeout)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"The certificate of {where} was not accepted: {_scrub(server, exc.verify_message)}."
-    if isinstance(exc, ssl.SSLError):
-        reason = _scrub(server, exc.reason or str(exc))
-        plain_port = reason == "WRONG_VERSION_NUMBER"  # what a plain-text greeting looks like to TLS
-        hint = " (the port may not speak TLS: try another security setting)" if plain_port else ""
-        return f"The TLS handshake with {where} failed: {reason}{hint}."
-    if isinstance(exc, ConnectionRefusedError):
-        return f"{where} refused the connection: nothing listens there (check the host and port)."
-    if isinstance(exc, socket.gaierror):
-        return f"The host name {server.host.strip()} could not be resolved."
-    if isinstance(exc, smtplib.SMTPException):
-        return f"{where}: {_scrub(server, str(exc))}"
-    return f"{where} could not be reached: {_scrub(server, str(exc.strerror or exc))}."
+        return _result(server, False, f"The certificate of {_where(server)} is not trusted or is not "
+                                      "for this host name: check the host name, or the server's "
+                                      "certificate.", Outcome.UNTRUSTED_CERTIFICATE)
+    if isinstance(exc, ssl.SSLError | ConnectionError | smtplib.SMTPException):
+        return _refused(server)  # TLS spoken to a plain port, a reset, a greeting that is no 220 …
+    return _no_answer(server, timeout)  # no route, unreachable network: nothing answered
+
+
+def _unexpected(server: MailServer, exc: Exception) -> CheckResult:
+    log.warning("mail server check: %s while talking to %s", type(exc).__name__, _where(server))
+    return _refused(server)
 
 
 def _timed_out(exc: BaseException | None) -> bool:
@@ -227,30 +276,33 @@ def _timed_out(exc: BaseException | None) -> bool:
     return False
 
 
-def _reply(server: MailServer, code: int | None, text: bytes | str) -> str:
-    """A server's reply on one line, as it said it (people search the web for these)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    text = _scrub(server, " ".join(str(text).split()))
-    return f"{code} {text}" if code is not None else text
-
-
-def _pop3_reply(server: MailServer, exc: poplib.error_proto) -> str:
-    return _reply(server, None, exc.args[0] if exc.args else "")
-
-
-def _scrub(server: MailServer, text: str) -> str:
-    """Text from outside with the password taken out, should a server ever echo it."""
-    return text.replace(server.password, HIDDEN) if server.password else text
-
-
 def _where(server: MailServer) -> str:
-    host = server.host.strip()
-    return f"[{host}]:{server.port}" if ":" in host else f"{host}:{server.port}"
+    return where(server.host, server.port)
 
 
 def _how(security: MailSecurity) -> str:
     return "without encryption" if security == MailSecurity.NONE else f"with {security.label}"
+
+
+def _connected(server: MailServer, security: MailSecurity, rest: str) -> CheckResult:
+    return _result(server, True, f"Connected to {_where(server)} {_how(security)}{rest}", Outcome.CONNECTED)
+
+
+def _refused(server: MailServer) -> CheckResult:
+    return _result(server, False, f"{_where(server)} refused the connection: check the host, the port and "
+                                  "the security setting.", Outcome.REFUSED)
+
+
+def _no_answer(server: MailServer, timeout: float) -> CheckResult:
+    return _result(server, False, f"{_where(server)} did not answer within {timeout:g} s.", Outcome.NO_ANSWER)
+
+
+def _wrong_password(server: MailServer, security: MailSecurity, offered: bool = True) -> CheckResult:
+    hint = " (without encryption, many servers offer no sign-in: try SSL/TLS or STARTTLS)" \
+        if security == MailSecurity.NONE and not offered else ""
+    return _result(server, False, f"Connected to {_where(server)} {_how(security)}, but it refused the "
+                                  f"sign-in as {server.username}: check the user name and the password"
+                                  f"{hint}.", Outcome.WRONG_PASSWORD)
 
 
 def _quietly(goodbye: Callable[[], object]) -> None:
@@ -261,6 +313,7 @@ def _quietly(goodbye: Callable[[], object]) -> None:
         pass
 
 
-def _result(server: MailServer, ok: bool, message: str) -> CheckResult:
+def _result(server: MailServer, ok: bool, message: str, outcome: Outcome,
+            field: str | None = None) -> CheckResult:
     log.info("mail server check %s: %s", "passed" if ok else "failed", message)
-    return CheckResult(ok, message)
+    return CheckResult(ok, message, outcome, field)

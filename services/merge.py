@@ -92,6 +92,8 @@ class MergePlan:
 
 def _proposal(name: str, survivor: Customer, other: Customer) -> str:
     mine, theirs = getattr(survivor, name), getattr(other, name)
+    if name == "manager_id" and theirs == survivor.id:
+        return "survivor"  # the other's manager is the survivor: never propose their own manager
     if theirs in (None, "") or mine == theirs:
         return "survivor"
     if mine in (None, ""):
@@ -113,6 +115,16 @@ def check_merge(session: DbSession, actor: Operator | None, survivor: Customer, 
     if actor is not None and not actor.is_maintainer and not all(
             can(session, actor, c.id, Right.EDIT) for c in (survivor, other)):
         raise PermissionDenied("Merging needs the edit right on both customers (or a maintainer).")
+
+
+def _refuse_own_manager(survivor: Customer, other: Customer, choices: dict[str, str]) -> None:
+    """A person managed by the survivor cannot hand the survivor their manager: the survivor
+    would manage themselves (ck_customer_not_own_manager). Raises ValidationFailed."""
+    if choices.get("manager_id") == "other" and other.manager_id is not None \
+            and other.manager_id == survivor.id:
+        raise ValidationFailed({"manager_id": [
+            f"{other.display_name} is managed by {survivor.display_name}, who cannot become their own "
+            "manager: keep the manager of the record that stays."]})
 
 
 def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer,
@@ -160,6 +172,7 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
     if stale or undecided:
         raise ValidationFailed({FORM: [f"{n} changed meanwhile: look at the merge again." for n in stale]
                                 + [plan.conflicts[n] for n in undecided]})
+    _refuse_own_manager(survivor, other, choices)
     differing_operators = set(other.operators) - set(survivor.operators)
     if differing_operators and actor is not None and not actor.is_maintainer:
         raise PermissionDenied("The other customer has operators this one does not: only a maintainer "
@@ -249,9 +262,11 @@ def _settle(session: DbSession, survivor: Customer, other: Customer, decisions: 
         for key, value in values.items():
             setattr(survivor, key, value)
     if decisions.get("cmonitor_password") == "other":
-        own, their = settings_of(session, survivor), settings_of(session, other)
-        undo["cmonitor_password"] = own.cmonitor_password_encrypted
-        own.cmonitor_password_encrypted = their.cmonitor_password_encrypted
+        # The two passwords change places: the survivor's own waits on the merged record's
+        # settings, encrypted like every secret (and rotated with them), so the undo record —
+        # an audit event — holds no secret, not even its ciphertext.
+        _swap_cmonitor_passwords(session, survivor, other)
+        undo["cmonitor_swapped"] = True
     return undo
 
 
@@ -348,5 +363,12 @@ def _unsettle(session: DbSession, survivor: Customer, other: Customer, undo: dic
         mine.is_active = undo["portal_swapped"]["was_active"]
     if "portal_disabled" in undo:
         account(undo["portal_disabled"]["id"]).is_active = undo["portal_disabled"]["was_active"]
-    if "cmonitor_password" in undo:
-        settings_of(session, survivor).cmonitor_password_encrypted = undo["cmonitor_password"]
+    if undo.get("cmonitor_swapped"):
+        _swap_cmonitor_passwords(session, survivor, other)
+
+
+def _swap_cmonitor_passwords(session: DbSession, survivor: Customer, other: Customer) -> None:
+    own, their = settings_of(session, survivor), settings_of(session, other)
+    own.cmonitor_password_encrypted, their.cmonitor_password_encrypted = (
+        their.cmonitor_password_encrypted, own.cmonitor_password_encrypted)
+    session.add_all([own, their])  # either may be the defaults, not stored yet

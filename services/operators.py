@@ -1,4 +1,8 @@
-"""Operators: passwords, sign-in and the first maintainer."""
+"""Operators: passwords, sign-in and sign-out, sessions and the first maintainer.
+
+Sessions end on the server: an operator's session cookies carry its `session_generation`
+(models.operator), and signing out, a password change (own, by a maintainer or by the CLI's
+reset) and deactivation or reactivation raise it, so every cookie issued before is refused."""
 
 from __future__ import annotations
 
@@ -6,15 +10,23 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import Operator
 from models.base import utcnow
 from models.enums import OperatorRole
 from services.audit import record
 from services.contact_info import clean_text, normalise_email
-from services.errors import ErrorBag
+from services.errors import ErrorBag, NotFound
 from services.limits import check_lengths
+from services.sign_in_throttle import (
+    ThrottlePolicy,
+    check_sign_in_allowed,
+    forget_failures,
+    note_failure,
+    note_success,
+)
 from services.transactions import DbSession, flush
 
 MIN_PASSWORD_LENGTH = 10
@@ -46,10 +58,15 @@ def find_operator(session: DbSession, email: str) -> Operator | None:
 
 
 def authenticate(
-    session: DbSession, email: str, password: str, ip_address: str | None = None
+    session: DbSession, email: str, password: str, ip_address: str | None = None,
+    throttle: ThrottlePolicy | None = None,
 ) -> Operator | None:
     """The active operator with these credentials, or None. Either way an audit event records
-    the attempt (with the typed e-mail when it failed), and a success the sign-in time."""
+    the attempt (with the typed e-mail when it failed), and a success the sign-in time.
+    With a `throttle` (every sign-in door passes one), an address with too many failures on
+    this account is refused before the password is even looked at: SignInThrottled."""
+    if throttle is not None:
+        check_sign_in_allowed(session, email, ip_address, throttle)
     operator = find_operator(session, email or "")
     if operator is None:
         verify_password(_DUMMY_HASH, password or "")
@@ -58,6 +75,8 @@ def authenticate(
     if not valid:
         record(session, None, "login_failure", operator, entity_type="operator",
                actor_label=(email or "")[:254], ip_address=ip_address)
+        if throttle is not None:
+            note_failure(session, email, ip_address, throttle)
         flush(session)
         return None
     assert operator is not None
@@ -65,6 +84,75 @@ def authenticate(
         operator.password_hash = hash_password(password)
     operator.last_login_at = utcnow()
     record(session, operator, "login_success", operator, ip_address=ip_address)
+    if throttle is not None:
+        note_success(session, email, ip_address, throttle)
+    flush(session)
+    return operator
+
+
+def end_sessions(session: DbSession, operator: Operator) -> None:
+    """Make every session cookie issued to `operator` so far worthless (the door commits).
+
+    The generation is raised by an UPDATE of its own rather than as a change of the operator:
+    it is bookkeeping, not a change the audit trail should list (the event of the password
+    change or deactivation that caused it says what happened), and two requests raising it at
+    once both count."""
+    if operator.id is None:
+        return  # a new operator has no sessions yet
+    with session.no_autoflush:
+        generation = session.execute(
+            update(Operator).where(Operator.id == operator.id)
+            .values(session_generation=Operator.session_generation + 1)
+            .returning(Operator.session_generation)
+            .execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(operator, "session_generation", generation)
+
+
+def sign_out(session: DbSession, operator: Operator, ip_address: str | None = None) -> None:
+    """End every session of `operator` (all browsers, not only the one signing out: the cookie
+    of one cannot be told from a copy of it)."""
+    end_sessions(session, operator)
+    record(session, operator, "logout", operator, ip_address=ip_address)
+    flush(session)
+
+
+def change_own_password(
+    session: DbSession, operator: Operator, current: str | None, new: str | None, repeat: str | None,
+    ip_address: str | None = None,
+) -> None:
+    """An operator's own password change: the current password is required, the new one follows
+    the rules of every password (`check_password_strength`) and is typed twice. Every session of
+    the operator ends; the door signs its own one in again. Audited without any password.
+    Raises ValidationFailed with messages on current_password / new_password / repeat_password."""
+    bag = ErrorBag()
+    if not verify_password(operator.password_hash, current or ""):
+        bag.add("current_password", "This is not your current password.")
+    bag.check("new_password", check_password_strength, new)
+    if new and new != repeat:
+        bag.add("repeat_password", "The two new passwords differ.")
+    bag.raise_if_any()
+    assert new is not None
+    operator.password_hash = hash_password(new)
+    end_sessions(session, operator)
+    record(session, operator, "password_change", operator, ip_address=ip_address)
+    flush(session)
+
+
+def reset_maintainer_password(session: DbSession, email: str, password: str | None) -> Operator:
+    """Set a new password for the maintainer who signs in with `email` (the administrator's way
+    back in when it is lost): ends their sessions and forgets the failed sign-ins counted on
+    the account. Raises NotFound (no such maintainer) or ValidationFailed (a weak password)."""
+    operator = find_operator(session, email or "")
+    if operator is None or not operator.is_maintainer:
+        raise NotFound(f"No maintainer signs in with {(email or '').strip()}.")
+    bag = ErrorBag()
+    bag.check("password", check_password_strength, password)
+    bag.raise_if_any()
+    assert password is not None
+    operator.password_hash = hash_password(password)
+    end_sessions(session, operator)
+    forget_failures(session, operator.email)
+    record(session, None, "password_reset", operator, actor_label="command line")
     flush(session)
     return operator
 
@@ -109,6 +197,10 @@ def validate_operator(session: DbSession, operator: Operator, password: str | No
     elif not operator.password_hash:
         bag.add("password", "A password is required for a new operator.")
     bag.raise_if_any()
+    if operator.id is not None and (password or inspect(operator).attrs.is_active.history.has_changes()):
+        # A new password or a change of the account's state ends its sessions; a reactivated
+        # account starts without any, so no cookie from before the deactivation comes back.
+        end_sessions(session, operator)
     if password:
         operator.password_hash = hash_password(password)
 

@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from models import Operator, Request
+from sqlalchemy import select
+
+from models import Contact, Customer, Operator, Request
 from models.enums import CustomerKind
-from services.access import Right, require
+from services.access import MAX_ID, Right, require
 from services.audit import changes_of, record
 from services.contact_info import clean_text
-from services.errors import ErrorBag
+from services.errors import ErrorBag, ValidationFailed
 from services.transactions import DbSession, delete, flush
+
+
+def not_its_contacts(ids: Iterable[int]) -> str:
+    """The one refusal of assigned contacts that are not the customer's. It names only the ids
+    the user sent, and says the same of an id that names nothing, a contact of another customer
+    and one the user may not see: it tells nothing about records they cannot open."""
+    return ("Assign only contacts of the request's customer; these contact ids are not among its "
+            f"contacts: {', '.join(str(i) for i in sorted(set(ids)))}.")
+
+
+def contacts_of_customer(session: DbSession, customer: Customer, ids: Iterable[int],
+                         field: str = "contacts") -> list[Contact]:
+    """The contacts of `customer` with these ids (a door that takes contact ids: the API). Raises
+    ValidationFailed on `field` with `not_its_contacts` for every id that is not one of them."""
+    wanted = {i for i in ids if 0 < i <= MAX_ID}
+    found = list(session.scalars(select(Contact).where(Contact.id.in_(wanted),
+                                                       Contact.customer_id == customer.id))) if wanted else []
+    strangers = set(ids) - {c.id for c in found}
+    if strangers:
+        raise ValidationFailed({field: [not_its_contacts(strangers)]})
+    return sorted(found, key=lambda c: c.id)
 
 
 def validate_request(request: Request) -> None:
@@ -22,10 +46,9 @@ def validate_request(request: Request) -> None:
     if request.customer is None:
         bag.add("customer", "Choose the customer this request is for.")
     else:
-        strangers = [c for c in request.contacts if c.customer_id != request.customer.id]
+        strangers = [c.id for c in request.contacts if c.customer_id != request.customer.id]
         if strangers:
-            bag.add("contacts", "Assign only contacts of the request's customer: "
-                                + ", ".join(str(c) for c in strangers) + ".")
+            bag.add("contacts", not_its_contacts(strangers))
     bag.raise_if_any()
 
 

@@ -44,11 +44,17 @@
       status.className = "ml-2 small text-muted";
       status.textContent = "Connecting…";
       button.disabled = true;
+      form.querySelectorAll("[name^='" + prefix + "_'].is-invalid").forEach(function (input) {
+        input.classList.remove("is-invalid");
+      });
+      // Refusals (not allowed, too many tests) answer JSON too, with a non-200 status.
       fetch(button.getAttribute("data-url"), {method: "POST", body: body, credentials: "same-origin"})
         .then(function (r) { return r.json(); })
         .then(function (result) {
           status.className = "ml-2 small " + (result.ok ? "text-success" : "text-danger");
           status.textContent = result.message;
+          var input = result.field && form.querySelector("[name='" + result.field + "']");
+          if (input) { input.classList.add("is-invalid"); }
         })
         .catch(function () {
           status.className = "ml-2 small text-danger";

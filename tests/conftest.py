@@ -66,7 +66,6 @@ def make_app(url: str, **extra):
         "PHOTO_DIR": tempfile.mkdtemp(prefix="cd-photos-"),
         # Not the instance folder: test workers running side by side must not share these.
         "BULK_IMPORT_DIR": tempfile.mkdtemp(prefix="cd-import-"),
-        "BULK_IMPORT_MAPPINGS": os.path.join(tempfile.mkdtemp(prefix="cd-mappings-"), "mappings.json"),
     }
     config.update(extra)
     return create_app(config)

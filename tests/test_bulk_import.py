@@ -15,15 +15,15 @@ from models.enums import CustomerKind
 from services.bulk_import import MatchRule, OnMatch, run_import
 from services.bulk_import_files import (
     ImportFileError,
-    MappingStore,
     read_table,
     rejected_csv,
     suggest_mapping,
 )
 from services.contacts import CONTACT_EMAIL_NEEDED
 from services.customers import SaveOptions
+from services.import_mappings import remember_mapping, remembered_mapping
 from services.limits import max_length, too_long
-from services.transactions import CONFLICT
+from services.transactions import CONFLICT, unit_of_work
 
 OPTIONS = SaveOptions("SK")
 HEADER = "Názov firmy;IČO;E-mail;Telefón;Meno kontaktu;Priezvisko kontaktu;E-mail kontaktu\n"
@@ -67,18 +67,18 @@ def test_refuses_broken_and_huge_files():
         read_table("Meno\nĽubica\n".encode("cp1250"), "utf-8")
     with pytest.raises(ImportFileError, match="larger than 5 MB"):
         read_table(b"a" * (5 * 1024 * 1024 + 1))
-    with pytest.raises(ImportFileError, match="more than 20,000 rows"):
+    with pytest.raises(ImportFileError, match="more than 20,000 rows \\(blank rows included\\)"):
         read_table(b"Meno\n" + b"x\n" * 20_001)
 
 
-def test_mapping_is_remembered_per_header_set(tmp_path):
-    store = MappingStore(tmp_path / "import_mappings.json")
+def test_mapping_is_remembered_per_header_set(session):
     headers = ["Firma", "Poznámka X"]
-    assert store.remembered(headers) is None
-    store.remember(headers, {"Firma": "company_name", "Poznámka X": "notes"})
+    assert remembered_mapping(session, headers) is None
+    with unit_of_work(session):
+        remember_mapping(session, headers, {"Firma": "company_name", "Poznámka X": "notes"})
     # Same names in another order, case and accents, plus the Reason of a rejected-rows report.
     again = ["poznamka x", "FIRMA", "Reason"]
-    assert store.remembered(again) == {"poznamka x": "notes", "FIRMA": "company_name"}
+    assert remembered_mapping(session, again) == {"poznamka x": "notes", "FIRMA": "company_name"}
 
 
 def test_xlsx_with_diacritics_imports(app, session, maintainer):
@@ -131,8 +131,8 @@ def test_rejected_rows_report_can_be_corrected_and_uploaded_again(app, session, 
                  "Zlá firma;22222222;toto-nie-je-email;;Zora;Zlá;zora@firma.sk\n"
                  ";33333333;;;Tina;Tretia;tina@firma.sk\n")
     mapping = suggest_mapping(read.headers)
-    store = MappingStore(tmp_path / "m.json")
-    store.remember(read.headers, mapping)
+    with unit_of_work(session):
+        remember_mapping(session, read.headers, mapping)
     report = run_import(session, maintainer, read.rows, mapping, [], OnMatch.SKIP, OPTIONS, dry_run=False)
     assert [r.row for r in report.rejected] == [3, 4]
     csv_bytes = rejected_csv(read.headers, [r.__dict__ for r in report.rejected])
@@ -143,7 +143,7 @@ def test_rejected_rows_report_can_be_corrected_and_uploaded_again(app, session, 
 
     corrected = text.replace("toto-nie-je-email", "zla@firma.sk").replace(";33333333", "Tretia;33333333")
     again = read_table(corrected.encode("utf-8-sig"))
-    remembered = store.remembered(again.headers)
+    remembered = remembered_mapping(session, again.headers)
     assert remembered == mapping  # the Reason column is no part of the mapping
     second = run_import(session, maintainer, again.rows, remembered, [], OnMatch.SKIP, OPTIONS, dry_run=False)
     assert second.counts()["created"] == 2 and not second.rejected
@@ -268,7 +268,6 @@ def test_a_row_the_database_refuses_drops_alone(app, session, maintainer, monkey
 @pytest.fixture
 def import_dir(app, tmp_path):
     app.config["BULK_IMPORT_DIR"] = str(tmp_path / "bulk_import")
-    app.config["BULK_IMPORT_MAPPINGS"] = str(tmp_path / "import_mappings.json")
     return tmp_path / "bulk_import"
 
 

@@ -183,7 +183,7 @@ def test_create_person_with_manager_and_edit(maintainer_client, session, people,
     response = maintainer_client.submit(edit_url, form_of(
         "person", first_name="Ľubica", middle_name="", last_name="Čierna-Nová",
         primary_phone="+421 911 222 333",
-        primary_phone_type="work", manager=str(people["boss"].id)))
+        primary_phone_type="work", manager=str(people["boss"].id), version_seen=str(person.version)))
     assert response.status_code == 302
     session.expire_all()
     assert session.get(Customer, person.id).display_name == "Čierna-Nová, Ľubica"
@@ -233,15 +233,16 @@ def test_contact_list_search_and_edit(maintainer_client, people, session):
     assert "Ján Šimko" in html and "Žilinská strojáreň s.r.o." in html
     response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
         "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko",
-        "email": "bad address", "phone": ""})
+        "email": "bad address", "phone": "", "version_seen": str(contact.version)})
     assert "Not a valid e-mail address" in response.get_data(as_text=True)
     response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
-        "customer": str(people["kovac"].id), "first_name": "Ján", "last_name": "Šimko"})
+        "customer": str(people["kovac"].id), "first_name": "Ján", "last_name": "Šimko",
+        "version_seen": str(contact.version)})
     # The company picker offers only companies; a posted person is refused on the field.
     assert "Not one of the records you can choose here." in response.get_data(as_text=True)
     response = maintainer_client.submit(f"/admin/contacts/edit/?id={contact.id}", {
         "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko",
-        "email": "jan.simko@zst.example.sk", "title": "CTO"})
+        "email": "jan.simko@zst.example.sk", "title": "CTO", "version_seen": str(contact.version)})
     assert response.status_code == 302
     session.expire_all()
     assert session.get(Contact, contact.id).title == "CTO"
@@ -335,7 +336,8 @@ def test_the_last_email_contact_of_a_company_is_neither_deleted_nor_emptied(main
     assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
     edit_url = f"/admin/contacts/edit/?id={only.id}"
     response = maintainer_client.submit(edit_url, {
-        "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko", "email": ""})
+        "customer": str(people["acme"].id), "first_name": "Ján", "last_name": "Šimko", "email": "",
+        "version_seen": str(only.version)})
     assert response.status_code == 200
     assert "A company needs at least one contact with an e-mail" in unescape(response.get_data(as_text=True))
     session.expire_all()
@@ -388,11 +390,11 @@ def test_a_person_turned_into_a_company_keeps_its_email_as_the_main_contact(main
                        email="ann@lee.example.com")
     bo = new_customer(kind=CustomerKind.PERSON, first_name="Bo", last_name="Ek")
     answer = maintainer_client.submit(f"/admin/customers/edit/?id={bo.id}", form_of(
-        "company", company_name="Ek AB", first_name="Bo", last_name="Ek"))
+        "company", company_name="Ek AB", first_name="Bo", last_name="Ek", version_seen=str(bo.version)))
     assert answer.status_code == 200 and "contact with an e-mail" in unescape(answer.get_data(as_text=True))
     answer = maintainer_client.submit(f"/admin/customers/edit/?id={ann.id}", form_of(
         "company", company_name="Lee Consulting", first_name="Ann", last_name="Lee",
-        email="ann@lee.example.com"))
+        email="ann@lee.example.com", version_seen=str(ann.version)))
     assert answer.status_code == 302
     session.expire_all()
     assert session.get(Customer, bo.id).kind == CustomerKind.PERSON

@@ -4,16 +4,20 @@ progress to poll, and `flask directory sync` for schedulers."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from sqlalchemy import func, select
 
 from models import Customer, DirectorySource, DirectorySyncRun
 from models.enums import SyncRunStatus
+from services.directory.sources import check_connection
+from services.outbound_policy import Outcome, Reach
 from services.secrets import SecretBox
 from services.transactions import unit_of_work
+from testing.postgres import free_port
 from tests.conftest import ENCRYPTION_KEY, csrf_from
-from tests.test_directory_import import make_source
+from tests.test_directory_import import BOX, make_source
 
 
 def source_form(server, **overrides):
@@ -121,3 +125,122 @@ def test_cli_sync_prints_a_summary_and_fails_loudly(app, session, maintainer, ld
     failed = runner.invoke(args=["directory", "sync", "cron-ad"])
     assert failed.exit_code == 1 and "No directory server answered" in failed.output
     assert runner.invoke(args=["directory", "sync", "nonexistent"]).exit_code != 0
+
+
+# --- Test connection: fixed answers, where it may connect, how often, and a CA file not there ------
+
+def press_test(client, source, **data):
+    page = client.get(f"/admin/directory/details/?id={source.id}").get_data(as_text=True)
+    return client.post(f"/admin/directory/test/{source.id}", data={"csrf_token": csrf_from(page), **data})
+
+
+def change(session, source, **values):
+    with unit_of_work(session):
+        for key, value in values.items():
+            setattr(source, key, value)
+
+
+def test_test_connection_answers_from_a_fixed_set_without_the_servers_words(maintainer_client, maintainer,
+                                                                           session, ldap_server):
+    source = make_source(session, maintainer, ldap_server)
+    ok = press_test(maintainer_client, source).get_json()
+    assert ok["ok"] and ok["outcome"] == "connected"
+
+    cases = [
+        ({"ca_file": None}, "untrusted_certificate",
+         "certificate is not trusted or is not for this host name"),
+        ({"server_urls": f"ldap://127.0.0.1:{free_port()}"}, "refused", "the connection was refused"),
+        ({"server_urls": "ldap://127.0.0.1:99999"}, "invalid", "with a port from 1 to 65535"),
+        ({"server_urls": "ldaps://"}, "invalid", "write the server URL as ldap://host"),
+        ({"server_urls": "ldap://no-such-dc.invalid"}, "host_not_found", "could not be resolved"),
+    ]
+    for values, outcome, says in cases:
+        change(session, source, ca_file=ldap_server.ca_file, server_urls=ldap_server.url)
+        change(session, source, **values)
+        response = press_test(maintainer_client, source)
+        answer = response.get_json()
+        assert response.status_code == 200 and answer["ok"] is False, (values, answer)
+        assert answer["outcome"] == outcome and says in answer["message"], (values, answer)
+        # Neither the TLS library's words nor a certificate's contents reach the page.
+        for leaked in ("CERTIFICATE_VERIFY_FAILED", "self-signed", "subjectAltName", "Errno", "_ssl.c"):
+            assert leaked not in answer["message"]
+
+    change(session, source, ca_file=ldap_server.ca_file, server_urls=ldap_server.url)
+    source.bind_password_encrypted = BOX.encrypt("wrong-password")
+    change(session, source)
+    wrong = press_test(maintainer_client, source).get_json()
+    assert wrong["outcome"] == "wrong_password" and "wrong-password" not in wrong["message"]
+
+
+def test_a_ca_file_that_is_not_there_is_a_message_on_every_door(app, maintainer_client, maintainer, session,
+                                                                ldap_server):
+    """Issue 16: a CA path that does not exist answered 500 (LDAPSSLConfigurationError) and the
+    CLI printed a traceback."""
+    source = make_source(session, maintainer, ldap_server, name="cron-ad")
+    change(session, source, ca_file="/nonexistent/corporate-ca.pem")
+    page = press_test(maintainer_client, source)
+    assert page.status_code == 200 and page.get_json()["outcome"] == "invalid"
+    assert "The CA file /nonexistent/corporate-ca.pem does not exist" in page.get_json()["message"]
+    runner = app.test_cli_runner()
+    for args in (["directory", "test", "cron-ad"], ["directory", "sync", "cron-ad", "--dry-run"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "The CA file /nonexistent/corporate-ca.pem does not exist" in result.output
+        assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_cli_test_prints_what_the_page_shows(app, maintainer, session, ldap_server):
+    ldap_server.add_user("anna", given="Anna", sn="Nová", department="Sales", mail="anna@example.com")
+    make_source(session, maintainer, ldap_server, name="cron-ad")
+    result = app.test_cli_runner().invoke(args=["directory", "test", "cron-ad"])
+    assert result.exit_code == 0, result.output
+    assert "the filter matches 1 entry" in result.output and "Nová, Anna · anna" in result.output
+
+
+def test_an_operators_reach_would_not_include_the_directory_on_loopback(maintainer, session, ldap_server):
+    """Directory sources are maintainers' (who reach any host and port); the rule an operator's test
+    would meet is the one the mail servers' tests meet (services.outbound_policy)."""
+    source = make_source(session, maintainer, ldap_server)
+    own_port = check_connection(source, BOX, reach=Reach.LIMITED)
+    assert own_port.outcome == Outcome.NOT_ALLOWED and f"Port {ldap_server.port} is not an LDAP port" \
+        in own_port.message
+    change(session, source, server_urls="ldap://127.0.0.1:389")
+    loopback = check_connection(source, BOX, reach=Reach.LIMITED)
+    assert loopback.outcome == Outcome.NOT_ALLOWED and "127.0.0.1 is a local address" in loopback.message
+    change(session, source, server_urls="ldaps://169.254.169.254:636")
+    metadata = check_connection(source, BOX)  # a maintainer's reach: not there either
+    assert metadata.outcome == Outcome.NOT_ALLOWED
+
+
+def test_the_directory_test_connects_to_the_address_it_checked(maintainer, session, ldap_server, monkeypatch):
+    """DNS rebinding: `localhost` answers 127.0.0.1 when checked, the metadata address afterwards."""
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"] + ["169.254.169.254"] * 10)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **kw: real(
+        next(answers) if host == "localhost" else host, *a, **kw))
+    source = make_source(session, maintainer, ldap_server,
+                         server_urls=f"ldaps://localhost:{ldap_server.ldaps_port}")
+    report = check_connection(source, BOX)
+    assert report.ok, report.message
+    assert next(answers) == "169.254.169.254"  # resolved once only
+
+
+def test_directory_tests_are_rate_limited_per_person(app, maintainer_client, maintainer, session,
+                                                     ldap_server):
+    app.config.update(RATELIMIT_ENABLED=True, TEST_CONNECTION_RATE_LIMIT="2 per minute")
+    source = make_source(session, maintainer, ldap_server)
+    assert [press_test(maintainer_client, source).status_code for _ in range(2)] == [200, 200]
+    over = press_test(maintainer_client, source)
+    assert over.status_code == 429 and over.get_json()["outcome"] == "too_many"
+    assert "too many connection tests" in over.get_json()["message"]
+
+
+def test_failover_tries_the_next_url_when_one_is_unreachable(maintainer, session, ldap_server):
+    source = make_source(session, maintainer, ldap_server,
+                         server_urls=f"ldap://127.0.0.1:{free_port()} {ldap_server.url}")
+    report = check_connection(source, BOX)
+    assert report.ok, report.message
+    change(session, source, server_urls=f"ldap://127.0.0.1:{free_port()} ldap://127.0.0.1:{free_port()}")
+    both = check_connection(source, BOX)
+    assert both.outcome == Outcome.REFUSED
+    assert "No directory server answered at ldap://127.0.0.1:" in both.message

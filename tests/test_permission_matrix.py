@@ -40,6 +40,7 @@ PUBLIC = {"root", "auth.login", "static", "admin.static", "api-docs.openapi_json
 API_TOKEN_VIEWS = {"api_customers", "api_computers"}
 OWN_TOKENS = "api-tokens"  # each operator's own tokens (a token of someone else: 404 / 403)
 OWN_IMPORTS = "bulk-import"  # each operator's own uploads (an unknown one: 404; a POST without a file: 400)
+OWN_PROFILE = "profile"  # each operator's own profile and password
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
 RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "ajax_update"}
@@ -126,7 +127,7 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
-    if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS):
+    if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS, OWN_PROFILE):
         return view, suffix
     if view in CUSTOMER_PAGES or view in SIGNED_IN_VIEWS:
         assert suffix == "index", f"endpoint {endpoint} is not covered"
@@ -190,6 +191,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return ok | {404}  # token 0 does not exist
     if view == OWN_IMPORTS:
         return ok | {400, 404}  # upload "000…" does not exist; the matrix posts no file
+    if view == OWN_PROFILE:
+        return ok | {422}  # the matrix posts no current password: the change is refused
     if endpoint in SIGNED_IN or endpoint == "auth.logout" or view in SIGNED_IN_VIEWS:
         return ok
     if view in CUSTOMER_PAGES:

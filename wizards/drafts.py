@@ -1,5 +1,6 @@
 """Wizard drafts on the server: what each step holds, per operator, secrets encrypted.
 
+Secrets are sealed values (services.secrets.seal), so key rotation finds and re-encrypts them.
 A draft survives a logout, an expired session and a restart because it lives in the database
 (models.WizardDraft), not in the session cookie. The writes here only flush: the wizard's views
 call them in `panel_write`, whose unit of work commits — and only on a POST.
@@ -12,11 +13,9 @@ from typing import Any
 from sqlalchemy import select
 
 from models import Operator, WizardDraft
-from services.secrets import SecretBox
+from services.secrets import SecretBox, seal, unseal
 from services.transactions import DbSession, flush
 from wizards.steps import ORDER, SECRET_FIELDS, Step
-
-SECRET_MARK = "__encrypted__"
 
 
 def start_draft(session: DbSession, operator: Operator) -> WizardDraft:
@@ -65,7 +64,7 @@ def plain_values(draft: WizardDraft, step: Step, box: SecretBox) -> dict[str, An
     values = stored(draft, step)
     for field in SECRET_FIELDS & values.keys():
         token = values[field]
-        values[field] = box.decrypt(token[SECRET_MARK]) if isinstance(token, dict) else None
+        values[field] = unseal(box, token)
     return values
 
 
@@ -77,7 +76,7 @@ def store_step(session: DbSession, draft: WizardDraft, step: Step, values: dict[
     entry: dict[str, Any] = {}
     for field, value in values.items():
         if field in SECRET_FIELDS:
-            entry[field] = {SECRET_MARK: box.encrypt(value)} if value else kept.get(field)
+            entry[field] = seal(box, value) if value else kept.get(field)
         else:
             entry[field] = value
     steps = dict(draft.data.get("steps", {}))

@@ -8,12 +8,13 @@ token (CSRFProtect).
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
 from admin_views.base import actor, deny_or_login, save_options
+from admin_views.connection_tests import answer, refused_over_limit
 from admin_views.ids import parse_id
 from admin_views.refusals import attach_errors, panel_write
 from extensions import db
@@ -22,6 +23,7 @@ from models.enums import CustomerKind, MailSecurity
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
 from services.customers import require_operator_assignment
 from services.mail_check import MailServer, check_pop3, check_smtp
+from services.outbound_policy import Outcome, reach_of
 from wizards import drafts
 from wizards.flow import check_step, duplicate_candidates, finish
 from wizards.steps import FORMS, ORDER, SECRET_FIELDS, SERVER_PREFIXES, TITLES, Step, next_step, previous_step
@@ -136,24 +138,33 @@ class WizardView(BaseView):
     @expose("/<int:draft_id>/test-connection/<prefix>", methods=("POST",))
     def test_connection(self, draft_id: int, prefix: str):
         """Really connect to the server typed on the page (JSON for the step's button). An
-        empty password means the one already kept in the draft."""
+        empty password means the one already kept in the draft. Where it may connect and what
+        it may say: services.outbound_policy (an operator: mail ports on ordinary hosts); how
+        often: admin_views.connection_tests."""
         draft = self._draft(draft_id)
         step = next((s for s, prefixes in SERVER_PREFIXES.items() if prefix in prefixes), None)
         if step is None:
             abort(404)
+        refused = refused_over_limit(actor())
+        if refused is not None:
+            return refused
         form = request.form
         kind = "pop3" if prefix == "pop3" else "smtp"
         try:
             security = MailSecurity(form.get(f"{prefix}_security") or DEFAULT_SECURITY[kind])
         except ValueError:
-            return jsonify(ok=False, message="Choose the security: none, SSL/TLS or STARTTLS.")
-        port = parse_id(form.get(f"{prefix}_port")) or DEFAULT_PORTS[(kind, security)]
+            return answer(False, "Choose the security: None, SSL/TLS or STARTTLS.", Outcome.INVALID,
+                          f"{prefix}_security")
+        typed_port = (form.get(f"{prefix}_port") or "").strip()
+        port = parse_id(typed_port) or (-1 if typed_port and typed_port != "0" else None)
         password = (form.get(f"{prefix}_password")
                     or drafts.plain_values(draft, step, _box()).get(f"{prefix}_password"))
-        server = MailServer((form.get(f"{prefix}_host") or "").strip(), port, security,
+        server = MailServer((form.get(f"{prefix}_host") or "").strip(),
+                            port or DEFAULT_PORTS[(kind, security)], security,
                             (form.get(f"{prefix}_username") or "").strip() or None, password or None)
-        result = (check_pop3 if kind == "pop3" else check_smtp)(server, timeout=5.0)
-        return jsonify(ok=result.ok, message=result.message)
+        result = (check_pop3 if kind == "pop3" else check_smtp)(server, timeout=5.0, reach=reach_of(actor()))
+        return answer(result.ok, result.message, result.outcome,
+                      f"{prefix}_{result.field}" if result.field else None)
 
     def _summary(self, draft):
         candidates = []

@@ -22,6 +22,7 @@ from services.directory.mapping import (
 )
 from services.directory.pipeline import connection_settings
 from services.errors import ErrorBag
+from services.outbound_policy import Outcome, Reach
 from services.secrets import SecretBox
 from services.transactions import DbSession, flush
 
@@ -118,16 +119,19 @@ class ConnectionReport:
     message: str
     count: int = 0
     sample: list[dict] = field(default_factory=list)
+    outcome: Outcome = Outcome.CONNECTED
 
 
 def check_connection(source: DirectorySource, box: SecretBox, *, account: str | None = None,
-                    sample_size: int = 5) -> ConnectionReport:
+                     sample_size: int = 5, reach: Reach = Reach.ANY) -> ConnectionReport:
     """Bind, count what the filter matches, and map a few entries (or the typed account, whose
-    name is escaped into the filter) the way an import would."""
+    name is escaped into the filter) the way an import would. Where it may connect is
+    services.outbound_policy's rule for `reach` (outbound_policy.reach_of(actor)); the default is
+    the reach of the only people who may open a source: maintainers and the command line."""
     mapping = attribute_map(source.attribute_map)
     search_filter = adapter.account_filter(source.search_filter, account) if account else source.search_filter
     try:
-        with adapter.connect(connection_settings(source, box)) as conn:
+        with adapter.connect(connection_settings(source, box), reach) as conn:
             count, sample = 0, []  # type: tuple[int, list[dict]]
             for dn, attributes in adapter.entries(conn, source.base_dn, search_filter,
                                                   requested_attributes(mapping), source.page_size):
@@ -135,7 +139,7 @@ def check_connection(source: DirectorySource, box: SecretBox, *, account: str | 
                 if len(sample) < sample_size:
                     sample.append(_describe(dn, attributes, mapping))
     except adapter.DirectoryError as exc:
-        return ConnectionReport(False, str(exc))
+        return ConnectionReport(False, str(exc), outcome=exc.outcome)
     return ConnectionReport(True, f"Bound as {source.bind_dn or 'anonymous'}; the filter matches "
                                   f"{count} entr{'y' if count == 1 else 'ies'}.", count, sample)
 

@@ -18,7 +18,6 @@ CSV = ("Názov firmy;IČO;E-mail;Telefón;Meno kontaktu;Priezvisko kontaktu;E-ma
 @pytest.fixture
 def import_folder(desk, tmp_path, monkeypatch):
     monkeypatch.setitem(desk.app.config, "BULK_IMPORT_DIR", str(tmp_path / "bulk_import"))
-    monkeypatch.setitem(desk.app.config, "BULK_IMPORT_MAPPINGS", str(tmp_path / "import_mappings.json"))
     return tmp_path
 
 
@@ -51,3 +50,16 @@ def test_upload_map_preview_and_import(signed_in, desk, artifacts, import_folder
     expect(page.get_by_test_id("download-rejected")).to_be_visible()
     page.screenshot(path=artifacts / "bulk-import-result.png", full_page=True)
     assert desk.run(lambda s: s.query(Customer).count()) == 2
+
+
+def test_a_broken_workbook_is_a_message_on_the_upload_field(signed_in, artifacts, import_folder, tmp_path):
+    page = signed_in
+    broken = tmp_path / "zakaznici.xlsx"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 2000)  # a truncated workbook
+    page.goto("/admin/customers/import/")
+    page.get_by_label("File (CSV or XLSX)").set_input_files(str(broken))
+    page.get_by_role("button", name="Upload").click()
+    field = page.get_by_label("File (CSV or XLSX)")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("import-error")).to_contain_text("The Excel file cannot be read")
+    page.screenshot(path=artifacts / "bulk-import-broken-file.png", full_page=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -11,6 +13,7 @@ from tests.browser.conftest import sign_in
 from tests.mail_fixtures import PASSWORD, USER
 
 pytestmark = pytest.mark.browser
+OPERATOR_PASSWORD = "correct horse battery"
 
 
 def next_step(page, expected: str):
@@ -89,3 +92,36 @@ def test_a_draft_is_resumed_after_signing_out_and_in(signed_in, desk, artifacts)
     page.get_by_role("button", name="Back").click()
     page.wait_for_url("**/customer")
     expect(page.get_by_label("Last name *")).to_have_value("Rozpísaná")
+
+
+def test_an_operators_test_connection_to_a_local_host_is_refused_on_the_field(page, desk, artifacts):
+    """Test connection is no port scanner: an operator's test of loopback or of a port that is no
+    mail port is refused with a sentence, and the field it is about is marked."""
+    from services.operators import create_operator
+
+    desk.run(lambda session: create_operator(session, email="olga@example.com", password=OPERATOR_PASSWORD,
+                                             first_name="Olga", last_name="Operator"))
+    sign_in(page, "olga@example.com", OPERATOR_PASSWORD)
+    page.wait_for_url("**/admin/")
+    page.goto("/admin/customers/")
+    page.get_by_test_id("add-customer").click()
+    page.wait_for_url("**/customer")
+    page.get_by_label("Company name *").fill("Skener s.r.o.")
+    page.get_by_label("Contact person's e-mail *").fill("kontakt@skener.example.sk")
+    next_step(page, "cmonitor")
+    next_step(page, "mail")
+    page.get_by_text("Use the customer's own POP3 mailbox and SMTP servers").click()
+    box = page.locator("[data-server-test=smtp_primary]")
+    host, port = page.get_by_label("Primary SMTP: host"), page.get_by_label("Primary SMTP: port")
+    host.fill("127.0.0.1")
+    port.fill("25")
+    box.get_by_role("button", name="Test connection").click()
+    expect(box.get_by_role("status")).to_contain_text("127.0.0.1 is a local address")
+    expect(host).to_have_class(re.compile(r"\bis-invalid\b"))
+    page.screenshot(path=artifacts / "wizard-test-connection-refused.png", full_page=True)
+    host.fill("10.20.30.40")
+    port.fill("22")
+    box.get_by_role("button", name="Test connection").click()
+    expect(box.get_by_role("status")).to_contain_text("Port 22 is not an SMTP port")
+    expect(port).to_have_class(re.compile(r"\bis-invalid\b"))
+    expect(host).not_to_have_class(re.compile(r"\bis-invalid\b"))

@@ -1,0 +1,274 @@
+"""Import files are bounded by what reading them costs, and a broken file is a message.
+
+The hostile files are built here small on disk (a few kB to a few hundred kB) and would unpack to
+millions of rows, megabytes of shared strings or thousands of columns (services.upload_limits).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import func, select
+
+from models import ImportMapping
+from services.bulk_import_files import ImportFileError, read_table
+from services.import_mappings import MAX_REMEMBERED, remember_mapping, remembered_mapping
+from services.transactions import unit_of_work
+from services.upload_limits import MAX_COLUMNS, MAX_ROWS
+
+SHEET = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+ROW = re.compile(r"<sheetData>.*</sheetData>", re.S)
+
+
+def workbook(*rows) -> bytes:
+    book = Workbook()
+    for row in rows or (["Firma", "E-mail"], ["Acme", "a@acme.sk"]):
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def patched(data: bytes, part: str, change) -> bytes:
+    """The workbook with one part's XML changed (or added), written as Excel would (deflated)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    names = source.namelist() + ([part] if part not in source.namelist() else [])
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in names:
+            text = source.read(name).decode() if name in source.namelist() else ""
+            target.writestr(name, change(text) if name == part else text)
+    return out.getvalue()
+
+
+def sheet_data(xml: str, rows: str, dimension: str | None = None) -> str:
+    xml = ROW.sub(lambda _: f"<sheetData>{rows}</sheetData>", xml)
+    if dimension:
+        xml = re.sub(r'<dimension ref="[^"]*"\s*/>', f'<dimension ref="{dimension}"/>', xml)
+    return xml
+
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+
+
+def with_strings(items: str, declared: int = 2) -> bytes:
+    """A workbook as Excel writes it: its texts in a shared-strings part (openpyxl writes none)."""
+    shared = patched(workbook(), STRINGS, lambda _: f'<sst xmlns="{MAIN}" count="{declared}" '
+                                                    f'uniqueCount="{declared}">{items}</sst>')
+    shared = patched(shared, "[Content_Types].xml", lambda x: x.replace(
+        "</Types>", f'<Override PartName="/{STRINGS}" ContentType="{STRINGS_TYPE}"/></Types>'))
+    rows = ('<row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+            '<row r="2"><c r="A2" t="s"><v>1</v></c></row>')
+    return patched(shared, SHEET, lambda x: sheet_data(x, rows, dimension="A1:A2"))
+
+
+HEADER_ROW = '<row r="1"><c r="A1" t="inlineStr"><is><t>Firma</t></is></c></row>'
+DATA_ROW = '<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>Acme</t></is></c></row>'
+
+
+def refused(data: bytes, message: str) -> None:
+    with pytest.raises(ImportFileError, match=message):
+        read_table(data)
+
+
+def test_a_plain_workbook_is_read():
+    table = read_table(workbook())
+    assert table.headers == ["Firma", "E-mail"] and table.rows[0].values == {"Firma": "Acme",
+                                                                             "E-mail": "a@acme.sk"}
+
+
+def test_blank_rows_count_against_the_row_limit():
+    blank = "".join(f'<row r="{n}"/>' for n in range(3, MAX_ROWS + 3))
+    data = patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW + DATA_ROW.format(n=2) + blank,
+                                                         dimension="A1"))
+    assert len(data) < 200_000
+    refused(data, f"more than {MAX_ROWS:,} rows \\(blank rows included\\)")
+    # A CSV of blank lines too.
+    refused(b"Firma\nAcme\n" + b"\n" * (MAX_ROWS + 1), "blank rows included")
+    # Exactly at the limit, the blank rows are read and skipped.
+    ok = "".join(f'<row r="{n}"/>' for n in range(3, MAX_ROWS + 2))
+    table = read_table(patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW + DATA_ROW.format(n=2)
+                                                                      + ok)))
+    assert [r.values for r in table.rows] == [{"Firma": "Acme"}]
+
+
+def test_a_row_number_far_down_or_a_huge_dimension_is_refused_before_reading():
+    far = patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW + DATA_ROW.format(n=2_000_000)))
+    refused(far, "more than 20,000 rows")
+    declared = patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW, dimension="A1:A2000000"))
+    refused(declared, "more than 20,000 rows")
+    wide = patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW, dimension="A1:XFD1"))
+    refused(wide, f"more than {MAX_COLUMNS} columns")
+
+
+def test_columns_are_bounded_in_csv_and_xlsx():
+    wide = ";".join(f"c{i}" for i in range(MAX_COLUMNS + 1)).encode() + b"\n1\n"
+    refused(wide, f"more than {MAX_COLUMNS} columns")
+    # A row far wider is refused before it is split into fields, the header or any other, also when
+    # quoted line breaks chain its lines.
+    refused(";".join(f"c{i}" for i in range(200_000)).encode() + b"\n1\n", "a row longer than 256 kB")
+    refused(b"Firma;E-mail\nAcme;a@b.sk\n" + b";" * 300_000 + b"\n", "a row longer than 256 kB")
+    refused(b"Firma;E-mail\n" + b'a;"\n";' * 60_000 + b"\n", "a row longer than 256 kB")
+    far = '<row r="1"><c r="A1" t="inlineStr"><is><t>Firma</t></is></c><c r="GT1"><v>1</v></c></row>'
+    refused(patched(workbook(), SHEET, lambda x: sheet_data(x, far, dimension="A1")), "more than 200 columns")
+    many = "".join(f'<c r="A{n}"/>' for n in range(MAX_COLUMNS + 1))
+    refused(patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW + f'<row r="2">{many}</row>')),
+            "more than 200 columns")
+    # A long column name means the first row is no header row.
+    refused(("x" * 300 + "\nAcme\n").encode(), "longer than 255 characters")
+
+
+def test_the_sheet_is_read_only_as_far_as_its_values_reach():
+    """An empty styled cell far to the right (Excel writes such) neither refuses the file nor makes
+    every row 200 cells wide."""
+    row = '<row r="1"><c r="A1" t="inlineStr"><is><t>Firma</t></is></c><c r="GS1" s="0"/></row>'
+    table = read_table(patched(workbook(), SHEET, lambda x: sheet_data(x, row + DATA_ROW.format(n=2),
+                                                                     dimension="A1:B2")))
+    assert table.headers == ["Firma"] and table.rows[0].values == {"Firma": "Acme"}
+
+
+def test_shared_strings_are_bounded_by_size_and_count():
+    texts = "<si><t>Firma</t></si><si><t>Acme</t></si>"
+    assert read_table(with_strings(texts)).rows[0].values == {"Firma": "Acme"}
+    big = with_strings(texts + "<si><t>" + "x" * (30 * 2**20) + "</t></si>")
+    assert len(big) < 200_000
+    refused(big, "texts unpack to more than 24 MB")
+    refused(with_strings(texts, declared=9_000_000), "more than 400,000 different texts")
+    many = with_strings(texts + "<si/>" * 400_001)
+    assert len(many) < 200_000
+    refused(many, "more than 400,000 different texts")
+
+
+def test_the_unpacked_size_is_bounded():
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook())) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in source.namelist():
+            z.writestr(name, source.read(name))
+        with z.open("xl/media/padding.bin", "w") as padding:
+            for _ in range(70):
+                padding.write(bytes(2**20))
+    refused(out.getvalue(), "unpacks to more than 64 MB")
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda x: sheet_data(x, '<row r="1"><c r="A1" t="s"><v>999</v></c></row>'), "refers to a text"),
+    (lambda x: x.replace("</sheetData>", "<sheetData>"), "XML is invalid"),
+    (lambda x: '<!DOCTYPE x [<!ENTITY a "aaaa">]>' + re.sub(r"^<\?xml[^>]*\?>", "", x), "DTD"),
+    (lambda x: sheet_data(x, HEADER_ROW + '<row r="2">' + "<c><is>" * 30 + "</is></c>" * 30 + "</row>"),
+     "nested too deep"),
+])
+def test_a_broken_workbook_is_a_message(change, what):
+    refused(patched(workbook(), SHEET, change), f"The Excel file cannot be read: .*{what}")
+
+
+def test_a_truncated_workbook_is_a_message():
+    data = workbook()
+    for cut in (len(data) // 3, len(data) // 2, len(data) - 30):
+        refused(data[:cut], "The Excel file cannot be read")
+
+
+def test_a_broken_deflate_stream_is_a_message():
+    data = bytearray(workbook())
+    start = data.find(b"<sheetData") if b"<sheetData" in data else None
+    assert start is None  # the parts are compressed: damage the sheet's bytes in the ZIP
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(SHEET)
+    offset = info.header_offset + 30 + len(info.filename) + len(info.extra) + 5
+    data[offset:offset + 20] = bytes(20)
+    refused(bytes(data), "The Excel file cannot be read")
+
+
+# -- remembered mappings: in the database, bounded -------------------------------------------
+
+def test_remembered_mappings_are_bounded(session):
+    for n in range(MAX_REMEMBERED + 5):
+        with unit_of_work(session):
+            remember_mapping(session, [f"Firma {n}", "E-mail"],
+                             {f"Firma {n}": "company_name", "E-mail": "email"})
+    assert session.scalar(select(func.count()).select_from(ImportMapping)) == MAX_REMEMBERED
+    assert remembered_mapping(session, ["Firma 0", "E-mail"]) is None  # the least recently used went
+    assert remembered_mapping(session, [f"Firma {MAX_REMEMBERED + 4}", "E-mail"])["E-mail"] == "email"
+    # Using an old mapping again keeps it.
+    with unit_of_work(session):
+        remember_mapping(session, ["Firma 5", "E-mail"], {"Firma 5": "company_name"})
+    with unit_of_work(session):
+        remember_mapping(session, ["Nová", "E-mail"], {"Nová": "company_name"})
+    assert remembered_mapping(session, ["Firma 5", "E-mail"]) == {"Firma 5": "company_name", "E-mail": ""}
+
+
+def test_only_mapped_columns_are_stored(session):
+    headers = [f"Stĺpec {i}" for i in range(MAX_COLUMNS)]
+    with unit_of_work(session):
+        remember_mapping(session, headers, {"Stĺpec 7": "company_name", "Stĺpec 9": "nonsense"})
+    stored = session.scalar(select(ImportMapping.mapping))
+    assert stored == {"stlpec7": "company_name"}
+    assert remembered_mapping(session, headers)["Stĺpec 7"] == "company_name"
+
+
+def test_a_json_file_of_mappings_is_not_read(app, session, tmp_path):
+    legacy = tmp_path / "import_mappings.json"
+    legacy.write_text('{"x": {"firma": "company_name"}}')
+    app.config["BULK_IMPORT_MAPPINGS"] = str(legacy)
+    assert remembered_mapping(session, ["Firma"]) is None
+
+
+# -- the pages -------------------------------------------------------------------------------
+
+@pytest.fixture
+def import_dir(app, tmp_path):
+    app.config["BULK_IMPORT_DIR"] = str(tmp_path / "bulk_import")
+    return tmp_path / "bulk_import"
+
+
+def upload(browser, data: bytes, name="zakaznici.xlsx"):
+    return browser.submit("/admin/customers/import/", {"file": (io.BytesIO(data), name), "encoding": "auto"},
+                          content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("data, message", [
+    (workbook()[:2000], "The Excel file cannot be read"),
+    (patched(workbook(), SHEET, lambda x: sheet_data(x, '<row r="1"><c r="A1" t="s"><v>999</v></c></row>')),
+     "The Excel file cannot be read: a cell refers to a text the file does not hold."),
+    (";".join(f"c{i}" for i in range(200_000)).encode() + b"\n1\n", "a row longer than 256 kB"),
+    (";".join(f"c{i}" for i in range(201)).encode() + b"\n1\n", "more than 200 columns"),
+])
+def test_the_upload_page_answers_a_hostile_file_with_a_message(operator_client, session, import_dir, data,
+                                                               message):
+    answer = upload(operator_client, data)
+    assert answer.status_code == 400
+    page = answer.get_data(as_text=True)
+    assert message in page
+    assert re.search(r'is-invalid".*?id="import-file-error"', page, re.S)  # on the upload field
+    assert not import_dir.exists() or not any(import_dir.iterdir())  # nothing kept
+    assert session.scalar(select(func.count()).select_from(ImportMapping)) == 0
+
+
+def test_the_mapping_page_remembers_in_the_database(operator_client, session, import_dir):
+    answer = upload(operator_client, b"Firma;E-mail\nAcme;a@acme.sk\n", name="a.csv")
+    mapping_url = answer.headers["Location"]
+    page = operator_client.get(mapping_url).get_data(as_text=True)
+    assert 'value="company_name" selected' in page
+    answer = operator_client.submit(mapping_url, {"map-0": "notes", "map-1": "email", "rule": ["email"],
+                                                  "on_match": "update_empty"})
+    assert answer.status_code == 302
+    assert remembered_mapping(session, ["Firma", "E-mail"]) == {"Firma": "notes", "E-mail": "email"}
+    again = upload(operator_client, b"e-mail;FIRMA\nb@acme.sk;Beta\n", name="b.csv")
+    page = operator_client.get(again.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'name="map-1".*?value="notes" selected', page, re.S)
+
+
+@pytest.mark.parametrize("text, delimiter", [
+    ("Názov firmy;IČO\nŽilinská strojáreň, s.r.o.;123\nAcme, a.s.;456\n", ";"),
+    ("Firma,E-mail\n\"Acme; Beta\",a@b.sk\n", ","),
+    ("Firma\tE-mail\tPoznámka\nAcme\ta@b.sk\tx, y; z\n", "\t"),
+    ("Meno\nĽubica\n", ","),
+])
+def test_the_delimiter_is_told_from_the_first_rows(text, delimiter):
+    """Told by a linear look at the first rows (csv.Sniffer took 29 s on a crafted 5 MB line)."""
+    assert read_table(text.encode()).delimiter == delimiter
