@@ -31,6 +31,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     # id a row can have, so a bigger number is a 404, never an overflow in the database.
     app.url_map.converters["int"] = RecordIdConverter
     load_config(app, test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind reverse proxies the peer is the nearest proxy: the client's address (sign-in
+        # throttle, rate limits, audit) is taken from X-Forwarded-For, as far as they appended it.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
     try:
         app.extensions["secret_box"] = SecretBox(app.config["ENCRYPTION_KEY"])
     except ValueError as exc:

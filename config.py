@@ -47,6 +47,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         ENCRYPTION_KEY=env.get("ENCRYPTION_KEY"),
         PHONE_DEFAULT_REGION=env.get("PHONE_DEFAULT_REGION", "SK"),
         LOGIN_RATE_LIMIT=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Reverse proxies in front of the desk whose X-Forwarded-For is trusted (0: none, the
+        # header is ignored — anybody can send it).
+        TRUSTED_PROXIES=int(env.get("TRUSTED_PROXIES", "0")),
         # Failed sign-ins, counted in the database (services.sign_in_throttle): per account and
         # address, and per account over the addresses it has never signed in from.
         LOGIN_ADDRESS_FAILURE_LIMIT=int(env.get("LOGIN_ADDRESS_FAILURE_LIMIT", "5")),

@@ -11,10 +11,11 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, ValidationError
 
 from extensions import db, limiter, login_manager
 from models import Operator
+from services.contact_info import CONTROL_CHARACTERS
 from services.operators import authenticate, sign_out
 from services.sign_in_throttle import SignInThrottled, ThrottlePolicy
 from services.transactions import unit_of_work
@@ -22,8 +23,14 @@ from services.transactions import unit_of_work
 auth = Blueprint("auth", __name__)
 
 
+def _no_control_characters(_form, field) -> None:
+    # No login name holds one, and PostgreSQL refuses a NUL even in a comparison.
+    if CONTROL_CHARACTERS.intersection(field.data or ""):
+        raise ValidationError("Not a valid e-mail address.")
+
+
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired()])
+    email = EmailField("E-mail", validators=[DataRequired(), _no_control_characters])
     password = PasswordField("Password", validators=[DataRequired()])
 
 

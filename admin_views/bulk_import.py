@@ -51,6 +51,7 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 KEEP_SECONDS = 24 * 3600
 SHOWN_ROWS = 200  # rows listed per group on a page; the counts cover all
 SAMPLE_LENGTH = 80  # characters of a first value shown on the mapping page
+SAMPLE_ROWS = 3  # first values shown per column
 
 
 def import_dir() -> Path:
@@ -132,6 +133,11 @@ def _shortened(value: str) -> str:
     return value if len(value) <= SAMPLE_LENGTH else value[:SAMPLE_LENGTH - 1] + "…"
 
 
+def _samples(table) -> dict[str, list[str]]:
+    """The first values of each column, as the mapping page shows them."""
+    return {h: [_shortened(r.values.get(h, "")) for r in table.rows[:SAMPLE_ROWS]] for h in table.headers}
+
+
 def _rules_from(form) -> list[str]:
     chosen = []
     for rule in MatchRule:
@@ -190,9 +196,11 @@ class BulkImportView(BaseView):
         _sweep(folder)
         upload = Upload(folder, secrets.token_urlsafe(24))
         upload.file.write_bytes(data)
+        # The columns and their first values are kept now: the mapping page shows them without
+        # reading the file again (only the preview and the import read it, once each).
         upload.save({"owner": actor().id, "encoding": encoding, "read_as": table.encoding,
                      "name": Path(file.filename).name[:120], "rows": len(table.rows),
-                     "headers": table.headers, "status": "uploaded"})
+                     "headers": table.headers, "samples": _samples(table), "status": "uploaded"})
         return redirect(url_for(".mapping_view", token=upload.token))
 
     @expose("/mapping/<token>", methods=("GET", "POST"))
@@ -200,12 +208,9 @@ class BulkImportView(BaseView):
         upload, state = self._upload(token)
         if state.get("status") not in ("uploaded", "previewed"):
             return redirect(url_for(".result_view", token=token))
-        try:
-            table = upload.table(state)
-        except (ImportFileError, OSError):
-            return self._page("admin/bulk_import_upload.html", 400, encoding="auto",
-                              error="The uploaded file is no longer available; upload it again.")
-        headers = mapped_headers(table.headers)
+        if not upload.file.exists() or "samples" not in state:
+            return self._gone()
+        headers = mapped_headers(state.get("headers", []))
         mapping = state.get("mapping") or suggest_mapping(headers, remembered_mapping(db.session, headers))
         rules = state.get("rules", [MatchRule.REGISTRATION_NUMBER.value, MatchRule.EMAIL.value])
         on_match = state.get("on_match", OnMatch.UPDATE_EMPTY.value)
@@ -221,6 +226,10 @@ class BulkImportView(BaseView):
             except ImportFileError as exc:
                 error = str(exc)
             else:
+                try:
+                    table = upload.table(state)
+                except (ImportFileError, OSError):
+                    return self._gone()
                 with unit_of_work(db.session):
                     remember_mapping(db.session, headers, clean)
                 report = run_import(db.session, actor(), table.rows, clean, rules, on_match, save_options(),
@@ -229,10 +238,14 @@ class BulkImportView(BaseView):
                              preview=report.as_dict())
                 upload.save(state)
                 return redirect(url_for(".preview_view", token=token))
-        samples = {h: [_shortened(r.values.get(h, "")) for r in table.rows[:3]] for h in headers}
+        samples = {h: state["samples"].get(h, []) for h in headers}
         return self._page("admin/bulk_import_mapping.html", 400 if error else 200, token=token, state=state,
                           headers=headers, mapping=mapping, samples=samples, chosen_rules=rules,
                           on_match=on_match, error=error)
+
+    def _gone(self):
+        return self._page("admin/bulk_import_upload.html", 400, encoding="auto",
+                          error="The uploaded file is no longer available; upload it again.")
 
     @expose("/preview/<token>")
     def preview_view(self, token: str):
@@ -245,6 +258,9 @@ class BulkImportView(BaseView):
     def run_view(self, token: str):
         upload, state = self._upload(token)
         if state.get("status") == "previewed":
+            # The import's report replaces the preview's: one report kept, and the progress
+            # written every half second does not rewrite the preview's rejected rows.
+            state.pop("preview", None)
             state.update(status="running", progress={"done": 0, "total": state.get("rows", 0)})
             upload.save(state)
             app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app

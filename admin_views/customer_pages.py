@@ -56,19 +56,21 @@ class PhotoPage(CustomerPage):
     """Upload (or remove) the customer's photo from the details page."""
 
     template = None  # answers with a redirect to the details page
-    form = None  # the file input "photo", or the button "remove"
+    form = None  # the file input "photo", or the button "remove"; the hidden version_seen
     right = None
     post_right = Right.EDIT
 
     def post(self, customer: Customer):
         storage = Path(current_app.config["PHOTO_DIR"])
         removing = bool(request.form.get("remove"))
+        seen = parse_id(request.form.get("version_seen"))  # the customer's, as the details page showed it
         with panel_write() as outcome:
             if removing:
-                remove_photo(db.session, customer, actor(), storage)
+                remove_photo(db.session, customer, actor(), storage, seen_version=seen)
             else:
                 upload = request.files.get("photo")
-                store_photo(db.session, customer, actor(), upload.read() if upload else b"", storage)
+                store_photo(db.session, customer, actor(), upload.read() if upload else b"", storage,
+                            seen_version=seen)
         if outcome.ok:
             flash("The photo was removed." if removing else "The photo was saved.", "success")
         return _details(customer)

@@ -220,10 +220,11 @@ class PortalPage(CustomerPage):
                 group = db.session.get(SecurityGroup, parse_id(form.security_group.data) or 0)
                 create_portal_account(db.session, customer, actor(), username=form.username.data or "",
                                       password=password, security_group=group)
-            elif action == "reset":
-                reset_portal_password(db.session, customer, actor(), password)
+            elif action == "reset":  # based on the account's version the page showed
+                reset_portal_password(db.session, customer, actor(), password, seen_version=_seen_version())
             elif action in ("disable", "enable"):
-                set_portal_access_enabled(db.session, customer, actor(), action == "enable")
+                set_portal_access_enabled(db.session, customer, actor(), action == "enable",
+                                          seen_version=_seen_version())
             else:
                 raise DomainError("Choose one of the page's buttons.")
         if outcome.ok:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_login import login_user
 
-from admin_views.base import MaintainerModelView, actor
+from admin_views.base import MaintainerModelView, VersionSeenField, actor, seen_version
 from admin_views.fields import EnumSelectField, NewPasswordField
 from extensions import db
+from models import Operator
 from models.enums import OperatorRole
-from services.audit import save_audited
-from services.operators import validate_operator
+from services.operators import save_operator
 
 
 class OperatorView(MaintainerModelView):
@@ -25,18 +26,24 @@ class OperatorView(MaintainerModelView):
     column_details_list = column_list
     can_export = False  # operator rows hold login data; nobody needs them in a spreadsheet
 
-    form_columns = ["email", "first_name", "last_name", "role", "teams", "manager", "is_active", "password"]
+    form_columns = ["email", "first_name", "last_name", "role", "teams", "manager", "is_active", "password",
+                    "version_seen"]
     form_overrides = {"role": EnumSelectField}
     form_args = {"role": {"enum": OperatorRole, "blank": False}}
     form_extra_fields = {
         "password": NewPasswordField(
             "New password", description="Required for a new operator; leave empty to keep."
-        )
+        ),
+        "version_seen": VersionSeenField(),
     }
 
+    def on_form_prefill(self, form, id):
+        # Called again after a refused POST: then the version the user's input is based on stays.
+        if request.method == "GET":
+            form.version_seen.data = db.session.get(Operator, int(id)).version
+
     def save_model(self, form, model, is_created):
-        validate_operator(db.session, model, form.password.data)
-        save_audited(db.session, actor(), model)
+        save_operator(db.session, model, actor(), form.password.data, seen_version=seen_version(form))
         if model is actor() and model.is_active:
             # A maintainer giving themselves a new password ended their sessions; not this one.
             login_user(model)

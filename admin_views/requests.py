@@ -6,7 +6,7 @@ from flask import request as http_request
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from sqlalchemy import select
 
-from admin_views.base import SecuredModelView, actor
+from admin_views.base import SecuredModelView, VersionSeenField, actor, seen_version
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.ids import parse_id
 from admin_views.quick_create import quick_form_context
@@ -51,7 +51,8 @@ class RequestView(RowAccessMixin, SecuredModelView):
     column_formatters_export = {"status": lambda v, c, m, n: m.status.label,
                                 "customer": lambda v, c, m, n: str(m.customer),
                                 "created_by": lambda v, c, m, n: str(m.created_by or "")}
-    form_columns = ["customer", "subject", "description", "status", "contacts"]
+    form_columns = ["customer", "subject", "description", "status", "contacts", "version_seen"]
+    form_extra_fields = {"version_seen": VersionSeenField()}
     form_overrides = {"status": EnumSelectField}
     form_args = {"status": {"enum": RequestStatus, "blank": False},
                  "customer": {"label": "Customer"}, "subject": {"label": "Subject"},
@@ -82,8 +83,13 @@ class RequestView(RowAccessMixin, SecuredModelView):
             form.customer.data = form.customer.loader.get_one(chosen)
         return form
 
+    def on_form_prefill(self, form, id):
+        # Called again after a refused POST: then the version the user's input is based on stays.
+        if http_request.method == "GET":
+            form.version_seen.data = db.session.get(Request, int(id)).version
+
     def save_model(self, form, model, is_created):
-        save_request(db.session, model, actor())
+        save_request(db.session, model, actor(), seen_version=seen_version(form))
 
     def remove_model(self, model):
         delete_request(db.session, model, actor())

@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.hostile_uploads
 
-Builds the files of issue 14 (small on disk) and a legitimate 20,000 × 22 workbook, then reads
-each in a subprocess of its own (so its peak RSS is its own) and prints CPU time, the growth of
-the peak RSS and the outcome. Every hostile file must be refused in well under a second.
+Builds the files of issue 14 (small on disk) and a legitimate 20,000 × 20 workbook (as many cells
+as a file may have), then reads each in a subprocess of its own (so its peak RSS is its own) and
+prints CPU time, the growth of the peak RSS and the outcome. Every hostile file must cost less than
+the largest legitimate one; most are refused in well under a second.
 """
 
 from __future__ import annotations
@@ -25,16 +26,23 @@ DATA = '<row><c t="inlineStr"><is><t>Acme</t></is></c></row>'
 
 
 def _files(folder: Path) -> list[Path]:
-    from tests.test_upload_limits import patched, sheet_data, with_strings, workbook
+    from tests.test_upload_limits import (
+        one_text_in_every_row,
+        patched,
+        rich_cells,
+        sheet_data,
+        with_strings,
+        workbook,
+    )
 
     def blank(xml: str) -> str:
         xml = re.sub(r'<dimension ref="[^"]*"\s*/>', "", xml)
         return sheet_data(xml, HEADER + DATA + "<row/>" * 2_000_000)
 
     legit = Workbook()
-    legit.active.append([f"Column {i}" for i in range(22)])
+    legit.active.append([f"Column {i}" for i in range(20)])
     for r in range(19_999):
-        legit.active.append([f"value {r} {i}" for i in range(22)])
+        legit.active.append([f"value {r} {i}" for i in range(20)])
     out = io.BytesIO()
     legit.save(out)
     plain = workbook()
@@ -48,13 +56,31 @@ def _files(folder: Path) -> list[Path]:
         "truncated.xlsx": plain[:len(plain) // 2],
         "bad-shared-string.xlsx": patched(plain, SHEET, lambda x: sheet_data(
             x, '<row r="1"><c r="A1" t="s"><v>999</v></c></row>')),
-        "legit-20000x22.xlsx": out.getvalue(),
+        "rich-runs-5000x790.xlsx": rich_cells(5_000, 790),
+        "cells-4999x200.xlsx": _wide(4_999, 200),
+        "one-100kb-text-300-rows.xlsx": one_text_in_every_row(("ab " * 33_333).strip(), 300),
+        "one-10kb-text-801-rows.xlsx": one_text_in_every_row("x" * 10_000, 801),
+        "legit-20000x20.xlsx": out.getvalue(),
     }
     paths = []
     for name, data in made.items():
         (folder / name).write_bytes(data)
         paths.append(folder / name)
     return paths
+
+
+def _wide(rows: int, columns: int) -> bytes:
+    """`rows` rows of `columns` numeric cells (the attacker's million cells in 2 MB)."""
+    from openpyxl.utils import get_column_letter
+
+    from tests.test_upload_limits import patched, sheet_data, workbook
+
+    letters = [get_column_letter(c) for c in range(1, columns + 1)]
+    head = "".join(f'<c r="{c}1" t="inlineStr"><is><t>H{c}</t></is></c>' for c in letters)
+    body = f'<row r="1">{head}</row>' + "".join(
+        f'<row r="{n}">' + "".join(f'<c r="{c}{n}"><v>1</v></c>' for c in letters) + "</row>"
+        for n in range(2, rows + 2))
+    return patched(workbook(), SHEET, lambda x: sheet_data(x, body, dimension=f"A1:{letters[-1]}{rows + 1}"))
 
 
 def _peak_mb() -> float:

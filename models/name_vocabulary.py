@@ -40,7 +40,10 @@ class NameWordVariant(Model):
 
 
 def word_variants(word: str) -> set[str]:
-    """The word and every form of it with one letter deleted."""
+    """The word and every form of it with one letter deleted. A word is kept to WORD_LENGTH
+    letters, as the vocabulary stores it: n variants of n letters each must not let a pasted
+    100,000-letter "name" cost gigabytes."""
+    word = word[:WORD_LENGTH]
     if len(word) < TYPO_MIN_LENGTH:
         return {word}
     return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}

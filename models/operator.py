@@ -54,6 +54,10 @@ class Operator(UserMixin, TimestampMixin, Model):
     # the server — signing out, a password change, deactivation and reactivation do
     # (services.operators.end_sessions).
     session_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
+    # Counts a maintainer's edits of the account (services.operators.save_operator), not every
+    # UPDATE: signing in and ending sessions write the row too, and must neither make an open
+    # edit form stale nor fail on it (SQLAlchemy's version_id_col would do both).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1", nullable=False)
 
     manager: Mapped[Operator | None] = relationship(remote_side=[id])
     teams: Mapped[list[Team]] = relationship(secondary=operator_team, order_by=Team.name)

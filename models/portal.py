@@ -12,7 +12,8 @@ from models.base import Model, TimestampMixin, db
 
 class PortalAccount(TimestampMixin, Model):
     """Portal credentials of exactly one customer or one contact (a customer record itself
-    stores no credentials). Passwords and reset tokens are stored only as hashes."""
+    stores no credentials). Passwords and reset tokens are stored only as hashes. `version`
+    counts its changes: a change names the version it was based on (services.versions)."""
 
     __tablename__ = "portal_account"
     __table_args__ = (
@@ -35,6 +36,10 @@ class PortalAccount(TimestampMixin, Model):
     reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Raised by every UPDATE: a reset, enable or disable names the version the page showed.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     customer = relationship("Customer", backref=db.backref("portal_account", uselist=False))
     contact = relationship("Contact", backref=db.backref("portal_account", uselist=False))

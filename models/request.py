@@ -20,7 +20,8 @@ request_contact = Table(
 class Request(TimestampMixin, Model):
     """A request for a customer. Its recipients are the customer's main contacts plus the
     contacts assigned to it (or the person customer's own e-mail). A customer with requests
-    cannot be deleted (RESTRICT): it is deactivated instead."""
+    cannot be deleted (RESTRICT): it is deactivated instead. `version` counts its changes: an
+    edit names the version it was based on (services.versions)."""
 
     __tablename__ = "request"
     __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (audit trail, API)
@@ -36,6 +37,11 @@ class Request(TimestampMixin, Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("operator.id", ondelete="SET NULL")
     )
+    # Raised by every UPDATE (SQLAlchemy's version counter): the edit form says which version it
+    # was based on, and services.versions refuses a stale one.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     customer = relationship("Customer", backref=db.backref("requests", passive_deletes="all"))
     contacts: Mapped[list[Contact]] = relationship(secondary=request_contact)

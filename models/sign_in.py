@@ -13,9 +13,14 @@ from models.base import Model
 class SignInThrottle(Model):
     """One typed account (the e-mail as typed, lower-case; unknown ones too, so the answers do
     not tell which accounts exist) and one address (an IPv6 /64 counts as one): the failures of
-    the current window and, after a successful sign-in from there, until when the address is
-    familiar to the account. Services.sign_in_throttle owns the rules; rows whose window has
-    passed and that are not familiar any more are pruned."""
+    the current count, the time of the last of them (the count is forgotten a window after it)
+    and, after a successful sign-in from there, until when the address is familiar to the
+    account. Services.sign_in_throttle owns the rules; rows whose count is forgotten and that are
+    not familiar any more are pruned.
+
+    `last_failure_at` is stored in the column "window_started_at" (its name from when the window
+    was counted from the first failure): a sliding window needs the last failure, and the
+    attribute is renamed rather than the column, so no migration is needed."""
 
     __tablename__ = "sign_in_throttle"
     __table_args__ = (UniqueConstraint("account", "address"),)
@@ -24,5 +29,5 @@ class SignInThrottle(Model):
     account: Mapped[str] = mapped_column(String(254), nullable=False)
     address: Mapped[str] = mapped_column(String(64), nullable=False)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
-    window_started_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    last_failure_at: Mapped[datetime | None] = mapped_column("window_started_at", DateTime, index=True)
     familiar_until: Mapped[datetime | None] = mapped_column(DateTime)

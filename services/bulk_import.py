@@ -37,6 +37,7 @@ from services.errors import FORM, DomainError, PermissionDenied, ValidationFaile
 from services.matching import compact_id, name_key
 from services.merge import survivor_of
 from services.transactions import DbSession, in_unit_of_work, unit_of_work
+from services.upload_limits import MAX_CELL_CHARS
 
 
 class MatchRule(StrEnum):
@@ -70,6 +71,23 @@ YES = {"1", "yes", "y", "true", "x", "ano", "a", "main", "hlavny", "hlavni"}
 NO = {"", "0", "no", "n", "false", "nie", "ne"}
 CONTACT_OF = {"contact_first_name": "first_name", "contact_last_name": "last_name",
               "contact_email": "email", "contact_phone": "phone", "contact_is_main": "is_main"}
+# What a rejected row keeps of a value, to be corrected and uploaded again: 255 characters (every
+# field but the notes takes at most 254, so a value the row could import is kept whole; a longer
+# one is cut there and marked "…", and the row's reason says the limit), of notes as much as a
+# file may hold in a value (services.upload_limits). So what an upload stores grows with its rows and
+# columns, never with one long text that every row of a workbook refers to.
+KEPT_TEXT = 255
+KEPT_NOTES = MAX_CELL_CHARS
+SHORTENED = "…"
+
+
+def kept_length(target: str) -> int:
+    """How much of a value mapped to `target` ("" = not imported) a rejected row keeps."""
+    return KEPT_NOTES if target == "notes" else KEPT_TEXT
+
+
+def kept_value(value: str, length: int) -> str:
+    return value if len(value) <= length else value[:length] + SHORTENED
 
 
 @dataclass
@@ -83,7 +101,7 @@ class RowResult:
     reason: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)  # (column, message)
     candidates: list[dict] = field(default_factory=list)  # label, reasons (duplicates)
-    values: dict[str, str] = field(default_factory=dict)  # the original row (rejected rows)
+    values: dict[str, str] = field(default_factory=dict)  # the original row, see kept_length (rejected)
 
 
 @dataclass
@@ -189,6 +207,7 @@ class _Importer:
                  rules: Sequence[MatchRule], on_match: OnMatch, options: SaveOptions, report: ImportReport):
         self.session, self.actor, self.mapping = session, actor, mapping
         self.rules, self.on_match, self.options, self.report = rules, on_match, options, report
+        self.kept = {header: kept_length(target) for header, target in mapping.items()}
 
     # -- matching ----------------------------------------------------------------------------
     def _ids(self, rule: MatchRule, row: _Row, kind: CustomerKind) -> list[int]:
@@ -261,10 +280,13 @@ class _Importer:
         except DomainError as exc:  # PermissionDenied and other refusals of the whole row
             self._reject(result, source, [("", str(exc))])
             return
+        result.label = kept_value(result.label, KEPT_TEXT)
         outcome.append(result)
 
     def _reject(self, result: RowResult, source: SourceRow, errors: list[tuple[str, str]]) -> None:
-        result.errors, result.reason, result.values = errors, _reason(errors), dict(source.values)
+        result.errors, result.reason = errors, _reason(errors)
+        result.label = kept_value(result.label, KEPT_TEXT)  # a name from the file, maybe too long
+        result.values = {h: kept_value(v, self.kept.get(h, KEPT_TEXT)) for h, v in source.values.items()}
         self.report.rejected.append(result)
 
     def _write(self, row: _Row, result: RowResult) -> list[RowResult]:

@@ -7,10 +7,10 @@ Windows-1250, the Slovak/Czech Excel default; its delimiter (`,` `;` or tab) is 
 refusal is an ImportFileError with a message meant for the user.
 
 What a file may cost is bounded (services.upload_limits): its size, its rows (blank ones
-included), columns and column names, and for a workbook its unpacked size, shared strings, cells
-and XML, checked before openpyxl reads it. Every cell is read through
-services.spreadsheet_cells.restore_cell, so our own exports and rejected-rows files, whose
-formula-like cells carry one protective quote, come back as the values they were written from.
+included), columns and column names, each value and all values together, and for a workbook its
+unpacked size, shared strings, cells and XML, checked before openpyxl reads it. Every cell is
+read through services.spreadsheet_cells.restore_cell, so our own exports and rejected-rows files,
+whose formula-like cells carry one protective quote, come back as the values they were written from.
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from models.search_index import fold
 from services.spreadsheet_cells import neutralise_cell, restore_cell
 from services.upload_limits import (
     MAX_BYTES,
+    MAX_CELL_CHARS,
     MAX_COLUMNS,
     MAX_HEADER_LENGTH,
     MAX_ROWS,
+    MAX_TEXT_CHARS,
     ImportFileError,
     broken,
     broken_by,
@@ -158,7 +160,7 @@ def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **inf
         raise ImportFileError("The first row must name the columns; this file's first row is empty.")
     headers = _unique_headers(headers_raw)
     table = ImportTable(headers=headers, **info)
-    read = 0
+    read = text = 0
     for number, record in records:
         read += 1  # every row costs, the blank ones too
         if read > MAX_ROWS:
@@ -166,9 +168,22 @@ def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **inf
         cells = [_text(v) for v in record[:len(headers)]]
         if not any(cells):
             continue  # blank lines are no customers
+        for header, cell in zip(headers, cells, strict=False):
+            if len(cell) > MAX_CELL_CHARS:  # one shared text may be used by every row
+                raise value_too_long(number, header, len(cell))
+            text += len(cell)
+        if text > MAX_TEXT_CHARS:
+            raise ImportFileError(f"The file holds more than {MAX_TEXT_CHARS:,} characters of values; "
+                                  "split it into smaller files.")
         cells += [""] * (len(headers) - len(cells))
         table.rows.append(SourceRow(number, dict(zip(headers, cells, strict=False))))
     return table
+
+
+def value_too_long(row: int, column: str, length: int) -> ImportFileError:
+    return ImportFileError(f"Row {row:,}, column “{column}”: the value has {length:,} characters; no field "
+                           f"takes more than {MAX_CELL_CHARS:,}. Shorten it or delete the column, then "
+                           "upload the file again.")
 
 
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, 
 from sqlalchemy.orm import aliased
 
 from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, GlobalSettings, NameWordVariant
-from models.name_vocabulary import TYPO_MIN_LENGTH, word_variants
+from models.name_vocabulary import TYPO_MIN_LENGTH, WORD_LENGTH, word_variants
 from models.names import TITLES, name_words
 from models.search_index import (
     PAIR_MARK,
@@ -149,6 +149,7 @@ def lookup_words(probe: Probe) -> list[str]:
 def corrections(session: DbSession, words: list[str]) -> dict[str, list[str]]:
     """Known name words one edit away from each of `words` (two for long words), closest first —
     one query for all of them. A word that is itself a known name word lists itself first."""
+    words = [w[:WORD_LENGTH] for w in words]
     variants = {w: word_variants(w) | {w} for w in words}
     wanted = sorted(set().union(*variants.values()))
     rows = {(variant, word) for variant, word in session.execute(_CORRECTIONS, {"variants": wanted})}

@@ -20,12 +20,17 @@ def clean_text(value: str | None) -> str | None:
     return value or None
 
 
+EMAIL_LENGTH = 254
+
+
 def normalise_email(value: str | None) -> str | None:
     """A syntactically valid e-mail address, domain lower-cased, or ValueError with a message
     for the user. Deliverability is not checked: this machine and many desks have no DNS."""
     value = clean_text(value)
     if value is None:
         return None
+    if len(value) > EMAIL_LENGTH:  # RFC 5321's limit; checked first, the parser's cost grows with length
+        raise ValueError(f"Not a valid e-mail address: it is longer than {EMAIL_LENGTH} characters.")
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:

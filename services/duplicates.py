@@ -43,6 +43,9 @@ from services.transactions import DbSession
 
 DEFAULT_THRESHOLD = 88
 COMPANY = CustomerKind.COMPANY.value
+# What is compared of a typed name: more than any name column holds (255), so a longer paste is
+# refused by the field check anyway, and its matching cost stays bounded whatever is pasted.
+PROBE_TEXT_LENGTH = 512
 SEARCH_HIT_WEIGHT = 0.25  # found by the typed words, e.g. in its e-mail, but the name says nothing
 
 
@@ -120,9 +123,10 @@ def make_probe(*, kind: CustomerKind | str | None = None, name: str | None = Non
     `kind` None (or unknown) looks for both kinds; `partial` marks a live search whose last word
     is still being typed."""
     value = str(getattr(kind, "value", kind) or "")
+    name = (name or "")[:PROBE_TEXT_LENGTH]
     company = {CustomerKind.COMPANY.value: True, CustomerKind.PERSON.value: False}.get(value)
     return Probe(
-        text=name or "", company=company, partial=partial,
+        text=name, company=company, partial=partial,
         emails=frozenset(e for e in map(_email, (email, *emails)) if e),
         email_forms=frozenset(e for e in map(_ascii_lower, (email, *emails)) if e),
         phones=frozenset(p for p in (_phone(v, phone_region) for v in (phone, *phones)) if p),

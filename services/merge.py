@@ -33,9 +33,10 @@ from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.access import Right, can
 from services.audit import record
 from services.customer_settings import settings_of
-from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
+from services.errors import FORM, DomainError, PermissionDenied, StaleRecord, ValidationFailed
 from services.secrets import SecretBox
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 PERSON_FIELDS = ("first_name", "middle_name", "last_name", "employee_type", "title", "department_id",
                  "manager_id")
@@ -161,17 +162,17 @@ def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, o
 
 def merge_customers(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer,
                     box: SecretBox, *, choices: dict[str, str], decisions: dict[str, str],
-                    seen_versions: tuple[int | None, int | None] = (None, None)) -> AuditEvent:
+                    seen_versions: tuple[SeenVersion, SeenVersion] = (ON_CURRENT, ON_CURRENT)) -> AuditEvent:
     """Merge `other` into `survivor` (see the module docstring). `choices` maps a field to
-    "survivor" or "other" (missing: the plan's proposal); `decisions` settles every conflict.
-    Raises ValidationFailed (undecided conflicts, stale versions), DomainError, PermissionDenied."""
+    "survivor" or "other" (missing: the plan's proposal); `decisions` settles every conflict;
+    `seen_versions` are the versions of (survivor, other) the merge page showed.
+    Raises VersionRequired / StaleRecord (services.versions), ValidationFailed (undecided
+    conflicts), DomainError, PermissionDenied."""
     plan = merge_plan(session, actor, survivor, other, box)
-    stale = [c.display_name for c, seen in zip((survivor, other), seen_versions, strict=True)
-             if seen is not None and seen != c.version]
+    _check_versions(session, ((survivor, seen_versions[0]), (other, seen_versions[1])))
     undecided = [name for name in plan.conflicts if decisions.get(name) not in SIDES]
-    if stale or undecided:
-        raise ValidationFailed({FORM: [f"{n} changed meanwhile: look at the merge again." for n in stale]
-                                + [plan.conflicts[n] for n in undecided]})
+    if undecided:
+        raise ValidationFailed({FORM: [plan.conflicts[n] for n in undecided]})
     _refuse_own_manager(survivor, other, choices)
     differing_operators = set(other.operators) - set(survivor.operators)
     if differing_operators and actor is not None and not actor.is_maintainer:
@@ -212,6 +213,16 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
     record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
     flush(session)
     return event
+
+
+def _check_versions(session: DbSession, parties: tuple[tuple[Customer, SeenVersion], ...]) -> None:
+    """Both records as of the versions the merge page showed, through the one check; locked in
+    id order, so two merges of the same pair cannot wait for each other."""
+    for party, seen in sorted(parties, key=lambda p: p[0].id):
+        try:
+            check_seen_version(session, "customer", party, seen)
+        except StaleRecord as exc:
+            raise StaleRecord(f"{party.display_name}: {exc.errors[FORM][0]}", exc.current_version) from None
 
 
 def _move_children(session: DbSession, survivor: Customer, other: Customer) -> dict[str, Any]:

@@ -13,10 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import Operator
+from models import ApiToken, Operator
 from models.base import utcnow
 from models.enums import OperatorRole
-from services.audit import record
+from services.audit import changes_of, record, save_audited
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag, NotFound
 from services.limits import check_lengths
@@ -28,6 +28,7 @@ from services.sign_in_throttle import (
     note_success,
 )
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL_TAKEN = "Another operator already signs in with this e-mail."
@@ -108,6 +109,13 @@ def end_sessions(session: DbSession, operator: Operator) -> None:
     set_committed_value(operator, "session_generation", generation)
 
 
+def revoke_all_tokens(session: DbSession, operator: Operator) -> None:
+    """Revoke the API tokens of a deactivated operator, so a reactivation does not bring back
+    a script's credential nobody remembers handing out (the owner makes new ones)."""
+    session.execute(update(ApiToken).where(ApiToken.operator_id == operator.id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+
+
 def sign_out(session: DbSession, operator: Operator, ip_address: str | None = None) -> None:
     """End every session of `operator` (all browsers, not only the one signing out: the cookie
     of one cannot be told from a copy of it)."""
@@ -157,10 +165,15 @@ def reset_maintainer_password(session: DbSession, email: str, password: str | No
     return operator
 
 
-def validate_operator(session: DbSession, operator: Operator, password: str | None) -> None:
+def validate_operator(session: DbSession, operator: Operator, password: str | None,
+                      actor: Operator | None = None) -> None:
     """Normalise and check an operator before it is saved; raises ValidationFailed.
-    `password` is a new password to set (required for a new operator)."""
+    `password` is a new password to set (required for a new operator). `actor` editing their own
+    account may not set its password here: a hijacked session must not take the account over
+    without the current password (the profile page asks for it)."""
     bag = ErrorBag()
+    if password and actor is not None and operator.id is not None and actor.id == operator.id:
+        bag.add("password", "Change your own password on your profile page: it asks for the current one.")
     operator.email = bag.check("email", normalise_email, operator.email)
     if not operator.email:
         bag.add("email", "An e-mail address is required: it is the login name.")
@@ -201,8 +214,24 @@ def validate_operator(session: DbSession, operator: Operator, password: str | No
         # A new password or a change of the account's state ends its sessions; a reactivated
         # account starts without any, so no cookie from before the deactivation comes back.
         end_sessions(session, operator)
+        if not operator.is_active:
+            revoke_all_tokens(session, operator)
     if password:
         operator.password_hash = hash_password(password)
+
+
+def save_operator(session: DbSession, operator: Operator, actor: Operator | None, password: str | None, *,
+                  seen_version: SeenVersion = ON_CURRENT) -> None:
+    """Validate and flush a new or edited operator with its audit event (the door commits). An
+    edit is based on `seen_version` (services.versions: VersionRequired, StaleRecord) and raises
+    the operator's version, so a form opened before it is refused as stale. Raises
+    ValidationFailed too."""
+    with session.no_autoflush:  # the form's changes stay pending: they are what the event records
+        check_seen_version(session, "operator", operator, seen_version)
+    validate_operator(session, operator, password, actor)
+    if inspect(operator).has_identity and changes_of(operator):
+        operator.version += 1
+    save_audited(session, actor, operator)
 
 
 def create_operator(

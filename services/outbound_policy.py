@@ -134,7 +134,7 @@ def allowed_destination(host: str, port: int, protocol: Protocol, reach: Reach,
         raise OutboundRefused(Outcome.HOST_NOT_FOUND, f"The host name {host} could not be resolved.", "host")
     for text in addresses:
         address = _address(text)
-        if address is None or address in METADATA_ADDRESSES or (reach == Reach.LIMITED and _local(address)):
+        if address is None or _refused(address, reach):
             raise OutboundRefused(Outcome.NOT_ALLOWED, (
                 f"{host} is a local address (loopback, link-local or similar), which Test connection does "
                 "not reach. Ask a maintainer to test a server there."), "host")
@@ -151,6 +151,39 @@ def _address(text: str) -> Address | None:
         if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
             address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
     return address
+
+
+# IPv6 addresses that carry an IPv4 address and can be routed to it (RFC 4291, 6052, 8215, 3056,
+# 4380): ::a.b.c.d (IPv4-compatible), ::ffff:0:a.b.c.d (IPv4-translated), NAT64 64:ff9b::/96, 6to4
+# 2002::/16 and Teredo 2001::/32 are checked as the IPv4 address they carry (IPv4-mapped
+# ::ffff:a.b.c.d is unwrapped by `_address`). The local-use NAT64 prefix 64:ff9b:1::/48 may carry
+# it at several places (its prefix length is the network's choice): an operator's test refuses it.
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (and can reach through a translator)."""
+    if any(address in network for network in (IPV4_COMPATIBLE, IPV4_TRANSLATED, NAT64)):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)  # the server and the client (its obfuscation undone)
+    return []
+
+
+def _refused(address: Address, reach: Reach) -> bool:
+    """The metadata addresses for everyone, local ones for an operator — an IPv6 address also
+    when the IPv4 address it carries is one of them."""
+    carried = _carried_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else []
+    if address in METADATA_ADDRESSES or any(v4 in METADATA_ADDRESSES for v4 in carried):
+        return True
+    if reach == Reach.ANY:
+        return False
+    return _local(address) or any(map(_local, carried)) or address in LOCAL_NAT64
 
 
 def _local(address: Address) -> bool:

@@ -32,6 +32,7 @@ from services.access import Right, require
 from services.audit import record
 from services.errors import DomainError, ValidationFailed
 from services.transactions import DbSession, after_commit, after_rollback, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 MAX_BYTES = 5 * 1024 * 1024
 # Checked from the header before decoding. A small file can claim a huge canvas (a decompression
@@ -154,13 +155,16 @@ def _delete_files(storage_dir: Path, name: str | None) -> None:
             log.warning("Could not delete photo file %s", path, exc_info=True)
 
 
-def _check_may_edit(session: DbSession, customer: Customer, actor: Operator | None) -> None:
-    """A photo belongs to a saved customer and needs the edit right on it. Actor None is the
-    system, which no ownership restricts."""
+def _check_may_edit(session: DbSession, customer: Customer, actor: Operator | None,
+                    seen_version: SeenVersion) -> None:
+    """A photo belongs to a saved customer, needs the edit right on it and the customer's version
+    the page showed (services.versions: VersionRequired, StaleRecord). Actor None is the system,
+    which no ownership restricts."""
     if customer.id is None:
         raise DomainError("Save the customer before adding a photo.")
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
+    check_seen_version(session, "customer", customer, seen_version)
 
 
 def _set_photo(session: DbSession, customer: Customer, actor: Operator | None, new: str | None) -> None:
@@ -182,13 +186,15 @@ def store_photo(
     storage_dir: Path,
     *,
     max_bytes: int = MAX_BYTES,
+    seen_version: SeenVersion = ON_CURRENT,
 ) -> str:
     """Check the upload, store it as `customer`'s photo and return the stored name. The upload
     must be PNG, JPEG or WebP, at most `max_bytes` and MAX_PIXELS. The previous photo's files are
-    deleted after the door's unit of work commits; the new ones if it rolls back. Raises
-    ValidationFailed (message under "photo") or PermissionDenied. After a refusal, no file is
-    written and the column is unchanged."""
-    _check_may_edit(session, customer, actor)
+    deleted after the door's unit of work commits; the new ones if it rolls back. The customer's
+    version is checked first (`seen_version`, see _check_may_edit). Raises ValidationFailed
+    (message under "photo"), StaleRecord, VersionRequired or PermissionDenied. After a refusal,
+    no file is written and the column is unchanged."""
+    _check_may_edit(session, customer, actor, seen_version)
     image, kind = _decode(data, max_bytes)
     full, thumb = _render(image)
     old = customer.photo
@@ -204,11 +210,12 @@ def store_photo(
     return name
 
 
-def remove_photo(session: DbSession, customer: Customer, actor: Operator | None, storage_dir: Path) -> None:
+def remove_photo(session: DbSession, customer: Customer, actor: Operator | None, storage_dir: Path, *,
+                 seen_version: SeenVersion = ON_CURRENT) -> None:
     """Clear `customer`'s photo with its audit event; its files are deleted after the door's unit
     of work commits. Does nothing if there is no photo. Raises PermissionDenied without the edit
-    right."""
-    _check_may_edit(session, customer, actor)
+    right, VersionRequired / StaleRecord for the customer's version (`seen_version`)."""
+    _check_may_edit(session, customer, actor, seen_version)
     old = customer.photo
     if old is None:
         return

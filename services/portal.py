@@ -13,6 +13,7 @@ from services.errors import DomainError, ErrorBag
 from services.limits import max_length, too_long
 from services.operators import check_password_strength, hash_password
 from services.transactions import USERNAME_TAKEN, DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 USERNAME_LIMIT = max_length(PortalAccount.username) or 120
 
@@ -59,22 +60,27 @@ def create_portal_account(
     return account
 
 
-def _account_to_change(session: DbSession, customer: Customer, actor: Operator | None) -> PortalAccount:
-    """The customer's portal account, for an actor with the edit right on the customer."""
+def _account_to_change(session: DbSession, customer: Customer, actor: Operator | None,
+                       seen_version: SeenVersion) -> PortalAccount:
+    """The customer's portal account, for an actor with the edit right on the customer, as of the
+    version the page showed (services.versions: VersionRequired, StaleRecord)."""
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
     account = portal_account_of(session, customer)
     if account is None:
         raise DomainError("This customer has no portal access yet.")
+    check_seen_version(session, "portalaccount", account, seen_version)
     return account
 
 
 def reset_portal_password(
-    session: DbSession, customer: Customer, actor: Operator | None, password: str
+    session: DbSession, customer: Customer, actor: Operator | None, password: str, *,
+    seen_version: SeenVersion = ON_CURRENT,
 ) -> None:
     """Set a temporary password (typed by the operator) the customer must change at the next
-    sign-in. Raises ValidationFailed, PermissionDenied, or DomainError without portal access."""
-    account = _account_to_change(session, customer, actor)
+    sign-in, based on the account's `seen_version`. Raises ValidationFailed, StaleRecord,
+    VersionRequired, PermissionDenied, or DomainError without portal access."""
+    account = _account_to_change(session, customer, actor, seen_version)
     bag = ErrorBag()
     bag.check("password", check_password_strength, password)
     bag.raise_if_any()
@@ -86,10 +92,12 @@ def reset_portal_password(
 
 
 def set_portal_access_enabled(
-    session: DbSession, customer: Customer, actor: Operator | None, enabled: bool
+    session: DbSession, customer: Customer, actor: Operator | None, enabled: bool, *,
+    seen_version: SeenVersion = ON_CURRENT,
 ) -> None:
-    """Disable (or enable again) the customer's portal sign-in without deleting the account."""
-    account = _account_to_change(session, customer, actor)
+    """Disable (or enable again) the customer's portal sign-in without deleting the account,
+    based on the account's `seen_version` (StaleRecord, VersionRequired as for a reset)."""
+    account = _account_to_change(session, customer, actor, seen_version)
     before = account.is_active
     account.is_active = enabled
     _audit(session, actor, customer, "enabled" if enabled else "disabled", is_active=(before, enabled))

@@ -14,6 +14,7 @@ from services.audit import changes_of, record
 from services.contact_info import clean_text
 from services.errors import ErrorBag, ValidationFailed
 from services.transactions import DbSession, delete, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 
 def not_its_contacts(ids: Iterable[int]) -> str:
@@ -52,16 +53,19 @@ def validate_request(request: Request) -> None:
     bag.raise_if_any()
 
 
-def save_request(session: DbSession, request: Request, actor: Operator | None) -> Request:
+def save_request(session: DbSession, request: Request, actor: Operator | None, *,
+                 seen_version: SeenVersion = ON_CURRENT) -> Request:
     """Validate and flush a new or changed request with its audit event (the door's unit of work
     commits). The actor needs the view right on the customer (whoever may see a customer may
-    raise an incident for it). Raises ValidationFailed or PermissionDenied; the door's unit of
-    work then rolls back."""
+    raise an incident for it). A change of an existing request is based on `seen_version`
+    (services.versions: VersionRequired when a door sends None, StaleRecord when it changed
+    since). Raises ValidationFailed or PermissionDenied; the door's unit of work then rolls back."""
     is_new = request.id is None
     with session.no_autoflush:
         validate_request(request)
         if actor is not None:
             require(session, actor, request.customer.id, Right.VIEW)
+        check_seen_version(session, "request", request, seen_version)
     if is_new:
         request.created_by = actor
     session.add(request)

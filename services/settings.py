@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from models import Operator
 from services.access import Right, ownership_rights, require_maintainer
-from services.audit import changes_of, check_version, record
+from services.audit import changes_of, record
 from services.errors import ErrorBag
 from services.reference_data import ensure_reference_data
 from services.transactions import DbSession, flush
+from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 AUDIENCES = ("team_members", "managers")
 
@@ -20,13 +21,14 @@ def rights_grid(session: DbSession) -> dict[str, dict[str, bool]]:
 
 def save_ownership_rights(
     session: DbSession, actor: Operator | None, grid: dict[str, dict[str, bool]],
-    seen_version: int | None = None,
+    seen_version: SeenVersion = ON_CURRENT,
 ) -> None:
-    """Store the ownership-rights grid (maintainers only), with an audit event."""
+    """Store the ownership-rights grid (maintainers only), with an audit event, based on the
+    settings' `seen_version` (services.versions: VersionRequired, StaleRecord)."""
     require_maintainer(actor, "change ownership rights")
     ensure_reference_data(session)
     rights = ownership_rights(session)
-    check_version(session, "globalsettings", rights, seen_version)
+    check_seen_version(session, "globalsettings", rights, seen_version)
     for right in Right:
         for audience in AUDIENCES:
             setattr(rights, f"{right.value}_by_{audience}", bool(grid.get(right.value, {}).get(audience)))
@@ -41,9 +43,10 @@ THRESHOLD_RANGE = (50, 100)
 
 
 def save_quick_create_rules(session: DbSession, actor: Operator | None, *, requires_email: bool,
-                            threshold: str | int | None, seen_version: int | None = None) -> None:
+                            threshold: str | int | None, seen_version: SeenVersion = ON_CURRENT) -> None:
     """Whether the quick form requires an e-mail, and from what name similarity (50–100 %) a
-    record counts as a possible duplicate. Maintainers only; audited; version-checked."""
+    record counts as a possible duplicate. Maintainers only; audited; based on `seen_version`
+    (services.versions: VersionRequired, StaleRecord)."""
     require_maintainer(actor, "change the quick-create rules")
     bag = ErrorBag()
     try:
@@ -55,7 +58,7 @@ def save_quick_create_rules(session: DbSession, actor: Operator | None, *, requi
     bag.raise_if_any()
     ensure_reference_data(session)
     rules = ownership_rights(session)  # the one GlobalSettings row
-    check_version(session, "globalsettings", rules, seen_version)
+    check_seen_version(session, "globalsettings", rules, seen_version)
     rules.quick_form_requires_email = requires_email
     rules.duplicate_name_threshold = value
     changes = changes_of(rules)

@@ -1,25 +1,39 @@
 """Slowing down password guessing without letting anybody lock another person out.
 
-Two counts of failed sign-ins, both in the database (every worker process of the desk sees the
-same ones; Flask-Limiter's memory storage counts per process):
+Failed sign-ins are counted in the database, one row per account and address (every worker
+process of the desk sees the same ones; Flask-Limiter's memory storage counts per process). A
+row keeps its failures and the time of the last one; its count is forgotten `window` after the
+last failure. Two rules follow from the rows:
 
-- per account and address pair: after `address_failures` failures in one window, that address
-  may not try that account again until the window has passed — with any password, so the
-  refusal does not let it go on testing passwords;
-- per account, over every address that is not familiar to it: after `account_failures` such
-  failures in one window, unfamiliar addresses wait for the window too. An address becomes
-  familiar to an account with a successful sign-in from there (for `trust`), so the owner goes on
-  signing in from where they usually do however many addresses an attacker uses — the device
-  cookie idea of OWASP's authentication cheat sheet, with the address standing for the device.
+- per account and address pair: after `address_failures` failures, an address that is not
+  familiar to the account may not try it again until a window has passed since the last
+  failure — with any password, so the refusal does not let it go on testing passwords. This
+  only ever keeps out the address that failed.
+- per account, a slowdown, never a refusal: once the addresses not familiar to the account have
+  failed `account_failures` times together, every further attempt from an unfamiliar address
+  waits a delay after the account's last failure that doubles with each further failure (1 s,
+  2 s, 4 s …) up to `max_delay` (30 s). An attempt during the delay is answered "try again in …"
+  (429, Retry-After) and not counted; after it, the right password signs in. Guessing stays
+  slow (about two guesses a minute on the account however many addresses guess), and the owner,
+  even from a place they never signed in from, gets in within the cap.
 
-A refusal is an answer with "try again in …" (429), never a sleeping worker. The account is the
-e-mail as typed, known or not, so the answers do not tell which accounts exist. An IPv6 /64 counts
-as one address (one subscriber gets a whole /64). Rows whose window has passed and that are not
-familiar any more are deleted whenever a failure is written.
+An address becomes familiar to an account with a successful sign-in from there (for `trust`),
+the device cookie idea of OWASP's authentication cheat sheet with the address standing for the
+device. A familiar address is exempt from the account's slowdown and is never refused: beyond its
+own `address_failures` it is slowed the same way, by its own failures only. So somebody sharing
+the owner's address (the same office NAT) cannot refuse it either — they can only make each
+attempt from there wait up to `max_delay`, and they guess no faster than that themselves.
+
+A refusal or a delay is an answer with "try again in …" (429), never a sleeping worker. The
+account is the e-mail as typed, known or not, so the answers do not tell which accounts exist. An
+IPv6 /64 counts as one address (one subscriber gets a whole /64). Behind a reverse proxy the
+address is the client's only with TRUSTED_PROXIES set (app.py). Rows whose count is forgotten and
+that are not familiar any more are deleted whenever a failure is written.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import math
 from collections.abc import Mapping
@@ -37,6 +51,7 @@ from services.transactions import DbSession
 
 ACCOUNT_LENGTH = 254
 ADDRESS_LENGTH = 64
+UNKNOWN_ADDRESS = "unknown"
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,7 @@ class ThrottlePolicy:
     account_failures: int = 20
     window: timedelta = timedelta(minutes=15)
     trust: timedelta = timedelta(days=90)
+    max_delay: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ThrottlePolicy:
@@ -55,17 +71,26 @@ class ThrottlePolicy:
             trust=timedelta(days=int(config["LOGIN_FAMILIAR_ADDRESS_DAYS"])),
         )
 
+    def delay(self, failures_beyond: int) -> timedelta:
+        """The wait after the last failure once a count is `failures_beyond` past its limit:
+        1 s, 2 s, 4 s … never more than `max_delay`."""
+        return min(self.max_delay, timedelta(seconds=2 ** min(max(failures_beyond, 0), 32)))
+
+
+class Wait(enum.Enum):
+    ADDRESS = "address"  # this address is refused this account for the rest of the window
+    SLOWED = "slowed"  # this (familiar) address waits its own delay
+    UNFAMILIAR = "unfamiliar"  # the account is slowed for the addresses it does not know
+
 
 class SignInThrottled(DomainError):
-    """Too many failed sign-ins: `seconds` until the next attempt; `unfamiliar` when the account
-    is refused to addresses it does not know (rather than this address alone)."""
+    """Too many failed sign-ins: `seconds` until the next attempt; `reason` says whose count."""
 
-    def __init__(self, seconds: int, *, unfamiliar: bool):
+    def __init__(self, seconds: int, reason: Wait):
         self.seconds = seconds
-        self.unfamiliar = unfamiliar
-        minutes = max(1, math.ceil(seconds / 60))
-        wait = f"Try again in {minutes} minute{'s' if minutes != 1 else ''}"
-        if unfamiliar:
+        self.reason = reason
+        wait = f"Try again in {_duration(seconds)}"
+        if reason == Wait.UNFAMILIAR:
             message = (f"Too many failed sign-ins to this account from unfamiliar places. {wait}, "
                        "or sign in from a computer where you signed in before.")
         else:
@@ -73,18 +98,24 @@ class SignInThrottled(DomainError):
         super().__init__(message)
 
 
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def account_key(email: str | None) -> str:
     return (email or "").strip().lower()[:ACCOUNT_LENGTH]
 
 
 def address_key(address: str | None) -> str:
-    """The address a failure is counted on: IPv4 as it is, IPv6 as its /64 network."""
-    if not address:
-        return "unknown"
+    """The address a failure is counted on: IPv4 as it is, IPv6 as its /64 network; anything
+    that is not an address (no peer address at all) as "unknown"."""
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address((address or "").split("%", 1)[0])
     except ValueError:
-        return address[:ADDRESS_LENGTH]
+        return UNKNOWN_ADDRESS
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -92,29 +123,40 @@ def address_key(address: str | None) -> str:
     return str(ip)
 
 
-def _seconds_until(moment: datetime, now: datetime) -> int:
+def _seconds_until(moment: datetime, now: datetime) -> int | None:
+    """Whole seconds until `moment` (at least 1), or None when it has come."""
+    if moment <= now:
+        return None
     return max(1, math.ceil((moment - now).total_seconds()))
 
 
 def _wait(session: DbSession, email: str | None, address: str | None, policy: ThrottlePolicy,
-          now: datetime) -> tuple[int, bool] | None:
+          now: datetime) -> tuple[int, Wait] | None:
     account, where = account_key(email), address_key(address)
     since = now - policy.window
     pair = session.scalar(select(SignInThrottle).where(
         SignInThrottle.account == account, SignInThrottle.address == where))
-    if pair is not None and pair.window_started_at is not None and pair.window_started_at > since:
-        if pair.failures >= policy.address_failures:
-            return _seconds_until(pair.window_started_at + policy.window, now), False
-    if pair is not None and pair.familiar_until is not None and pair.familiar_until > now:
+    familiar = pair is not None and pair.familiar_until is not None and pair.familiar_until > now
+    if (pair is not None and pair.last_failure_at is not None and pair.last_failure_at > since
+            and pair.failures >= policy.address_failures):
+        if not familiar:
+            seconds = _seconds_until(pair.last_failure_at + policy.window, now)
+            return (seconds, Wait.ADDRESS) if seconds else None
+        seconds = _seconds_until(
+            pair.last_failure_at + policy.delay(pair.failures - policy.address_failures), now)
+        if seconds:
+            return seconds, Wait.SLOWED
+    if familiar:
         return None
-    total, oldest = session.execute(
-        select(func.coalesce(func.sum(SignInThrottle.failures), 0),
-               func.min(SignInThrottle.window_started_at))
-        .where(SignInThrottle.account == account, SignInThrottle.window_started_at > since,
+    total, last = session.execute(
+        select(func.coalesce(func.sum(SignInThrottle.failures), 0), func.max(SignInThrottle.last_failure_at))
+        .where(SignInThrottle.account == account, SignInThrottle.last_failure_at > since,
                or_(SignInThrottle.familiar_until.is_(None), SignInThrottle.familiar_until <= now))
     ).one()
-    if total >= policy.account_failures and oldest is not None:
-        return _seconds_until(oldest + policy.window, now), True
+    if total >= policy.account_failures and last is not None:
+        seconds = _seconds_until(last + policy.delay(total - policy.account_failures), now)
+        if seconds:
+            return seconds, Wait.UNFAMILIAR
     return None
 
 
@@ -130,12 +172,13 @@ def check_sign_in_allowed(session: DbSession, email: str | None, address: str | 
     """Raise SignInThrottled when this address must wait before trying this account."""
     wait = _wait(session, email, address, policy, now or utcnow())
     if wait is not None:
-        raise SignInThrottled(wait[0], unfamiliar=wait[1])
+        raise SignInThrottled(*wait)
 
 
 def _upsert(session: DbSession, account: str, address: str, values: dict, on_conflict: dict) -> None:
     """Insert the pair's row or change the existing one in one statement: two processes
-    writing the first failure of a pair at once must not collide on its unique key."""
+    writing the first failure of a pair at once must not collide on its unique key. A Core
+    statement: the keys are the table's column names (the last failure is "window_started_at")."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(SignInThrottle).values(account=account, address=address, **values)
@@ -145,31 +188,31 @@ def _upsert(session: DbSession, account: str, address: str, values: dict, on_con
 
 def note_failure(session: DbSession, email: str | None, address: str | None, policy: ThrottlePolicy,
                  *, now: datetime | None = None) -> None:
-    """Count a failed sign-in of this account from this address (a new window when the last
-    one has passed), and prune rows nobody needs any more."""
+    """Count a failed sign-in of this account from this address (from one again when the last
+    failure is a window ago), and prune rows nobody needs any more."""
     now = now or utcnow()
     since = now - policy.window
-    table = SignInThrottle.__table__.c
-    window_passed = or_(table.window_started_at.is_(None), table.window_started_at <= since)
+    column = SignInThrottle.__table__.c
+    forgotten = or_(column.window_started_at.is_(None), column.window_started_at <= since)
     _upsert(session, account_key(email), address_key(address),
             {"failures": 1, "window_started_at": now},
-            {"failures": case((window_passed, 1), else_=table.failures + 1),
-             "window_started_at": case((window_passed, now), else_=table.window_started_at)})
+            {"failures": case((forgotten, 1), else_=column.failures + 1), "window_started_at": now})
     session.execute(delete(SignInThrottle).where(
-        or_(SignInThrottle.window_started_at.is_(None), SignInThrottle.window_started_at <= since),
+        or_(SignInThrottle.last_failure_at.is_(None), SignInThrottle.last_failure_at <= since),
         or_(SignInThrottle.familiar_until.is_(None), SignInThrottle.familiar_until <= now)))
 
 
 def note_success(session: DbSession, email: str | None, address: str | None, policy: ThrottlePolicy,
                  *, now: datetime | None = None) -> None:
     """A successful sign-in: the pair's failures are forgotten and the address becomes familiar
-    to the account (exempt from the account-wide count) for `policy.trust`."""
+    to the account (exempt from the account's slowdown, never refused) for `policy.trust`."""
     now = now or utcnow()
-    values = {"failures": 0, "window_started_at": None, "familiar_until": now + policy.trust}
-    _upsert(session, account_key(email), address_key(address), values, values)
+    _upsert(session, account_key(email), address_key(address),
+            {"failures": 0, "window_started_at": None, "familiar_until": now + policy.trust},
+            {"failures": 0, "window_started_at": None, "familiar_until": now + policy.trust})
 
 
 def forget_failures(session: DbSession, email: str | None) -> None:
     """Clear every count of an account (after its password was reset by an administrator)."""
     session.execute(update(SignInThrottle).where(SignInThrottle.account == account_key(email))
-                    .values(failures=0, window_started_at=None))
+                    .values({SignInThrottle.failures: 0, SignInThrottle.last_failure_at: None}))

@@ -7,7 +7,8 @@ unpacked sizes — Python's zipfile never unpacks more than a part declares) and
 XML part through expat without building a tree: no DTD (so no entity tricks), a bounded nesting
 depth and number of elements, the shared-strings count (its declared `uniqueCount` first, then
 the real one), and in each worksheet its declared dimension, the rows (blank ones included, and
-the row numbers they claim), the cells per row and their columns, and the cells in all. It stops
+the row numbers they claim), the cells per row and their columns, the elements of each cell
+(rich text) and the cells in all. It stops
 at the first bound crossed with a message that says which, and returns the extent of each sheet
 so openpyxl reads exactly that much. A broken ZIP or XML is a message too.
 
@@ -28,16 +29,27 @@ MAX_BYTES = 5 * 1024 * 1024  # the upload itself
 MAX_ROWS = 20_000  # data rows, blank ones included
 MAX_COLUMNS = 200
 MAX_HEADER_LENGTH = 255  # characters of one column name
-MAX_CELLS = 1_000_000  # cells of a worksheet, empty styled ones included
+# Cells of a worksheet, empty styled ones included: MAX_ROWS rows of 20 columns. The import maps
+# at most 19 fields, so a customer list needs no more; reading 400,000 cells already costs about
+# 5 s of CPU (1,000,000 cost 12.5 s), and no hostile file may cost more than the largest real one.
+MAX_CELLS = 400_000
+MAX_CELL_CHARS = 10_000  # one value: the longest field (notes; 10,000 in the API too), the rest <= 254
+MAX_TEXT_CHARS = 8_000_000  # all values of the table read: 400,000 cells of 20 characters
 MAX_UNPACKED_BYTES = 64 * 1024 * 1024  # all parts of a workbook, unpacked
 MAX_PART_BYTES = 2 * 1024 * 1024  # each part other than worksheets and shared strings, unpacked
 MAX_SHARED_STRINGS = 400_000
 MAX_SHARED_STRINGS_BYTES = 24 * 1024 * 1024
 MAX_PARTS = 500
 MAX_DEPTH = 24
-MAX_ELEMENTS = 4_000_000  # XML elements in all parts
 MAX_OTHER_ELEMENTS = 100_000  # elements of a worksheet outside its rows (merged cells, links…)
 MAX_ELEMENTS_PER_ROW = MAX_COLUMNS * 12  # a cell with rich text has a few elements
+# One cell: <c><v> or <c><is><t>, or rich text of a few formatted runs (<r><rPr>… 7 formats…<t>).
+MAX_ELEMENTS_PER_CELL = 40
+# XML elements in all parts, proportional to the cells: a cell of text is <c><v> in the sheet and
+# <si><t> in the shared strings (4), plus the rows and what a workbook holds besides (styles,
+# relations). Streaming an element through expat costs about 1.5 µs, so a file that exhausts it
+# costs ~2.5 s — less than reading the largest file that is allowed (the old 4,000,000 cost 6-7 s).
+MAX_ELEMENTS = 4 * MAX_CELLS + 2 * MAX_ROWS + 2 * MAX_OTHER_ELEMENTS
 CHUNK = 64 * 1024
 
 SPLIT = "split it into smaller files"
@@ -112,6 +124,7 @@ class _Scan:
         self.column = 0
         self.cell_column = 0
         self.cell_has_value = False
+        self.cell_elements = 0
         self.strings = 0
         self.extent = SheetExtent()
 
@@ -180,7 +193,12 @@ class _Scan:
             place = _reference(attrs.get("r"))
             self.column = place[1] if place else self.column + 1
             self.cell_column, self.cell_has_value = self.column, attrs.get("t") == "inlineStr"
-        elif self.depth == 5 and local in ("v", "is"):
+            self.cell_elements = 0
+            return
+        self.cell_elements += 1
+        if self.cell_elements > MAX_ELEMENTS_PER_CELL:
+            raise broken(f"the cell in row {self.row_number} has more formatting than a value needs")
+        if self.depth == 5 and local in ("v", "is"):
             self.cell_has_value = True
 
     def end(self, name: str) -> None:

@@ -1,6 +1,7 @@
 """The version an edit is based on: no blind overwrite through any door.
 
-Every command that changes an existing customer, contact or customer settings row takes the
+Every command that changes an existing record — a customer (its fields, tabs, status, photo, a
+merge), contact, customer or global settings, request, portal account or operator — takes the
 version the user (or API client) read — `seen_version` — and calls `check_seen_version` once,
 before it changes anything. A door that sends no version is refused (VersionRequired: the
 panel's "reload" message, the API's 428); a stale one is refused by the domain's one

@@ -160,6 +160,19 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+VERSION_SEEN = re.compile(r'<input[^>]*name="version_seen"[^>]*>')
+
+
+def version_on(html: str) -> str:
+    """The version the first form of a page that carries one was rendered with (its hidden
+    version_seen): what a browser sends back."""
+    match = VERSION_SEEN.search(html)
+    assert match, "page has no version_seen"
+    value = re.search(r'value="(\d*)"', match.group(0))
+    assert value, match.group(0)
+    return value.group(1)
+
+
 class Browserless:
     """A test client that signs in and posts forms with their CSRF token, like a browser.
 

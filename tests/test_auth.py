@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from extensions import limiter
+from extensions import db, limiter
 from models import AuditEvent, Operator
 from models.enums import OperatorRole
 from services.transactions import unit_of_work
@@ -144,3 +144,49 @@ def test_production_cookies_are_secure(database_url):
     assert app.config["SESSION_COOKIE_SECURE"] is True
     response = app.test_client().get("/login")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def failed_sign_in_from(app, email: str, environ: dict) -> str | None:
+    """The address a failed sign-in was recorded with, as the request reached the desk."""
+    browser = Browserless(app.test_client())
+    page = browser.get("/login", environ_base=environ).get_data(as_text=True)
+    browser.post("/login", environ_base=environ,
+                 data={"email": email, "password": "wrong", "csrf_token": csrf_from(page)})
+    with app.app_context():
+        return db.session.scalars(select(AuditEvent.ip_address).where(AuditEvent.action == "login_failure")
+                                  .order_by(AuditEvent.id.desc())).first()
+
+
+BEHIND_PROXY = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "192.0.2.99, 203.0.113.9"}
+
+
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(database_url, make_operator):
+    """With TRUSTED_PROXIES=1 the address the proxy appended is the client's (what a client
+    wrote itself, further left, is not); every sign-in attempt is no longer the proxy's."""
+    make_operator("proxied@example.com")
+    app = make_app(database_url, TRUSTED_PROXIES=1)
+    assert failed_sign_in_from(app, "proxied@example.com", BEHIND_PROXY) == "203.0.113.9"
+    # Two clients behind the one proxy: the one that guessed is refused, the other is not.
+    guesser = {**BEHIND_PROXY, "HTTP_X_FORWARDED_FOR": "203.0.113.66"}
+    for _ in range(5):
+        failed_sign_in_from(app, "proxied@example.com", guesser)
+    browser = Browserless(app.test_client())
+    page = browser.get("/login", environ_base=guesser).get_data(as_text=True)
+    refused = browser.post("/login", environ_base=guesser, data={
+        "email": "proxied@example.com", "password": PASSWORD, "csrf_token": csrf_from(page)})
+    assert refused.status_code == 429
+    owner = {**BEHIND_PROXY, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    browser = Browserless(app.test_client())
+    page = browser.get("/login", environ_base=owner).get_data(as_text=True)
+    signed_in = browser.post("/login", environ_base=owner, data={
+        "email": "proxied@example.com", "password": PASSWORD, "csrf_token": csrf_from(page)})
+    assert signed_in.status_code == 302
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(database_url, make_operator):
+    """Anybody can send the header: by default (TRUSTED_PROXIES=0) it must not choose the address
+    the throttle counts on."""
+    make_operator("direct@example.com")
+    app = make_app(database_url)
+    assert app.config["TRUSTED_PROXIES"] == 0
+    assert failed_sign_in_from(app, "direct@example.com", BEHIND_PROXY) == "10.0.0.2"

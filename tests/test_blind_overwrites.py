@@ -2,7 +2,8 @@
 version it was based on, on every door — on SQLite and PostgreSQL.
 
 The table is data, like tests/test_doors_and_rules.py: `CASES` names each door that changes an
-existing customer, contact or customer settings row, and what it sends; each is tried with the
+existing record (customer, contact, customer or global settings, request, portal account,
+operator; a photo and a merge change customers), and what it sends; each is tried with the
 version left out (the panel says "reload", the API answers 428) and with a stale one (the
 panel's "changed meanwhile" message naming who changed what, the API's 412), and nothing may be
 written. A control sends the same change with the version the page rendered (or the API read)
@@ -16,6 +17,7 @@ with one saved and the other refused as stale (412), never both, never a 422.
 
 from __future__ import annotations
 
+import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,19 +29,38 @@ from flask_admin.contrib.sqla import ModelView
 from sqlalchemy import func, inspect, select
 
 from extensions import db
-from models import AuditEvent, Contact, Customer, CustomerSettings, CustomerStatus, Workgroup
+from models import (
+    AuditEvent,
+    Contact,
+    Customer,
+    CustomerSettings,
+    CustomerStatus,
+    GlobalSettings,
+    Operator,
+    PortalAccount,
+    Request,
+    Workgroup,
+)
 from models.enums import CustomerKind
 from services.contacts import save_contact
 from services.customer_settings import save_customer_settings
+from services.operators import save_operator
+from services.portal import create_portal_account, reset_portal_password
+from services.requests import save_request
 from services.secrets import SecretBox
+from services.settings import save_quick_create_rules
 from services.versions import NO_VERSION
 from tests.conftest import ENCRYPTION_KEY, csrf_from, written
 from tests.served_app import WebClient, served
 from tests.test_api import Api, token_of
 from tests.test_doors_and_rules import World, page_text
+from tests.test_photos import png
 
 BOX = SecretBox(ENCRYPTION_KEY)
 STALE = "This record was changed while you were editing it: colleague@example.com changed"
+STALE_BY_BOSS = "This record was changed while you were editing it: boss@example.com changed"
+# The portal's events are on the customer (its History), so the account's own trail is empty.
+STALE_PORTAL = "This record was changed while you were editing it: Somebody else changed it"
 MISSING, STALE_VERSION = "missing", "stale"
 
 
@@ -113,11 +134,14 @@ def rendered_form(browser, page_url: str, action: str) -> dict[str, list[str]]:
 
 class Desk(World):
     """tests/test_doors_and_rules.World (ACME, Olga and Cyril, who changed ACME's notes after
-    `read`), plus: Cyril also changed Jana (after `jana_read`) and ACME's settings (after
-    `settings_read`); a workgroup to tick."""
+    `read`), plus: Cyril also changed Jana (after `jana_read`), ACME's settings (after
+    `settings_read`), ACME's request (after `request_read`) and the password of ACME's portal
+    account (after `portal_read`); the maintainer changed the quick-create rules (after
+    `global_read`) and Cyril's operator account (after `operator_read`); a workgroup to tick; a
+    twin of ACME to merge."""
 
     def __init__(self, *args):
-        super().__init__(*args)
+        super().__init__(*args)  # (app, session, make_operator, new_customer, maintainer, operator)
         session = self.session
         colleague = next(o for o in self.acme.operators if o.email == "colleague@example.com")
         operator = self.who["operator"]
@@ -135,6 +159,28 @@ class Desk(World):
         written(session, lambda: save_contact(session, self.jana, colleague, "SK",
                                               seen_version=self.jana_read))
         self.inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False)))
+        boss = self.who["maintainer"]
+        self.request = written(session, lambda: save_request(
+            session, Request(customer=self.acme, subject="Printer"), operator))
+        self.request_read = self.request.version
+        self.request.subject = "Printer on the 2nd floor"
+        written(session, lambda: save_request(session, self.request, colleague,
+                                              seen_version=self.request_read))
+        account = written(session, lambda: create_portal_account(
+            session, self.acme, operator, username="acme-portal", password="a long portal password",
+            security_group=None))
+        self.portal_read = account.version
+        written(session, lambda: reset_portal_password(session, self.acme, colleague, "Cyril's long password",
+                                                       seen_version=self.portal_read))
+        self.global_read = session.get(GlobalSettings, 1).version
+        written(session, lambda: save_quick_create_rules(session, boss, requires_email=True, threshold=90,
+                                                         seen_version=self.global_read))
+        self.colleague = colleague
+        self.operator_read = colleague.version
+        colleague.last_name = "Changed"
+        written(session, lambda: save_operator(session, colleague, boss, None,
+                                               seen_version=self.operator_read))
+        self.twin = args[3](kind=CustomerKind.COMPANY, company_name="ACME a.s.", operators=[operator])
 
 
 @pytest.fixture
@@ -146,11 +192,18 @@ def state(session) -> tuple:
     """What a refused write must leave as it was."""
     session.expire_all()
     counts = [session.scalar(select(func.count()).select_from(m)) for m in (Customer, Contact, AuditEvent)]
-    customers = sorted((c.id, c.version, c.notes, c.status_id, sorted(o.id for o in c.operators),
-                        sorted(w.id for w in c.workgroups)) for c in session.scalars(select(Customer)))
+    customers = sorted((c.id, c.version, c.notes, c.status_id, c.photo, c.merged_into_id,
+                        sorted(o.id for o in c.operators), sorted(w.id for w in c.workgroups))
+                       for c in session.scalars(select(Customer)))
     contacts = sorted((c.id, c.version, c.title) for c in session.scalars(select(Contact)))
     settings = sorted((s.id, s.version, s.pop3_address) for s in session.scalars(select(CustomerSettings)))
-    return counts, customers, contacts, settings
+    others = [sorted((r.id, r.version, r.subject) for r in session.scalars(select(Request))),
+              sorted((a.id, a.version, a.password_hash, a.is_active)
+                     for a in session.scalars(select(PortalAccount))),
+              sorted((o.id, o.version, o.first_name, o.last_name) for o in session.scalars(select(Operator))),
+              [(g.version, g.view_by_managers, g.duplicate_name_threshold)
+               for g in session.scalars(select(GlobalSettings))]]
+    return counts, customers, contacts, settings, others
 
 
 # -- the doors ------------------------------------------------------------------------------
@@ -158,7 +211,7 @@ def state(session) -> tuple:
 @dataclass(frozen=True)
 class PanelDoor:
     """A panel form: the page that renders it, where it posts, who uses it, what they change,
-    and which record's version it carries (customer, contact or settings)."""
+    which record's version it carries (see `read`) in which field, and the stale message."""
 
     endpoint: str
     who: str
@@ -166,9 +219,13 @@ class PanelDoor:
     action: str
     change: dict
     record: str = "customer"
+    field: str = "version_seen"
+    stale: str = STALE
 
     def read(self, desk: Desk) -> int:
-        return {"customer": desk.read, "contact": desk.jana_read, "settings": desk.settings_read}[self.record]
+        return {"customer": desk.read, "contact": desk.jana_read, "settings": desk.settings_read,
+                "request": desk.request_read, "portal": desk.portal_read, "global": desk.global_read,
+                "operator": desk.operator_read}[self.record]
 
     def send(self, desk: Desk, browser, version: str | int | None):
         """Post the rendered form with the change; `version` "rendered" keeps what the page
@@ -176,12 +233,12 @@ class PanelDoor:
         page = self.page.format(d=desk)
         action = self.action.format(d=desk)
         data = rendered_form(browser, page, action)
-        assert "version_seen" in data, f"{self.endpoint}: the form sends no version_seen"
+        assert self.field in data, f"{self.endpoint}: the form sends no {self.field}"
         data.update({k: v(desk) if callable(v) else v for k, v in self.change.items()})
         if version is None:
-            del data["version_seen"]
+            del data[self.field]
         elif version != "rendered":
-            data["version_seen"] = [str(version)]
+            data[self.field] = [str(version)]
         answer = browser.post(action, data=data)
         text = page_text(answer.get_data(as_text=True))
         if answer.status_code == 302:  # a dialog answers with the page it came from: its messages
@@ -213,6 +270,7 @@ def _settings(tab: str, change: dict) -> PanelDoor:
     return PanelDoor("customer_settings", "operator", url, url, change, "settings")
 
 
+MERGE = "/admin/customers/merge/?survivor={d.acme.id}&other={d.twin.id}"
 CASES: dict[str, PanelDoor | ApiDoor] = {
     "edit form (Basic information)": PanelDoor(
         "customers.edit_view", "operator", "/admin/customers/edit/?id={d.acme.id}",
@@ -235,6 +293,29 @@ CASES: dict[str, PanelDoor | ApiDoor] = {
     "contact's edit form": PanelDoor(
         "contacts.edit_view", "operator", "/admin/contacts/edit/?id={d.jana.id}",
         "/admin/contacts/edit/?id={d.jana.id}", {"title": ["Olga's"]}, "contact"),
+    "photo upload": PanelDoor(
+        "customer_photo", "operator", "/admin/customers/details/?id={d.acme.id}",
+        "/admin/customers/photo/?id={d.acme.id}",
+        {"photo": lambda d: [(io.BytesIO(png(size=(40, 30))), "photo.png")]}),
+    "merge": PanelDoor(
+        "customers.merge_view", "maintainer", MERGE, MERGE, {}, field="survivor_version"),
+    "request's edit form": PanelDoor(
+        "requests.edit_view", "operator", "/admin/requests/edit/?id={d.request.id}",
+        "/admin/requests/edit/?id={d.request.id}", {"subject": ["Olga's subject"]}, "request"),
+    "portal: reset the password": PanelDoor(
+        "customer_portal", "operator", "/admin/customers/portal/?id={d.acme.id}",
+        "/admin/customers/portal/?id={d.acme.id}", {"password": ["Olga's long password"]}, "portal",
+        stale=STALE_PORTAL),
+    "ownership rights": PanelDoor(
+        "ownership-rights", "maintainer", "/admin/ownership-rights/", "/admin/ownership-rights/",
+        {"edit_by_managers": ["on"]}, "global", stale=STALE_BY_BOSS),
+    "quick-create rules": PanelDoor(
+        "quick-create-rules", "maintainer", "/admin/quick-create-rules/", "/admin/quick-create-rules/",
+        {"duplicate_name_threshold": ["75"]}, "global", stale=STALE_BY_BOSS),
+    "operator's edit form": PanelDoor(
+        "operators.edit_view", "maintainer", "/admin/operators/edit/?id={d.colleague.id}",
+        "/admin/operators/edit/?id={d.colleague.id}", {"first_name": ["Cyrilo"]}, "operator",
+        stale=STALE_BY_BOSS),
     "API PATCH customer": ApiDoor("api_customers.update", "operator", "patch", "/customers/{d.acme.id}",
                                   {"notes": "Mine"}),
     "API PUT operators": ApiDoor("api_customers.set_operators", "maintainer", "put",
@@ -247,7 +328,6 @@ CASES: dict[str, PanelDoor | ApiDoor] = {
 NEW_ONLY = "creates a new record: there is no version to be based on"
 DELETES = "deletes (the delete right and the confirmation page decide; nothing typed is overwritten)"
 ACTION = "one deliberate action with nothing typed (a new key, a push of the current settings)"
-NOT_MINE = "not a customer, contact or settings record of this item's doors: reported to the lead"
 # Endpoints of the panel and the API that write but edit no versioned record of theirs, and why.
 LEFT_OUT = {
     "customers.create_view": NEW_ONLY, "contacts.create_view": NEW_ONLY, "requests.create_view": NEW_ONLY,
@@ -261,30 +341,25 @@ LEFT_OUT = {
     "customers.ajax_update": "no column_editable_list: Flask-Admin answers 404 (tested below)",
     "contacts.ajax_update": "no column_editable_list: Flask-Admin answers 404 (tested below)",
     "requests.ajax_update": "no column_editable_list: Flask-Admin answers 404",
-    "requests.edit_view": "a request has no version column (adding one needs a migration this issue does "
-                          "not name): reported",
     "customer_computers": ACTION, "api_customers.rotate_key": ACTION, "api_customers.push": ACTION,
-    "customer_portal": "the portal account has no version column; each button (create, reset the "
-                       "password, enable, disable) is one deliberate action with nothing typed to lose",
-    "customer_photo": "an upload replaces the photo as a whole, on purpose; services/photos.py takes no "
-                      "version (not this item's file): reported",
     "customers.quick_create_view": NEW_ONLY, "wizard": NEW_ONLY + " (the wizard's draft is the user's own)",
-    "customers.merge_view": "the merge page sends both records' versions to services.merge (its own "
-                            "check, not this item's file): reported",
     "customers.merge_undo_view": "undoing a merge checks the survivor is unchanged since (services.merge)",
     "audit": "the audit trail cannot be created, edited or deleted (Flask-Admin refuses)",
     "bulk-import": "a CSV/XLSX row is based on no version a person read: it updates the current record "
                    "(services.versions.ON_CURRENT)",
     "directory": "directory sources have no version column; a directory run is a system job (ON_CURRENT)",
-    "ownership-rights": NOT_MINE, "quick-create-rules": NOT_MINE, "profile": NOT_MINE,
-    "api-tokens": NOT_MINE, "operators": NOT_MINE,
+    "operators.create_view": NEW_ONLY, "operators.delete_view": DELETES, "operators.action_view": DELETES,
+    "operators.ajax_update": "no column_editable_list: Flask-Admin answers 404",
+    "profile": "the signed-in operator's own password: the current password is the precondition",
+    "api-tokens": "creates or revokes a token: nothing typed is overwritten",
     "api_computers.register": "the agent's door: registers a computer", "api_computers.agent_settings":
         "the agent's door: reads its settings", "api_customers.duplicates": "a search: writes nothing",
     "auth.login": "signs in", "auth.logout": "signs out",
 }
 # Lookup tables (teams, statuses, SLA levels, sites, buildings, departments, workgroups, security
 # groups) have no version column; a view of a versioned model must be decided above.
-VERSIONED = {"Customer", "Contact", "CustomerSettings", "GlobalSettings"}
+VERSIONED = {"Customer", "Contact", "CustomerSettings", "GlobalSettings", "Request", "PortalAccount",
+             "Operator"}
 
 
 def write_endpoints(app) -> set[str]:
@@ -340,7 +415,7 @@ def test_an_edit_without_its_version_or_with_a_stale_one_changes_nothing(desk, s
         else:
             status, text = door.send(desk, client, None if sent == MISSING else door.read(desk))
             assert status in (200, 302), (sent, status, text[:1500])
-            assert (NO_VERSION if sent == MISSING else STALE) in text, (sent, text[-2000:])
+            assert (NO_VERSION if sent == MISSING else door.stale) in text, (sent, text[-2000:])
         assert state(session) == before, sent
 
 

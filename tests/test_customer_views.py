@@ -13,7 +13,7 @@ from sqlalchemy import event
 from extensions import db
 from models import AuditEvent, Building, Contact, Customer, Department, Site, SlaLevel
 from models.enums import CustomerKind, PhoneType
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, version_on
 
 
 @pytest.fixture
@@ -290,15 +290,18 @@ def test_photo_upload_thumbnail_and_refusal(maintainer_client, people, session, 
     details_url = f"/admin/customers/details/?id={people['kovac'].id}"
     page = maintainer_client.get(details_url).get_data(as_text=True)
     response = maintainer_client.post(f"/admin/customers/photo/?id={people['kovac'].id}", data={
-        "photo": (io.BytesIO(buffer.getvalue()), "me.png"), "csrf_token": csrf_from(page)},
+        "photo": (io.BytesIO(buffer.getvalue()), "me.png"), "csrf_token": csrf_from(page),
+        "version_seen": version_on(page)},
         content_type="multipart/form-data", follow_redirects=True)
     assert "The photo was saved." in response.get_data(as_text=True)
     thumb = maintainer_client.get(f"/admin/customers/photo-file/{people['kovac'].id}/thumb")
     assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.data)).size == (96, 64)
     listing = maintainer_client.get("/admin/customers/").get_data(as_text=True)
     assert f'src="/admin/customers/photo-file/{people["kovac"].id}/thumb"' in listing
+    page = maintainer_client.get(details_url).get_data(as_text=True)
     refused = maintainer_client.post(f"/admin/customers/photo/?id={people['kovac'].id}", data={
-        "photo": (io.BytesIO(b"GIF89a not really"), "x.png"), "csrf_token": csrf_from(page)},
+        "photo": (io.BytesIO(b"GIF89a not really"), "x.png"), "csrf_token": csrf_from(page),
+        "version_seen": version_on(page)},
         content_type="multipart/form-data", follow_redirects=True)
     assert "PNG, JPEG or WebP" in refused.get_data(as_text=True)
 

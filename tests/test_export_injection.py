@@ -54,6 +54,48 @@ def test_restore_is_the_exact_inverse_of_neutralise(value):
     assert restore_cell(written) == value
 
 
+# What a spreadsheet skips before it looks for a formula: spaces of every kind, line breaks,
+# control characters, invisible format characters — and the small forms of the triggers.
+HIDDEN_STARTS = [" =1+1", '  =HYPERLINK("http://evil.example")', "\u00a0=1+1", "\u3000=1+1", "\n=1+1",
+                 "\x00=1+1", "\u200b=1+1", "\ufeff=1+1", "\x0b=1", "\x0c=1", "\u2028=1", "\x01=1+1",
+                 "\u202e=1", "\ufe66 1+1", "\ufe62 1", "\ufe63 1", "\ufe6b x", " \u00a0\ufeff@SUM(1)",
+                 " \tabc", "' =1", "\u200b'=1"]
+
+
+@pytest.mark.parametrize("value", HIDDEN_STARTS)
+def test_a_formula_behind_invisible_characters_is_neutralised(value):
+    written = neutralise_cell(value)
+    assert written == "'" + value
+    assert restore_cell(written) == value
+
+
+@pytest.mark.parametrize("value", ["a =1", " plain", "\u200b", "\u00a0", "x\t=1", "%0A=1", "|cmd", "'quoted"])
+def test_text_that_only_contains_a_trigger_later_stays_as_it_is(value):
+    assert neutralise_cell(value) == value and restore_cell(value) == value
+
+
+HIDDEN = [" ", "\u00a0", "\u3000", "\n", "\x00", "\u200b", "\ufeff", "\x0b", "\x0c", "\u2028", "\x01"]
+TRIGGERS = ["=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufe66", "\ufe62",
+            "\ufe63", "\ufe6b"]
+
+
+@given(st.text(alphabet=st.sampled_from([*HIDDEN, *TRIGGERS, "'", "a", "1"]), max_size=6))
+def test_restore_is_exact_and_nothing_hidden_starts_a_formula(value):
+    written = neutralise_cell(value)
+    assert restore_cell(written) == value
+    visible = value.lstrip("".join(HIDDEN) + "'")
+    if visible.startswith(tuple(TRIGGERS)) or any(c in "\t\r" for c in value[:len(value) - len(visible)]):
+        assert written.startswith("'")
+
+
+def test_a_workbook_strips_control_characters_before_neutralising():
+    """"\x01=1+1" (XML cannot hold \x01) must not become the formula text "=1+1"."""
+    data = xlsx_bytes("Customers", ["Name"], [["\x01=1+1"], ["\x00 =SUM(1)"], ["\x02\x03", "x"]])
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    # The last row's first cell held control characters only: it is left empty.
+    assert [row[0].value for row in sheet.iter_rows()] == ["Name", "'=1+1", "' =SUM(1)", None]
+
+
 def test_a_workbook_holds_only_text_cells():
     data = xlsx_bytes("Customers", ["Name", "=Header"], [[LINK, 12], ["\x01bell", None]])
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
@@ -124,6 +166,16 @@ def test_our_own_export_uploaded_again_gives_back_the_same_values(session, maint
     assert report.counts()["unchanged"] == 1, report.as_dict()
     session.expire_all()
     assert session.get(Customer, hostile.id).company_name == LINK
+
+
+def test_rejected_rows_file_neutralises_a_formula_behind_a_space(session, maintainer):
+    hidden = "\u200b" + DDE  # kept by the reader (it strips spaces)
+    table = read_table(f"Firma;IČO;E-mail\n{hidden};1;zle\n".encode())
+    report = run_import(session, maintainer, table.rows, suggest_mapping(table.headers), [], OnMatch.SKIP,
+                        SaveOptions("SK"), dry_run=True)
+    data = rejected_csv(table.headers, [r.__dict__ for r in report.rejected])
+    assert data.decode("utf-8-sig").splitlines()[1].startswith("'\u200b=cmd|")
+    assert read_table(data).rows[0].values["Firma"] == hidden
 
 
 def test_rejected_rows_file_neutralises_and_comes_back_as_it_was(session, maintainer):

@@ -134,7 +134,8 @@ def test_choosing_the_others_manager_when_it_is_the_survivor_is_refused(
                                                                           "other": clerk.id})
     token = page.get_data(as_text=True).split('name="csrf_token"')[1].split('value="')[1].split('"')[0]
     answer = maintainer_client.post("/admin/customers/merge/", data={
-        "csrf_token": token, "survivor": boss.id, "other": clerk.id, "field_manager_id": "other"})
+        "csrf_token": token, "survivor": boss.id, "other": clerk.id, "field_manager_id": "other",
+        "survivor_version": boss.version, "other_version": clerk.version})
     assert answer.status_code == 200 and "own manager" in answer.get_data(as_text=True)
 
 

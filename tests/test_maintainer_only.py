@@ -108,7 +108,7 @@ def test_maintainer_creates_an_operator_who_can_sign_in(maintainer_client, app, 
 def test_last_active_maintainer_cannot_lock_everyone_out(maintainer_client, maintainer, session):
     response = maintainer_client.submit(f"/admin/operators/edit/?id={maintainer.id}", {
         "email": maintainer.email, "first_name": "Mia", "last_name": "Maintainer",
-        "role": "operator", "is_active": "y"})
+        "role": "operator", "is_active": "y", "version_seen": str(maintainer.version)})
     assert "last active maintainer" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(type(maintainer), maintainer.id).is_maintainer

@@ -62,6 +62,33 @@ def test_a_maintainer_reaches_their_own_servers_but_never_the_metadata_service()
         assert refusal(metadata, 25, Protocol.SMTP, Reach.ANY).outcome == Outcome.NOT_ALLOWED
 
 
+# IPv6 addresses carrying a local IPv4 address: IPv4-compatible, IPv4-translated, NAT64 (well-known
+# and local-use prefixes), 6to4 and Teredo (client 127.0.0.1, obfuscated as 80ff:fffe).
+CARRYING_LOCAL = ["::127.0.0.1", "::7f00:1", "64:ff9b::7f00:1", "::ffff:0:7f00:1", "2002:7f00:1::1",
+                  "[2002:a9fe:a9fe::1]", "64:ff9b::a9fe:1", "64:ff9b:1::7f00:1", "64:ff9b:1:7f00:1::",
+                  "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:7f00:1::1", "::0.0.0.0"]
+CARRYING_ORDINARY = ["64:ff9b::c000:20a", "2002:c000:20a::25", "2001:0:4136:e378:8000:63bf:3fff:f5f5"]
+
+
+@pytest.mark.parametrize("address", CARRYING_LOCAL)
+def test_an_ipv6_address_carrying_a_local_ipv4_address_is_local(address):
+    """What a NAT64 gateway, a 6to4 relay or a Teredo tunnel would deliver to the machine itself
+    (or a dual-stack socket to its loopback) is checked as the IPv4 address it carries."""
+    refused = refusal(address, 25, Protocol.SMTP, Reach.LIMITED)
+    assert refused.outcome == Outcome.NOT_ALLOWED and refused.field == "host"
+
+
+@pytest.mark.parametrize("address", CARRYING_ORDINARY)
+def test_an_ipv6_address_carrying_an_ordinary_ipv4_address_is_ordinary(address):
+    assert allowed_destination(address, 25, Protocol.SMTP, Reach.LIMITED).addresses == (address.strip("[]"),)
+
+
+def test_the_metadata_service_carried_in_ipv6_is_refused_to_a_maintainer_too():
+    for address in ("64:ff9b::a9fe:a9fe", "::169.254.169.254", "2002:a9fe:a9fe::1", "::ffff:0:a9fe:a9fe"):
+        assert refusal(address, 25, Protocol.SMTP, Reach.ANY).outcome == Outcome.NOT_ALLOWED
+    assert allowed_destination("64:ff9b::7f00:1", 2525, Protocol.SMTP, Reach.ANY).port == 2525
+
+
 def test_every_address_of_a_name_is_checked():
     """A name answering a public and a loopback address (the DNS rebinding trick) is refused."""
     def two(host, port):

@@ -21,7 +21,7 @@ from services import photos
 from services.errors import PermissionDenied
 from services.photos import photo_paths, remove_photo, store_photo
 from services.transactions import unit_of_work
-from tests.conftest import refusal, written
+from tests.conftest import refusal, version_on, written
 
 ORIENTATION, MAKE = 0x0112, 0x010F
 
@@ -277,13 +277,16 @@ def test_the_details_page_uploads_shows_and_removes_a_photo(maintainer_client, s
     from tests.conftest import csrf_from
 
     details = f"/admin/customers/details/?id={customer.id}"
-    token = csrf_from(maintainer_client.get(details).get_data(as_text=True))
+    page = maintainer_client.get(details).get_data(as_text=True)
+    token, version = csrf_from(page), version_on(page)
     url = f"/admin/customers/photo/?id={customer.id}"
     gif = (io.BytesIO(b"GIF89a"), "x.gif")
-    refused = maintainer_client.post(url, data={"csrf_token": token, "photo": gif}, follow_redirects=True)
+    refused = maintainer_client.post(url, data={"csrf_token": token, "photo": gif, "version_seen": version},
+                                     follow_redirects=True)
     assert photos.NOT_AN_IMAGE in refused.get_data(as_text=True)
     assert stored_column(session, customer.id) is None
-    saved = maintainer_client.post(url, data={"csrf_token": token, "photo": (io.BytesIO(png()), "p.png")})
+    saved = maintainer_client.post(url, data={"csrf_token": token, "photo": (io.BytesIO(png()), "p.png"),
+                                              "version_seen": version})
     assert saved.status_code == 302 and saved.headers["Location"].endswith(details)
     session.expire_all()
     name = stored_column(session, customer.id)
@@ -291,7 +294,9 @@ def test_the_details_page_uploads_shows_and_removes_a_photo(maintainer_client, s
     thumb = maintainer_client.get(f"/admin/customers/photo-file/{customer.id}/thumb")
     assert thumb.status_code == 200 and thumb.mimetype == "image/png"
     assert maintainer_client.get(f"/admin/customers/photo-file/{customer.id}/huge").status_code == 404
-    removed = maintainer_client.post(url, data={"csrf_token": token, "remove": "1"}, follow_redirects=True)
+    version = version_on(maintainer_client.get(details).get_data(as_text=True))
+    removed = maintainer_client.post(url, data={"csrf_token": token, "remove": "1", "version_seen": version},
+                                     follow_redirects=True)
     assert "The photo was removed." in removed.get_data(as_text=True)
     assert stored_column(session, customer.id) is None
     assert not any(Path(app.config["PHOTO_DIR"]).glob(name.split(".")[0] + "*"))

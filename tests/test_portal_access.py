@@ -7,6 +7,7 @@ from models import AuditEvent, PortalAccount, SecurityGroup
 from models.enums import CustomerKind
 from services.operators import verify_password
 from services.transactions import USERNAME_TAKEN
+from tests.conftest import version_on
 
 
 @pytest.fixture
@@ -29,8 +30,11 @@ def test_create_reset_and_disable(operator_client, session, acme):
     assert account.must_change_password and verify_password(account.password_hash, "first password 1")
     page = operator_client.get(url).get_data(as_text=True)
     assert "Portal users" in page and "first password 1" not in page and "$argon2" not in page
-    assert operator_client.submit(url, {"action": "reset", "password": "temporary pass 2"}).status_code == 302
-    assert operator_client.submit(url, {"action": "disable"}).status_code == 302
+    assert operator_client.submit(url, {"action": "reset", "password": "temporary pass 2",
+                                        "version_seen": version_on(page)}).status_code == 302
+    page = operator_client.get(url).get_data(as_text=True)
+    disabled = operator_client.submit(url, {"action": "disable", "version_seen": version_on(page)})
+    assert disabled.status_code == 302
     session.expire_all()
     account = session.query(PortalAccount).one()
     assert verify_password(account.password_hash, "temporary pass 2") and not account.is_active

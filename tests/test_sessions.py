@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from models import AuditEvent, Operator
 from services.operators import verify_password
-from tests.conftest import PASSWORD, Browserless, csrf_from
+from tests.conftest import PASSWORD, Browserless, csrf_from, version_on
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -124,7 +124,9 @@ def edit_operator(maintainer_client, operator, *, active: bool):
             "role": "operator"}
     if active:
         data["is_active"] = "y"
-    response = maintainer_client.submit(f"/admin/operators/edit/?id={operator.id}", data)
+    url = f"/admin/operators/edit/?id={operator.id}"
+    data["version_seen"] = version_on(maintainer_client.get(url).get_data(as_text=True))
+    response = maintainer_client.submit(url, data)
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
@@ -144,7 +146,8 @@ def test_a_maintainer_setting_a_new_password_ends_the_operators_sessions(app, op
     browser = signed_in_client(app, operator.email)
     response = maintainer_client.submit(f"/admin/operators/edit/?id={operator.id}", {
         "email": operator.email, "first_name": operator.first_name, "last_name": operator.last_name,
-        "role": "operator", "is_active": "y", "password": NEW_PASSWORD})
+        "role": "operator", "is_active": "y", "password": NEW_PASSWORD,
+        "version_seen": str(operator.version)})
     assert response.status_code == 302
     assert not is_signed_in(browser)
     assert is_signed_in(signed_in_client(app, operator.email, NEW_PASSWORD))

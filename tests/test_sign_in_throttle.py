@@ -1,21 +1,28 @@
 """Nobody can lock another person out of signing in, while guessing stays slow.
 
-Wrong passwords are counted per account and address pair (refused after a few, for a while),
-and per account over all unfamiliar addresses (refused for those only): an attacker on another
-address cannot keep the real user out, and the counts live in the database, so every worker
-process sees the same ones. Run on SQLite and PostgreSQL, with the production rate limiting on."""
+Wrong passwords are counted per account and address pair (an unfamiliar address is refused
+after a few, for a while) and per account over all unfamiliar addresses (a delay of at most 30 s
+before each further attempt, never a refusal): an attacker on another address — or on many, or on
+the owner's own — cannot keep the real user out, and the counts live in the database, so every
+worker process sees the same ones. Run on SQLite and PostgreSQL, with the production rate limiting
+on. Nothing sleeps: the service takes `now`, and the HTTP tests move the stored failures back."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from extensions import limiter
+from extensions import db, limiter
+from models import SignInThrottle
 from models.base import utcnow
 from services.sign_in_throttle import (
+    SignInThrottled,
     ThrottlePolicy,
+    Wait,
     address_key,
+    check_sign_in_allowed,
     note_failure,
     note_success,
     seconds_to_wait,
@@ -72,6 +79,25 @@ def test_the_refused_address_is_refused_even_with_the_right_password(limited, op
     assert attacker.get("/admin/customers/").status_code == 302  # not signed in
 
 
+def seed_failures(app, account: str, addresses, times: int = 1) -> None:
+    """Failures written as the service writes them, at this moment: enough of them to put the
+    account at the 30 s cap, so what follows holds however slowly the test runs (under 30 s)."""
+    with app.app_context():
+        policy = ThrottlePolicy.from_config(app.config)
+        for address in addresses:
+            for _ in range(times):
+                with unit_of_work(db.session):
+                    note_failure(db.session, account, address, policy)
+
+
+def let_time_pass(app, account: str, seconds: int) -> None:
+    """The account's failures moved `seconds` into the past: waiting without sleeping."""
+    with app.app_context(), unit_of_work(db.session):
+        for row in db.session.scalars(select(SignInThrottle).where(SignInThrottle.account == account)):
+            if row.last_failure_at is not None:
+                row.last_failure_at -= timedelta(seconds=seconds)
+
+
 def test_many_addresses_slow_the_account_for_unfamiliar_ones_but_not_where_its_owner_signed_in(
         limited, operator):
     owner = from_address(limited, REAL_USER)
@@ -79,11 +105,51 @@ def test_many_addresses_slow_the_account_for_unfamiliar_ones_but_not_where_its_o
     owner.client.delete_cookie("session")
     botnet = [from_address(limited, f"192.0.2.{n}") for n in range(1, 9)]
     assert [bot.login(operator.email, "guess").status_code for bot in botnet] == [422] * 8
-    # Eight failures from unfamiliar addresses: further unfamiliar ones wait, with any password.
+    seed_failures(limited, operator.email, [f"192.0.2.{n}" for n in range(9, 14)])  # at the cap
+    # Unfamiliar addresses wait for the delay after the last failure, with any password…
     newcomer = from_address(limited, "192.0.2.200")
     refused = newcomer.login(operator.email)
-    assert refused.status_code == 429
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 30
     assert "from unfamiliar places" in refused.get_data(as_text=True)
+    # …where the owner signed in before, nothing waits.
+    assert owner.login(operator.email).status_code == 302
+
+
+def test_an_owner_who_never_signed_in_gets_in_after_the_delay_however_many_addresses_guess(
+        limited, operator):
+    """The attack: four addresses × five wrong passwords (and more), IPv4 and IPv6 networks. The
+    owner, on an address the account does not know, waits at most 30 seconds — never a window."""
+    attackers = [f"203.0.113.{n}" for n in range(1, 5)] + [f"2001:db8:{n}::1" for n in range(4)]
+    browser = from_address(limited, attackers[0])
+    assert [browser.login(operator.email, "guess").status_code for _ in range(5)] == [422] * 5
+    seed_failures(limited, operator.email, attackers[1:], times=5)
+    owner = from_address(limited, "192.0.2.55")  # a hotel
+    waiting = owner.login(operator.email)
+    assert waiting.status_code == 429
+    assert 1 <= int(waiting.headers["Retry-After"]) <= 30
+    page = waiting.get_data(as_text=True)
+    assert "Try again in" in page and "seconds" in page and "minute" not in page
+    # Attempts during the delay do not count: the delay does not grow while the owner retries.
+    for _ in range(5):
+        assert 1 <= int(owner.login(operator.email).headers["Retry-After"]) <= 30
+    let_time_pass(limited, operator.email, 30)
+    assert owner.login(operator.email).status_code == 302
+    assert owner.get("/admin/customers/").status_code == 200
+
+
+def test_somebody_sharing_the_owners_address_cannot_lock_it_out(limited, operator):
+    """The same office NAT (or the same proxy without TRUSTED_PROXIES): the address the owner
+    signs in from is familiar, so it is slowed by its own failures, never refused for a window."""
+    office = from_address(limited, "10.0.0.1")
+    assert office.login(operator.email).status_code == 302
+    intruder = from_address(limited, "10.0.0.1")
+    assert [intruder.login(operator.email, "guess").status_code for _ in range(5)] == [422] * 5
+    seed_failures(limited, operator.email, ["10.0.0.1"], times=5)  # ten: its delay is at the cap
+    owner = from_address(limited, "10.0.0.1")
+    waiting = owner.login(operator.email)
+    assert waiting.status_code == 429 and 1 <= int(waiting.headers["Retry-After"]) <= 30
+    assert "from your address" in waiting.get_data(as_text=True)
+    let_time_pass(limited, operator.email, 30)
     assert owner.login(operator.email).status_code == 302
 
 
@@ -148,12 +214,14 @@ def test_a_known_address_stays_open_while_the_account_is_attacked_and_its_trust_
         note_success(session, "b@example.com", REAL_USER, POLICY, now=start)
     for n in range(5):
         fail(session, "b@example.com", f"192.0.2.{n}", start)
-    assert seconds_to_wait(session, "b@example.com", "192.0.2.99", POLICY, now=start) == 15 * 60
+    assert seconds_to_wait(session, "b@example.com", "192.0.2.99", POLICY, now=start) == 1
+    fail(session, "b@example.com", "192.0.2.9", start + timedelta(seconds=1))
+    assert seconds_to_wait(session, "b@example.com", "192.0.2.99", POLICY, now=start) == 3
     assert seconds_to_wait(session, "b@example.com", REAL_USER, POLICY, now=start) is None
     much_later = start + timedelta(days=91)
     for n in range(5):
         fail(session, "b@example.com", f"192.0.2.{n}", much_later)
-    assert seconds_to_wait(session, "b@example.com", REAL_USER, POLICY, now=much_later) == 15 * 60
+    assert seconds_to_wait(session, "b@example.com", REAL_USER, POLICY, now=much_later) == 1
 
 
 def test_addresses_of_one_ipv6_network_count_as_one():
@@ -173,3 +241,67 @@ def test_expired_counts_are_pruned(session):
         fail(session, f"gone{n}@example.com", ATTACKER, start)
     fail(session, "fresh@example.com", ATTACKER, start + timedelta(hours=1))
     assert session.scalar(select(func.count()).select_from(SignInThrottle)) == 1
+
+
+def attack_at_the_gate(session, account, addresses, start, policy):
+    """Each address guesses the moment the account lets the next guess in; the waits it met."""
+    now, waits = start, []
+    for address in addresses:
+        wait = seconds_to_wait(session, account, address, policy, now=now)
+        if wait is not None:
+            waits.append(wait)
+            now += timedelta(seconds=wait)
+        with unit_of_work(session):
+            note_failure(session, account, address, policy, now=now)
+    return waits, now
+
+
+@pytest.mark.parametrize("network", ["203.0.113.{}", "2001:db8:{}::1"])
+def test_the_delay_doubles_up_to_30_seconds_and_the_owner_gets_in_after_it(session, network):
+    """The default policy (5 per address, 20 per account): four addresses × five failures, then
+    a botnet — a new address for every guess. Guessing slows to one per 30 s, the owner on a new
+    address is never kept out for longer than that."""
+    policy, start = ThrottlePolicy(), utcnow()
+    waits, now = attack_at_the_gate(session, "c@example.com",
+                                    [network.format(n) for n in range(4) for _ in range(5)], start, policy)
+    assert waits == []  # twenty failures, none of them slowed: the addresses' own limits hold
+    owner = "192.0.2.55"
+    assert seconds_to_wait(session, "c@example.com", owner, policy, now=now) == 1
+    botnet = [f"198.51.100.{n}" for n in range(1, 11)]
+    waits, now = attack_at_the_gate(session, "c@example.com", botnet, now, policy)
+    assert waits == [1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
+    with pytest.raises(SignInThrottled) as slowed:
+        check_sign_in_allowed(session, "c@example.com", owner, policy, now=now)
+    assert slowed.value.reason == Wait.UNFAMILIAR and slowed.value.seconds == 30
+    assert "Try again in 30 seconds" in str(slowed.value)
+    assert seconds_to_wait(session, "c@example.com", owner, policy, now=now + timedelta(seconds=30)) is None
+
+
+def test_a_familiar_address_shared_with_an_attacker_is_slowed_never_refused(session):
+    """The owner's office NAT: the intruder's failures there count on the familiar pair alone,
+    which waits the doubling delay beyond its own limit, never the window."""
+    start = utcnow()
+    with unit_of_work(session):
+        note_success(session, "d@example.com", "10.0.0.1", POLICY, now=start)
+    waits, now = attack_at_the_gate(session, "d@example.com", ["10.0.0.1"] * 10, start, POLICY)
+    assert waits == [1, 2, 4, 8, 16, 30, 30]  # after its own three, then at most 30 s each
+    with pytest.raises(SignInThrottled) as slowed:
+        check_sign_in_allowed(session, "d@example.com", "10.0.0.1", POLICY, now=now)
+    assert slowed.value.reason == Wait.SLOWED and "from your address" in str(slowed.value)
+    assert seconds_to_wait(session, "d@example.com", "10.0.0.1", POLICY,
+                           now=now + timedelta(seconds=30)) is None
+    # The same failures from an unfamiliar address refuse it (itself only) for the window.
+    fail(session, "d@example.com", ATTACKER, now, times=3)
+    with pytest.raises(SignInThrottled) as refused:
+        check_sign_in_allowed(session, "d@example.com", ATTACKER, POLICY, now=now)
+    assert refused.value.reason == Wait.ADDRESS and refused.value.seconds == 15 * 60
+
+
+def test_the_account_count_is_forgotten_a_window_after_its_last_failure(session):
+    start = utcnow()
+    waits, now = attack_at_the_gate(session, "e@example.com", [f"192.0.2.{n}" for n in range(8)],
+                                    start, POLICY)
+    assert waits == [1, 2, 4]
+    newcomer = "192.0.2.200"
+    assert seconds_to_wait(session, "e@example.com", newcomer, POLICY, now=now) == 8
+    assert seconds_to_wait(session, "e@example.com", newcomer, POLICY, now=now + POLICY.window) is None

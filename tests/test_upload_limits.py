@@ -18,7 +18,7 @@ from models import ImportMapping
 from services.bulk_import_files import ImportFileError, read_table
 from services.import_mappings import MAX_REMEMBERED, remember_mapping, remembered_mapping
 from services.transactions import unit_of_work
-from services.upload_limits import MAX_COLUMNS, MAX_ROWS
+from services.upload_limits import MAX_CELL_CHARS, MAX_CELLS, MAX_COLUMNS, MAX_ROWS, MAX_TEXT_CHARS
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"
@@ -272,3 +272,115 @@ def test_the_mapping_page_remembers_in_the_database(operator_client, session, im
 def test_the_delimiter_is_told_from_the_first_rows(text, delimiter):
     """Told by a linear look at the first rows (csv.Sniffer took 29 s on a crafted 5 MB line)."""
     assert read_table(text.encode()).delimiter == delimiter
+
+
+# -- what one value, all values and each cell may cost (issue 14, item 5) ------------------------
+
+def one_text_in_every_row(text: str, rows: int) -> bytes:
+    """A workbook whose data rows all refer to one shared text: small on disk however long the text."""
+    data = with_strings(f"<si><t>Firma</t></si><si><t>{text}</t></si>", declared=2)
+    body = '<row r="1"><c r="A1" t="s"><v>0</v></c></row>' + "".join(
+        f'<row r="{n}"><c r="A{n}" t="s"><v>1</v></c></row>' for n in range(2, rows + 2))
+    return patched(data, SHEET, lambda x: sheet_data(x, body, dimension=f"A1:A{rows + 1}"))
+
+
+def test_a_value_longer_than_any_field_is_refused_with_its_row_and_column():
+    """The attacker's 7 kB workbook: one 100 kB text used by 300 rows became a 60 MB state file."""
+    data = one_text_in_every_row(("ab " * 33_333).strip(), 300)
+    assert len(data) < 10_000
+    refused(data, f"Row 2, column “Firma”: the value has 99,998 characters; no field takes more than "
+                  f"{MAX_CELL_CHARS:,}")
+    refused(("Firma;Poznámka\nAcme;ok\nBeta;" + "x" * (MAX_CELL_CHARS + 1) + "\n").encode(),
+            "Row 3, column “Poznámka”")
+    # As long as the longest field (notes) takes is read.
+    table = read_table(("Firma;Poznámka\nAcme;" + "x" * MAX_CELL_CHARS + "\n").encode())
+    assert len(table.rows[0].values["Poznámka"]) == MAX_CELL_CHARS
+
+
+def test_all_values_together_are_bounded():
+    rows = MAX_TEXT_CHARS // MAX_CELL_CHARS + 1
+    data = one_text_in_every_row("x" * MAX_CELL_CHARS, rows)
+    assert len(data) < 100_000
+    refused(data, f"more than {MAX_TEXT_CHARS:,} characters of values")
+
+
+def rich_cells(rows: int, runs: int, run: str = "<r><t>a</t></r>") -> bytes:
+    cell = run * runs
+    body = HEADER_ROW + "".join(f'<row r="{n}"><c r="A{n}" t="inlineStr"><is>{cell}</is></c></row>'
+                                for n in range(2, rows + 2))
+    return patched(workbook(), SHEET, lambda x: sheet_data(x, body, dimension=f"A1:A{rows + 1}"))
+
+
+def test_a_cell_of_endless_rich_text_is_refused_at_once_and_real_rich_text_is_read():
+    """790 runs per cell: the pre-scan streamed 4 million elements (7 s) before refusing it."""
+    refused(rich_cells(5_000, 790), "The Excel file cannot be read: the cell in row 2 has more formatting")
+    bold = ('<r><rPr><b/><sz val="11"/><color theme="1"/><rFont val="Calibri"/><family val="2"/></rPr>'
+            '<t>a</t></r>')
+    assert read_table(rich_cells(2, 3, bold)).rows[0].values == {"Firma": "aaa"}
+
+
+def test_cells_are_bounded_for_a_request():
+    """4,999 rows of 200 cells (a million) took 12.5 s to read; the cells of 20,000 rows of 20
+    columns are what an import may have."""
+    assert MAX_CELLS == MAX_ROWS * 20
+    columns = 200
+    body = "".join(f'<row r="{n}">' + "<c/>" * columns + "</row>" for n in range(1, MAX_CELLS // columns + 2))
+    refused(patched(workbook(), SHEET, lambda x: sheet_data(x, HEADER_ROW + body)),
+            f"more than {MAX_CELLS:,} cells")
+
+
+def stored(import_dir) -> int:
+    return sum(p.stat().st_size for p in import_dir.iterdir() if p.suffix == ".json")
+
+
+def test_the_attackers_workbook_is_refused_on_the_upload_page(operator_client, app, session, import_dir):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("no database is written")
+    answer = upload(operator_client, one_text_in_every_row(("ab " * 33_333).strip(), 300), name="amp.xlsx")
+    assert answer.status_code == 400
+    assert "Row 2, column “Firma”: the value has 99,998 characters" in answer.get_data(as_text=True)
+    assert not import_dir.exists() or not any(import_dir.iterdir())
+
+
+def test_rejected_rows_keep_what_can_be_corrected_not_every_copy_of_a_long_text(
+        operator_client, app, session, import_dir):
+    """Every row refers to a 10,000-character text (as much as a value may have) mapped to the
+    company name (200): what the upload stores grows with the rows, not rows × the text."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the rows are refused before they reach the database")
+    text, rows = ("ab " * (MAX_CELL_CHARS // 3)).strip(), 300
+    answer = upload(operator_client, one_text_in_every_row(text, rows), name="long.xlsx")
+    assert answer.status_code == 302
+    mapping_url = answer.headers["Location"]
+    answer = operator_client.submit(mapping_url, {"map-0": "company_name", "rule": ["email"],
+                                                  "on_match": "update_empty"})
+    assert answer.status_code == 302
+    assert stored(import_dir) < rows * 1_500  # was rows × the text (and 60 MB for a 100 kB text)
+    token = mapping_url.rstrip("/").rsplit("/", 1)[1]
+    rejected = operator_client.get(f"/admin/customers/import/rejected/{token}.csv").get_data()
+    assert len(rejected) < rows * 500
+    lines = rejected.decode("utf-8-sig").splitlines()
+    assert len(lines) == rows + 1
+    value, reason = lines[1].split(";")
+    assert value == text[:255] + "…"  # the start of the value, to be shortened and uploaded again
+    assert reason == f"Firma: At most 200 characters, please ({len(text)} given)."
+    # Uploaded again as it is, the row is refused again for its length, not imported cut.
+    again = read_table(rejected)
+    assert again.rows[0].values["Firma"] == text[:255] + "…"
+
+
+def test_the_mapping_page_does_not_read_the_file_again(operator_client, app, session, import_dir):
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("no database is written")
+    answer = upload(operator_client, b"Firma;E-mail\nAcme;a@acme.sk\n", name="a.csv")
+    mapping_url = answer.headers["Location"]
+    # The file on disk no longer reads: the page still shows its columns and first values, kept
+    # at upload (a page that parsed the file on every GET would say it is gone).
+    next(import_dir.glob("*.upload")).write_bytes(b"\x00 no longer a table")
+    page = operator_client.get(mapping_url)
+    assert page.status_code == 200
+    assert "Acme" in page.get_data(as_text=True) and "a@acme.sk" in page.get_data(as_text=True)
+    # The preview reads it, and says so when it cannot.
+    answer = operator_client.submit(mapping_url, {"map-0": "company_name", "map-1": "email",
+                                                  "rule": ["email"], "on_match": "update_empty"})
+    assert answer.status_code == 400 and "no longer available" in answer.get_data(as_text=True)
