@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from flask import Response, abort, current_app, flash, redirect, request, url_for
+from flask_admin import BaseView
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -69,6 +70,16 @@ def deny_or_login():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     abort(403)
+
+
+class OwnAccountView(BaseView):
+    """A page of the signed-in operator's own account (profile, API tokens): anyone active."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return deny_or_login()
 
 
 class SecuredModelView(SafeListArgsMixin, ModelView):

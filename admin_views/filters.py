@@ -28,7 +28,7 @@ class IdFilter(BaseSQLAFilter):
         return "equals"
 
 
-class IdChoiceFilter(BaseSQLAFilter):
+class IdChoiceFilter(IdFilter):
     """column = chosen id, options from a lookup table (read per request, so new rows show)."""
 
     def __init__(self, column, name, lookup_model, label=str):
@@ -43,18 +43,6 @@ class IdChoiceFilter(BaseSQLAFilter):
     @staticmethod
     def _order(model):
         return [model.last_name, model.first_name] if model is Operator else [model.name]
-
-    def validate(self, value) -> bool:
-        return parse_id(value) is not None
-
-    def clean(self, value) -> int | None:
-        return parse_id(value)
-
-    def apply(self, query, value, alias=None):
-        return query.filter(self.column == value)
-
-    def operation(self) -> str:
-        return "equals"
 
 
 class OperatorFilter(IdChoiceFilter):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user, login_user
+from flask_admin import expose
+from flask_login import login_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
 
-from admin_views.base import actor, deny_or_login
+from admin_views.base import OwnAccountView, actor
 from admin_views.refusals import panel_write
 from extensions import db
 from services.operators import MIN_PASSWORD_LENGTH, change_own_password
@@ -20,17 +20,11 @@ class PasswordChangeForm(FlaskForm):
     repeat_password = PasswordField("Repeat the new password")
 
 
-class ProfileView(BaseView):
+class ProfileView(OwnAccountView):
     """Reached from the top bar (next to Sign out), not from the menu."""
 
     def is_visible(self) -> bool:
         return False
-
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.is_active
-
-    def inaccessible_callback(self, name, **kwargs):
-        return deny_or_login()
 
     @expose("/", methods=("GET", "POST"))
     def index(self):

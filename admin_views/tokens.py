@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user
+from flask_admin import expose
 from sqlalchemy import select
 
-from admin_views.base import actor, deny_or_login
+from admin_views.base import OwnAccountView, actor
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
@@ -15,13 +14,7 @@ from models import ApiToken
 from services.api_tokens import create_token, revoke_token
 
 
-class ApiTokenView(BaseView):
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.is_active
-
-    def inaccessible_callback(self, name, **kwargs):
-        return deny_or_login()
-
+class ApiTokenView(OwnAccountView):
     @expose("/", methods=("GET", "POST"))
     def index(self):
         shown, errors = None, {}
