@@ -69,6 +69,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_cli(app)
 
+    from jobs import init_jobs
+
+    init_jobs(app)
+
     @app.errorhandler(413)
     def too_large(_exc):
         return ("<p>The upload is too large: photos and import files may have at most 5 MB. "

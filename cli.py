@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from cli_accounts import reset_maintainer_password_command
 from cli_directory import directory_cli, tokens_cli
 from extensions import db
+from jobs.worker import worker_command
 from services.customers import SaveOptions
 from services.demo import load_demo_data
 from services.errors import FORM, DomainError, ValidationFailed
@@ -50,6 +51,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(directory_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(reset_maintainer_password_command)
+    app.cli.add_command(worker_command)
 
     @app.cli.command("create-maintainer")
     @click.argument("email")

@@ -69,6 +69,23 @@ def load_config(app, overrides: dict | None = None) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead: long forms must not expire
         FLASK_ADMIN_SWATCH="default",
+        # Background jobs (jobs/): the queue's storage — empty: beside the database (a SQLite file in
+        # the instance folder, or the PostgreSQL database's job_queue_* tables). IMMEDIATE runs each
+        # job in the thread that enqueues it (tests; never with real users).
+        JOB_QUEUE_URL=env.get("JOB_QUEUE_URL", ""),
+        JOB_QUEUE_IMMEDIATE=env.get("JOB_QUEUE_IMMEDIATE", "") == "1",
+        # A running job beats at least every few seconds; one silent this long is dead (killed worker).
+        JOB_LEASE_SECONDS=int(env.get("JOB_LEASE_SECONDS", "60")),
+        # SQLite: how long a writer waits for another's write lock before it gives up.
+        SQLITE_BUSY_TIMEOUT_MS=int(env.get("SQLITE_BUSY_TIMEOUT_MS", "15000")),
+        # Password hashing (argon2id): memory per hash in KiB, passes, and hashes at once per process.
+        ARGON2_MEMORY_KIB=int(env.get("ARGON2_MEMORY_KIB", str(19 * 1024))),
+        ARGON2_TIME_COST=int(env.get("ARGON2_TIME_COST", "2")),
+        ARGON2_PARALLELISM=int(env.get("ARGON2_PARALLELISM", "1")),
+        ARGON2_CONCURRENT_HASHES=int(env.get("ARGON2_CONCURRENT_HASHES", "2")),
+        # Logs: "json" (one object a line, with the request id) or "text".
+        LOG_FORMAT=env.get("LOG_FORMAT", "text"),
+        LOG_LEVEL=env.get("LOG_LEVEL", "INFO"),
     )
     if overrides:
         cfg.update(overrides)

@@ -1,6 +1,8 @@
 """Alembic environment for Flask-Migrate: the app's engine and the models' metadata."""
 
+import fcntl
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from alembic import context
@@ -13,6 +15,40 @@ logger = logging.getLogger("alembic.env")
 
 db = current_app.extensions["migrate"].db
 target_metadata = db.metadata
+
+
+# The job queue's tables (jobs/queue.py) are created by a migration but belong to Huey's models.
+QUEUE_TABLE_PREFIX = "job_queue_"
+# Any fixed number: the advisory lock every host starting migrations takes first.
+MIGRATION_LOCK_KEY = 7_406_312_015
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return not (table is not None and str(table.name).startswith(QUEUE_TABLE_PREFIX))
+
+
+@contextmanager
+def migration_lock(connection):
+    """One host migrates at a time: the others wait here, then find the schema at head (two
+    `flask db upgrade` on an empty PostgreSQL database at once: one failed on pg_type)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+        connection.commit()  # the lock is the session's; the migrations open their own transaction
+        try:
+            yield
+        finally:
+            connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            connection.commit()
+    elif connection.dialect.name == "sqlite" and connection.engine.url.database not in (None, "", ":memory:"):
+        with open(f"{connection.engine.url.database}.migrate-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
 
 
 def run_migrations_offline() -> None:
@@ -31,7 +67,8 @@ def run_migrations_online() -> None:
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
-    with db.engine.connect() as connection:
+    conf_args.setdefault("include_object", include_object)
+    with db.engine.connect() as connection, migration_lock(connection):
         context.configure(connection=connection, target_metadata=target_metadata, **conf_args)
         with context.begin_transaction():
             context.run_migrations()

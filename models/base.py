@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, MetaData, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, MetaData, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints: Alembic can drop and alter them by name, and services can tell which
@@ -80,3 +80,13 @@ def binary_string(length: int):
     """A VARCHAR compared byte by byte on PostgreSQL too, so prefix ranges use the index
     the same way on both databases whatever the cluster's locale."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+class LeasedRunMixin:
+    """A run done by a background job (services.run_leases): which worker holds it, when that
+    worker last showed it is alive, and whether somebody asked it to stop."""
+
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False,
+                                                   server_default=false())

@@ -66,6 +66,8 @@ def make_app(url: str, **extra):
         "PHOTO_DIR": tempfile.mkdtemp(prefix="cd-photos-"),
         # Not the instance folder: test workers running side by side must not share these.
         "BULK_IMPORT_DIR": tempfile.mkdtemp(prefix="cd-import-"),
+        # Jobs run at once in the thread that enqueues them; tests of real workers turn this off.
+        "JOB_QUEUE_IMMEDIATE": True,
     }
     config.update(extra)
     return create_app(config)

@@ -9,6 +9,12 @@ from flask_migrate import Migrate
 from extensions import db
 
 
+def _not_the_queue(obj, name, type_, reflected, compare_to):
+    """Huey's queue tables (PostgreSQL) are made by a migration but are none of the models'."""
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return not (table is not None and str(table.name).startswith("job_queue_"))
+
+
 def test_one_head(app):
     config = app.extensions["migrate"].migrate.get_config(app.extensions["migrate"].directory)
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
@@ -21,7 +27,8 @@ def test_one_head(app):
 def test_migrated_database_matches_the_models(app):
     """Autogenerate against the migrated database finds nothing to do."""
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_object": _not_the_queue})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
     # …and would notice one: a model column the migrations never created.
@@ -32,7 +39,8 @@ def test_migrated_database_matches_the_models(app):
         table.to_metadata(extra)
     Table("customer", extra, Column("not_migrated", Integer), extend_existing=True)
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                               "include_object": _not_the_queue})
         assert [d[0] for d in compare_metadata(context, extra)] == ["add_column"]
 
 
