@@ -5,22 +5,14 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from config import ConfigError, load_config
-from extensions import csrf, db, limiter, login_manager, migrate
+from database_setup import init_database
+from extensions import csrf, db, limiter, login_manager, migrate, password_hashing
+from ops import init_ops
 from security_headers import init_security_headers
 from services.limits import guard_lengths
 from services.secrets import SecretBox
-
-
-def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
-    # SQLite checks foreign keys (building of site, RESTRICT on requests) only when asked.
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -31,6 +23,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # id a row can have, so a bigger number is a 404, never an overflow in the database.
     app.url_map.converters["int"] = RecordIdConverter
     load_config(app, test_config)
+    init_ops(app)  # logs and request ids first, health endpoints, the database-away page
     if app.config["TRUSTED_PROXIES"]:
         # Behind reverse proxies the peer is the nearest proxy: the client's address (sign-in
         # throttle, rate limits, audit) is taken from X-Forwarded-For, as far as they appended it.
@@ -43,13 +36,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         raise ConfigError(str(exc)) from None
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    if not event.contains(Engine, "connect", _sqlite_foreign_keys):
-        event.listen(Engine, "connect", _sqlite_foreign_keys)
+    init_database(app)  # SQLite: WAL, busy timeout, foreign keys (database_setup.py)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path) + "/migrations", render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    password_hashing.init_app(app)  # the argon2 profile of the configuration (ARGON2_*)
     init_security_headers(app)
     guard_lengths()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ import click
 from flask import Flask, current_app
 
 from cli_accounts import reset_maintainer_password_command
+from cli_backup import backup_cli
 from cli_directory import directory_cli, tokens_cli
 from extensions import db
 from jobs.worker import worker_command
@@ -36,6 +38,50 @@ def _fail(exc: DomainError) -> NoReturn:
     raise SystemExit(1)
 
 
+def migration_scripts():
+    """The migration scripts (Alembic's ScriptDirectory) of this app's migrations folder."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(current_app.extensions["migrate"].migrate.get_config())
+
+
+def is_known_revision(revision: str) -> bool:
+    from alembic.util import CommandError
+
+    try:
+        return migration_scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def migrate_when_behind() -> str | None:
+    """Bring the database schema to the scripts' head when it is behind; None when it is at head
+    already. The check is one SELECT of alembic_version, so a start at head takes no migration
+    lock and runs no migration; `upgrade` (migrations/env.py) takes the lock when it must run."""
+    from alembic.runtime.migration import MigrationContext
+    from flask_migrate import upgrade
+
+    scripts = migration_scripts()
+    heads = set(scripts.get_heads())
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # not "Context impl SQLiteImpl." on every start
+    try:
+        with db.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        quiet.setLevel(level)
+    if current == heads:
+        return None
+    unknown = sorted(revision for revision in current if not is_known_revision(revision))
+    if unknown:
+        raise click.ClickException(
+            f"The database is at revision {', '.join(unknown)}, which this version of Customer Desk does not "
+            "know: a newer version migrated it. Run that version (or restore a backup made by this one).")
+    upgrade()
+    return ", ".join(sorted(heads))
+
+
 @contextmanager
 def writing() -> Iterator[None]:
     """A command's write: one unit of work, committed when the command's body ends; a refusal
@@ -52,6 +98,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(reset_maintainer_password_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(backup_cli)
 
     @app.cli.command("create-maintainer")
     @click.argument("email")
@@ -91,14 +138,22 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("setup")
     @click.option("--demo/--no-demo", default=True, help="Load demo data into a new database.")
-    def setup_command(demo):
-        """Prepare a migrated database: reference rows, demo data when it is new, and a first
-        maintainer (ADMIN_EMAIL / ADMIN_PASSWORD, or a generated password printed once). One
-        unit of work: when the maintainer is refused, nothing of the setup is kept."""
+    @click.option("--schema-only", is_flag=True,
+                  help="Only bring the schema up to date (what each production start runs).")
+    def setup_command(demo, schema_only):
+        """Prepare the database: migrate it when it is behind (not at all when at head), then
+        reference rows, demo data when it is new, and a first maintainer when none exists
+        (ADMIN_EMAIL / ADMIN_PASSWORD, or a generated password printed once). One unit of work
+        after the migrations: when the maintainer is refused, nothing of the setup is kept."""
         from sqlalchemy import select
 
         from models import Operator
 
+        migrated = migrate_when_behind()
+        click.echo(f"Database schema brought up to date ({migrated})." if migrated
+                   else "Database schema is up to date.")
+        if schema_only:
+            return
         with writing():
             is_new = db.session.scalar(select(Operator.id).limit(1)) is None
             ensure_reference_data(db.session)

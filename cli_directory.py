@@ -9,10 +9,15 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from extensions import db
+from jobs import enqueue_after_commit
+from jobs.directory import IMPORT
 from models import DirectorySource
 from models.enums import SyncRunStatus
 from services.customers import SaveOptions
-from services.directory.pipeline import SyncOptions, sync_directory
+from services.directory.pipeline import run_queued
+from services.directory.runs import queue_run
+from services.errors import DomainError, ValidationFailed
+from services.transactions import unit_of_work
 
 directory_cli = AppGroup("directory", help="Directory (AD/LDAP) sources and imports.")
 
@@ -44,29 +49,54 @@ def list_command():
                    "not detected in this mode.")
 @click.option("--confirm-deactivation", is_flag=True,
               help="Go ahead although more than the source's allowed share would become inactive.")
-def sync_command(source, dry_run, changes_only, confirm_deactivation):
-    """Import SOURCE (its name or id). Prints progress and a summary; exits 1 when the run fails
-    or is held, so a scheduler notices. The import commits batch by batch itself (its own units
-    of work; a dry run is rolled back in one place)."""
-    def progress(run):
-        if run.total:
-            click.echo(f"  {run.processed}/{run.total} entries", err=True)
+@click.option("--queue", "on_queue", is_flag=True,
+              help="Hand the run to the background workers (flask worker) and return at once.")
+def sync_command(source, dry_run, changes_only, confirm_deactivation, on_queue):
+    """Import SOURCE (its name or id), here in this process (for cron or a systemd timer), or
+    with --queue by a worker. Either way through a run of the source like the page's: when the
+    source has a run queued or running, nothing starts (message on stderr, exit 1), and the page
+    shows this one and refuses a second. Prints progress and a summary; exits 1 when the run
+    fails, is held, cancelled or interrupted, so a scheduler notices."""
+    found = _source(source)
+    lease = int(current_app.config["JOB_LEASE_SECONDS"])
+    try:
+        with unit_of_work(db.session):
+            run = queue_run(db.session, found, None, dry_run=dry_run, full=not changes_only,
+                            confirm_deactivation=confirm_deactivation, lease_seconds=lease)
+            if on_queue:
+                enqueue_after_commit(db.session, IMPORT, run.id)
+    except DomainError as exc:
+        messages = exc.errors.values() if isinstance(exc, ValidationFailed) else [[str(exc)]]
+        for message in (m for ms in messages for m in ms):
+            click.echo(message, err=True)
+        raise SystemExit(1) from None
+    if on_queue:
+        click.echo(f"Queued run #{run.id} of {source}: a worker runs it; the source's page shows "
+                   "its progress.")
+        return
 
-    options = SyncOptions(dry_run=dry_run, confirm_deactivation=confirm_deactivation, full=not changes_only)
-    run = sync_directory(db.session, _source(source), current_app.extensions["secret_box"], None, options,
-                         SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"]), progress)
-    click.echo(f"{'Dry run' if run.dry_run else 'Import'} of {source}: {run.status.value}. "
-               f"Created {run.created}, updated {run.updated}, unchanged {run.unchanged}, "
-               f"deactivated {run.deactivated}, failed {run.failed}.")
-    for change in run.changes or []:
+    def progress(processed, total):
+        if total:
+            click.echo(f"  {processed}/{total} entries", err=True)
+
+    done = run_queued(db.session, run.id, current_app.extensions["secret_box"],
+                      SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"]),
+                      lease_seconds=lease, progress=progress)
+    if done is None:
+        click.echo(f"Run #{run.id} was cancelled before it started.", err=True)
+        raise SystemExit(1)
+    click.echo(f"{'Dry run' if done.dry_run else 'Import'} of {source}: {done.status.value}. "
+               f"Created {done.created}, updated {done.updated}, unchanged {done.unchanged}, "
+               f"deactivated {done.deactivated}, failed {done.failed}.")
+    for change in done.changes or []:
         click.echo(f"  updated {change['name']}: {', '.join(change['fields'])}")
-    for error in run.errors or []:
+    for error in done.errors or []:
         account = f"{error['account']} " if error.get("account") else ""
         click.echo(f"  {'skipped' if error['skipped'] else 'warning'} {account}{error['dn']}: "
                    f"{error['message']}")
-    if run.message:
-        click.echo(run.message, err=run.status == SyncRunStatus.FAILED)
-    if run.status != SyncRunStatus.SUCCEEDED:
+    if done.message:
+        click.echo(done.message, err=done.status != SyncRunStatus.SUCCEEDED)
+    if done.status != SyncRunStatus.SUCCEEDED:
         raise SystemExit(1)
 
 

@@ -46,6 +46,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         SECRET_KEY=env.get("SECRET_KEY"),
         ENCRYPTION_KEY=env.get("ENCRYPTION_KEY"),
         PHONE_DEFAULT_REGION=env.get("PHONE_DEFAULT_REGION", "SK"),
+        # Failed sign-ins per client address over all accounts, counted in the database
+        # (services.sign_in_throttle); correct sign-ins are never counted.
         LOGIN_RATE_LIMIT=env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # Reverse proxies in front of the desk whose X-Forwarded-For is trusted (0: none, the
         # header is ignored — anybody can send it).
@@ -76,6 +78,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         JOB_QUEUE_IMMEDIATE=env.get("JOB_QUEUE_IMMEDIATE", "") == "1",
         # A running job beats at least every few seconds; one silent this long is dead (killed worker).
         JOB_LEASE_SECONDS=int(env.get("JOB_LEASE_SECONDS", "60")),
+        # Rows of a CSV/XLSX import committed together (a resumed import goes on from the last batch).
+        BULK_IMPORT_BATCH_SIZE=int(env.get("BULK_IMPORT_BATCH_SIZE", "200")),
         # SQLite: how long a writer waits for another's write lock before it gives up.
         SQLITE_BUSY_TIMEOUT_MS=int(env.get("SQLITE_BUSY_TIMEOUT_MS", "15000")),
         # Password hashing (argon2id): memory per hash in KiB, passes, and hashes at once per process.

@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, ValidationError
 
-from extensions import db, limiter, login_manager
+from extensions import db, login_manager
 from models import Operator
 from services.contact_info import CONTROL_CHARACTERS
 from services.operators import authenticate, sign_out
@@ -60,10 +60,11 @@ def _safe_next(target: str | None) -> str:
 
 
 @auth.route("/login", methods=["GET", "POST"])
-# Requests per address (all accounts). Failed passwords per account are counted in the database
-# by services.sign_in_throttle, which nobody can use to keep another person out.
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
+    """Sign-in. Its limits are counted in the database by services.sign_in_throttle — failures
+    only (per account and address, per account, per address over all accounts), shared by every
+    process and host — so an office behind one address is never limited by its correct sign-ins.
+    The address is the client's: behind TRUSTED_PROXIES reverse proxies, from X-Forwarded-For."""
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))
     form = LoginForm()
@@ -95,9 +96,3 @@ def logout():
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))
 
-
-@auth.app_errorhandler(429)
-def too_many_attempts(_error):
-    form = LoginForm()
-    form.email.errors = ["Too many sign-in attempts from your address. Wait a minute and try again."]
-    return render_template("auth/login.html", form=form), 429

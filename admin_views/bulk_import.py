@@ -1,35 +1,36 @@
 """Import customers from CSV or XLSX: upload → mapping and match rules → preview → import → result.
 
 Any signed-in active operator may import (the domain layer limits updates to the customers
-they may edit). The uploaded file and the state of its import live in the instance folder
-under a random token (never the uploaded name), readable only by the operator who uploaded
-it, and are swept after 24 hours; the file itself is deleted once it has been imported. What a
-file may cost to read is bounded (services.upload_limits); the mapping chosen for a set of
-headers is remembered in the database (services.import_mappings). The
-preview runs in the request (a dry run: nothing written); the import runs in a thread beside
-it, and the result page polls its progress (static/bulk_import.js).
+they may edit). The uploaded file and the state of its import are a row of the database
+(models.BulkImport, services.bulk_import_runs) under a random token, open only to the operator
+who uploaded it, so every web process shows it and any worker runs it; the file is let go
+once it has been imported, and uploads untouched for a day are swept by a periodic job. What
+a file may cost to read is bounded (services.upload_limits); the mapping chosen for a set of
+headers is remembered in the database (services.import_mappings).
+
+The preview and the import are background jobs (jobs.bulk_import), never work of the request:
+the mapping page queues the preview and the preview page follows it until it is ready; Run
+import queues the import and the result page follows its progress (static/bulk_import.js), with
+Cancel while it waits or runs and Resume when its worker stopped or it failed. Every step is a
+POST and a conditional change of the run's status, so a double click or a second tab queues
+one preview, one import, one resume. A GET never writes.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
 import re
-import secrets
-import tempfile
-import threading
-import time
-from pathlib import Path
 
 from flask import Response, abort, current_app, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin_views.base import actor, deny_or_login, save_options
+from admin_views.base import actor, deny_or_login
 from extensions import db
-from models import Operator
-from services.bulk_import import MatchRule, OnMatch, run_import
+from jobs import enqueue_after_commit
+from jobs.bulk_import import IMPORT, PREVIEW
+from models.bulk_import import BulkImport, BulkImportStatus
+from services import bulk_import_runs as runs
+from services.bulk_import import MatchRule, OnMatch
 from services.bulk_import_files import (
     ENCODINGS,
     MAX_BYTES,
@@ -46,96 +47,22 @@ from services.bulk_import_files import (
 from services.import_mappings import remember_mapping, remembered_mapping
 from services.transactions import unit_of_work
 
-log = logging.getLogger(__name__)
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
-KEEP_SECONDS = 24 * 3600
+Status = BulkImportStatus
 SHOWN_ROWS = 200  # rows listed per group on a page; the counts cover all
-SAMPLE_LENGTH = 80  # characters of a first value shown on the mapping page
-SAMPLE_ROWS = 3  # first values shown per column
-
-
-def import_dir() -> Path:
-    return Path(current_app.config.get("BULK_IMPORT_DIR") or Path(current_app.instance_path) / "bulk_import")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    # Written aside and renamed: the polling page never reads half a file.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(data, out, ensure_ascii=False)
-    os.replace(temporary, path)
-
-
-def _sweep(folder: Path) -> None:
-    """Forget uploads and their states older than a day."""
-    limit = time.time() - KEEP_SECONDS
-    for path in folder.glob("*"):
-        try:
-            if path.stat().st_mtime < limit:
-                path.unlink()
-        except OSError:
-            pass
-
-
-class Upload:
-    """One uploaded file and its import's state, by token."""
-
-    def __init__(self, folder: Path, token: str):
-        self.folder, self.token = folder, token
-        self.file = folder / f"{token}.upload"
-        self.state_file = folder / f"{token}.json"
-
-    def load(self) -> dict:
-        try:
-            return json.loads(self.state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def save(self, state: dict) -> None:
-        _write_json(self.state_file, state)
-
-    def table(self, state: dict):
-        return read_table(self.file.read_bytes(), state.get("encoding", "auto"))
-
-
-def run_in_background(app, upload: Upload, actor_id: int) -> None:
-    """The real import beside the request; its progress and report go to the upload's state."""
-    def work():
-        with app.app_context():
-            state = upload.load()
-            last = [0.0]
-
-            def progress(done: int, total: int) -> None:
-                if time.monotonic() - last[0] > 0.5 or done == total:
-                    last[0] = time.monotonic()
-                    state["progress"] = {"done": done, "total": total}
-                    upload.save(state)
-
-            try:
-                runner = db.session.get(Operator, actor_id)
-                table = upload.table(state)
-                report = run_import(db.session, runner, table.rows, state["mapping"], state["rules"],
-                                    state["on_match"], save_options(), dry_run=False, progress=progress)
-                state.update(status="done", result=report.as_dict())
-            except Exception:  # the page must say the import stopped, not spin for ever
-                log.exception("bulk import %s failed", upload.token)
-                state.update(status="failed", message="The import stopped on an unexpected error; rows "
-                                                      "imported before it are kept. See the server log.")
-            finally:
-                db.session.remove()
-                upload.save(state)
-                upload.file.unlink(missing_ok=True)
-
-    threading.Thread(target=work, name=f"bulk-import-{upload.token[:8]}", daemon=True).start()
-
-
-def _shortened(value: str) -> str:
-    return value if len(value) <= SAMPLE_LENGTH else value[:SAMPLE_LENGTH - 1] + "…"
-
-
-def _samples(table) -> dict[str, list[str]]:
-    """The first values of each column, as the mapping page shows them."""
-    return {h: [_shortened(r.values.get(h, "")) for r in table.rows[:SAMPLE_ROWS]] for h in table.headers}
+DEFAULT_BATCH_SIZE = 200  # rows per unit of work (config BULK_IMPORT_BATCH_SIZE)
+# What the pages and the status answer say of each status, in plain words.
+STATUS_WORDS = {
+    Status.UPLOADED: "Uploaded: choose the columns and match rules.",
+    Status.PREVIEW_QUEUED: "The preview waits for a background worker.",
+    Status.PREVIEWING: "Preparing the preview…",
+    Status.PREVIEWED: "The preview is ready.",
+    Status.QUEUED: "Waiting: the import starts as soon as a background worker is free.",
+    Status.RUNNING: "Importing…",
+    Status.DONE: "Import finished.",
+    Status.FAILED: "The import stopped on an error.",
+    Status.CANCELLED: "The import was cancelled.",
+    Status.INTERRUPTED: "The import was interrupted.",
+}
 
 
 def _rules_from(form) -> list[str]:
@@ -150,6 +77,10 @@ def _rules_from(form) -> list[str]:
     return [value for *_, value in sorted(chosen)]
 
 
+def _batch_size() -> int:
+    return int(current_app.config.get("BULK_IMPORT_BATCH_SIZE") or DEFAULT_BATCH_SIZE)
+
+
 class BulkImportView(BaseView):
     """Import customers and their contacts from a CSV or XLSX file, with a preview."""
 
@@ -159,20 +90,24 @@ class BulkImportView(BaseView):
     def inaccessible_callback(self, name, **kwargs):
         return deny_or_login()
 
-    def _upload(self, token: str) -> tuple[Upload, dict]:
-        """The operator's own upload, or 404 (another operator's token is no different from none)."""
-        if not TOKEN.match(token):
-            abort(404)
-        upload = Upload(import_dir(), token)
-        state = upload.load()
-        if not state or state.get("owner") != actor().id:
-            abort(404)
-        return upload, state
+    def _run(self, token: str) -> BulkImport:
+        """The operator's own import, or the 404 page (another operator's token is no different
+        from none)."""
+        return runs.own_import(db.session, actor(), token)
 
     def _page(self, template: str, status: int = 200, **kwargs):
         limits = {"megabytes": MAX_BYTES // 2**20, "rows": MAX_ROWS, "columns": MAX_COLUMNS}
         return self.render(template, encodings=ENCODINGS, targets=TARGET_FIELDS, rules=list(MatchRule),
-                           on_match_choices=list(OnMatch), shown=SHOWN_ROWS, limits=limits, **kwargs), status
+                           on_match_choices=list(OnMatch), shown=SHOWN_ROWS, limits=limits,
+                           words=STATUS_WORDS, statuses=Status, **kwargs), status
+
+    def _next_page(self, run: BulkImport):
+        """Where a run in its status is shown."""
+        if run.status in runs.PREVIEWABLE:
+            return redirect(url_for(".mapping_view", token=run.token))
+        if run.status in (Status.PREVIEW_QUEUED, Status.PREVIEWING):
+            return redirect(url_for(".preview_view", token=run.token))
+        return redirect(url_for(".result_view", token=run.token))
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
@@ -191,30 +126,23 @@ class BulkImportView(BaseView):
         if not table.rows:
             return self._page("admin/bulk_import_upload.html", 400, encoding=encoding,
                               error="The file has a header row but no data rows.")
-        folder = import_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        _sweep(folder)
-        upload = Upload(folder, secrets.token_urlsafe(24))
-        upload.file.write_bytes(data)
-        # The columns and their first values are kept now: the mapping page shows them without
-        # reading the file again (only the preview and the import read it, once each).
-        upload.save({"owner": actor().id, "encoding": encoding, "read_as": table.encoding,
-                     "name": Path(file.filename).name[:120], "rows": len(table.rows),
-                     "headers": table.headers, "samples": _samples(table), "status": "uploaded"})
-        return redirect(url_for(".mapping_view", token=upload.token))
+        with unit_of_work(db.session):
+            run = runs.new_upload(db.session, actor(), file_name=file.filename, encoding=encoding, data=data,
+                                  table=table)
+            token = run.token
+        return redirect(url_for(".mapping_view", token=token))
 
     @expose("/mapping/<token>", methods=("GET", "POST"))
     def mapping_view(self, token: str):
-        upload, state = self._upload(token)
-        if state.get("status") not in ("uploaded", "previewed"):
-            return redirect(url_for(".result_view", token=token))
-        if not upload.file.exists() or "samples" not in state:
-            return self._gone()
-        headers = mapped_headers(state.get("headers", []))
-        mapping = state.get("mapping") or suggest_mapping(headers, remembered_mapping(db.session, headers))
-        rules = state.get("rules", [MatchRule.REGISTRATION_NUMBER.value, MatchRule.EMAIL.value])
-        on_match = state.get("on_match", OnMatch.UPDATE_EMPTY.value)
-        error = None
+        run = self._run(token)
+        if run.status not in runs.PREVIEWABLE:
+            return self._next_page(run)
+        headers = mapped_headers(run.headers)
+        mapping = run.mapping or suggest_mapping(headers, remembered_mapping(db.session, headers))
+        rules = run.rules if run.rules is not None else [MatchRule.REGISTRATION_NUMBER.value,
+                                                         MatchRule.EMAIL.value]
+        on_match = run.on_match or OnMatch.UPDATE_EMPTY.value
+        error = run.message if run.status == Status.UPLOADED else None  # why the last preview stopped
         if request.method == "POST":
             mapping = {h: request.form.get(f"map-{i}", "") for i, h in enumerate(headers)}
             rules = _rules_from(request.form)
@@ -226,70 +154,82 @@ class BulkImportView(BaseView):
             except ImportFileError as exc:
                 error = str(exc)
             else:
-                try:
-                    table = upload.table(state)
-                except (ImportFileError, OSError):
-                    return self._gone()
                 with unit_of_work(db.session):
                     remember_mapping(db.session, headers, clean)
-                report = run_import(db.session, actor(), table.rows, clean, rules, on_match, save_options(),
-                                    dry_run=True)
-                state.update(mapping=clean, rules=rules, on_match=on_match, status="previewed",
-                             preview=report.as_dict())
-                upload.save(state)
+                    if runs.queue_preview(db.session, run, mapping=clean, rules=rules, on_match=on_match,
+                                          batch_size=_batch_size()):
+                        enqueue_after_commit(db.session, PREVIEW, run.id)
                 return redirect(url_for(".preview_view", token=token))
-        samples = {h: state["samples"].get(h, []) for h in headers}
-        return self._page("admin/bulk_import_mapping.html", 400 if error else 200, token=token, state=state,
+        samples = {h: run.samples.get(h, []) for h in headers}
+        refused = error is not None and request.method == "POST"
+        return self._page("admin/bulk_import_mapping.html", 400 if refused else 200, token=token, run=run,
                           headers=headers, mapping=mapping, samples=samples, chosen_rules=rules,
                           on_match=on_match, error=error)
 
-    def _gone(self):
-        return self._page("admin/bulk_import_upload.html", 400, encoding="auto",
-                          error="The uploaded file is no longer available; upload it again.")
-
     @expose("/preview/<token>")
     def preview_view(self, token: str):
-        _, state = self._upload(token)
-        if state.get("status") != "previewed":
-            return redirect(url_for(".mapping_view", token=token))
-        return self._page("admin/bulk_import_preview.html", token=token, state=state, report=state["preview"])
+        run = self._run(token)
+        if run.status == Status.PREVIEWED:
+            return self._page("admin/bulk_import_preview.html", token=token, run=run,
+                              report=run.preview_report)
+        if run.status in (Status.PREVIEW_QUEUED, Status.PREVIEWING):
+            return self._page("admin/bulk_import_preview.html", token=token, run=run, report=None)
+        return self._next_page(run)
 
     @expose("/run/<token>", methods=("POST",))
     def run_view(self, token: str):
-        upload, state = self._upload(token)
-        if state.get("status") == "previewed":
-            # The import's report replaces the preview's: one report kept, and the progress
-            # written every half second does not rewrite the preview's rejected rows.
-            state.pop("preview", None)
-            state.update(status="running", progress={"done": 0, "total": state.get("rows", 0)})
-            upload.save(state)
-            app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
-            run_in_background(app, upload, actor().id)
+        """Run import: one import is queued however many times it is pressed."""
+        run = self._run(token)
+        with unit_of_work(db.session):
+            if runs.queue_import(db.session, run):
+                enqueue_after_commit(db.session, IMPORT, run.id)
+        return redirect(url_for(".result_view", token=token))
+
+    @expose("/resume/<token>", methods=("POST",))
+    def resume_view(self, token: str):
+        """Resume an interrupted or failed import from its first row not imported (once)."""
+        run = self._run(token)
+        with unit_of_work(db.session):
+            if runs.resume_import(db.session, run):
+                enqueue_after_commit(db.session, IMPORT, run.id)
+        return redirect(url_for(".result_view", token=token))
+
+    @expose("/cancel/<token>", methods=("POST",))
+    def cancel_view(self, token: str):
+        """Cancel: at once when no worker runs it, else at the running import's next batch."""
+        run = self._run(token)
+        with unit_of_work(db.session):
+            runs.cancel_import(db.session, run, lease_seconds=int(current_app.config["JOB_LEASE_SECONDS"]))
         return redirect(url_for(".result_view", token=token))
 
     @expose("/result/<token>")
     def result_view(self, token: str):
-        _, state = self._upload(token)
-        if state.get("status") in ("uploaded", "previewed"):
-            return redirect(url_for(".mapping_view", token=token))
-        return self._page("admin/bulk_import_result.html", token=token, state=state,
-                          report=state.get("result"))
+        run = self._run(token)
+        if run.status in (*runs.PREVIEWABLE, Status.PREVIEW_QUEUED, Status.PREVIEWING):
+            return self._next_page(run)
+        report = runs.report_of(db.session, run) if run.status in runs.ENDED else None
+        return self._page("admin/bulk_import_result.html", token=token, run=run, report=report,
+                          resumable=run.status in runs.RESUMABLE,
+                          cancellable=run.status in runs.CANCELLABLE
+                          and not (run.cancel_requested and run.status == Status.RUNNING))
 
     @expose("/status/<token>.json")
     def status_view(self, token: str):
-        _, state = self._upload(token)
-        result = state.get("result") or {}
-        return jsonify(status=state.get("status"), done=state.get("status") in ("done", "failed"),
-                       progress=state.get("progress", {}), counts=result.get("counts", {}),
-                       message=state.get("message", ""))
+        """What the pages poll: the status (and in words), rows done of all, the counts so far;
+        `done` is true once nothing runs it any more."""
+        run = self._run(token)
+        return jsonify(status=run.status.value, words=STATUS_WORDS[run.status], done=run.status in runs.ENDED,
+                       progress={"done": run.done, "total": run.total},
+                       counts=run.counts or dict.fromkeys(runs.GROUPS, 0), message=run.message or "",
+                       cancelling=bool(run.cancel_requested and run.status == Status.RUNNING))
 
     @expose("/rejected/<token>.csv")
     def rejected_view(self, token: str):
-        _, state = self._upload(token)
-        report = state.get("result") or state.get("preview")
+        run = self._run(token)
+        report = runs.report_of(db.session, run) or run.preview_report
         if not report:
             abort(404)
-        headers = state.get("headers", [])  # every column of the file, the unmapped too
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(state.get("name", "import")).stem).strip("-") or "import"
+        headers = run.headers  # every column of the file, the unmapped too
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.file_name.rsplit(".", 1)[0]).strip("-") or "import"
         return Response(rejected_csv(headers, report["rejected"]), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{stem}-rejected.csv"'})

@@ -1,25 +1,30 @@
-"""Directory sources (maintainers only): their settings, Test connection, dry run and import
-with a progress bar, and each run's report. The import itself is services.directory."""
+"""Directory sources (maintainers only): their settings and schedules, Test connection, dry run
+and import, cancel and resume, with each run's progress (polled) and report. A run started here
+is queued and done by a worker (jobs.directory); the rules are services.directory's."""
 
 from __future__ import annotations
 
-import threading
+from datetime import timedelta
 
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from sqlalchemy import select
 from wtforms import SelectField, TextAreaField
 
-from admin_views.base import MaintainerModelView, actor, save_options
+from admin_views.base import MaintainerModelView, actor
 from admin_views.connection_tests import answer, refused_over_limit
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField, NewPasswordField
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
-from models import DirectorySource, DirectorySyncRun, Operator
+from jobs import enqueue_after_commit
+from jobs.directory import IMPORT
+from models import DirectorySource, DirectorySyncRun
+from models.base import utcnow
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.directory.mapping import DEFAULT_FILTER, rules_to_text
-from services.directory.pipeline import SyncOptions, start_run, sync_directory
+from services.directory.runs import cancel_run, queue_run, resumable, resume_run, started_by
+from services.directory.schedules import local_time, server_zone
 from services.directory.sources import check_connection, mapping_text, save_source
 from services.errors import ValidationFailed
 from services.outbound_policy import reach_of
@@ -34,21 +39,50 @@ def _box():
     return current_app.extensions["secret_box"]
 
 
-def run_in_background(app, source_id: int, actor_id: int | None, options: SyncOptions, run_id: int) -> None:
-    """An import started from the page runs beside the request (its own door: it commits batch
-    by batch, services.directory.pipeline); the page polls its progress, which the run commits
-    as it goes (any app process can show it)."""
-    def work():
-        with app.app_context():
-            try:
-                source = db.session.get(DirectorySource, source_id)
-                runner = db.session.get(Operator, actor_id) if actor_id else None
-                sync_directory(db.session, source, app.extensions["secret_box"], runner, options,
-                               save_options(), run_id=run_id)
-            finally:
-                db.session.remove()
+def _lease() -> int:
+    return int(current_app.config["JOB_LEASE_SECONDS"])
 
-    threading.Thread(target=work, name=f"directory-import-{source_id}", daemon=True).start()
+
+# A run's state in plain words (the page and its polling).
+STATES = {
+    SyncRunStatus.QUEUED: "Queued: waiting for a worker",
+    SyncRunStatus.RUNNING: "Running",
+    SyncRunStatus.SUCCEEDED: "Finished",
+    SyncRunStatus.FAILED: "Failed",
+    SyncRunStatus.CANCELLED: "Cancelled",
+    SyncRunStatus.INTERRUPTED: "Interrupted: its worker stopped",
+}
+
+
+def run_state(run: DirectorySyncRun) -> str:
+    """What the page says of a run's state. Read only: a run whose worker stopped answering is
+    said so here and marked interrupted by the lease check (or the next Start) — a GET writes
+    nothing."""
+    words = STATES[run.status]
+    if run.status == SyncRunStatus.RUNNING:
+        if run.total is None:
+            words += ", reading the directory"
+        if run.cancel_requested:
+            words += ", stopping after this batch (cancel requested)"
+        quiet_since = run.heartbeat_at
+        if quiet_since is None or quiet_since < utcnow() - timedelta(seconds=_lease()):
+            words += (f" — its worker has not answered since "
+                      f"{quiet_since:%H:%M:%S} UTC" if quiet_since else " — its worker never answered")
+            words += "; it will be marked interrupted"
+    return words
+
+
+def schedule_text(source: DirectorySource) -> str:
+    parts = []
+    if source.full_sync_at:
+        parts.append(f"full sync every night at {source.full_sync_at} (server time, {server_zone()}), "
+                     f"next {local_time(source.full_sync_due_at)}")
+    if source.changes_every_minutes:
+        parts.append(f"changes every {source.changes_every_minutes} minutes, next "
+                     f"{local_time(source.changes_due_at)}")
+    if parts and not source.is_active:
+        return "paused (the source is not active): " + "; ".join(parts)
+    return "; ".join(parts) or "none (runs start from this page or the command line)"
 
 
 class DirectorySourceView(MaintainerModelView):
@@ -57,16 +91,19 @@ class DirectorySourceView(MaintainerModelView):
                      "use_starttls": "StartTLS", "verify_certificate": "Verify certificate",
                      "ca_file": "CA file", "bind_dn": "Bind DN", "target": "Import people as",
                      "target_company": "Company (for contacts)", "office_maps_to": "Office goes to",
-                     "max_deactivate_percent": "Hold above (%)", "last_usn": "Last imported uSNChanged"}
+                     "max_deactivate_percent": "Hold above (%)", "last_usn": "Last imported uSNChanged",
+                     "full_sync_at": "Nightly full sync at",
+                     "changes_every_minutes": "Changes every (minutes)"}
     column_formatters = {"target": lambda v, c, m, n: m.target.label}
     # Listed field by field: the encrypted bind password must never reach a page.
     column_details_list = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
                            "base_dn", "search_filter", "page_size", "target", "target_company",
-                           "office_maps_to", "max_deactivate_percent", "last_usn", "is_active"]
+                           "office_maps_to", "max_deactivate_percent", "last_usn", "full_sync_at",
+                           "changes_every_minutes", "is_active"]
     form_columns = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
                     "bind_password", "base_dn", "search_filter", "page_size", "attribute_mapping",
                     "target", "target_company", "company_rules_text", "office_maps_to",
-                    "max_deactivate_percent", "is_active"]
+                    "max_deactivate_percent", "full_sync_at", "changes_every_minutes", "is_active"]
     form_extra_fields = {
         "bind_password": NewPasswordField(
             "Bind password", description="Stored encrypted. Leave empty to keep the stored one."),
@@ -95,13 +132,24 @@ class DirectorySourceView(MaintainerModelView):
         "max_deactivate_percent": {"label": "Hold a run that would deactivate more than (%)"},
         "last_usn": {"label": "Last imported uSNChanged"},
         "target_company": {"label": "Company (for contacts)"},
+        "full_sync_at": {"label": "Nightly full sync at (HH:MM)"},
+        "changes_every_minutes": {"label": "Import changes every (minutes)", "description": (
+            "A changes-only run (uSNChanged) every so many minutes, from 5 to 1440. Empty: none.")},
     }
     form_widget_args = {"attribute_mapping": {"rows": 15}, "company_rules_text": {"rows": 4}}
     form_ajax_refs = {"target_company": CustomerAjaxLoader("target_company", db, kind=CustomerKind.COMPANY)}
     details_template = "admin/directory_source_details.html"
 
+    def _schedule_help(self, form):
+        form.full_sync_at.description = (f"The server's local time: {server_zone()}. A full sync (it also "
+                                         "finds who left) every night at this time. Empty: none.")
+        return form
+
+    def edit_form(self, obj=None):
+        return self._schedule_help(super().edit_form(obj))
+
     def create_form(self, obj=None):
-        form = super().create_form(obj)
+        form = self._schedule_help(super().create_form(obj))
         if request.method == "GET":
             form.search_filter.data = DEFAULT_FILTER
             form.page_size.data = 500
@@ -146,37 +194,60 @@ class DirectorySourceView(MaintainerModelView):
 
     @expose("/start/<int:source_id>", methods=("POST",))
     def start_view(self, source_id: int):
+        """Queue a dry run or an import; a worker does it (jobs.directory) once this commits."""
         source = self._source(source_id)
-        running = db.session.scalar(select(DirectorySyncRun).where(
-            DirectorySyncRun.source_id == source.id, DirectorySyncRun.status == SyncRunStatus.RUNNING))
-        if running is not None:
-            flash("An import of this source is already running.", "error")
-            return redirect(url_for(".details_view", id=source.id))
-        options = SyncOptions(dry_run=request.form.get("mode") == "dry-run",
-                              confirm_deactivation=bool(request.form.get("confirm_deactivation")),
-                              full=not request.form.get("changes_only"))
+        dry_run = request.form.get("mode") == "dry-run"
         with panel_write() as outcome:
-            run = start_run(db.session, source, actor(), options)  # committed: shown (and polled) at once
+            run = queue_run(db.session, source, actor(), dry_run=dry_run,
+                            full=not request.form.get("changes_only"),
+                            confirm_deactivation=bool(request.form.get("confirm_deactivation")),
+                            lease_seconds=_lease())
+            enqueue_after_commit(db.session, IMPORT, run.id)
         if outcome.ok:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
-            run_in_background(app, source.id, actor().id, options, run.id)
-            flash("Dry run started: nothing will be written." if options.dry_run else "Import started.",
-                  "info")
+            flash(("Dry run queued: nothing will be written. " if dry_run else "Import queued. ") +
+                  "A worker starts it in a moment; this page shows its progress.", "info")
         return redirect(url_for(".details_view", id=source.id))
 
-    @expose("/runs/<int:run_id>.json")
-    def run_view(self, run_id: int):
+    def _run(self, run_id: int) -> DirectorySyncRun:
         run = db.session.get(DirectorySyncRun, run_id)
         if run is None:
             abort(404)
-        return jsonify(id=run.id, status=run.status.value, dry_run=run.dry_run, total=run.total,
-                       processed=run.processed, created=run.created, updated=run.updated,
+        return run
+
+    @expose("/cancel/<int:run_id>", methods=("POST",))
+    def cancel_view(self, run_id: int):
+        run = self._run(run_id)
+        with panel_write() as outcome:
+            said = cancel_run(db.session, run, actor(), lease_seconds=_lease())
+        if outcome.ok:
+            flash(said, "info")
+        return redirect(url_for(".details_view", id=run.source_id))
+
+    @expose("/resume/<int:run_id>", methods=("POST",))
+    def resume_view(self, run_id: int):
+        run = self._run(run_id)
+        with panel_write() as outcome:
+            queued = resume_run(db.session, run, actor(), lease_seconds=_lease())
+            enqueue_after_commit(db.session, IMPORT, queued.id)
+        if outcome.ok:
+            flash(f"Resume queued: it continues run #{run.id} from what that run committed.", "info")
+        return redirect(url_for(".details_view", id=run.source_id))
+
+    @expose("/runs/<int:run_id>.json")
+    def run_view(self, run_id: int):
+        run = self._run(run_id)
+        return jsonify(id=run.id, status=run.status.value, state=run_state(run), dry_run=run.dry_run,
+                       total=run.total, processed=run.processed, created=run.created, updated=run.updated,
                        unchanged=run.unchanged, deactivated=run.deactivated, failed=run.failed,
-                       message=run.message)
+                       cancel_requested=run.cancel_requested, started_by=started_by(run), message=run.message)
 
     def render(self, template, **kwargs):
         if template == self.details_template:
             model = kwargs["model"]
-            kwargs["runs"] = db.session.scalars(select(DirectorySyncRun).where(
+            runs = db.session.scalars(select(DirectorySyncRun).where(
                 DirectorySyncRun.source_id == model.id).order_by(DirectorySyncRun.id.desc()).limit(10)).all()
+            kwargs.update(runs=runs, run_state=run_state, started_by=started_by,
+                          schedule=schedule_text(model),
+                          resumable_id=runs[0].id if runs and resumable(db.session, runs[0]) else None,
+                          busy=bool(runs) and runs[0].status.is_active)
         return super().render(template, **kwargs)

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench import dataset, measure
-from bench.load import load
+from bench.loader import load
 from services.operators import hash_password
 from testing.postgres import PostgresCluster
 

@@ -117,7 +117,7 @@ def run(url: str, queries: list[Query], actor_sample: int, explain_slowest: int)
     """Every query through find_duplicates, timed; returns plain data (it crosses processes)."""
     from sqlalchemy import event, func, select
 
-    from bench.load import make_app
+    from bench.loader import make_app
     from extensions import db
     from models import Operator
     from services.duplicates import find_duplicates, make_probe

@@ -2,7 +2,7 @@
 exactly the rows the application would have written.
 
 The schema comes from the migrations (`prepare`: the same `flask_migrate.upgrade()` the tests
-and bench.load use, then the reference rows and a maintainer). `load` then writes, per batch of
+and bench.loader use, then the reference rows and a maintainer). `load` then writes, per batch of
 generated customers: customer, contact, customer_search_token and contact_search_token rows (the
 derived display_name, sort_name and tokens as the models' `refresh_derived` computes them), and
 at the end the name vocabulary — name_word and name_word_variant, the variants by the product's
@@ -59,7 +59,7 @@ def prepare(url: str) -> None:
     ordinary operator."""
     from flask_migrate import upgrade
 
-    from bench.load import make_app
+    from bench.loader import make_app
     from extensions import db
     from models.enums import OperatorRole
     from services.operators import create_operator
@@ -146,7 +146,10 @@ def _load_sqlite(url: str, background: Background, chunk_size: int, rebuild: boo
             "SELECT id, is_default, is_active FROM customer_status ORDER BY id"))
         journal = connection.execute("PRAGMA journal_mode").fetchone()[0]
         connection.execute("PRAGMA foreign_keys=OFF")  # every id is given; checked by the tests
-        connection.execute("PRAGMA journal_mode=OFF")
+        if journal != "wal":
+            # A WAL database (database_setup.py) keeps WAL: leaving it needs every other connection
+            # closed, and its writes are nearly as fast with synchronous=OFF.
+            connection.execute("PRAGMA journal_mode=OFF")
         connection.execute("PRAGMA synchronous=OFF")
         connection.execute("PRAGMA cache_size=-1000000")  # 1 GB: the token index stays in memory
         schema = _sqlite_schema(connection)
@@ -203,7 +206,8 @@ def _load_sqlite(url: str, background: Background, chunk_size: int, rebuild: boo
         clock.lap("indexes")
         connection.execute("ANALYZE")
         clock.lap("analyze")
-        connection.execute(f"PRAGMA journal_mode={journal}")
+        if journal != "wal":
+            connection.execute(f"PRAGMA journal_mode={journal}")
         connection.execute("PRAGMA synchronous=FULL")
         problems = connection.execute("PRAGMA foreign_key_check").fetchall() if not rebuild else []
         assert not problems, f"rows refer to missing rows: {problems[:5]}"

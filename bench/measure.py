@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select
 
-from bench.load import MAINTAINER_EMAIL, MAINTAINER_PASSWORD, make_app
+from bench.loader import MAINTAINER_EMAIL, MAINTAINER_PASSWORD, make_app
 from extensions import db
 from models import Customer, Operator
 from services.search import customer_search_conditions

@@ -102,7 +102,9 @@ def enqueue(name: str, *args) -> None:
 
 def enqueue_after_commit(session: DbSession, name: str, *args) -> None:
     """Put the job on the queue once the door's unit of work has committed what it will read
-    (a worker must never pick up a run that is not in the database yet, or was rolled back)."""
+    (a worker must never pick up a run that is not in the database yet, or was rolled back). A
+    queue that fails then is logged, never the door's error (services.transactions._settle): the
+    run waits as queued and the minute's lease check of its kind delivers it again."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def put() -> None:

@@ -40,15 +40,38 @@ def migration_lock(connection):
         finally:
             connection.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
             connection.commit()
-    elif connection.dialect.name == "sqlite" and connection.engine.url.database not in (None, "", ":memory:"):
-        with open(f"{connection.engine.url.database}.migrate-lock", "a") as handle:
+    elif connection.dialect.name == "sqlite":
+        database = connection.engine.url.database
+        with open(f"{database}.migrate-lock" if database not in (None, "", ":memory:") else "/dev/null",
+                  "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                with foreign_keys_off(connection):
+                    yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
     else:
         yield
+
+
+@contextmanager
+def foreign_keys_off(connection):
+    """SQLite: batch mode alters a table by copying it and dropping the old one, and with foreign
+    keys on that DROP runs every ON DELETE CASCADE / SET NULL of the rows referring to it — an
+    upgrade would erase contacts or unlink records. Off during the migrations (the pragma only
+    works outside a transaction), checked once they are done, on again for the pooled connection."""
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"The migrations left {len(broken)} rows referring to missing rows: "
+                               f"{broken[:5]}")
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
 
 
 def run_migrations_offline() -> None:

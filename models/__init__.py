@@ -2,6 +2,7 @@
 
 from models.audit import AuditEvent
 from models.base import Base, db
+from models.bulk_import import BulkImport as BulkImport  # explicit re-export
 from models.computer import Computer
 from models.contact import Contact
 from models.customer import Customer, customer_operator, customer_workgroup

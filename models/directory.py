@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Model, TimestampMixin, enum_column, utcnow
+from models.base import LeasedRunMixin, Model, TimestampMixin, enum_column, utcnow
 from models.enums import DirectoryTarget, SyncRunStatus
+
+# A source has at most one run queued or running, whichever door started it (page, command line,
+# schedule): the database says so (a partial unique index), services.directory.runs says it in words.
+ACTIVE_RUN = "status IN ('queued', 'running')"
+MIN_CHANGES_MINUTES, MAX_CHANGES_MINUTES = 5, 1440
 
 
 class DirectorySource(TimestampMixin, Model):
@@ -16,6 +34,11 @@ class DirectorySource(TimestampMixin, Model):
     The bind password is stored only encrypted."""
 
     __tablename__ = "directory_source"
+    __table_args__ = (
+        CheckConstraint(f"changes_every_minutes IS NULL OR changes_every_minutes BETWEEN "
+                        f"{MIN_CHANGES_MINUTES} AND {MAX_CHANGES_MINUTES}", name="changes_every_minutes"),
+        CheckConstraint("full_sync_at IS NULL OR full_sync_at LIKE '__:__'", name="full_sync_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
     server_urls: Mapped[str] = mapped_column(Text, nullable=False)
@@ -46,6 +69,13 @@ class DirectorySource(TimestampMixin, Model):
                                                         server_default="10")
     # Highest uSNChanged imported by a successful run: the next incremental run starts after it.
     last_usn: Mapped[int | None] = mapped_column(BigInteger)
+    # Schedules (services.directory.schedules): a nightly full sync at HH:MM of the server's local
+    # time, and a changes-only run every N minutes; when each is next due (UTC, kept by the
+    # scheduler; empty: worked out at its next tick).
+    full_sync_at: Mapped[str | None] = mapped_column(String(5))
+    changes_every_minutes: Mapped[int | None] = mapped_column(Integer)
+    full_sync_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    changes_due_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     target_company = relationship("Customer", foreign_keys=[target_company_id])
     runs: Mapped[list[DirectorySyncRun]] = relationship(
@@ -56,10 +86,18 @@ class DirectorySource(TimestampMixin, Model):
         return self.name
 
 
-class DirectorySyncRun(Model):
-    """One import (or dry run) of a source, with its counts and per-entry errors."""
+class DirectorySyncRun(LeasedRunMixin, Model):
+    """One import (or dry run) of a source, with its counts and per-entry errors. Made queued by
+    the door that starts it, claimed and run by a worker (or the command line) holding a lease
+    (services.run_leases). The counts are committed with each batch they count, so an
+    interrupted run shows exactly what it wrote. At most one run of a source is queued or
+    running (ACTIVE_RUN)."""
 
     __tablename__ = "directory_sync_run"
+    __table_args__ = (
+        Index("uq_directory_sync_run_active_source", "source_id", unique=True,
+              sqlite_where=text(ACTIVE_RUN), postgresql_where=text(ACTIVE_RUN)),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(
         ForeignKey("directory_source.id", ondelete="CASCADE"), nullable=False, index=True
@@ -68,7 +106,7 @@ class DirectorySyncRun(Model):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     status: Mapped[SyncRunStatus] = mapped_column(
-        enum_column(SyncRunStatus, "sync_run_status"), default=SyncRunStatus.RUNNING, nullable=False
+        enum_column(SyncRunStatus, "sync_run_status"), default=SyncRunStatus.QUEUED, nullable=False
     )
     created: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     updated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -83,5 +121,12 @@ class DirectorySyncRun(Model):
     total: Mapped[int | None] = mapped_column(Integer)
     message: Mapped[str | None] = mapped_column(Text)
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
+    # Who started it when no operator did: the schedule (True) or the command line (False).
+    scheduled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False, server_default=false())
+    confirm_deactivation: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False,
+                                                       server_default=false())
+    # The interrupted (or cancelled, failed) run this one continues.
+    resumes_id: Mapped[int | None] = mapped_column(ForeignKey("directory_sync_run.id", ondelete="SET NULL"))
 
     source: Mapped[DirectorySource] = relationship(back_populates="runs")
+    started_by = relationship("Operator", foreign_keys=[started_by_id])

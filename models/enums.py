@@ -77,6 +77,16 @@ class DirectoryTarget(LabeledEnum):
 
 
 class SyncRunStatus(LabeledEnum):
+    """A directory run: queued (waiting for a worker) → running → succeeded / failed / cancelled,
+    or interrupted (its worker stopped answering: the lease lapsed; resumable)."""
+
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (SyncRunStatus.QUEUED, SyncRunStatus.RUNNING)

@@ -1,4 +1,4 @@
-"""Failed sign-ins counted per account and address, shared by every process of the desk."""
+"""Failed sign-ins, per account and address and per address, shared by every process of the desk."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ class SignInThrottle(Model):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     last_failure_at: Mapped[datetime | None] = mapped_column("window_started_at", DateTime, index=True)
     familiar_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SignInAddressFailures(Model):
+    """Failed sign-ins from one address (an IPv6 /64 counts as one) over every account, in the
+    current fixed window (LOGIN_RATE_LIMIT, e.g. 10 per minute), and the time of the last of them
+    (beyond the limit the address waits a delay after it): the count a spraying address meets
+    however many accounts it tries, shared by every process of the desk. Correct sign-ins never
+    count. Services.sign_in_throttle owns the rule; rows of past windows are pruned."""
+
+    __tablename__ = "sign_in_address_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)

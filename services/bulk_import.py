@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from itertools import islice
 
 from sqlalchemy import func, inspect, or_, select
 
@@ -382,7 +383,8 @@ def _contact_changed(contact: Contact) -> bool:
 def run_import(session: DbSession, actor: Operator | None, rows: Sequence[SourceRow], mapping: dict[str, str],
                rules: Sequence[MatchRule | str], on_match: OnMatch | str, options: SaveOptions, *,
                dry_run: bool, batch_size: int = 200,
-               progress: Callable[[int, int], None] | None = None) -> ImportReport:
+               progress: Callable[[int, int], None] | None = None, start: int = 0,
+               after_batch: Callable[[int, ImportReport], None] | None = None) -> ImportReport:
     """Import `rows` (header → value) through `mapping` (header → target field of
     bulk_import_files.TARGET_FIELDS). A row is created, updated (with its changed columns),
     unchanged, skipped (matched, and `on_match` is skip), skipped as a duplicate (the command
@@ -393,19 +395,27 @@ def run_import(session: DbSession, actor: Operator | None, rows: Sequence[Source
     A real run commits per batch of `batch_size`; `dry_run` writes nothing (one unit of work,
     rolled back), with the same report a real run would give. `progress(done, total)` is called
     as rows are processed. The import is its own door: it opens its units of work on `session`,
-    which must not be inside one (RuntimeError)."""
+    which must not be inside one (RuntimeError).
+
+    `start` skips the rows before it (a resumed run: an earlier one committed them); the report
+    lists the rows this call processed, its `total` is all of `rows`. `after_batch(done, report)`
+    is called inside each batch's unit of work once its rows are processed (`done` counts from
+    the first row of `rows`): what it writes commits with the batch, and what it raises rolls
+    the batch back and ends the import (services.run_leases.beat's LeaseLost, CancelRequested)."""
     if in_unit_of_work(session):
         raise RuntimeError("run_import commits batch by batch: call it outside a unit of work.")
     report = ImportReport(dry_run=dry_run, total=len(rows))
     importer = _Importer(session, actor, mapping, [MatchRule(r) for r in rules], OnMatch(on_match),
                          options, report)
-    done = 0
+    done = start
     with rolled_back(session) if dry_run else nullcontext():
-        for batch in batches(rows, batch_size):
+        for batch in batches(islice(rows, start, None), batch_size):
             with batch_unit(session):
                 for source in batch:
                     importer.process(source)
                     done += 1
                     if progress is not None:
                         progress(done, len(rows))
+                if after_batch is not None:
+                    after_batch(done, report)
     return report

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import inspect, select
 
 CONTROL_CHARACTERS = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
 CONTROL_MESSAGE = "Remove the control characters (invisible characters) from this field."
@@ -52,6 +55,56 @@ def normalise_phone(value: str | None, region: str) -> str | None:
             f"Not a valid phone number for {phonenumbers.region_code_for_number(number) or region}."
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_to_store(value: str | None, stored: str | None, region: str) -> str | None:
+    """What a phone field being saved stores, given the number it holds (`stored`; None for a new
+    record). The one rule for phones of records that already exist, for every door (the forms, the
+    API, the import, the inline contacts of a company):
+
+    - the stored number sent back — as stored, as the forms show it (`format_phone`), or written
+      another way that reads as the same digits — is kept exactly as stored, without checking it
+      again. A number saved under an earlier phonenumbers release (its metadata changes with each
+      one: ranges are added and withdrawn) or imported before the check existed must not stop an
+      operator from saving the record's other fields; it is shown as it is until someone changes it.
+    - anything else (a new or changed number) must be valid now: `normalise_phone`.
+
+    Raises ValueError with the message for the field."""
+    typed = clean_text(value)
+    if stored and typed is not None and _same_number(typed, stored, region):
+        return stored
+    return normalise_phone(typed, region)
+
+
+def _same_number(typed: str, stored: str, region: str) -> bool:
+    if typed in (stored, format_phone(stored)):
+        return True
+    try:
+        number = phonenumbers.parse(typed, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == stored
+
+
+def stored_value(record: Any, field: str) -> Any:
+    """The value of `field` as the database holds it for `record` (an ORM object being saved,
+    perhaps already changed in memory); None for a record not yet stored. From the attribute's
+    history when the stored value was loaded, else read (a record whose values were expired)."""
+    state = inspect(record)
+    if state.key is None:
+        return None
+    history = state.attrs[field].history
+    if history.deleted:
+        return history.deleted[0]
+    if history.unchanged:
+        return history.unchanged[0]
+    session = state.session
+    if session is None:
+        return None
+    mapper = state.mapper
+    key = [column == value for column, value in zip(mapper.primary_key, state.identity, strict=True)]
+    with session.no_autoflush:  # the record's pending change must not be written to read the old value
+        return session.scalar(select(mapper.columns[field]).where(*key))
 
 
 def format_phone(e164: str | None) -> str:

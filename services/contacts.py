@@ -9,7 +9,7 @@ from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, record
 from services.batches import flush_command
-from services.contact_info import clean_text, normalise_email, normalise_phone
+from services.contact_info import clean_text, normalise_email, phone_to_store, stored_value
 from services.errors import ErrorBag, ValidationFailed
 from services.limits import check_lengths
 from services.transactions import DbSession, flush
@@ -25,7 +25,8 @@ def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
     if not contact.last_name:
         bag.add("last_name", "A contact needs a last name.")
     contact.email = bag.check("email", normalise_email, contact.email)
-    contact.phone = bag.check("phone", lambda v: normalise_phone(v, phone_region), contact.phone)
+    typed, stored = contact.phone, stored_value(contact, "phone")
+    contact.phone = bag.check("phone", lambda v: phone_to_store(v, stored, phone_region), typed)
     if not contact.phone:
         contact.phone_type = None
     check_lengths(contact, bag)

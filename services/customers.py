@@ -27,7 +27,7 @@ from models.enums import CustomerKind
 from services.access import Right, require, require_maintainer
 from services.audit import changes_of, record
 from services.batches import flush_command
-from services.contact_info import clean_text, normalise_email, normalise_phone
+from services.contact_info import clean_text, normalise_email, phone_to_store, stored_value
 from services.contacts import CONTACT_EMAIL_NEEDED, check_contact
 from services.errors import FORM, DomainError, ErrorBag, ValidationFailed
 from services.limits import check_lengths
@@ -129,9 +129,9 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
         for field in ("email", "secondary_email"):
             setattr(customer, field, bag.check(field, normalise_email, getattr(customer, field)))
         for field in ("primary_phone", "secondary_phone"):
-            value = getattr(customer, field)
+            value, stored = getattr(customer, field), stored_value(customer, field)
             setattr(customer, field, bag.check(
-                field, lambda v: normalise_phone(v, options.phone_region), value
+                field, lambda v, s=stored: phone_to_store(v, s, options.phone_region), value
             ))
             if not getattr(customer, field):
                 setattr(customer, f"{field}_type", None)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -20,6 +18,7 @@ from services.audit import changes_of, record, save_audited
 from services.contact_info import clean_text, normalise_email
 from services.errors import ErrorBag, NotFound
 from services.limits import check_lengths
+from services.passwords import current as current_hashing
 from services.sign_in_throttle import (
     ThrottlePolicy,
     check_sign_in_allowed,
@@ -32,20 +31,25 @@ from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 MIN_PASSWORD_LENGTH = 10
 EMAIL_TAKEN = "Another operator already signs in with this e-mail."
-_hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """An argon2id hash with the running application's profile (services.passwords: its cost
+    from the configuration, a bounded number at once per process)."""
+    return current_hashing().hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches a stored hash of any profile (the hash names its own)."""
+    return current_hashing().verify(password_hash, password)
+
+
+def upgraded_hash(password_hash: str, password: str) -> str | None:
+    """After a successful verification: a new hash of `password` when the stored one was made
+    with another profile (an older, costlier default), else None. Operators and portal accounts
+    alike are moved to the current profile this way, one sign-in at a time."""
+    hashing = current_hashing()
+    return hashing.hash(password) if hashing.needs_rehash(password_hash) else None
 
 
 def check_password_strength(password: str | None) -> str:
@@ -70,7 +74,7 @@ def authenticate(
         check_sign_in_allowed(session, email, ip_address, throttle)
     operator = find_operator(session, email or "")
     if operator is None:
-        verify_password(_DUMMY_HASH, password or "")
+        current_hashing().spend_like_a_verify(password or "")
     valid = (operator is not None and verify_password(operator.password_hash, password or "")
              and operator.is_active)
     if not valid:
@@ -81,8 +85,9 @@ def authenticate(
         flush(session)
         return None
     assert operator is not None
-    if _hasher.check_needs_rehash(operator.password_hash):
-        operator.password_hash = hash_password(password)
+    new_hash = upgraded_hash(operator.password_hash, password)
+    if new_hash is not None:
+        operator.password_hash = new_hash
     operator.last_login_at = utcnow()
     record(session, operator, "login_success", operator, ip_address=ip_address)
     if throttle is not None:

@@ -3,7 +3,8 @@ keeps no credentials; the PortalAccount row holds the username and an argon2 has
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import Customer, Operator, PortalAccount, SecurityGroup
 from services.access import Right, require
@@ -11,7 +12,7 @@ from services.audit import record
 from services.contact_info import clean_text
 from services.errors import DomainError, ErrorBag
 from services.limits import max_length, too_long
-from services.operators import check_password_strength, hash_password
+from services.operators import check_password_strength, hash_password, upgraded_hash, verify_password
 from services.transactions import USERNAME_TAKEN, DbSession, flush
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
@@ -58,6 +59,21 @@ def create_portal_account(
            security_group=(None, str(security_group) if security_group else None))
     flush(session)
     return account
+
+
+def check_portal_password(session: DbSession, account: PortalAccount, password: str) -> bool:
+    """Whether `password` is the account's (the portal's sign-in asks this). A hash of an older
+    profile is replaced by one of the current profile on success (services.passwords) — by an
+    UPDATE of its own, as bookkeeping: it does not raise the account's version, so a page open on
+    the account does not turn stale because its customer signed in."""
+    if not verify_password(account.password_hash, password or ""):
+        return False
+    new_hash = upgraded_hash(account.password_hash, password)
+    if new_hash is not None:
+        session.execute(update(PortalAccount).where(PortalAccount.id == account.id)
+                        .values(password_hash=new_hash).execution_options(synchronize_session=False))
+        set_committed_value(account, "password_hash", new_hash)
+    return True
 
 
 def _account_to_change(session: DbSession, customer: Customer, actor: Operator | None,

@@ -38,6 +38,7 @@ CONSTRAINT_MESSAGES: dict[str, tuple[str, str]] = {
     "uq_operator_email": ("email", "Another operator already signs in with this e-mail."),
 }
 _DEPTH = "unit_of_work_depth"
+COMMITTED = "unit_of_work_committed"  # in session.info: this session committed a unit of work
 # What the domain layer takes as its session: a Session, or the request's scoped session proxy
 # (Flask-SQLAlchemy's db.session), which forwards every call to the current Session.
 DbSession = Session | scoped_session[Any]
@@ -77,6 +78,8 @@ def unit_of_work(session: DbSession, *, savepoint: bool = False) -> Iterator[DbS
                 session.rollback()
                 _settle(session, 0, committed=False)
                 raise
+            # What a door that fails later (the database lost after the commit) must not deny.
+            session.info[COMMITTED] = True
             _settle(session, 0, committed=True)
         elif savepoint:
             mark = len(_hooks(session, _ON_COMMIT)), len(_hooks(session, _ON_ROLLBACK))

@@ -1,5 +1,5 @@
-// Directory source page: Test connection answers in place; a running import's card polls its
-// progress and the page reloads with the report when it ends.
+// Directory source page: Test connection answers in place; a queued or running run's card polls
+// its state and progress and the page reloads with the report when it ends.
 (function () {
   var test = document.querySelector("[data-directory-test]");
   if (test) {
@@ -23,17 +23,20 @@
         .catch(function () { out.textContent = "The server did not answer."; });
     });
   }
-  document.querySelectorAll("[data-run][data-status=running]").forEach(function (card) {
+  // Queued and running runs: their state and progress every second; the page reloads with the
+  // report (and the Resume button) once the run has ended.
+  document.querySelectorAll("[data-run][data-status=running], [data-run][data-status=queued]").forEach(function (card) {
     function poll() {
       fetch(card.dataset.run, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (run) {
         var share = run.total ? Math.floor(run.processed * 100 / run.total) : 0;
         var bar = card.querySelector("[data-field=bar]");
         bar.style.width = share + "%";
         bar.textContent = run.processed + " / " + (run.total === null ? "?" : run.total);
+        card.querySelector("[data-field=status]").textContent = run.state;
         card.querySelector("[data-field=counts]").textContent = "created " + run.created + ", updated " + run.updated +
           ", unchanged " + run.unchanged + ", deactivated " + run.deactivated + ", failed " + run.failed;
-        if (run.status === "running") { setTimeout(poll, 700); } else { window.location.reload(); }
-      });
+        if (run.status === "running" || run.status === "queued") { setTimeout(poll, 1000); } else { window.location.reload(); }
+      }).catch(function () { setTimeout(poll, 5000); });
     }
     poll();
   });

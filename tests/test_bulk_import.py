@@ -5,13 +5,19 @@ from __future__ import annotations
 import io
 import re
 import time
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from jobs.bulk_import import check_bulk_import_leases, run_bulk_import, sweep_bulk_imports
 from models import Contact, Customer
+from models.base import utcnow
+from models.bulk_import import BulkImport, BulkImportBatch, BulkImportStatus
 from models.enums import CustomerKind
+from services import bulk_import_runs as runs
 from services.bulk_import import MatchRule, OnMatch, run_import
 from services.bulk_import_files import (
     ImportFileError,
@@ -23,6 +29,7 @@ from services.contacts import CONTACT_EMAIL_NEEDED
 from services.customers import SaveOptions
 from services.import_mappings import remember_mapping, remembered_mapping
 from services.limits import max_length, too_long
+from services.run_leases import CancelRequested
 from services.transactions import CONFLICT, unit_of_work
 
 OPTIONS = SaveOptions("SK")
@@ -263,18 +270,34 @@ def test_a_row_the_database_refuses_drops_alone(app, session, maintainer, monkey
     assert sorted(c.company_name for c in session.scalars(select(Customer))) == ["Prvá", "Tretia"]
 
 
-# -- the pages --------------------------------------------------------------------------------
-
-@pytest.fixture
-def import_dir(app, tmp_path):
-    app.config["BULK_IMPORT_DIR"] = str(tmp_path / "bulk_import")
-    return tmp_path / "bulk_import"
-
+# -- the pages ---------------------------------------------------------------------------------
+# The app of these tests runs jobs at once (JOB_QUEUE_IMMEDIATE): a preview or an import is done
+# when the POST that queued it answers. tests/test_bulk_import_jobs.py runs them on real workers.
 
 def upload(browser, data: bytes, name="zakaznici.csv", encoding="auto"):
     return browser.submit("/admin/customers/import/", {"file": (io.BytesIO(data), name),
                                                        "encoding": encoding},
                           content_type="multipart/form-data")
+
+
+def suggested(browser, mapping_url: str) -> dict[str, str]:
+    page = browser.get(mapping_url).get_data(as_text=True)
+    return dict(re.findall(r'<select[^>]*name="(map-\d+)"[^>]*>.*?value="([a-z_]*)" selected', page, re.S))
+
+
+def previewed(browser, data: bytes, rules=("registration_number", "email"), on_match="update_empty") -> str:
+    """Upload `data`, take the suggested mapping, queue the preview (done at once here): the token."""
+    mapping_url = upload(browser, data).headers["Location"]
+    answer = browser.submit(mapping_url, {**suggested(browser, mapping_url), "rule": list(rules),
+                                          "on_match": on_match})
+    assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+    return mapping_url.rsplit("/", 1)[1]
+
+
+def press(browser, action: str, token: str):
+    """A button of the import's pages (run, resume, cancel): a POST with the session's CSRF token."""
+    base = "/admin/customers/import"
+    return browser.submit(f"{base}/", {}, post_url=f"{base}/{action}/{token}")
 
 
 def wait_until_done(browser, result_url: str) -> dict:
@@ -286,14 +309,19 @@ def wait_until_done(browser, result_url: str) -> dict:
     raise AssertionError("the import did not end")
 
 
-def test_pages_upload_map_preview_import_and_download(operator_client, session, import_dir):
+def run_of(session, token: str) -> BulkImport:
+    session.expire_all()
+    return session.scalar(select(BulkImport).where(BulkImport.token == token))
+
+
+def test_pages_upload_map_preview_import_and_download(operator_client, app, session):
     answer = upload(operator_client, (HEADER + ROWS + "Zlá firma;99999999;zle;;;;\n").encode("cp1250"))
     assert answer.status_code == 302
     mapping_url = answer.headers["Location"]
     page = operator_client.get(mapping_url).get_data(as_text=True)
     assert "Názov firmy" in page and 'value="company_name" selected' in page
-    fields = dict(re.findall(r'<select[^>]*name="(map-\d+)"[^>]*>.*?value="([a-z_]*)" selected', page, re.S))
-    answer = operator_client.submit(mapping_url, {**fields, "rule": ["registration_number", "email"],
+    answer = operator_client.submit(mapping_url, {**suggested(operator_client, mapping_url),
+                                                  "rule": ["registration_number", "email"],
                                                   "on_match": "update_empty"})
     assert answer.status_code == 302
     preview_url = answer.headers["Location"]
@@ -305,7 +333,7 @@ def test_pages_upload_map_preview_import_and_download(operator_client, session, 
     result_url = answer.headers["Location"]
     assert wait_until_done(operator_client, result_url)["counts"]["created"] == 2
     page = operator_client.get(result_url).get_data(as_text=True)
-    assert "Created" in page and "download-rejected" in page
+    assert "Import finished." in page and "Created" in page and "download-rejected" in page
     rejected = operator_client.get(result_url.replace("/result/", "/rejected/") + ".csv")
     lines = rejected.get_data().decode("utf-8-sig").splitlines()
     assert lines[0].endswith(";Reason") and lines[1].startswith("Zlá firma;99999999;zle;")
@@ -314,7 +342,24 @@ def test_pages_upload_map_preview_import_and_download(operator_client, session, 
     assert count(session) == 2
 
 
-def test_pages_refuse_bad_files_with_a_message(operator_client, import_dir):
+def test_the_upload_and_its_state_live_in_the_database_not_in_a_folder(operator_client, app, session):
+    data = (HEADER + ROWS).encode()
+    token = previewed(operator_client, data)
+    run = run_of(session, token)
+    # The file is kept as uploaded until it is imported; nothing is written to the instance folder.
+    assert run.data == data and run.total == 2 and run.status == BulkImportStatus.PREVIEWED
+    assert run.preview_report["counts"]["created"] == 2 and run.mapping["IČO"] == "registration_number"
+    assert not any(Path(app.config["BULK_IMPORT_DIR"]).iterdir())
+    assert not (Path(app.instance_path) / "bulk_import").exists()
+    press(operator_client, "run", token)
+    run = run_of(session, token)
+    assert run.status == BulkImportStatus.DONE and (run.done, run.total) == (2, 2)
+    assert run.data is None and run.preview_report is None  # let go once imported; one report kept
+    assert run.result_report["counts"]["created"] == 2
+    assert session.scalar(select(func.count()).select_from(BulkImportBatch)) == 0
+
+
+def test_pages_refuse_bad_files_with_a_message(operator_client):
     answer = upload(operator_client, b"\x00\x01binary")
     assert answer.status_code == 400
     assert "neither a CSV nor an XLSX" in answer.get_data(as_text=True)
@@ -322,9 +367,245 @@ def test_pages_refuse_bad_files_with_a_message(operator_client, import_dir):
     assert page.status_code == 400 and "Choose a file" in page.get_data(as_text=True)
 
 
-def test_another_operator_cannot_open_my_upload(operator_client, maintainer_client, import_dir):
-    answer = upload(operator_client, (HEADER + ROWS).encode())
-    assert maintainer_client.get(answer.headers["Location"]).status_code == 404
+def test_a_file_that_no_longer_reads_sends_the_preview_back_with_a_message(operator_client, session):
+    mapping_url = upload(operator_client, b"Firma;E-mail\nAcme;a@acme.sk\n", name="a.csv").headers["Location"]
+    token = mapping_url.rsplit("/", 1)[1]
+    with unit_of_work(session):
+        session.execute(update(BulkImport).where(BulkImport.token == token).values(data=b"\x00 broken"))
+    answer = operator_client.submit(mapping_url, {"map-0": "company_name", "map-1": "email",
+                                                  "rule": ["email"], "on_match": "update_empty"})
+    assert answer.status_code == 302
+    page = operator_client.get(answer.headers["Location"])  # the preview page: back to the mapping
+    assert page.status_code == 302 and page.headers["Location"].endswith(mapping_url)
+    page = operator_client.get(mapping_url).get_data(as_text=True)
+    assert "no longer available; upload it again" in page and "Acme" in page
+    assert run_of(session, token).status == BulkImportStatus.UPLOADED
+
+
+def test_another_operator_cannot_open_or_change_my_upload(operator_client, maintainer_client, session):
+    token = previewed(operator_client, (HEADER + ROWS).encode())
+    before = run_of(session, token)
+    state = (before.status, before.updated_at)
+    base = "/admin/customers/import"
+    for url in (f"{base}/mapping/{token}", f"{base}/preview/{token}", f"{base}/result/{token}",
+                f"{base}/status/{token}.json", f"{base}/rejected/{token}.csv"):
+        assert maintainer_client.get(url).status_code == 404, url
+    for action in ("run", "resume", "cancel"):
+        answer = press(maintainer_client, action, token)
+        assert answer.status_code == 404, action
+    assert maintainer_client.submit(f"{base}/", {"map-0": "notes", "on_match": "skip"},
+                                    post_url=f"{base}/mapping/{token}").status_code == 404
+    after = run_of(session, token)
+    assert (after.status, after.updated_at) == state and count(session) == 0
+
+
+def test_pressing_run_import_twice_imports_once(operator_client, session):
+    token = previewed(operator_client, (HEADER + ROWS).encode())
+    for _ in range(2):  # the second press (a double click, a second tab) finds it queued or done
+        answer = press(operator_client, "run", token)
+        assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/result/{token}")
+    run = run_of(session, token)
+    assert run.status == BulkImportStatus.DONE and run.result_report["counts"]["created"] == 2
+    assert count(session) == 2
+
+
+def dead_worker_imported(session, token: str, batches_committed: int) -> None:
+    """As a worker that was killed does it: the run claimed, `batches_committed` batches committed
+    with their rows and beats, the next batch lost with the process (rolled back)."""
+    dead = "dead-host:1:1"
+    run = run_of(session, token)
+    with unit_of_work(session):
+        assert runs.queue_import(session, run)
+        assert runs.start_import(session, run.id, dead)
+    recorder = runs.BatchRecorder(session, run_of(session, token), dead)
+    calls = []
+
+    def after_batch(done, report):
+        calls.append(done)
+        if len(calls) > batches_committed:
+            raise KeyboardInterrupt  # the process ends here: this batch never commits
+        recorder(done, report)
+
+    run = run_of(session, token)
+    table = read_table(run.data)
+    with pytest.raises(KeyboardInterrupt):
+        run_import(session, run.owner, table.rows, run.mapping, run.rules, run.on_match, OPTIONS,
+                   dry_run=False, batch_size=run.batch_size, after_batch=after_batch)
+    with unit_of_work(session):  # the worker's lease lapses
+        session.execute(update(BulkImport).where(BulkImport.token == token)
+                        .values(heartbeat_at=utcnow() - timedelta(minutes=5)))
+
+
+def people(n: int, start: int = 1) -> str:
+    return "Meno;Priezvisko;E-mail\n" + "".join(f"Osoba;Číslo {i};osoba{i}@example.sk\n"
+                                                 for i in range(start, start + n))
+
+
+def test_an_interrupted_import_says_what_it_committed_and_resumes_from_the_next_row(
+        operator_client, app, session):
+    app.config["BULK_IMPORT_BATCH_SIZE"] = 2
+    token = previewed(operator_client, people(7).encode(), rules=("email",))
+    dead_worker_imported(session, token, batches_committed=2)
+    assert count(session) == 4  # two batches of two
+    result_url = f"/admin/customers/import/result/{token}"
+    before = operator_client.get(result_url).get_data(as_text=True)
+    assert "Importing" in before  # running, as far as anybody can tell before the lease check
+
+    with app.app_context():
+        check_bulk_import_leases()  # the periodic lease check
+    run = run_of(session, token)
+    assert run.status == BulkImportStatus.INTERRUPTED and run.worker is None
+    page = operator_client.get(result_url).get_data(as_text=True)
+    assert "The import was interrupted." in page
+    assert ("The import was interrupted after 4 of 7 rows: its background worker stopped. Those 4 rows are "
+            "imported. Resume continues from row 5.") in page
+    assert 'data-testid="resume-import"' in page
+    assert "Číslo 4, Osoba" in page and "Číslo 5, Osoba" not in page  # the rows committed are listed
+    status = operator_client.get(f"/admin/customers/import/status/{token}.json").get_json()
+    assert status["status"] == "interrupted" and status["done"]
+    assert status["progress"] == {"done": 4, "total": 7}
+
+    for _ in range(2):  # Resume pressed twice: one run
+        press(operator_client, "resume", token)
+    run = run_of(session, token)
+    assert run.status == BulkImportStatus.DONE and run.done == 7
+    assert run.result_report["counts"] == {"created": 7, "updated": 0, "unchanged": 0, "skipped": 0,
+                                           "duplicates": 0, "rejected": 0}  # both parts, each row once
+    assert [r["row"] for r in run.result_report["created"]] == list(range(2, 9))
+    emails = session.scalars(select(Customer.email)).all()
+    assert sorted(emails) == sorted(f"osoba{i}@example.sk" for i in range(1, 8))  # each row once
+    page = operator_client.get(result_url).get_data(as_text=True)
+    assert "Import finished." in page and 'data-testid="resume-import"' not in page
+
+
+def test_cancel_ends_a_queued_or_interrupted_import_and_asks_a_running_one_to_stop(
+        operator_client, app, session):
+    app.config["BULK_IMPORT_BATCH_SIZE"] = 2
+    base = "/admin/customers/import"
+    # Queued, no worker has it: cancelled at once, nothing imported, the file let go.
+    queued = previewed(operator_client, people(3).encode(), rules=("email",))
+    with unit_of_work(session):
+        assert runs.queue_import(session, run_of(session, queued))
+    page = operator_client.get(f"{base}/result/{queued}").get_data(as_text=True)
+    assert "Waiting: the import starts as soon as a background worker is free." in page
+    assert 'data-testid="cancel-import"' in page
+    press(operator_client, "cancel", queued)
+    run = run_of(session, queued)
+    assert run.status == BulkImportStatus.CANCELLED and run.data is None
+    assert run.message == "The import was cancelled before any row was imported."
+    with app.app_context():  # a message still on the queue finds nothing to do
+        run_bulk_import(run.id)
+    assert run_of(session, queued).status == BulkImportStatus.CANCELLED and count(session) == 0
+
+    # Running: asked; the worker stops at its next batch (its beat says so).
+    running = previewed(operator_client, people(4, start=10).encode(), rules=("email",))
+    with unit_of_work(session):
+        assert runs.queue_import(session, run_of(session, running))
+        assert runs.start_import(session, run_of(session, running).id, "w:1:1")
+    press(operator_client, "cancel", running)
+    page = operator_client.get(f"{base}/result/{running}").get_data(as_text=True)
+    assert "Cancelling: the import stops after the rows it is saving now." in page
+    with pytest.raises(CancelRequested), unit_of_work(session):
+        runs.record_batch(session, run_of(session, running).id, done=2, counts={}, results={}, worker="w:1:1")
+
+    # Interrupted: "Cancel the rest" ends it with what it committed.
+    interrupted = previewed(operator_client, people(5, start=20).encode(), rules=("email",))
+    dead_worker_imported(session, interrupted, batches_committed=1)
+    with app.app_context():
+        check_bulk_import_leases()
+    press(operator_client, "cancel", interrupted)
+    run = run_of(session, interrupted)
+    assert run.status == BulkImportStatus.CANCELLED and run.data is None
+    assert run.message == ("The import was cancelled after 2 of 5 rows. Those 2 rows are imported. "
+                           "The rest were not.")
+    assert run.result_report["counts"]["created"] == 2
+    page = operator_client.get(f"{base}/result/{interrupted}").get_data(as_text=True)
+    assert "The import was cancelled." in page and 'data-testid="resume-import"' not in page
+
+
+def test_cancelling_an_import_whose_worker_is_gone_ends_it_at_once_with_what_it_committed(
+        operator_client, app, session):
+    """The worker died (its lease lapsed) but the lease check has not run yet: Cancel cannot wait
+    for a worker that will never see the request. And a cancel asked of a running import whose
+    worker then dies ends cancelled, not resumable."""
+    app.config["BULK_IMPORT_BATCH_SIZE"] = 2
+    gone = previewed(operator_client, people(5, start=30).encode(), rules=("email",))
+    dead_worker_imported(session, gone, batches_committed=1)  # running, its lease lapsed
+    assert run_of(session, gone).status == BulkImportStatus.RUNNING
+    press(operator_client, "cancel", gone)
+    run = run_of(session, gone)
+    assert run.status == BulkImportStatus.CANCELLED and run.data is None
+    assert run.result_report["counts"]["created"] == 2
+
+    asked = previewed(operator_client, people(5, start=40).encode(), rules=("email",))
+    with unit_of_work(session):
+        assert runs.queue_import(session, run_of(session, asked))
+        assert runs.start_import(session, run_of(session, asked).id, "w:2:2")
+    press(operator_client, "cancel", asked)  # its worker is alive: asked to stop
+    assert run_of(session, asked).status == BulkImportStatus.RUNNING
+    page = operator_client.get(f"/admin/customers/import/result/{asked}").get_data(as_text=True)
+    assert 'data-testid="cancel-import"' not in page  # asked already
+    session.execute(update(BulkImport).where(BulkImport.token == asked)
+                    .values(heartbeat_at=utcnow() - timedelta(hours=1)))  # … and then it died
+    session.commit()
+    with app.app_context():
+        check_bulk_import_leases()
+    run = run_of(session, asked)
+    assert run.status == BulkImportStatus.CANCELLED and run.data is None
+    page = operator_client.get(f"/admin/customers/import/result/{asked}").get_data(as_text=True)
+    assert "The import was cancelled." in page and 'data-testid="resume-import"' not in page
+
+
+def test_the_lease_check_sends_a_stalled_preview_back_and_delivers_a_forgotten_run_again(
+        operator_client, app, session):
+    data = (HEADER + ROWS).encode()
+    stalled = upload(operator_client, data).headers["Location"].rsplit("/", 1)[1]
+    with unit_of_work(session):  # a worker took the preview and died
+        run = run_of(session, stalled)
+        assert runs.queue_preview(session, run, mapping={"Názov firmy": "company_name"}, rules=[],
+                                  on_match="skip", batch_size=200)
+        assert runs.start_preview(session, run.id, "dead-host:1:1")
+    forgotten = previewed(operator_client, people(2).encode(), rules=("email",))
+    with unit_of_work(session):  # queued, but its message went with a worker killed at the wrong time
+        assert runs.queue_import(session, run_of(session, forgotten))
+        session.execute(update(BulkImport).values(updated_at=utcnow() - timedelta(minutes=10),
+                                                  heartbeat_at=utcnow() - timedelta(minutes=10)))
+    assert "The preview waits" not in operator_client.get(f"/admin/customers/import/preview/{stalled}") \
+        .get_data(as_text=True)  # previewing, as far as anybody can tell
+    with app.app_context():
+        check_bulk_import_leases()
+    assert run_of(session, stalled).status == BulkImportStatus.UPLOADED
+    page = operator_client.get(f"/admin/customers/import/mapping/{stalled}").get_data(as_text=True)
+    assert runs.PREVIEW_INTERRUPTED in page and 'value="company_name" selected' in page  # the choice kept
+    assert run_of(session, forgotten).status == BulkImportStatus.DONE  # delivered again: run (here at once)
+    assert count(session) == 2
+
+
+def test_old_uploads_are_swept_by_the_periodic_job_never_by_a_page(operator_client, app, session):
+    old, fresh = (previewed(operator_client, people(1, start=n).encode(), rules=("email",)) for n in (1, 2))
+    with unit_of_work(session):
+        session.execute(update(BulkImport).where(BulkImport.token == old)
+                        .values(updated_at=utcnow() - timedelta(hours=25)))
+    for url in ("/admin/customers/import/", f"/admin/customers/import/result/{fresh}"):
+        operator_client.get(url)
+    assert run_of(session, old) is not None  # a GET never writes
+    with app.app_context():
+        sweep_bulk_imports()
+    assert run_of(session, old) is None and run_of(session, fresh) is not None
+    assert operator_client.get(f"/admin/customers/import/mapping/{old}").status_code == 404
+
+
+def test_the_status_answer_says_where_the_import_is(operator_client, session):
+    token = previewed(operator_client, (HEADER + ROWS).encode())
+    status = operator_client.get(f"/admin/customers/import/status/{token}.json").get_json()
+    assert (status["status"], status["words"]) == ("previewed", "The preview is ready.")
+    assert not status["done"]
+    press(operator_client, "run", token)
+    status = operator_client.get(f"/admin/customers/import/status/{token}.json").get_json()
+    assert status == {"status": "done", "words": "Import finished.", "done": True, "cancelling": False,
+                      "progress": {"done": 2, "total": 2}, "message": "",
+                      "counts": {"created": 2, "updated": 0, "unchanged": 0, "skipped": 0, "duplicates": 0,
+                                 "rejected": 0}}
 
 
 def test_an_upload_far_above_the_limit_is_refused_before_it_is_read(operator_client):

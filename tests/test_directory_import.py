@@ -19,7 +19,8 @@ from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.contacts import CONTACT_EMAIL_NEEDED, delete_contact
 from services.customers import SaveOptions
 from services.directory.mapping import DEFAULT_FILTER
-from services.directory.pipeline import SyncOptions, sync_directory
+from services.directory.pipeline import SyncOptions, run_queued, sync_directory
+from services.directory.runs import resume_run
 from services.directory.sources import check_connection, save_source
 from services.limits import max_length, too_long
 from services.secrets import SecretBox
@@ -294,13 +295,22 @@ def test_a_failure_part_way_keeps_the_written_batches_and_a_rerun_completes(sess
     with pytest.raises(RuntimeError):
         sync(session, source)
     failed = session.scalars(select(DirectorySyncRun)).one()
-    assert failed.status == SyncRunStatus.FAILED and "rerun completes the rest" in failed.message
+    assert failed.status == SyncRunStatus.FAILED and "Resume completes the rest" in failed.message
     written = session.scalar(select(func.count()).select_from(Customer))
     assert written == 8  # two whole pages; nothing of the third
+    assert (failed.processed, failed.created) == (8, 8)  # the counts of what it committed
     monkeypatch.setattr(targets.PersonTarget, "save", save)
-    rerun = sync(session, source)
-    assert (rerun.created, rerun.unchanged) == (2, 8)
+    # Resume: the directory is read again; what the failed run wrote is found in place and
+    # counted as that run counted it, the rest is written.
+    with unit_of_work(session):
+        resumed = resume_run(session, failed, maintainer)
+    done = run_queued(session, resumed.id, BOX, OPTIONS)
+    assert done.status == SyncRunStatus.SUCCEEDED, done.message
+    assert counts(done) == (10, 0, 0, 0, 0) and done.resumes_id == failed.id
+    assert f"Continued run #{failed.id}: the 8 entries it had written" in done.message
     assert session.scalar(select(func.count()).select_from(Customer)) == 10
+    rerun = sync(session, source)  # a plain rerun finds everyone in place
+    assert (rerun.created, rerun.unchanged) == (0, 10)
 
 
 def test_a_value_longer_than_its_column_refuses_that_account_and_the_import_goes_on(

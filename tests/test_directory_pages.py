@@ -1,22 +1,30 @@
 """Directory sources through the admin panel and the CLI: maintainers only, the password kept
 encrypted and never shown, Test connection, a dry run and an import started from the page with
-progress to poll, and `flask directory sync` for schedulers."""
+progress to poll, the runs' states in plain words, cancel and resume, schedules, and
+`flask directory sync` for schedulers. (Jobs run at once here; real workers:
+tests/test_directory_jobs.py.)"""
 
 from __future__ import annotations
 
 import socket
 import time
+from datetime import datetime, timedelta
+from html import unescape
 
 from sqlalchemy import func, select
 
+from jobs.directory import interrupt_dead_runs
 from models import Customer, DirectorySource, DirectorySyncRun
+from models.base import utcnow
 from models.enums import SyncRunStatus
+from services.directory.schedules import MINUTES_MESSAGE, TIME_MESSAGE, server_zone
 from services.directory.sources import check_connection
 from services.outbound_policy import Outcome, Reach
 from services.secrets import SecretBox
 from services.transactions import unit_of_work
 from testing.postgres import free_port
 from tests.conftest import ENCRYPTION_KEY, csrf_from
+from tests.served_app import page_text
 from tests.test_directory_import import BOX, make_source
 
 
@@ -37,7 +45,7 @@ def wait_for(session, after: DirectorySyncRun | None = None, timeout: float = 30
     while time.monotonic() < deadline:
         session.expire_all()
         run = session.scalar(select(DirectorySyncRun).order_by(DirectorySyncRun.id.desc()))
-        if run is not None and run is not after and run.status != SyncRunStatus.RUNNING:
+        if run is not None and run is not after and not run.status.is_active:
             return run
         time.sleep(0.1)
     raise AssertionError("the import did not finish")
@@ -244,3 +252,144 @@ def test_failover_tries_the_next_url_when_one_is_unreachable(maintainer, session
     both = check_connection(source, BOX)
     assert both.outcome == Outcome.REFUSED
     assert "No directory server answered at ldap://127.0.0.1:" in both.message
+
+
+# --- Runs on the queue: states in plain words, cancel, resume, schedules ----------------------------
+
+def details(client, source) -> str:
+    return page_text(client.get(f"/admin/directory/details/?id={source.id}").get_data(as_text=True))
+
+
+def press(client, source, path: str, data: dict | None = None):
+    page = client.get(f"/admin/directory/details/?id={source.id}").get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_from(page), **(data or {})})
+
+
+def add_run(session, source, status: SyncRunStatus, **values) -> DirectorySyncRun:
+    with unit_of_work(session):
+        run = DirectorySyncRun(source_id=source.id, status=status, **values)
+        session.add(run)
+    return run
+
+
+def test_schedules_are_set_on_the_form_in_the_servers_time_with_clear_messages(maintainer_client, session,
+                                                                                ldap_server):
+    form = maintainer_client.get("/admin/directory/new/").get_data(as_text=True)
+    assert f"The server&#39;s local time: {server_zone()}" in form or \
+        f"The server's local time: {server_zone()}" in form
+    refused = maintainer_client.submit("/admin/directory/new/", source_form(
+        ldap_server, full_sync_at="25:00", changes_every_minutes="2"))
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 200 and session.query(DirectorySource).count() == 0
+    assert TIME_MESSAGE in unescape(html) and MINUTES_MESSAGE in unescape(html)
+
+    saved = maintainer_client.submit("/admin/directory/new/", source_form(
+        ldap_server, full_sync_at="2:30", changes_every_minutes="60"))
+    assert saved.status_code == 302
+    source = session.query(DirectorySource).one()
+    assert (source.full_sync_at, source.changes_every_minutes) == ("02:30", 60)
+    page = details(maintainer_client, source)
+    assert (f"Schedule: full sync every night at 02:30 (server time, {server_zone()}), next within a "
+            "minute; changes every 60 minutes, next within a minute") in page
+
+    due = datetime(2027, 1, 15, 1, 30)
+    change(session, source, full_sync_due_at=due, changes_due_at=due)
+    edited = maintainer_client.submit(f"/admin/directory/edit/?id={source.id}", source_form(
+        ldap_server, bind_password="", full_sync_at="02:30", changes_every_minutes="30"))
+    assert edited.status_code == 302
+    session.expire_all()
+    source = session.get(DirectorySource, source.id)
+    # A changed schedule is counted again from now; the unchanged one keeps its due time.
+    assert (source.changes_every_minutes, source.changes_due_at, source.full_sync_due_at) == (30, None, due)
+
+
+def test_the_runs_of_a_source_in_plain_words_and_a_get_writes_nothing(maintainer_client, maintainer, session,
+                                                                      ldap_server):
+    ldap_server.add_user("words", given="Wanda", sn="Words", mail="wanda@example.com")
+    source = make_source(session, maintainer, ldap_server)
+    long_ago = utcnow() - timedelta(hours=1)
+    add_run(session, source, SyncRunStatus.SUCCEEDED, scheduled=True, created=5, processed=5, total=5)
+    add_run(session, source, SyncRunStatus.INTERRUPTED, created=20, processed=20, total=100,
+            message="Interrupted: the worker running it stopped answering.")
+    add_run(session, source, SyncRunStatus.CANCELLED, message="Cancelled before a worker started it.")
+    dead = add_run(session, source, SyncRunStatus.RUNNING, started_by_id=maintainer.id, processed=40,
+                   total=100, created=40, worker="host:1:1", heartbeat_at=long_ago)
+    page = details(maintainer_client, source)
+    assert "started by: Mia Maintainer — Running — its worker has not answered since" in page
+    assert "it will be marked interrupted" in page and "40 / 100" in page
+    assert "Interrupted: its worker stopped" in page and "Cancelled" in page
+    assert "started by: schedule — Finished" in page and "started by: command line" in page
+    assert "Cancel" in page and "Resume" not in page  # only the latest run, when it ended early
+    assert "A run of this source is queued or running" in page
+    polled = maintainer_client.get(f"/admin/directory/runs/{dead.id}.json").get_json()
+    assert polled["status"] == "running" and polled["state"].startswith("Running — its worker has not")
+    session.expire_all()
+    assert session.get(DirectorySyncRun, dead.id).status == SyncRunStatus.RUNNING  # the GETs wrote nothing
+
+    # Start: the dead run is marked interrupted (its lease lapsed long ago), a new one runs.
+    started = press(maintainer_client, source, f"/admin/directory/start/{source.id}", {"mode": "import"})
+    assert started.status_code == 302
+    session.expire_all()
+    assert session.get(DirectorySyncRun, dead.id).status == SyncRunStatus.INTERRUPTED
+    latest = session.scalar(select(DirectorySyncRun).order_by(DirectorySyncRun.id.desc()))
+    assert latest.id != dead.id and latest.status == SyncRunStatus.SUCCEEDED and latest.created == 1
+
+    # Cancel on a run whose worker stopped answering ends it at once (no worker will see the request).
+    silent = add_run(session, source, SyncRunStatus.RUNNING, worker="host:2:2", heartbeat_at=long_ago)
+    press(maintainer_client, source, f"/admin/directory/cancel/{silent.id}")
+    session.expire_all()
+    assert session.get(DirectorySyncRun, silent.id).status == SyncRunStatus.CANCELLED
+    assert "The run was cancelled: its worker had stopped answering." in details(maintainer_client, source)
+
+    # The lease check each minute: a run from before the leases (it never beat) is interrupted too.
+    old_style = add_run(session, source, SyncRunStatus.RUNNING)
+    interrupt_dead_runs()
+    session.expire_all()
+    assert session.get(DirectorySyncRun, old_style.id).status == SyncRunStatus.INTERRUPTED
+
+
+def test_cancel_a_queued_run_and_resume_an_interrupted_one_from_the_page(maintainer_client, maintainer,
+                                                                          session, ldap_server):
+    for n in range(3):
+        ldap_server.add_user(f"res{n}", given="Res", sn=f"Umed{n}", mail=f"res{n}@example.com")
+    source = make_source(session, maintainer, ldap_server)
+    waiting = add_run(session, source, SyncRunStatus.QUEUED)
+    assert "Queued: waiting for a worker" in details(maintainer_client, source)
+    again = press(maintainer_client, source, f"/admin/directory/start/{source.id}", {"mode": "import"})
+    assert again.status_code == 302
+    assert "An import of this source is already running." in details(maintainer_client, source)
+    press(maintainer_client, source, f"/admin/directory/cancel/{waiting.id}")
+    session.expire_all()
+    assert session.get(DirectorySyncRun, waiting.id).status == SyncRunStatus.CANCELLED
+    assert "The run was cancelled before it started." in details(maintainer_client, source)
+
+    press(maintainer_client, source, f"/admin/directory/start/{source.id}", {"mode": "import"})
+    first = wait_for(session, after=waiting)
+    assert first.created == 3
+    with unit_of_work(session):  # as the lease check leaves a run whose worker died after its batches
+        first.status = SyncRunStatus.INTERRUPTED
+    assert "Resume" in details(maintainer_client, source)
+    press(maintainer_client, source, f"/admin/directory/resume/{waiting.id}")  # not the latest run
+    assert "Only the latest run of a source" in details(maintainer_client, source)
+    press(maintainer_client, source, f"/admin/directory/resume/{first.id}")
+    resumed = wait_for(session, after=first)
+    assert resumed.status == SyncRunStatus.SUCCEEDED and resumed.resumes_id == first.id
+    assert (resumed.created, resumed.updated, resumed.unchanged) == (3, 0, 0)
+    page = details(maintainer_client, source)
+    assert f"continues run #{first.id}" in page and "the 3 entries it had written were found in place" in page
+    assert session.scalar(select(func.count()).select_from(Customer)) == 3
+
+
+def test_cli_sync_refuses_a_second_run_and_can_hand_one_to_the_workers(app, session, maintainer, ldap_server):
+    ldap_server.add_user("cli1", given="Cli", sn="User", mail="cli1@example.com")
+    source = make_source(session, maintainer, ldap_server, name="cron-ad")
+    waiting = add_run(session, source, SyncRunStatus.QUEUED)
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["directory", "sync", "cron-ad"])
+    assert refused.exit_code == 1 and refused.stderr.strip() == "An import of this source is already running."
+    with unit_of_work(session):
+        waiting.status = SyncRunStatus.CANCELLED
+    queued = runner.invoke(args=["directory", "sync", "cron-ad", "--queue"])
+    assert queued.exit_code == 0 and "Queued run #" in queued.output
+    run = wait_for(session, after=waiting)  # here jobs run at once; a worker runs them otherwise
+    assert run.status == SyncRunStatus.SUCCEEDED and run.created == 1 and run.started_by_id is None

@@ -34,7 +34,7 @@ MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels"
                          "quick-create-rules", "directory"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
 PUBLIC = {"root", "auth.login", "static", "admin.static", "api-docs.openapi_json", "api_docs.docs_page",
-          "api_docs.docs_asset"}
+          "api_docs.docs_asset", "health.live", "health.ready"}
 # The JSON API authenticates by API token only (tests/test_api.py): a signed-in browser session
 # does not count, so every role here gets 401; computers register with a customer's key.
 API_TOKEN_VIEWS = {"api_customers", "api_computers"}
@@ -48,7 +48,9 @@ RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "
 # they may not view come without details, which test_quick_create checks).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
                                            "quick_candidates_view", "quick_create_view",
-                                           "test_view", "start_view", "run_view",  # directory sources
+                                           # directory sources
+                                           "test_view", "start_view", "run_view",
+                                           "cancel_view", "resume_view",
                                            "merge_view", "merge_done_view", "merge_undo_view"}
 # The pages of one customer (admin_views.customer_page), each its own view: the right a GET and a
 # POST need (None: the page has no such method). MAINTAINER: only a maintainer, on top of EDIT.

@@ -1,11 +1,12 @@
 """Nobody can lock another person out of signing in, while guessing stays slow.
 
-Wrong passwords are counted per account and address pair (an unfamiliar address is refused
-after a few, for a while) and per account over all unfamiliar addresses (a delay of at most 30 s
-before each further attempt, never a refusal): an attacker on another address — or on many, or on
-the owner's own — cannot keep the real user out, and the counts live in the database, so every
-worker process sees the same ones. Run on SQLite and PostgreSQL, with the production rate limiting
-on. Nothing sleeps: the service takes `now`, and the HTTP tests move the stored failures back."""
+Wrong passwords are counted per account and address pair, per account over all unfamiliar
+addresses and per address over all accounts; beyond each limit, a delay of at most 30 s after the
+count's last failure before each further attempt, never a refusal for a window: an attacker on
+another address — or on many, or on the owner's own — cannot keep the real user out, and the
+counts live in the database, so every worker process sees the same ones. Run on SQLite and
+PostgreSQL, with the production rate limiting on. Nothing sleeps: the service takes `now`, and
+the HTTP tests move the stored failures back."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from extensions import db, limiter
+from extensions import db
 from models import SignInThrottle
 from models.base import utcnow
 from services.sign_in_throttle import (
@@ -38,16 +39,13 @@ _limited_apps: dict[str, object] = {}
 @pytest.fixture
 def limited(app, database_url):
     """The app as production runs it (rate limiting on), on the test's freshly emptied database;
-    the per-address request limit is high here: it is not what these tests are about."""
+    the limit per address over all accounts is high here: it is not what these tests are about
+    (tests/test_sign_in_across_workers.py)."""
     if database_url not in _limited_apps:
         _limited_apps[database_url] = make_app(
             database_url, RATELIMIT_ENABLED=True, LOGIN_RATE_LIMIT="1000 per minute",
             LOGIN_ACCOUNT_FAILURE_LIMIT=8)
-    limiter.enabled = True
-    with _limited_apps[database_url].app_context():
-        limiter.reset()
-    yield _limited_apps[database_url]
-    limiter.enabled = False  # as the shared test app has it
+    return _limited_apps[database_url]
 
 
 def from_address(app, address: str) -> Browserless:
@@ -56,10 +54,15 @@ def from_address(app, address: str) -> Browserless:
     return browser
 
 
-def test_an_attacker_on_another_address_cannot_lock_the_real_user_out(limited, maintainer):
+def test_an_attacker_on_another_address_cannot_lock_the_real_user_out(limited, maintainer, monkeypatch):
+    """One address's failures slow that address only (the account's own count, over all
+    unfamiliar addresses, is the next tests')."""
+    monkeypatch.setitem(limited.config, "LOGIN_ACCOUNT_FAILURE_LIMIT", 20)
     attacker = from_address(limited, ATTACKER)
-    codes = [attacker.login(maintainer.email, f"guess {n}").status_code for n in range(12)]
-    assert codes == [422] * 5 + [429] * 7
+    assert [attacker.login(maintainer.email, f"guess {n}").status_code for n in range(5)] == [422] * 5
+    seed_failures(limited, maintainer.email, [ATTACKER], times=5)  # ten: its delay is at the cap
+    codes = [attacker.login(maintainer.email, f"guess {n}").status_code for n in range(5, 12)]
+    assert codes == [429] * 7
     real_user = from_address(limited, REAL_USER)
     assert real_user.login(maintainer.email).status_code == 302
     assert real_user.get("/admin/customers/").status_code == 200
@@ -67,16 +70,22 @@ def test_an_attacker_on_another_address_cannot_lock_the_real_user_out(limited, m
     assert attacker.login(maintainer.email, "guess 13").status_code == 429
 
 
-def test_the_refused_address_is_refused_even_with_the_right_password(limited, operator):
-    """Otherwise the refusal would still let one address test passwords, one per answer."""
-    attacker = from_address(limited, ATTACKER)
+def test_the_slowed_address_waits_even_with_the_right_password_and_never_for_a_window(limited, operator):
+    """Otherwise the delay would still let one address test passwords, one per answer. After the
+    delay (at most 30 s after the last failure), the right password signs in: clumsy fingers on a
+    new computer are not kept out for a quarter of an hour."""
+    clumsy = from_address(limited, ATTACKER)
     for n in range(5):
-        assert attacker.login(operator.email, f"guess {n}").status_code == 422
-    refused = attacker.login(operator.email)
-    assert refused.status_code == 429
+        assert clumsy.login(operator.email, f"guess {n}").status_code == 422
+    seed_failures(limited, operator.email, [ATTACKER], times=5)  # ten: its delay is at the cap
+    refused = clumsy.login(operator.email)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 30
     page = refused.get_data(as_text=True)
-    assert "Too many failed sign-ins" in page and "Try again in 15 minutes" in page
-    assert attacker.get("/admin/customers/").status_code == 302  # not signed in
+    assert "Too many failed sign-ins to this account from your address" in page
+    assert "Try again in" in page and "seconds" in page and "minute" not in page
+    assert clumsy.get("/admin/customers/").status_code == 302  # not signed in
+    let_time_pass(limited, operator.email, 30)
+    assert clumsy.login(operator.email).status_code == 302
 
 
 def seed_failures(app, account: str, addresses, times: int = 1) -> None:
@@ -167,6 +176,10 @@ def test_the_counts_are_shared_by_every_process_of_the_desk(limited, app, operat
         assert first.login(operator.email, f"guess {n}").status_code == 422
     for n in range(2):
         assert second.login(operator.email, f"guess {n}").status_code == 422
+    with app.app_context():
+        assert db.session.scalar(select(SignInThrottle.failures).where(
+            SignInThrottle.account == operator.email, SignInThrottle.address == ATTACKER)) == 5
+    seed_failures(limited, operator.email, [ATTACKER], times=5)  # at the cap: holds however slow
     assert second.login(operator.email, "guess 5").status_code == 429
     assert first.login(operator.email, "guess 6").status_code == 429
 
@@ -174,9 +187,13 @@ def test_the_counts_are_shared_by_every_process_of_the_desk(limited, app, operat
 def test_unknown_accounts_answer_like_known_ones(limited, operator):
     """The throttle does not tell which e-mail addresses sign in here."""
     attacker = from_address(limited, ATTACKER)
-    known = [attacker.login(operator.email, "guess").status_code for _ in range(6)]
-    unknown = [attacker.login("nobody@example.com", "guess").status_code for _ in range(6)]
-    assert known == unknown == [422] * 5 + [429]
+    answers = {}
+    for account in (operator.email, "nobody@example.com"):
+        codes = [attacker.login(account, "guess").status_code for _ in range(5)]
+        seed_failures(limited, account, [ATTACKER], times=5)  # at the cap: holds however slow
+        slowed = attacker.login(account, "guess")
+        answers[account] = codes + [slowed.status_code], "from your address" in slowed.get_data(as_text=True)
+    assert answers[operator.email] == answers["nobody@example.com"] == ([422] * 5 + [429], True)
 
 
 # --- the rules over time, without waiting: the service takes `now` ------------------------------
@@ -191,15 +208,16 @@ def fail(session, account, address, now, times=1):
             note_failure(session, account, address, POLICY, now=now)
 
 
-def test_the_refusal_passes_with_the_window_and_a_success_clears_the_pair(session):
+def test_an_unfamiliar_address_waits_the_delay_never_the_window_and_a_success_clears_the_pair(session):
     start = utcnow()
     fail(session, "a@example.com", ATTACKER, start, times=3)
-    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=start) == 15 * 60
-    later = start + timedelta(minutes=10)
-    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=later) == 5 * 60
+    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=start) == 1
+    fail(session, "a@example.com", ATTACKER, start, times=5)
+    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=start) == 30  # at the cap
+    later = start + timedelta(seconds=30)
+    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=later) is None
     after = start + timedelta(minutes=15, seconds=1)
-    assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=after) is None
-    fail(session, "a@example.com", ATTACKER, after)  # a new window starts: one failure, not four
+    fail(session, "a@example.com", ATTACKER, after)  # forgotten a window after: one failure, not nine
     assert seconds_to_wait(session, "a@example.com", ATTACKER, POLICY, now=after) is None
     fail(session, "a@example.com", REAL_USER, start, times=2)
     with unit_of_work(session):
@@ -290,11 +308,14 @@ def test_a_familiar_address_shared_with_an_attacker_is_slowed_never_refused(sess
     assert slowed.value.reason == Wait.SLOWED and "from your address" in str(slowed.value)
     assert seconds_to_wait(session, "d@example.com", "10.0.0.1", POLICY,
                            now=now + timedelta(seconds=30)) is None
-    # The same failures from an unfamiliar address refuse it (itself only) for the window.
-    fail(session, "d@example.com", ATTACKER, now, times=3)
-    with pytest.raises(SignInThrottled) as refused:
+    # The same failures from an unfamiliar address slow it (itself only) the same way.
+    waits, now = attack_at_the_gate(session, "d@example.com", [ATTACKER] * 10, now, POLICY)
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    with pytest.raises(SignInThrottled) as slowed:
         check_sign_in_allowed(session, "d@example.com", ATTACKER, POLICY, now=now)
-    assert refused.value.reason == Wait.ADDRESS and refused.value.seconds == 15 * 60
+    assert slowed.value.reason == Wait.SLOWED and slowed.value.seconds == 30
+    after_the_delay = now + timedelta(seconds=30)
+    assert seconds_to_wait(session, "d@example.com", ATTACKER, POLICY, now=after_the_delay) is None
 
 
 def test_the_account_count_is_forgotten_a_window_after_its_last_failure(session):
@@ -305,3 +326,49 @@ def test_the_account_count_is_forgotten_a_window_after_its_last_failure(session)
     newcomer = "192.0.2.200"
     assert seconds_to_wait(session, "e@example.com", newcomer, POLICY, now=now) == 8
     assert seconds_to_wait(session, "e@example.com", newcomer, POLICY, now=now + POLICY.window) is None
+
+
+OFFICE = "203.0.113.7"
+
+
+def test_an_office_spraying_failures_keeps_a_new_colleague_out_no_longer_than_the_cap(session):
+    """The office's address (or somebody behind its NAT) fails on account after account as fast
+    as it is let: beyond the limit per address over all accounts (10 per minute) it is slowed,
+    never refused for the window, and a colleague who never signed in there gets in with the
+    right password at most 30 s after the office's last failure, however long the spraying goes
+    on. The default policy."""
+    policy, now = ThrottlePolicy(), utcnow()
+    newbie, waits = "newbie@example.com", []
+    for n in range(45):  # three windows of ten fast failures and five slowed ones
+        wait = seconds_to_wait(session, f"guess{n}@example.com", OFFICE, policy, now=now)
+        if wait is not None:
+            waits.append(wait)
+            now += timedelta(seconds=wait)
+        with unit_of_work(session):
+            note_failure(session, f"guess{n}@example.com", OFFICE, policy, now=now)
+        wait = seconds_to_wait(session, newbie, OFFICE, policy, now=now)
+        assert wait is None or wait <= 30
+        assert seconds_to_wait(session, newbie, OFFICE, policy, now=now + policy.max_delay) is None
+    assert max(waits) == 30 and waits[:6] == [1, 2, 4, 8, 16, 30]  # slowed once beyond the ten
+    with pytest.raises(SignInThrottled) as slowed:
+        check_sign_in_allowed(session, newbie, OFFICE, policy, now=now)
+    assert slowed.value.reason == Wait.ALL_ACCOUNTS and slowed.value.seconds == 30
+    assert "Too many failed sign-ins from your address. Try again in 30 seconds." == str(slowed.value)
+
+
+def test_one_address_guessing_one_account_gets_one_guess_per_max_delay_beyond_its_limit(session):
+    """clumsy@ on a computer it never signed in from: five failures slow it for a second, not a
+    quarter of an hour; an attacker there gets no more than one guess per 30 s at the cap."""
+    policy, start = ThrottlePolicy(), utcnow()
+    fail_times, now = [], start
+    for _ in range(20):
+        wait = seconds_to_wait(session, "clumsy@example.com", OFFICE, policy, now=now)
+        now += timedelta(seconds=wait or 0)
+        with unit_of_work(session):
+            note_failure(session, "clumsy@example.com", OFFICE, policy, now=now)
+        fail_times.append(now)
+    gaps = [(later - earlier).total_seconds()
+            for earlier, later in zip(fail_times, fail_times[1:], strict=False)]
+    assert gaps == [0] * 4 + [1, 2, 4, 8, 16] + [30] * 10
+    assert seconds_to_wait(session, "clumsy@example.com", OFFICE, policy, now=now) == 30
+    assert seconds_to_wait(session, "clumsy@example.com", OFFICE, policy, now=now + policy.max_delay) is None

@@ -7,14 +7,15 @@ millions of rows, megabytes of shared strings or thousands of columns (services.
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from models import ImportMapping
+from models import BulkImport, ImportMapping
 from services.bulk_import_files import ImportFileError, read_table
 from services.import_mappings import MAX_REMEMBERED, remember_mapping, remembered_mapping
 from services.transactions import unit_of_work
@@ -220,10 +221,9 @@ def test_a_json_file_of_mappings_is_not_read(app, session, tmp_path):
 
 # -- the pages -------------------------------------------------------------------------------
 
-@pytest.fixture
-def import_dir(app, tmp_path):
-    app.config["BULK_IMPORT_DIR"] = str(tmp_path / "bulk_import")
-    return tmp_path / "bulk_import"
+def uploads_kept(session) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(BulkImport))
 
 
 def upload(browser, data: bytes, name="zakaznici.xlsx"):
@@ -238,18 +238,17 @@ def upload(browser, data: bytes, name="zakaznici.xlsx"):
     (";".join(f"c{i}" for i in range(200_000)).encode() + b"\n1\n", "a row longer than 256 kB"),
     (";".join(f"c{i}" for i in range(201)).encode() + b"\n1\n", "more than 200 columns"),
 ])
-def test_the_upload_page_answers_a_hostile_file_with_a_message(operator_client, session, import_dir, data,
-                                                               message):
+def test_the_upload_page_answers_a_hostile_file_with_a_message(operator_client, session, data, message):
     answer = upload(operator_client, data)
     assert answer.status_code == 400
     page = answer.get_data(as_text=True)
     assert message in page
     assert re.search(r'is-invalid".*?id="import-file-error"', page, re.S)  # on the upload field
-    assert not import_dir.exists() or not any(import_dir.iterdir())  # nothing kept
+    assert uploads_kept(session) == 0  # nothing kept
     assert session.scalar(select(func.count()).select_from(ImportMapping)) == 0
 
 
-def test_the_mapping_page_remembers_in_the_database(operator_client, session, import_dir):
+def test_the_mapping_page_remembers_in_the_database(operator_client, session):
     answer = upload(operator_client, b"Firma;E-mail\nAcme;a@acme.sk\n", name="a.csv")
     mapping_url = answer.headers["Location"]
     page = operator_client.get(mapping_url).get_data(as_text=True)
@@ -329,19 +328,22 @@ def test_cells_are_bounded_for_a_request():
             f"more than {MAX_CELLS:,} cells")
 
 
-def stored(import_dir) -> int:
-    return sum(p.stat().st_size for p in import_dir.iterdir() if p.suffix == ".json")
+def stored(session, token: str) -> int:
+    """What the upload's state keeps beside the file itself: its preview's report, as JSON."""
+    session.expire_all()
+    run = session.scalar(select(BulkImport).where(BulkImport.token == token))
+    return len(json.dumps(run.preview_report, ensure_ascii=False).encode())
 
 
-def test_the_attackers_workbook_is_refused_on_the_upload_page(operator_client, app, session, import_dir):
+def test_the_attackers_workbook_is_refused_on_the_upload_page(operator_client, app, session):
     answer = upload(operator_client, one_text_in_every_row(("ab " * 33_333).strip(), 300), name="amp.xlsx")
     assert answer.status_code == 400
     assert "Row 2, column “Firma”: the value has 99,998 characters" in answer.get_data(as_text=True)
-    assert not import_dir.exists() or not any(import_dir.iterdir())
+    assert uploads_kept(session) == 0
 
 
 def test_rejected_rows_keep_what_can_be_corrected_not_every_copy_of_a_long_text(
-        operator_client, app, session, import_dir):
+        operator_client, app, session):
     """Every row refers to a 10,000-character text (as much as a value may have) mapped to the
     company name (200): what the upload stores grows with the rows, not rows × the text."""
     text, rows = ("ab " * (MAX_CELL_CHARS // 3)).strip(), 300
@@ -351,8 +353,8 @@ def test_rejected_rows_keep_what_can_be_corrected_not_every_copy_of_a_long_text(
     answer = operator_client.submit(mapping_url, {"map-0": "company_name", "rule": ["email"],
                                                   "on_match": "update_empty"})
     assert answer.status_code == 302
-    assert stored(import_dir) < rows * 1_500  # was rows × the text (and 60 MB for a 100 kB text)
     token = mapping_url.rstrip("/").rsplit("/", 1)[1]
+    assert stored(session, token) < rows * 1_500  # was rows × the text (and 60 MB for a 100 kB text)
     rejected = operator_client.get(f"/admin/customers/import/rejected/{token}.csv").get_data()
     assert len(rejected) < rows * 500
     lines = rejected.decode("utf-8-sig").splitlines()
@@ -365,16 +367,18 @@ def test_rejected_rows_keep_what_can_be_corrected_not_every_copy_of_a_long_text(
     assert again.rows[0].values["Firma"] == text[:255] + "…"
 
 
-def test_the_mapping_page_does_not_read_the_file_again(operator_client, app, session, import_dir):
+def test_the_mapping_page_does_not_read_the_file_again(operator_client, app, session):
     answer = upload(operator_client, b"Firma;E-mail\nAcme;a@acme.sk\n", name="a.csv")
     mapping_url = answer.headers["Location"]
-    # The file on disk no longer reads: the page still shows its columns and first values, kept
+    # The stored file no longer reads: the page still shows its columns and first values, kept
     # at upload (a page that parsed the file on every GET would say it is gone).
-    next(import_dir.glob("*.upload")).write_bytes(b"\x00 no longer a table")
+    with unit_of_work(session):
+        session.execute(update(BulkImport).values(data=b"\x00 no longer a table"))
     page = operator_client.get(mapping_url)
     assert page.status_code == 200
     assert "Acme" in page.get_data(as_text=True) and "a@acme.sk" in page.get_data(as_text=True)
-    # The preview reads it, and says so when it cannot.
+    # The preview (a job) reads it, and the mapping page says so when it cannot.
     answer = operator_client.submit(mapping_url, {"map-0": "company_name", "map-1": "email",
                                                   "rule": ["email"], "on_match": "update_empty"})
-    assert answer.status_code == 400 and "no longer available" in answer.get_data(as_text=True)
+    assert answer.status_code == 302
+    assert "no longer available" in operator_client.get(mapping_url).get_data(as_text=True)

@@ -4,18 +4,30 @@ Secrets are sealed values (services.secrets.seal), so key rotation finds and re-
 A draft survives a logout, an expired session and a restart because it lives in the database
 (models.WizardDraft), not in the session cookie. The writes here only flush: the wizard's views
 call them in `panel_write`, whose unit of work commits — and only on a POST.
+
+A draft is saved once. Its Save first claims it (`claim`: a conditional UPDATE of `saved_at`
+in the Save's own unit of work), and only the Save whose UPDATE changed the row goes on to
+create the customer: a second Save of the same draft at the same moment waits for the first
+one's row lock (PostgreSQL) or write lock (SQLite) and then finds it claimed. If the first Save
+is refused, its rollback releases the claim and the draft stays as it was. A saved draft is not
+offered any more; it points to its customer for a day (SAVED_KEPT), then it is deleted.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from models import Operator, WizardDraft
+from models.base import utcnow
 from services.secrets import SecretBox, seal, unseal
-from services.transactions import DbSession, flush
+from services.transactions import DbSession, flush, hold_transaction
 from wizards.steps import ORDER, SECRET_FIELDS, Step
+
+# How long a saved draft still answers a late second Save (another tab) with its customer.
+SAVED_KEPT = timedelta(days=1)
 
 
 def start_draft(session: DbSession, operator: Operator) -> WizardDraft:
@@ -26,14 +38,45 @@ def start_draft(session: DbSession, operator: Operator) -> WizardDraft:
 
 
 def drafts_of(session: DbSession, operator: Operator) -> list[WizardDraft]:
-    return list(session.scalars(select(WizardDraft).where(WizardDraft.operator_id == operator.id)
+    """The operator's drafts still to be saved, the latest first."""
+    return list(session.scalars(select(WizardDraft).where(WizardDraft.operator_id == operator.id,
+                                                          WizardDraft.saved_at.is_(None))
                                 .order_by(WizardDraft.updated_at.desc())))
 
 
 def get_draft(session: DbSession, operator: Operator, draft_id: int) -> WizardDraft | None:
-    """The operator's own draft: another operator's drafts do not exist for them."""
+    """The operator's own draft, saved or not (`is_saved`): another operator's drafts do not
+    exist for them."""
     return session.scalar(select(WizardDraft).where(WizardDraft.id == draft_id,
                                                     WizardDraft.operator_id == operator.id))
+
+
+def is_saved(draft: WizardDraft) -> bool:
+    return draft.saved_at is not None
+
+
+def claim(session: DbSession, draft: WizardDraft) -> bool:
+    """Take the draft for its Save: True for the one Save that may create its customer, False
+    when another Save has it (committed, or — the UPDATE waits for it — about to commit). The
+    draft's values are read again afterwards: under the claim nobody changes them any more.
+    Saved drafts older than SAVED_KEPT are deleted on the way."""
+    now = utcnow()
+    hold_transaction(session)  # SQLite: the write lock first, so the UPDATE waits instead of failing
+    result = session.execute(
+        update(WizardDraft).where(WizardDraft.id == draft.id, WizardDraft.saved_at.is_(None))
+        .values(saved_at=now).execution_options(synchronize_session=False))
+    claimed = result.rowcount == 1  # type: ignore[attr-defined]
+    session.execute(delete(WizardDraft).where(WizardDraft.saved_at < now - SAVED_KEPT,
+                                              WizardDraft.id != draft.id)
+                    .execution_options(synchronize_session=False))
+    session.refresh(draft)
+    return claimed
+
+
+def mark_saved(session: DbSession, draft: WizardDraft, customer_id: int) -> None:
+    """Remember which customer the claimed draft made (a later Save lands there)."""
+    draft.customer_id = customer_id
+    flush(session)
 
 
 def reached(draft: WizardDraft) -> Step:

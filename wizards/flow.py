@@ -27,8 +27,8 @@ from services.customers import (
 from services.duplicates import Candidate, DuplicateSuspected, customer_probe, find_duplicates
 from services.errors import FORM, ValidationFailed
 from services.secrets import SecretBox
-from services.transactions import DbSession, delete
-from wizards.drafts import plain_values
+from services.transactions import DbSession
+from wizards.drafts import claim, mark_saved, plain_values
 from wizards.steps import SECRET_FIELDS, Step
 
 CUSTOMER_FIELDS = ("company_name", "registration_number", "vat_id", "first_name", "middle_name",
@@ -136,11 +136,15 @@ def check_step(session: DbSession, actor: Operator, step: Step, values: dict[str
 
 
 def finish(session: DbSession, actor: Operator, draft: WizardDraft, box: SecretBox,
-           options: SaveOptions) -> Customer:
+           options: SaveOptions) -> Customer | None:
     """Create the customer with its main contact, settings and operators through the one
-    command, and delete the draft, in the door's unit of work. Raises ValidationFailed
-    (DuplicateSuspected when a match appeared since step 1) or PermissionDenied: the unit of
-    work then rolls back and the draft stays."""
+    command, in the door's unit of work, once per draft: the draft is claimed first
+    (wizards.drafts.claim, a conditional UPDATE), and None is returned — nothing created —
+    when another Save of the same draft has it. Raises ValidationFailed (DuplicateSuspected
+    when a match appeared since step 1) or PermissionDenied: the unit of work then rolls back,
+    the claim with it, and the draft stays."""
+    if not claim(session, draft):
+        return None
     steps: dict[Step, dict[str, Any]] = {
         step: plain_values(draft, step, box) for step in Step if step != Step.SUMMARY}
     first = steps[Step.CUSTOMER]
@@ -158,5 +162,5 @@ def finish(session: DbSession, actor: Operator, draft: WizardDraft, box: SecretB
         primary_phone_type=customer.primary_phone_type,
         **{field: getattr(customer, field) for field in CUSTOMER_FIELDS},
     )
-    delete(session, draft)
+    mark_saved(session, draft, created.id)
     return created

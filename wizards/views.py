@@ -51,6 +51,15 @@ class WizardView(BaseView):
             abort(404)
         return draft
 
+    def _saved(self, draft):
+        """A draft saved already (a second Save, another tab, the browser's Back): the customer
+        it made, with a plain word; the list when that customer is gone since."""
+        if draft.customer_id is None:
+            flash("This draft was saved already.", "info")
+            return redirect(url_for("customers.index_view"))
+        flash("This draft was saved already: here is the customer it made.", "info")
+        return redirect(url_for("customers.details_view", id=draft.customer_id))
+
     @expose("/")
     def index(self):
         return self.render("wizard/drafts.html", drafts=drafts.drafts_of(db.session, actor()),
@@ -67,6 +76,8 @@ class WizardView(BaseView):
     @expose("/<int:draft_id>/discard", methods=("POST",))
     def discard(self, draft_id: int):
         draft = self._draft(draft_id)
+        if drafts.is_saved(draft):
+            return self._saved(draft)
         with panel_write() as outcome:
             drafts.discard(db.session, draft)
         if outcome.ok:
@@ -107,6 +118,8 @@ class WizardView(BaseView):
             current = Step(step)
         except ValueError:
             abort(404)
+        if drafts.is_saved(draft):
+            return self._saved(draft)
         if not drafts.can_open(draft, current):
             flash("Finish the earlier steps first.", "info")
             return redirect(url_for(".step", draft_id=draft.id, step=drafts.reached(draft).value))
@@ -142,6 +155,8 @@ class WizardView(BaseView):
         it may say: services.outbound_policy (an operator: mail ports on ordinary hosts); how
         often: admin_views.connection_tests."""
         draft = self._draft(draft_id)
+        if drafts.is_saved(draft):
+            abort(404)
         step = next((s for s, prefixes in SERVER_PREFIXES.items() if prefix in prefixes), None)
         if step is None:
             abort(404)
@@ -172,6 +187,8 @@ class WizardView(BaseView):
             with panel_write() as outcome:
                 customer = finish(db.session, actor(), draft, _box(), save_options())
             if outcome.ok:
+                if customer is None:  # another Save of this draft (a double click, a tab) made it
+                    return self._saved(draft)
                 flash(f"{customer.display_name} was created.", "success")
                 if customer.kind == CustomerKind.COMPANY:  # the seed: prompted to add contacts
                     return redirect(url_for("customer_contacts.index", id=customer.id, created=1))

@@ -11,18 +11,28 @@ command or that flush refuses anything, the batch is written again with each acc
 savepoint: an account a rule refuses (a value longer than its column, a loop of managers…) is
 reported and skipped, the rest of its batch is written. A failure part-way leaves a consistent
 database and a rerun completes the rest. A dry run is the same import inside one
-unit of work rolled back at the end, so a preview and the import cannot disagree. The run's row
-(counts, progress, report) is written by units of work of a session of its own, committed as
-the import goes, so the admin page can show progress from any process.
+unit of work rolled back at the end (in services.dry_runs' session), so a preview and the import
+cannot disagree.
+
+A run is done by whoever claimed its queued row (services.directory.runs; a worker of
+jobs.directory, or the command line) and holds its lease (services.run_leases): each batch's
+unit of work renews the heartbeat and commits the run's counts with the records they count, so
+an interrupted run shows exactly what it wrote; while the directory is read (counting, paging)
+the run beats every few seconds through a session of its own on the real database (`RunBook`),
+which also writes a dry run's progress and every run's outcome. A cancel asked for is seen at
+the next beat: the run stops at that batch boundary, cancelled, keeping what it committed.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Customer, DirectorySource, DirectorySyncRun, Operator
@@ -40,13 +50,18 @@ from services.directory.mapping import (
     requested_attributes,
     rules_from_json,
 )
+from services.directory.runs import chain_start, queue_run
 from services.directory.targets import ContactTarget, Lookups, PersonTarget, Refused, find_existing
+from services.dry_runs import dry_run_session
 from services.errors import FORM, DomainError, ValidationFailed
+from services.run_leases import DEFAULT_LEASE_SECONDS, CancelRequested, LeaseLost, beat, claim, worker_name
 from services.secrets import SecretBox
 from services.transactions import DbSession, flush, in_unit_of_work, unit_of_work
 
+log = logging.getLogger(__name__)
 REPORT_LIMIT = 500  # changed and failed entries kept in a run's report
-Progress = Callable[[DirectorySyncRun], None]
+Progress = Callable[[int, "int | None"], None]  # (entries processed, entries in all)
+COUNTS = ("created", "updated", "unchanged", "deactivated", "failed", "processed")
 # A record's field → the directory field it comes from, where the names differ.
 SOURCE_FIELD = {"location_code": "office", "site": "office", "phone": "primary_phone"}
 
@@ -66,6 +81,7 @@ class Tally:
     deactivated: int = 0
     failed: int = 0
     processed: int = 0
+    already: int = 0  # entries the run this one continues had written (counted there)
     changes: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     highest_usn: int | None = None
@@ -88,13 +104,104 @@ def connection_settings(source: DirectorySource, box: SecretBox) -> adapter.Conn
         ca_file=source.ca_file)
 
 
+class RunBook:
+    """A run's row as its worker writes it: the lease, the progress, the outcome. Its own session
+    on the real database (never a dry run's); a real run's counts also go into each batch's unit
+    of work (`checkpoint`), so they are committed with what they count."""
+
+    def __init__(self, bind, run_id: int, *, worker: str, lease_seconds: int):
+        self.session = Session(bind=bind, expire_on_commit=False)
+        self.run_id, self.worker = run_id, worker
+        self.beat_every = max(0.2, min(5.0, lease_seconds / 4))  # several beats within a lease
+        self.last_beat = time.monotonic()
+        self.dry_run = False
+        self.quiet = False  # SQLite, a dry run on the same file: it holds the only write lock
+        self.reported: tuple[int, int] = (0, 0)  # lengths of changes and errors written
+
+    def close(self) -> None:
+        self.session.close()
+
+    def run(self) -> DirectorySyncRun | None:
+        return self.session.get(DirectorySyncRun, self.run_id, populate_existing=True)
+
+    def alive(self) -> None:
+        """While the directory is read: a beat every few seconds, in a unit of work of its own.
+        Raises CancelRequested (asked to stop) or LeaseLost (the run is no longer this worker's)."""
+        if self.quiet or time.monotonic() - self.last_beat < self.beat_every:
+            return
+        with unit_of_work(self.session):
+            beat(self.session, DirectorySyncRun, self.run_id, worker=self.worker)
+        self.last_beat = time.monotonic()
+
+    def checkpoint(self, session: DbSession, tally: Tally) -> bool:
+        """At the end of a batch: beat and write the counts — a real run inside the batch's unit
+        of work on `session` (committed with the batch; LeaseLost rolls the batch back), a dry
+        run in a unit of its own. True when a cancel was asked for: stop after this batch."""
+        if self.dry_run:
+            if self.quiet:
+                return False
+            with unit_of_work(self.session):
+                return self._checkpoint(self.session, tally)
+        return self._checkpoint(session, tally)
+
+    def _checkpoint(self, session: DbSession, tally: Tally) -> bool:
+        cancel = False
+        try:
+            beat(session, DirectorySyncRun, self.run_id, worker=self.worker)
+        except CancelRequested:
+            cancel = True
+        session.execute(update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id)
+                        .values(**self._counts(tally)).execution_options(synchronize_session=False))
+        self.last_beat = time.monotonic()
+        return cancel
+
+    def _counts(self, tally: Tally) -> dict:
+        values: dict = {name: getattr(tally, name) for name in COUNTS}
+        lengths = (len(tally.changes), len(tally.errors))
+        if lengths != self.reported:  # the report's lists only when they grew
+            values.update(changes=list(tally.changes) or None, errors=list(tally.errors) or None)
+            self.reported = lengths
+        return values
+
+    def set_total(self, total: int) -> None:
+        if self.quiet:
+            return
+        with unit_of_work(self.session):
+            beat(self.session, DirectorySyncRun, self.run_id, worker=self.worker)
+            self.session.execute(update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id)
+                                 .values(total=total).execution_options(synchronize_session=False))
+        self.last_beat = time.monotonic()
+
+    def finish(self, status: SyncRunStatus, message: str | None, tally: Tally | None, *,
+               total: int | None = None) -> None:
+        """The outcome, if the run is still this worker's (else LeaseLost: somebody marked it
+        interrupted meanwhile, and that stands). `tally` None: keep the committed counts."""
+        values: dict = {"status": status, "finished_at": utcnow(), "message": message, "worker": None}
+        if tally is not None:
+            self.reported = (-1, -1)
+            values.update(self._counts(tally))
+        if total is not None:
+            values["total"] = total
+        with unit_of_work(self.session):
+            done = self.session.execute(
+                update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id,
+                                               DirectorySyncRun.worker == self.worker,
+                                               DirectorySyncRun.status == SyncRunStatus.RUNNING)
+                .values(**values).execution_options(synchronize_session=False))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise LeaseLost(self.run_id)
+
+
 class Import:
     """One run of one source (see the module docstring)."""
 
     def __init__(self, session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
-                 options: SyncOptions, save_options: SaveOptions, progress: Progress | None):
+                 options: SyncOptions, save_options: SaveOptions, progress: Progress | None,
+                 book: RunBook, resume_since: datetime | None = None):
         self.session, self.source, self.box, self.actor = session, source, box, actor
         self.options, self.save_options, self.progress = options, save_options, progress
+        self.book, self.resume_since = book, resume_since
+        self.total: int | None = None
         self.mapping = attribute_map(source.attribute_map)
         self.tally = Tally()
         self.incremental = not options.full and source.last_usn is not None
@@ -120,6 +227,7 @@ class Import:
         for _dn, attributes in adapter.entries(conn, self.source.base_dn, self.search_filter, keys,
                                                self.source.page_size):
             total += 1
+            self.book.alive()
             guid, is_disabled = account_keys(attributes, self.mapping)
             if guid is not None:
                 seen.add(guid)
@@ -165,7 +273,21 @@ class Import:
                 # Rolled back to before the page; its records are expired and read again.
                 self.tally, self.pending_managers = tally, pending
                 self._write_page(target, people, existing, managers, together=False)
-        self.tally.processed += len(entries)
+            self.tally.processed += len(entries)
+            stop = self.book.checkpoint(self.session, self.tally)
+        self._after_batch(stop)
+
+    def _after_batch(self, stop: bool) -> None:
+        if self.progress is not None:
+            self.progress(self.tally.processed, self.total)
+        if stop:
+            raise CancelRequested(self.book.run_id)
+
+    def _written_before(self, record) -> bool:
+        """Whether `record` was written by the run this one continues (counted there)."""
+        synced = getattr(record, "directory_synced_at", None)
+        return self.resume_since is not None and synced is not None and synced >= self.resume_since \
+            and record.directory_source_id == self.source.id
 
     def _write_page(self, target, people: list[DirectoryPerson], existing: dict, managers: dict[str, int],
                     *, together: bool) -> None:
@@ -201,8 +323,14 @@ class Import:
         else:  # nobody is their own manager
             move_manager = known and (new_manager is not None or
                                       manager_id != current.manager_id and manager_id != current.id)
+        # Written by the run this one continues, and the directory has not changed it since: it
+        # was counted there (at most its manager is completed now).
+        carried = current is not None and not (changed or activate) and self._written_before(current)
         if current is not None and not (changed or activate or move_manager):
-            self.tally.unchanged += 1
+            if carried:
+                self.tally.already += 1
+            else:
+                self.tally.unchanged += 1
             self._remember(person, current)
             return
 
@@ -236,6 +364,9 @@ class Import:
         self._remember(person, record)
         if current is None:
             self.tally.created += 1
+            return
+        if carried:
+            self.tally.already += 1
             return
         self.tally.updated += 1
         if activate and person.disabled:
@@ -307,6 +438,8 @@ class Import:
                         except DomainError as exc:
                             self.tally.fail(record.directory_dn or "", self._refusal(exc),
                                             account=record.sam_account_name, skipped=False)
+                stop = self.book.checkpoint(self.session, self.tally)
+            self._after_batch(stop)
 
     def deactivate_vanished(self, target, seen: set[str]) -> None:
         """Accounts of this source no longer in the directory become inactive (never deleted),
@@ -329,6 +462,8 @@ class Import:
                         continue
                     self.tally.deactivated += 1
                     self.tally.changed(str(record), ["status (no longer found)"])
+                stop = self.book.checkpoint(self.session, self.tally)
+            self._after_batch(stop)
 
     def keep_position(self) -> None:
         """Remember how far the directory was read, for the next changes-only run."""
@@ -343,89 +478,147 @@ def _account(attributes: dict, mapping: dict[str, str]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def start_run(session: DbSession, source: DirectorySource, actor: Operator | None,
-              options: SyncOptions) -> DirectorySyncRun:
-    """The row of a run about to start (flushed; the caller's unit of work commits it, so a
-    page can show it before it begins)."""
-    run = DirectorySyncRun(source_id=source.id, dry_run=options.dry_run, status=SyncRunStatus.RUNNING,
-                           started_by_id=actor.id if actor is not None else None,
-                           incremental=not options.full and source.last_usn is not None)
-    session.add(run)
-    session.flush()
-    return run
-
-
-def sync_directory(session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
-                   options: SyncOptions, save_options: SaveOptions,
-                   progress: Progress | None = None, run_id: int | None = None) -> DirectorySyncRun:
-    """Import (or dry-run) `source`; returns its DirectorySyncRun, finished, with the report.
-    `run_id` names a run row made already (start_run: a page started the import and shows it).
-    Never raises for a directory or data problem: the run says FAILED and why. The import is
-    its own door: it opens its units of work on `session`, which must not be inside one."""
+def run_queued(session: DbSession, run_id: int, box: SecretBox, save_options: SaveOptions, *,
+               lease_seconds: int = DEFAULT_LEASE_SECONDS, worker: str | None = None,
+               progress: Progress | None = None) -> DirectorySyncRun | None:
+    """Claim the queued run `run_id` and do it (a worker's job, jobs.directory, or the command
+    line in its own process); returns the run as it ended, or None when it was not queued any
+    more (cancelled meanwhile, or taken by another worker: a job delivered twice). Never raises
+    for a directory or data problem: the run says FAILED and why. What the import meets
+    unexpectedly is raised after the run is marked failed. `session` is the door's; the import
+    opens its units of work on it (a dry run in services.dry_runs' session), so it must not be
+    inside one."""
     if in_unit_of_work(session):
-        raise RuntimeError("sync_directory commits batch by batch: call it outside a unit of work.")
-    book = Session(bind=session.get_bind(), expire_on_commit=False)
+        raise RuntimeError("A directory import commits batch by batch: run it outside a unit of work.")
+    book = RunBook(session.get_bind(), run_id, worker=worker or worker_name(), lease_seconds=lease_seconds)
     try:
-        with unit_of_work(book):
-            run = book.get(DirectorySyncRun, run_id) if run_id is not None else None
-            if run is None:
-                run = start_run(book, source, actor, options)
-        job = Import(session, source, box, actor, options, save_options, progress)
-
-        # SQLite has one writer, and a dry run's (rolled back) transaction holds it to the end:
-        # its progress is then stored with the result only.
-        defer = options.dry_run and session.get_bind().dialect.name == "sqlite"
-
-        def report(status: SyncRunStatus | None = None, message: str | None = None) -> None:
-            with unit_of_work(book) if status is not None or not defer else nullcontext():
+        with unit_of_work(book.session):
+            if not claim(book.session, DirectorySyncRun, run_id, queued=SyncRunStatus.QUEUED,
+                         running=SyncRunStatus.RUNNING, worker=book.worker):
+                log.info("Directory run %s is not queued any more: left alone", run_id)
+                return None
+        run = book.run()
+        assert run is not None  # claimed just now
+        options = SyncOptions(dry_run=run.dry_run, confirm_deactivation=run.confirm_deactivation,
+                              full=not run.incremental)
+        continued = book.session.get(DirectorySyncRun, run.resumes_id) if run.resumes_id else None
+        since = chain_start(book.session, run) if continued is not None else None
+        book.dry_run = run.dry_run
+        with ExitStack() as stack:
+            work: DbSession = session
+            if run.dry_run:
+                try:
+                    work = stack.enter_context(dry_run_session(session))
+                except DomainError as exc:  # its copy of the database could not be made
+                    book.finish(SyncRunStatus.FAILED, str(exc), None)
+                    return book.run()
+            source = work.get(DirectorySource, run.source_id)
+            actor = work.get(Operator, run.started_by_id) if run.started_by_id else None
+            assert source is not None  # runs are deleted with their source
+            job = Import(work, source, box, actor, options, save_options, progress, book, since)
+            if continued is not None:  # what it committed, counted once: see Import._written_before
                 tally = job.tally
-                for name in ("created", "updated", "unchanged", "deactivated", "failed", "processed"):
-                    setattr(run, name, getattr(tally, name))
-                run.changes, run.errors = list(tally.changes) or None, list(tally.errors) or None
-                if status is not None:
-                    run.status, run.finished_at, run.message = status, utcnow(), message
-            if progress is not None:
-                progress(run)
-
-        return _run(source, options, job, run, report)
+                tally.created, tally.updated, tally.deactivated = (continued.created, continued.updated,
+                                                                   continued.deactivated)
+                tally.changes = list(continued.changes or [])
+            _run(job, book, continued, shares_lock=run.dry_run and _same_sqlite_file(work, book.session))
+        return book.run()
+    except LeaseLost:
+        log.warning("Directory run %s was taken from worker %s (its lease lapsed): stopped without "
+                    "writing more", run_id, book.worker)
+        return book.run()
     finally:
         book.close()
 
 
-def _run(source: DirectorySource, options: SyncOptions, job: Import, run: DirectorySyncRun,
-         report: Callable[..., None]) -> DirectorySyncRun:
+def _same_sqlite_file(one: DbSession, other: DbSession) -> bool:
+    """Whether a dry run's writes hold the write lock the run's row needs (SQLite, one file)."""
+    first, second = one.get_bind().engine, other.get_bind().engine
+    return first.dialect.name == "sqlite" and first.url.database == second.url.database
+
+
+def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shares_lock: bool) -> None:
+    source, options, dry = job.source, job.options, job.options.dry_run
+    # A real run's counts are the committed ones (each batch wrote its own): on a stop they stay.
+    committed = None if not dry else job.tally
     try:
         target = job.target()
         with adapter.connect(connection_settings(source, job.box)) as conn:
-            run.total, seen, disabled = job.count_accounts(conn)
-            report()
+            job.total, seen, disabled = job.count_accounts(conn)
+            book.set_total(job.total)
+            if job.progress is not None:
+                job.progress(0, job.total)
             going, of = job.would_deactivate(target, seen, disabled)
             if of and going * 100 > source.max_deactivate_percent * of and not options.confirm_deactivation:
-                report(SyncRunStatus.FAILED, (
+                book.finish(SyncRunStatus.FAILED, (
                     f"Held before writing anything: this run would deactivate {going} of the source's {of} "
                     f"active records ({going * 100 // of} %), more than the allowed "
                     f"{source.max_deactivate_percent} %. Check the directory and the filter, then run "
-                    "again confirming the deactivation."))
-                return run
-            # A dry run: every batch joins this one unit of work, rolled back at its end.
-            with rolled_back(job.session) if options.dry_run else nullcontext():
+                    "again confirming the deactivation."), job.tally)
+                return
+            # A dry run: every batch joins this one unit of work, rolled back at its end. On one
+            # SQLite file it holds the write lock to its end: its progress comes with the result.
+            book.quiet = shares_lock
+            with rolled_back(job.session) if dry else nullcontext():
                 entries = adapter.entries(conn, source.base_dn, job.search_filter,
                                           requested_attributes(job.mapping), source.page_size)
                 for batch in batches(entries, source.page_size):
                     job.write_batch(target, batch)
-                    report()
                 if isinstance(target, PersonTarget):
                     job.resolve_managers(target)
                 if not job.incremental:
                     job.deactivate_vanished(target, seen)
-                if not options.dry_run:
+                if not dry:
                     job.keep_position()
+            book.quiet = False
+    except CancelRequested:
+        book.quiet = False
+        book.finish(SyncRunStatus.CANCELLED, (
+            "Cancelled: a dry run writes nothing." if dry else
+            f"Cancelled after {job.tally.processed} of {job.total or 0} entries; what it wrote is kept "
+            "(the counts above). Resume continues from there."), committed, total=job.total)
+        return
     except (adapter.DirectoryError, Refused) as exc:
-        report(SyncRunStatus.FAILED, str(exc))
-        return run
-    except Exception:
-        report(SyncRunStatus.FAILED, "The import stopped on an unexpected error; batches written "
-                                     "before it are kept and a rerun completes the rest.")
+        book.quiet = False
+        book.finish(SyncRunStatus.FAILED, str(exc), committed, total=job.total)
+        return
+    except LeaseLost:
         raise
-    report(SyncRunStatus.SUCCEEDED, "Dry run: nothing was written." if options.dry_run else None)
-    return run
+    except Exception:
+        book.quiet = False
+        book.finish(SyncRunStatus.FAILED, "The import stopped on an unexpected error; the batches written "
+                                          "before it are kept, and Resume completes the rest.",
+                    committed, total=job.total)
+        raise
+    except BaseException:  # Ctrl-C of the command line, the interpreter going down
+        book.quiet = False
+        book.finish(SyncRunStatus.INTERRUPTED, "Interrupted: the process running it was stopped. What it "
+                    "committed is kept (the counts above); Resume continues from there.", committed,
+                    total=job.total)
+        raise
+    message = "Dry run: nothing was written." if dry else None
+    if continued is not None:
+        message = (f"Continued run #{continued.id}: the {job.tally.already} entries it had written were "
+                   "found in place and counted there, not written again.")
+    book.finish(SyncRunStatus.SUCCEEDED, message, job.tally, total=job.total)
+
+
+def sync_directory(session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
+                   options: SyncOptions, save_options: SaveOptions, progress: Progress | None = None, *,
+                   lease_seconds: int = DEFAULT_LEASE_SECONDS) -> DirectorySyncRun:
+    """Import (or dry-run) `source` here and now, through a run row like any other (queued, then
+    claimed by this process, with its lease: a page sees it and starts no second one); returns
+    the run as it ended. Raises RunActive when the source has a run queued or running already,
+    and what `run_queued` raises. `session` must not be inside a unit of work."""
+    if in_unit_of_work(session):
+        raise RuntimeError("A directory import commits batch by batch: run it outside a unit of work.")
+    with unit_of_work(session):
+        run = queue_run(session, source, actor, dry_run=options.dry_run, full=options.full,
+                        confirm_deactivation=options.confirm_deactivation, lease_seconds=lease_seconds)
+    run_id = run.id
+    done = run_queued(session, run_id, box, save_options, lease_seconds=lease_seconds, progress=progress)
+    if done is None:  # cancelled before this process took it
+        session.expire_all()
+        done = session.get(DirectorySyncRun, run_id)
+    assert done is not None
+    return done

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from models import Customer, DirectorySource, Operator
 from models.enums import CustomerKind, DirectoryTarget
@@ -21,6 +21,7 @@ from services.directory.mapping import (
     requested_attributes,
 )
 from services.directory.pipeline import connection_settings
+from services.directory.schedules import check_minutes, parse_time
 from services.errors import ErrorBag
 from services.outbound_policy import Outcome, Reach
 from services.secrets import SecretBox
@@ -83,6 +84,10 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
             bag.add("max_deactivate_percent", "A share from 0 to 100 %.")
         if source.office_maps_to not in ("site", "location"):
             bag.add("office_maps_to", "Choose site or location.")
+        source.full_sync_at = bag.check("full_sync_at", parse_time, source.full_sync_at)
+        source.changes_every_minutes = bag.check("changes_every_minutes", check_minutes,
+                                                 source.changes_every_minutes)
+        _restart_schedules(source)
         if mapping is not None:
             source.attribute_map = bag.check("attribute_map", parse_mapping, mapping)
         if rules is not None:
@@ -103,6 +108,17 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
     record(session, actor, "create" if is_new else "update", source, changes)
     flush(session)
     return source
+
+
+def _restart_schedules(source: DirectorySource) -> None:
+    """A changed schedule (or a source switched on) is next due counted from now: the scheduler
+    works it out at its next tick (services.directory.schedules)."""
+    state = inspect(source)
+    if state.transient or state.pending:
+        return
+    for schedule, due in (("full_sync_at", "full_sync_due_at"), ("changes_every_minutes", "changes_due_at")):
+        if state.attrs[schedule].history.has_changes() or state.attrs["is_active"].history.has_changes():
+            setattr(source, due, None)
 
 
 def _check_companies(session: DbSession, ids: list[int], bag: ErrorBag) -> None:

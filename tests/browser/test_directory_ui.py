@@ -35,12 +35,12 @@ def test_configure_test_and_import_a_directory(signed_in, desk, ldap_server, art
     expect(page.get_by_test_id("test-result")).to_contain_text("Person0, Ui")
     page.get_by_role("button", name="Dry run").click()
     first = page.get_by_test_id("run-1")
-    expect(first).to_contain_text("Succeeded", timeout=15000)
+    expect(first).to_contain_text("Finished", timeout=15000)
     expect(first).to_contain_text("created 3")
     assert desk.run(lambda s: s.query(Customer).count()) == 0
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_test_id("run-1")).to_contain_text("Import", timeout=15000)
-    expect(page.get_by_test_id("run-1")).to_contain_text("Succeeded", timeout=15000)
+    expect(page.get_by_test_id("run-1")).to_contain_text("Finished", timeout=15000)
     expect(page.get_by_test_id("run-1").locator("[data-field=bar]")).to_contain_text("3 / 3")
     page.screenshot(path=artifacts / "directory-source.png", full_page=True)
     assert desk.run(lambda s: s.query(Customer).count()) == 3
