@@ -23,7 +23,10 @@ def worker_command(threads: int, no_periodic: bool) -> None:
     queue = queue_of()
     if queue.immediate:
         raise click.ClickException("JOB_QUEUE_IMMEDIATE is set: jobs run where they are enqueued, not here.")
-    logging.getLogger("huey").setLevel(logging.INFO)
+    # The consumer's start and stop at INFO; each job's "executing … executed" only at WARNING and
+    # above (the periodic checks would write four lines a minute; the jobs log what they did).
+    logging.getLogger("huey").setLevel(logging.WARNING)
+    logging.getLogger("huey.consumer").setLevel(logging.INFO)
     current_app.logger.info("worker: %s threads, queue %s", threads, type(queue.storage).__name__)
     consumer = queue.create_consumer(workers=threads, worker_type="thread", periodic=not no_periodic,
                                      initial_delay=0.1, backoff=1.15, max_delay=1.0,
