@@ -27,11 +27,12 @@ import re
 import threading
 import time
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
 from locust import HttpUser, between, events, task
+
+from testing.forms import Forms
 
 PLAN = json.loads(Path(os.environ["BENCH_PLAN"]).read_text())
 THINK = [float(x) for x in os.environ.get("BENCH_THINK", "1-3").split("-")]
@@ -68,54 +69,6 @@ def _write(environment, **_kw):
 
 
 # -- pages as a browser reads them ------------------------------------------------------------------
-
-class Forms(HTMLParser):
-    """Every <form> of a page: its action and the values a browser would post unchanged."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[tuple[str, list[tuple[str, str]]]] = []
-        self._select: tuple[str, bool] | None = None
-        self._options: list[tuple[str, bool]] = []
-        self._textarea: str | None = None
-        self._text = ""
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form":
-            self.forms.append((a.get("action") or "", []))
-        elif not self.forms:
-            return
-        elif tag == "input" and a.get("name"):
-            kind = (a.get("type") or "text").lower()
-            if kind in ("submit", "button", "file", "image", "reset"):
-                return
-            if kind in ("checkbox", "radio") and "checked" not in a:
-                return
-            self.forms[-1][1].append((a["name"], a.get("value") or ("on" if kind == "checkbox" else "")))
-        elif tag == "select" and a.get("name"):
-            self._select, self._options = (a["name"], "multiple" in a), []
-        elif tag == "option" and self._select is not None:
-            self._options.append((a.get("value", ""), "selected" in a))
-        elif tag == "textarea" and a.get("name"):
-            self._textarea, self._text = a["name"], ""
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self._text += data
-
-    def handle_endtag(self, tag):
-        if tag == "select" and self._select is not None and self.forms:
-            name, multiple = self._select
-            chosen = [v for v, selected in self._options if selected]
-            if not chosen and not multiple and self._options:
-                chosen = [self._options[0][0]]
-            self.forms[-1][1].extend((name, v) for v in chosen)
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None and self.forms:
-            self.forms[-1][1].append((self._textarea, self._text.lstrip("\n")))
-            self._textarea = None
-
 
 def form_posting_to(html: str, page_url: str, fragment: str) -> tuple[str, dict[str, list[str]]] | None:
     """(absolute action, name → values) of the first form whose action contains `fragment`."""

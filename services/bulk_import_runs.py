@@ -33,7 +33,7 @@ from models.bulk_import import BulkImport, BulkImportBatch, BulkImportStatus
 from services.bulk_import import ImportReport
 from services.bulk_import_files import ImportTable
 from services.errors import NotFound
-from services.run_leases import DEFAULT_LEASE_SECONDS, beat, claim, lapsed
+from services.run_leases import DEFAULT_LEASE_SECONDS, beat, claim, end_lapsed, lapsed
 from services.transactions import DbSession, flush
 from services.upload_limits import MAX_BYTES, ImportFileError
 
@@ -199,11 +199,8 @@ def cancel_import(session: DbSession, run: BulkImport, *,
     if _step(session, run.id, (Status.QUEUED, *RESUMABLE), status=Status.CANCELLED, worker=None):
         _close(session, run.id, cancelled_message(run.done, run.total))
         return True
-    dead = lapsed(BulkImport, running=Status.RUNNING, lease_seconds=lease_seconds)
-    ended = session.execute(update(BulkImport).where(BulkImport.id == run.id, dead)
-                            .values(status=Status.CANCELLED, worker=None)
-                            .execution_options(synchronize_session=False))
-    if ended.rowcount == 1:  # type: ignore[attr-defined]
+    if end_lapsed(session, BulkImport, run.id, running=Status.RUNNING, lease_seconds=lease_seconds,
+                  status=Status.CANCELLED):
         _close(session, run.id, cancelled_message(run.done, run.total))
         return True
     return _step(session, run.id, (Status.RUNNING,), cancel_requested=True)

@@ -62,3 +62,14 @@ def lapsed(model, *, running, lease_seconds: int = DEFAULT_LEASE_SECONDS, now: d
     """The condition of running runs whose worker has not beaten within the lease."""
     limit = (now or utcnow()) - timedelta(seconds=lease_seconds)
     return (model.status == running) & ((model.heartbeat_at.is_(None)) | (model.heartbeat_at < limit))
+
+
+def end_lapsed(session: DbSession, model, run_id: int, *, running, lease_seconds: int = DEFAULT_LEASE_SECONDS,
+               **values) -> bool:
+    """Set `values` (an end: cancelled, interrupted) on the run if it is running and its worker's
+    lease has lapsed — a worker that is gone never sees a request to stop. False when the run is
+    not dead (it ended, or its worker is alive)."""
+    result = session.execute(
+        update(model).where(model.id == run_id, lapsed(model, running=running, lease_seconds=lease_seconds))
+        .values(worker=None, **values).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined]

@@ -21,7 +21,6 @@ import io
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 import pytest
@@ -50,6 +49,7 @@ from services.requests import save_request
 from services.secrets import SecretBox
 from services.settings import save_quick_create_rules
 from services.versions import NO_VERSION
+from testing.forms import Forms
 from tests.conftest import ENCRYPTION_KEY, csrf_from, written
 from tests.served_app import WebClient, served
 from tests.test_api import Api, token_of
@@ -65,56 +65,6 @@ MISSING, STALE_VERSION = "missing", "stale"
 
 
 # -- the forms as the browser posts them ----------------------------------------------------
-
-class Forms(HTMLParser):
-    """Every <form> of a page: its action and the values a browser would post unchanged."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[tuple[str, list[tuple[str, str]]]] = []
-        self._select: tuple[str, bool] | None = None
-        self._options: list[tuple[str, bool]] = []
-        self._textarea: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form":
-            self.forms.append((a.get("action", ""), []))
-        if not self.forms:
-            return
-        fields = self.forms[-1][1]
-        name = a.get("name")
-        if tag == "input" and name:
-            kind = a.get("type", "text").lower()
-            if kind in ("submit", "button", "file", "image", "reset"):
-                return
-            if kind in ("checkbox", "radio") and "checked" not in a:
-                return
-            fields.append((name, a.get("value", "on" if kind in ("checkbox", "radio") else "")))
-        elif tag == "select" and name:
-            self._select, self._options = (name, "multiple" in a), []
-        elif tag == "option" and self._select is not None:
-            self._options.append((a.get("value", ""), "selected" in a))
-        elif tag == "textarea" and name:
-            self._textarea = name
-            fields.append((name, ""))
-
-    def handle_data(self, data):
-        if self._textarea is not None and self.forms:
-            name, value = self.forms[-1][1][-1]
-            self.forms[-1][1][-1] = (name, value + data)
-
-    def handle_endtag(self, tag):
-        if tag == "select" and self._select is not None and self.forms:
-            name, multiple = self._select
-            chosen = [v for v, selected in self._options if selected]
-            if not chosen and not multiple and self._options:
-                chosen = [self._options[0][0]]
-            self.forms[-1][1].extend((name, v) for v in chosen)
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-
 
 def rendered_form(browser, page_url: str, action: str) -> dict[str, list[str]]:
     """The form on `page_url` that posts to `action` (a path), as rendered: name → values."""

@@ -41,9 +41,9 @@ from services.dry_runs import dry_run_session
 from services.operators import create_operator
 from services.reference_data import ensure_reference_data
 from services.transactions import unit_of_work
+from testing.forms import Forms
 from tests.conftest import PASSWORD, make_app, migrate_to_head
 from tests.served_app import WebClient, last_line, page_text, served
-from tests.test_blind_overwrites import Forms
 from tests.test_directory_import import BOX, make_source
 
 USERS = 6

@@ -24,7 +24,7 @@ from models.base import utcnow
 from models.enums import SyncRunStatus
 from services.access import require_maintainer
 from services.errors import FORM, ValidationFailed
-from services.run_leases import DEFAULT_LEASE_SECONDS, lapsed
+from services.run_leases import DEFAULT_LEASE_SECONDS, end_lapsed, lapsed
 from services.transactions import DbSession, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -130,14 +130,10 @@ def cancel_run(session: DbSession, run: DirectorySyncRun, actor: Operator | None
     committed stays). Returns what happened, in words."""
     if actor is not None:
         require_maintainer(actor, "cancel directory imports")
-    dead = session.execute(
-        update(DirectorySyncRun).where(DirectorySyncRun.id == run.id, lapsed(
-            DirectorySyncRun, running=SyncRunStatus.RUNNING, lease_seconds=lease_seconds))
-        .values(status=SyncRunStatus.CANCELLED, worker=None, finished_at=utcnow(),
-                message="Cancelled; its worker had stopped answering. What it committed is kept (the counts "
-                        "above); Resume continues from there.")
-        .execution_options(synchronize_session=False))
-    if dead.rowcount:  # type: ignore[attr-defined]
+    if end_lapsed(session, DirectorySyncRun, run.id, running=SyncRunStatus.RUNNING,
+                  lease_seconds=lease_seconds, status=SyncRunStatus.CANCELLED, finished_at=utcnow(),
+                  message="Cancelled; its worker had stopped answering. What it committed is kept (the "
+                          "counts above); Resume continues from there."):
         return "The run was cancelled: its worker had stopped answering."
     ended = session.execute(
         update(DirectorySyncRun).where(DirectorySyncRun.id == run.id,
