@@ -2,7 +2,8 @@
 # Sets up what Customer Desk needs on this machine; safe to run again (it skips what is there).
 #   scripts/bootstrap.sh run   Python 3.11 virtual environment with the pinned packages
 #   scripts/bootstrap.sh test  the same plus the test tools and Debian's postgresql, chromium,
-#                              dovecot-pop3d, slapd, ldap-utils and openssl (real servers for the tests)
+#                              dovecot-pop3d, slapd, ldap-utils, openssl and samba's AD DC (real servers
+#                              for the tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
@@ -18,6 +19,12 @@ if [ "$mode" = test ]; then
   [ -x /usr/sbin/slapd ] || missing+=(slapd)
   command -v ldapsearch >/dev/null 2>&1 || missing+=(ldap-utils)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # A real Active Directory: tests run their own Samba AD DC in a network namespace of its own
+  # (testing/samba_dc.py); the package's services are never started. iproute2 makes the namespace.
+  if [ ! -x /usr/sbin/samba ] || ! command -v samba-tool >/dev/null 2>&1; then
+    missing+=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind ldb-tools)
+  fi
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
       echo "Installing Debian packages: ${missing[*]}"
