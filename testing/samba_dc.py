@@ -82,11 +82,13 @@ def _check_machine() -> None:
             raise SambaUnavailable(f"{program} is missing: run `make test` as root (scripts/bootstrap.sh)")
 
 
+# What a snapshot holds: bump when _provision or _fill change (samba_population.py counts itself).
+SNAPSHOT_FORMAT = 1
+
+
 def snapshot_path(count: int) -> Path:
-    here = Path(__file__).parent
-    digest = hashlib.sha256()
-    for name in ("samba_dc.py", "samba_population.py"):
-        digest.update((here / name).read_bytes())
+    digest = hashlib.sha256(f"{SNAPSHOT_FORMAT}".encode())
+    digest.update((Path(__file__).parent / "samba_population.py").read_bytes())
     return cache_dir() / f"samba-dc-{samba_version()}-{count}-{digest.hexdigest()[:12]}.tar.gz"
 
 
@@ -193,6 +195,8 @@ class SambaDirectory:
     # --- life cycle ----------------------------------------------------------------------------
     def start(self) -> SambaDirectory:
         _network_up(self.network)
+        if _answers(self.address, 636):
+            raise SambaUnavailable(f"something already answers on {self.url} before the DC started")
         _write_tls(self.folder / "tls", self.host_name, [self.address])
         _configure(self.folder, interfaces=f"lo {self.address}/29 {self.other_address}/29")
         log = open(self.folder / "samba.out", "wb")  # noqa: SIM115 - the process writes it until stopped
@@ -231,10 +235,22 @@ class SambaDirectory:
 
 
 def start_directory(count: int = DEFAULT_COUNT) -> SambaDirectory:
-    """A DC restored from the machine's snapshot (built first when there is none) and started."""
+    """A DC restored from the machine's snapshot (built first when there is none) and started;
+    a start that fails is tried once more on another network number (seen once: a DC that did not
+    present the certificate made for it)."""
+    try:
+        return _start_directory(count)
+    except SambaUnavailable as first:
+        try:
+            return _start_directory(count, avoid=getattr(first, "network", None))
+        except SambaUnavailable as second:
+            raise SambaUnavailable(f"{second} (and the first try: {first})") from None
+
+
+def _start_directory(count: int, avoid: int | None = None) -> SambaDirectory:
     _check_machine()
     snapshot = build_snapshot(count)
-    network, lock = _take_network()
+    network, lock = _take_network(avoid)
     folder = Path(tempfile.mkdtemp(prefix="cd-samba-"))
     try:
         _restore(snapshot, folder)
@@ -242,6 +258,12 @@ def start_directory(count: int = DEFAULT_COUNT) -> SambaDirectory:
                                    people={p.sam: p for p in population.people(count)}, _lock=lock)
         atexit.register(directory.remove)
         return directory.start()
+    except SambaUnavailable as exc:
+        exc.network = network  # type: ignore[attr-defined]
+        _network_down(network)
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.close()
+        raise
     except BaseException:
         _network_down(network)
         shutil.rmtree(folder, ignore_errors=True)
@@ -392,10 +414,12 @@ def _write_tls(folder: Path, host: str, addresses: list[str]) -> None:
 
 
 # --- network ---------------------------------------------------------------------------------------
-def _take_network():
-    """(N, its lock file held open): the first free network number of this machine."""
+def _take_network(avoid: int | None = None):
+    """(N, its lock file held open): the first free network number of this machine but `avoid`."""
     folder = Path(tempfile.gettempdir())
     for number in _NETWORKS:
+        if number == avoid:
+            continue
         lock = open(folder / f"cd-samba-net-{number}.lock", "w")  # noqa: SIM115 - held while the DC runs
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -456,7 +480,9 @@ def _wait_for_bind(directory: SambaDirectory) -> None:
             return
         except ldap3.core.exceptions.LDAPException as exc:
             if time.monotonic() > deadline:
-                raise SambaUnavailable(f"the DC does not accept binds: {exc}") from None
+                directory.stop()
+                raise SambaUnavailable(f"the DC does not accept binds: {exc}; its log: "
+                                       f"{_tail(directory.folder / 'samba.out')}") from None
             time.sleep(0.3)
 
 
