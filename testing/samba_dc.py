@@ -203,7 +203,9 @@ class SambaDirectory:
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", self.namespace, "samba", "-s", str(self.folder / "etc" / "smb.conf"),
              "-i", "-M", "single", "--debug-stdout"], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            # Interactive samba ends when its stdin closes: a pipe of ours, open while we live, so
+            # the DC neither ends with a test runner's stdin nor outlives a killed test process.
+            stdin=subprocess.PIPE, start_new_session=True)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(self.address, 636):
