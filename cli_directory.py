@@ -16,6 +16,7 @@ from models.enums import SyncRunStatus
 from services.customers import SaveOptions
 from services.directory.pipeline import run_queued
 from services.directory.runs import queue_run
+from services.directory.targets import change_text
 from services.errors import DomainError, ValidationFailed
 from services.transactions import unit_of_work
 
@@ -87,9 +88,10 @@ def sync_command(source, dry_run, changes_only, confirm_deactivation, on_queue):
         raise SystemExit(1)
     click.echo(f"{'Dry run' if done.dry_run else 'Import'} of {source}: {done.status.value}. "
                f"Created {done.created}, updated {done.updated}, unchanged {done.unchanged}, "
-               f"deactivated {done.deactivated}, failed {done.failed}.")
+               f"deactivated {done.deactivated}, failed {done.failed}, left out {done.left_out}.")
     for change in done.changes or []:
-        click.echo(f"  updated {change['name']}: {', '.join(change['fields'])}")
+        click.echo(f"  {'would update' if done.dry_run else 'updated'} {change['name']}: "
+                   f"{change_text(change['fields'])}")
     for error in done.errors or []:
         account = f"{error['account']} " if error.get("account") else ""
         click.echo(f"  {'skipped' if error['skipped'] else 'warning'} {account}{error['dn']}: "
@@ -114,11 +116,13 @@ def test_command(source, account):
         raise click.ClickException(report.message)
     click.echo(report.message)
     for entry in report.sample:
-        if "refused" in entry:
+        if "left_out" in entry:
+            click.echo(f"  {entry['sam'] or entry['dn']}: {entry['left_out']}")
+        elif "refused" in entry:
             click.echo(f"  {entry['dn']}: {entry['refused']}")
         else:
             details = [entry["name"], entry["sam"], entry["email"], entry["department"], entry["title"],
-                       "disabled" if entry["disabled"] else None]
+                       "expired" if entry.get("expired") else "disabled" if entry["disabled"] else None]
             click.echo("  " + " · ".join(str(d) for d in details if d))
 
 

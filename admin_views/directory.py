@@ -21,11 +21,12 @@ from jobs import enqueue_after_commit
 from jobs.directory import IMPORT
 from models import DirectorySource, DirectorySyncRun
 from models.base import utcnow
+from models.directory import CLEAR_LOCAL, KEEP_LOCAL
 from models.enums import CustomerKind, DirectoryTarget, SyncRunStatus
 from services.directory.mapping import DEFAULT_FILTER, rules_to_text
 from services.directory.runs import cancel_run, queue_run, resumable, resume_run, started_by
 from services.directory.schedules import local_time, server_zone
-from services.directory.sources import check_connection, mapping_text, save_source
+from services.directory.sources import check_connection, mapping_text, password_warning, save_source
 from services.errors import ValidationFailed
 from services.outbound_policy import reach_of
 from services.transactions import unit_of_work
@@ -42,6 +43,9 @@ def _box():
 def _lease() -> int:
     return int(current_app.config["JOB_LEASE_SECONDS"])
 
+
+# What an empty directory value does to a field that has a value (DirectorySource.empty_values).
+EMPTY_VALUE_CHOICES = [(KEEP_LOCAL, "Keep the value in Customer Desk"), (CLEAR_LOCAL, "Clear the field")]
 
 # A run's state in plain words (the page and its polling).
 STATES = {
@@ -91,18 +95,24 @@ class DirectorySourceView(MaintainerModelView):
                      "use_starttls": "StartTLS", "verify_certificate": "Verify certificate",
                      "ca_file": "CA file", "bind_dn": "Bind DN", "target": "Import people as",
                      "target_company": "Company (for contacts)", "office_maps_to": "Office goes to",
+                     "empty_values": "When the directory has no value",
                      "max_deactivate_percent": "Hold above (%)", "last_usn": "Last imported uSNChanged",
                      "full_sync_at": "Nightly full sync at",
-                     "changes_every_minutes": "Changes every (minutes)"}
-    column_formatters = {"target": lambda v, c, m, n: m.target.label}
+                     "changes_every_minutes": "Changes every (minutes)",
+                     "exclude_system_accounts": "Leave out built-in and service accounts",
+                     "exclude_ous": "Leave out OUs", "exclude_accounts": "Leave out account names"}
+    column_formatters = {"target": lambda v, c, m, n: m.target.label,
+                         "empty_values": lambda v, c, m, n: dict(EMPTY_VALUE_CHOICES).get(m.empty_values)}
     # Listed field by field: the encrypted bind password must never reach a page.
     column_details_list = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
-                           "base_dn", "search_filter", "page_size", "target", "target_company",
-                           "office_maps_to", "max_deactivate_percent", "last_usn", "full_sync_at",
-                           "changes_every_minutes", "is_active"]
+                           "base_dn", "search_filter", "page_size", "exclude_system_accounts", "exclude_ous",
+                           "exclude_accounts", "target", "target_company",
+                           "office_maps_to", "empty_values", "max_deactivate_percent", "last_usn",
+                           "full_sync_at", "changes_every_minutes", "is_active"]
     form_columns = ["name", "server_urls", "use_starttls", "verify_certificate", "ca_file", "bind_dn",
-                    "bind_password", "base_dn", "search_filter", "page_size", "attribute_mapping",
-                    "target", "target_company", "company_rules_text", "office_maps_to",
+                    "bind_password", "base_dn", "search_filter", "exclude_system_accounts", "exclude_ous",
+                    "exclude_accounts", "page_size", "attribute_mapping",
+                    "target", "target_company", "company_rules_text", "office_maps_to", "empty_values",
                     "max_deactivate_percent", "full_sync_at", "changes_every_minutes", "is_active"]
     form_extra_fields = {
         "bind_password": NewPasswordField(
@@ -113,11 +123,17 @@ class DirectorySourceView(MaintainerModelView):
             "For contacts: company|department|ou = value -> company id, one per line; the first "
             "matching rule wins. Empty: every contact goes to the company chosen above.")),
     }
-    form_overrides = {"target": EnumSelectField, "office_maps_to": SelectField}
+    form_overrides = {"target": EnumSelectField, "office_maps_to": SelectField, "empty_values": SelectField}
     form_args = {
         "target": {"enum": DirectoryTarget, "blank": False, "label": "Import people as"},
         "office_maps_to": {"choices": [("site", "Site"), ("location", "Location ID")],
                            "label": "physicalDeliveryOfficeName goes to"},
+        "empty_values": {"choices": EMPTY_VALUE_CHOICES, "default": KEEP_LOCAL,
+                         "label": "When the directory has no value for a field", "description": (
+                             "Keep: a title, phone, middle name or manager typed in Customer Desk stays when "
+                             "the account has none in the directory (on the first import that links a record "
+                             "and on every later one). Clear: the field is emptied, so the record shows "
+                             "exactly what the directory holds.")},
         "server_urls": {"label": "Server URLs", "description": "ldap://… (StartTLS) or ldaps://…; "
                                                                "several separated by spaces (failover)."},
         "use_starttls": {"label": "StartTLS on ldap:// URLs"},
@@ -130,13 +146,23 @@ class DirectorySourceView(MaintainerModelView):
                           "description": "Default: user accounts, enabled and disabled."},
         "page_size": {"label": "Page size", "description": "Entries per page of the paged search."},
         "max_deactivate_percent": {"label": "Hold a run that would deactivate more than (%)"},
+        "exclude_system_accounts": {"label": "Leave out built-in and service accounts", "description": (
+            "AD's built-in accounts (Administrator, Guest, krbtgt: isCriticalSystemObject), computer and "
+            "managed service accounts, accounts with a servicePrincipalName and names ending in $. Left "
+            "out: neither imported nor failed; one imported before is deactivated.")},
+        "exclude_ous": {"label": "Leave out OUs", "description": (
+            "One per line: an OU or part of a DN, e.g. OU=Service Accounts; its accounts (and those of "
+            "OUs below it) are left out.")},
+        "exclude_accounts": {"label": "Leave out account names", "description": (
+            "One sAMAccountName per line, * and ? as wildcards, e.g. svc-*.")},
         "last_usn": {"label": "Last imported uSNChanged"},
         "target_company": {"label": "Company (for contacts)"},
         "full_sync_at": {"label": "Nightly full sync at (HH:MM)"},
         "changes_every_minutes": {"label": "Import changes every (minutes)", "description": (
             "A changes-only run (uSNChanged) every so many minutes, from 5 to 1440. Empty: none.")},
     }
-    form_widget_args = {"attribute_mapping": {"rows": 15}, "company_rules_text": {"rows": 4}}
+    form_widget_args = {"attribute_mapping": {"rows": 15}, "company_rules_text": {"rows": 4},
+                        "exclude_ous": {"rows": 2}, "exclude_accounts": {"rows": 2}}
     form_ajax_refs = {"target_company": CustomerAjaxLoader("target_company", db, kind=CustomerKind.COMPANY)}
     details_template = "admin/directory_source_details.html"
 
@@ -154,6 +180,7 @@ class DirectorySourceView(MaintainerModelView):
             form.search_filter.data = DEFAULT_FILTER
             form.page_size.data = 500
             form.max_deactivate_percent.data = 10
+            form.exclude_system_accounts.data = True
             form.attribute_mapping.data = mapping_text(DirectorySource(attribute_map={}))
         return form
 
@@ -173,6 +200,11 @@ class DirectorySourceView(MaintainerModelView):
         except ValidationFailed as exc:
             raise ValidationFailed({FORM_FIELDS.get(k, k): v for k, v in exc.errors.items()}) from None
 
+    def after_model_change(self, form, model, is_created):
+        warning = password_warning(model, _box())  # saved, yet the password would go in clear text
+        if warning:
+            flash(warning, "warning")
+
     # --- Test connection, runs, progress -------------------------------------------------------
     def _source(self, source_id) -> DirectorySource:
         source = db.session.get(DirectorySource, parse_id(source_id) or 0)
@@ -190,7 +222,8 @@ class DirectorySourceView(MaintainerModelView):
             return refused
         report = check_connection(source, _box(), account=(request.form.get("account") or "").strip() or None,
                                   reach=reach_of(actor()))
-        return answer(report.ok, report.message, report.outcome, count=report.count, sample=report.sample)
+        return answer(report.ok, report.message, report.outcome, count=report.count, sample=report.sample,
+                      warning=report.warning)
 
     @expose("/start/<int:source_id>", methods=("POST",))
     def start_view(self, source_id: int):
@@ -239,6 +272,7 @@ class DirectorySourceView(MaintainerModelView):
         return jsonify(id=run.id, status=run.status.value, state=run_state(run), dry_run=run.dry_run,
                        total=run.total, processed=run.processed, created=run.created, updated=run.updated,
                        unchanged=run.unchanged, deactivated=run.deactivated, failed=run.failed,
+                       left_out=run.left_out,
                        cancel_requested=run.cancel_requested, started_by=started_by(run), message=run.message)
 
     def render(self, template, **kwargs):

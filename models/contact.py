@@ -43,7 +43,7 @@ class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_type: Mapped[PhoneType | None] = mapped_column(enum_column(PhoneType, "phone_type"))
-    title: Mapped[str | None] = mapped_column(String(120))
+    title: Mapped[str | None] = mapped_column(String(128))  # AD's title: 128 (models.customer)
     is_main: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     # False for a contact whose directory account was disabled or removed: kept, not deleted.
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False, server_default=true())

@@ -102,7 +102,9 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     employee_type: Mapped[EmployeeType | None] = mapped_column(
         enum_column(EmployeeType, "employee_type")
     )
-    title: Mapped[str | None] = mapped_column(String(120))
+    # As long as Active Directory allows (title, physicalDeliveryOfficeName: 128), so an imported
+    # value is stored whole, never refused or cut.
+    title: Mapped[str | None] = mapped_column(String(128))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer.id", ondelete="SET NULL"), index=True
@@ -112,7 +114,7 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     sla_level_id: Mapped[int | None] = mapped_column(ForeignKey("sla_level.id"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
     building_id: Mapped[int | None] = mapped_column(Integer)
-    location_code: Mapped[str | None] = mapped_column(String(60))
+    location_code: Mapped[str | None] = mapped_column(String(128))
 
     primary_phone: Mapped[str | None] = mapped_column(String(20))
     primary_phone_type: Mapped[PhoneType | None] = mapped_column(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +28,9 @@ from models.enums import DirectoryTarget, SyncRunStatus
 # schedule): the database says so (a partial unique index), services.directory.runs says it in words.
 ACTIVE_RUN = "status IN ('queued', 'running')"
 MIN_CHANGES_MINUTES, MAX_CHANGES_MINUTES = 5, 1440
+# What an empty directory value does to a field that has one (DirectorySource.empty_values).
+KEEP_LOCAL, CLEAR_LOCAL = "keep", "clear"
+EMPTY_VALUES = (KEEP_LOCAL, CLEAR_LOCAL)
 
 
 class DirectorySource(TimestampMixin, Model):
@@ -38,6 +42,7 @@ class DirectorySource(TimestampMixin, Model):
         CheckConstraint(f"changes_every_minutes IS NULL OR changes_every_minutes BETWEEN "
                         f"{MIN_CHANGES_MINUTES} AND {MAX_CHANGES_MINUTES}", name="changes_every_minutes"),
         CheckConstraint("full_sync_at IS NULL OR full_sync_at LIKE '__:__'", name="full_sync_at"),
+        CheckConstraint(f"empty_values IN {EMPTY_VALUES}", name="empty_values"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
@@ -63,12 +68,30 @@ class DirectorySource(TimestampMixin, Model):
     )
     company_rules: Mapped[list | None] = mapped_column(JSON)
     office_maps_to: Mapped[str] = mapped_column(String(20), default="site", nullable=False)
+    # An attribute the directory has no value for: "keep" leaves the field's value in Customer Desk
+    # as it is (what an operator typed stays, on the first link and on every later run); "clear"
+    # empties it, so the record mirrors the directory (services.directory.pipeline).
+    empty_values: Mapped[str] = mapped_column(String(5), default=KEEP_LOCAL, nullable=False,
+                                              server_default=KEEP_LOCAL)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     # A run that would deactivate more than this share of the source's records holds for confirmation.
     max_deactivate_percent: Mapped[int] = mapped_column(Integer, default=10, nullable=False,
                                                         server_default="10")
-    # Highest uSNChanged imported by a successful run: the next incremental run starts after it.
+    # Which accounts are left out (services.directory.mapping.Exclusion): AD's built-in, computer and
+    # service accounts; accounts in these OUs (DN parts, one per line); account names matching these
+    # patterns (svc-*, one per line). Left out: neither imported nor failed, counted apart.
+    exclude_system_accounts: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False,
+                                                          server_default=true())
+    exclude_ous: Mapped[str | None] = mapped_column(Text)
+    exclude_accounts: Mapped[str | None] = mapped_column(Text)
+    # Where the latest successful run left the directory's changes: the DC's highestCommittedUSN,
+    # read before the run read anything (a server without one, OpenLDAP: the highest uSNChanged
+    # it read). Shown to maintainers; a changes-only run on AD starts from `usn_by_dc` instead.
     last_usn: Mapped[int | None] = mapped_column(BigInteger)
+    # AD's change counters are per domain controller: {the DC's invocationId: its
+    # highestCommittedUSN when the last successful run there began}. A changes-only run that lands
+    # on a DC missing here (failover, a new DC, one restored from a backup) reads every entry.
+    usn_by_dc: Mapped[dict | None] = mapped_column(JSON)
     # Schedules (services.directory.schedules): a nightly full sync at HH:MM of the server's local
     # time, and a changes-only run every N minutes; when each is next due (UTC, kept by the
     # scheduler; empty: worked out at its next tick).
@@ -113,6 +136,8 @@ class DirectorySyncRun(LeasedRunMixin, Model):
     unchanged: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     deactivated: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     failed: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # Entries the source's exclusion rule left out (built-in and service accounts, OUs, names).
+    left_out: Mapped[int] = mapped_column(Integer, default=0, nullable=False, server_default="0")
     errors: Mapped[list | None] = mapped_column(JSON)
     # What an update changed: [{"name": …, "fields": […]}], the first entries of the run.
     changes: Mapped[list | None] = mapped_column(JSON)

@@ -38,6 +38,8 @@ class Site(NamedLookup, Model):
     """A site (location) with its buildings."""
 
     __tablename__ = "site"
+    # Sites come from physicalDeliveryOfficeName too (a directory import), which AD allows 128 long.
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
     buildings: Mapped[list[Building]] = relationship(
         back_populates="site", order_by="Building.name", cascade="all, delete-orphan"
     )

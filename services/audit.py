@@ -19,6 +19,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from models import AuditEvent, Operator
+from services.contact_info import stored_value
 from services.errors import StaleRecord
 from services.secrets import FERNET_TOKEN, MASK, is_sealed
 from services.transactions import DbSession, flush
@@ -100,6 +101,11 @@ def _changes_of(obj) -> dict[str, list]:
     for rel in mapper.relationships:
         if rel.direction.name == "ONETOMANY" or rel.key in ("created_by", "updated_by"):
             continue
+        if rel.direction.name == "MANYTOONE" and len(rel.local_columns) == 1:
+            pair = _reference_change(obj, state, rel)
+            if pair is not None:
+                changes[rel.key] = pair
+            continue
         history = state.attrs[rel.key].history
         if not history.has_changes():
             continue
@@ -113,6 +119,38 @@ def _changes_of(obj) -> dict[str, list]:
         if old != new and (old or new):
             changes[rel.key] = [old, new]
     return {field: ([MASK, MASK] if is_secret(field) else values) for field, values in changes.items()}
+
+
+def _reference_change(obj, state, rel) -> list | None:
+    """[old, new] names of a reference to one record (a manager, a department, a status) that
+    changed, however it was changed: the relationship set — its old value loaded or not (then
+    the relationship's history does not know it) — or the key column set. The old record is
+    the one the stored key names, so the event says who the manager was, not "nobody", and a
+    reference cleared without being loaded is recorded too. Compared as records, not names:
+    another manager of the same name is a change."""
+    column = next(iter(rel.local_columns))
+    key = state.mapper.get_property_by_column(column).key
+    history, key_history = state.attrs[rel.key].history, state.attrs[key].history
+    if not (history.has_changes() or key_history.has_changes()):
+        return None
+    session, related = state.session, rel.mapper.class_
+
+    def by_key(value):
+        return session.get(related, value) if value is not None and session is not None else None
+
+    if history.deleted and history.deleted[0] is not None:
+        old = history.deleted[0]
+    else:  # not loaded before the change (or loaded as none): what the stored key names
+        old = by_key(stored_value(obj, key))
+    if history.added:
+        new = history.added[0]
+    elif key_history.added:
+        new = by_key(key_history.added[0])
+    else:
+        new = history.unchanged[0] if history.unchanged else by_key(getattr(obj, key))
+    if old is new or (old is None and new is None):
+        return None
+    return [describe(old), describe(new)]
 
 
 def record(

@@ -15,8 +15,10 @@
           (body.sample || []).forEach(function (s) {
             var line = document.createElement("div");
             line.className = "text-muted";
-            line.textContent = s.refused ? s.dn + ": " + s.refused
-              : [s.name, s.sam, s.email, s.department, s.title, s.disabled ? "disabled" : ""].filter(Boolean).join(" · ");
+            line.textContent = s.left_out ? [s.sam, s.dn].filter(Boolean).join(" · ") + ": " + s.left_out
+              : s.refused ? s.dn + ": " + s.refused
+              : [s.name, s.sam, s.email, s.department, s.title, s.expired ? "expired" : s.disabled ? "disabled" : ""]
+                  .filter(Boolean).join(" · ");
             out.append(line);
           });
         })
@@ -34,7 +36,8 @@
         bar.textContent = run.processed + " / " + (run.total === null ? "?" : run.total);
         card.querySelector("[data-field=status]").textContent = run.state;
         card.querySelector("[data-field=counts]").textContent = "created " + run.created + ", updated " + run.updated +
-          ", unchanged " + run.unchanged + ", deactivated " + run.deactivated + ", failed " + run.failed;
+          ", unchanged " + run.unchanged + ", deactivated " + run.deactivated + ", failed " + run.failed +
+          ", left out " + run.left_out;
         if (run.status === "running" || run.status === "queued") { setTimeout(poll, 1000); } else { window.location.reload(); }
       }).catch(function () { setTimeout(poll, 5000); });
     }

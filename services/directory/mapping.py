@@ -3,13 +3,21 @@
 The attribute map of a source says which LDAP attribute feeds which field; the defaults are
 Active Directory's. OpenLDAP returns standard attributes as lists and AD as single values, so
 every value is normalised to one string (or bytes for objectGUID) first.
+
+The exclusion rule (`Exclusion`) leaves built-in and service accounts out of an import. It is
+decided here, on attributes read with the entry, never in the LDAP filter: a server without AD's
+attributes (OpenLDAP) evaluates a filter naming them as Undefined and would match nothing.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 # field → LDAP attribute. Fields are the customer's (or contact's) columns, plus the directory's
@@ -29,12 +37,16 @@ DEFAULT_ATTRIBUTE_MAP: dict[str, str] = {
     "office": "physicalDeliveryOfficeName",
     "company": "company",
     "account_control": "userAccountControl",
+    "account_expires": "accountExpires",
     "usn_changed": "uSNChanged",
 }
 # Fields the directory owns: an import updates these and nothing else on a record.
 DIRECTORY_FIELDS = ("first_name", "middle_name", "last_name", "email", "primary_phone", "secondary_phone",
                     "title", "department", "office", "manager", "sam_account_name", "directory_dn")
 ACCOUNT_DISABLED = 0x2  # userAccountControl ACCOUNTDISABLE
+# accountExpires: 100-ns intervals since 1601-01-01 UTC (FILETIME); 0 and the largest value: never.
+NEVER_EXPIRES = (0, 0x7FFFFFFFFFFFFFFF)
+FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 # User accounts, enabled and disabled; computer accounts (also objectClass=user in AD) end in "$".
 # Written without objectCategory/objectClass=computer, which a server lacking them (OpenLDAP)
 # evaluates as Undefined, so the whole filter would match nothing.
@@ -64,8 +76,9 @@ class DirectoryPerson:
     office: str | None
     company: str | None
     ou: str | None  # the entry's first organizational unit, for the company rules
-    disabled: bool
+    disabled: bool  # userAccountControl says disabled, or the account has expired
     usn: int | None
+    expired: bool = False  # accountExpires is in the past (also counted as disabled)
 
 
 def attribute_map(custom: Mapping[str, str] | None) -> dict[str, str]:
@@ -114,8 +127,35 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def map_entry(dn: str, attributes: Mapping[str, Any], mapping: Mapping[str, str]) -> DirectoryPerson:
-    """A directory entry as a DirectoryPerson; raises EntryRefused with the reason."""
+def filetime(moment: datetime) -> int:
+    """`moment` as AD's FILETIME (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - FILETIME_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 10_000_000 + delta.microseconds * 10
+
+
+def has_expired(value: Any, now: datetime | None = None) -> bool:
+    """Whether an accountExpires value lies at or before `now` (default: this moment). An empty or
+    unreadable value, 0 and 9223372036854775807 mean the account never expires."""
+    expires = _int(value)
+    if expires is None or expires in NEVER_EXPIRES:
+        return False
+    return expires <= filetime(now or datetime.now(UTC))
+
+
+def _disabled(lowered: Mapping[str, Any], mapping: Mapping[str, str],
+              now: datetime | None) -> tuple[bool, bool]:
+    """(disabled, expired): an expired account counts as disabled, as AD refuses its sign-in."""
+    control = _int(lowered.get(mapping["account_control"].lower()))
+    expired = has_expired(lowered.get(mapping["account_expires"].lower()), now)
+    return bool(control is not None and control & ACCOUNT_DISABLED) or expired, expired
+
+
+def map_entry(dn: str, attributes: Mapping[str, Any], mapping: Mapping[str, str], *,
+              now: datetime | None = None) -> DirectoryPerson:
+    """A directory entry as a DirectoryPerson; raises EntryRefused with the reason. `now`: the
+    moment accountExpires is compared with (default: this moment)."""
     lowered = {k.lower(): v for k, v in attributes.items()}
 
     def get(field: str) -> Any:
@@ -128,27 +168,194 @@ def map_entry(dn: str, attributes: Mapping[str, Any], mapping: Mapping[str, str]
     if not first or not last:
         missing = " and ".join(n for n, v in (("first name", first), ("last name", last)) if not v)
         raise EntryRefused(f"no {missing} ({mapping['first_name']}/{mapping['last_name']})")
-    control = _int(lowered.get(mapping["account_control"].lower()))
+    disabled, expired = _disabled(lowered, mapping, now)
     return DirectoryPerson(
         dn=dn, guid=guid, sam=get("sam_account_name"), first_name=first, middle_name=get("middle_name"),
         last_name=last, email=get("email"), primary_phone=get("primary_phone"),
         secondary_phone=get("secondary_phone"), department=get("department"), title=get("title"),
         manager_dn=get("manager"), office=get("office"), company=get("company"), ou=first_ou(dn),
-        disabled=bool(control is not None and control & ACCOUNT_DISABLED),
-        usn=_int(lowered.get(mapping["usn_changed"].lower())),
+        disabled=disabled, usn=_int(lowered.get(mapping["usn_changed"].lower())), expired=expired,
     )
 
 
 def account_keys(attributes: Mapping[str, Any], mapping: Mapping[str, str]) -> tuple[str | None, bool]:
-    """(GUID, disabled) of an entry read with its keys only (the counting pass)."""
+    """(GUID, disabled or expired) of an entry read with its keys only (the counting pass)."""
     lowered = {k.lower(): v for k, v in attributes.items()}
-    control = _int(lowered.get(mapping["account_control"].lower()))
-    return (guid_of(lowered.get(mapping["directory_guid"].lower())),
-            bool(control is not None and control & ACCOUNT_DISABLED))
+    return guid_of(lowered.get(mapping["directory_guid"].lower())), _disabled(lowered, mapping, None)[0]
+
+
+def key_attributes(mapping: Mapping[str, str]) -> list[str]:
+    """What the counting pass reads of each entry: its keys, whether it is disabled or expired,
+    and what the exclusion rule looks at."""
+    return sorted({mapping[f] for f in ("directory_guid", "account_control", "account_expires",
+                                        "sam_account_name")} | set(EXCLUSION_ATTRIBUTES))
 
 
 def requested_attributes(mapping: Mapping[str, str]) -> list[str]:
-    return sorted(set(mapping.values()))
+    """What an import reads of each entry: the mapped attributes and the exclusion rule's."""
+    return sorted(set(mapping.values()) | set(EXCLUSION_ATTRIBUTES))
+
+
+# --- the exclusion rule: built-in and service accounts -------------------------------------------
+EXCLUSION_ATTRIBUTES = ("objectClass", "isCriticalSystemObject", "servicePrincipalName")
+# objectClass values of accounts that are not people (computers and managed service accounts are
+# also objectClass=user in AD), the most specific first. Lower case, as compared.
+SYSTEM_CLASSES = {
+    "msds-groupmanagedserviceaccount": "group managed service account",
+    "msds-delegatedmanagedserviceaccount": "delegated managed service account",
+    "msds-managedserviceaccount": "managed service account",
+    "computer": "computer account",
+}
+BUILT_IN = "built-in account (isCriticalSystemObject)"
+SERVICE = "service account (it has a servicePrincipalName)"
+MACHINE = "computer account (its name ends in $)"
+_ESCAPED = re.compile(r"\\([0-9a-fA-F]{2}|.)", re.DOTALL)
+# Characters AD refuses in a sAMAccountName; "=" and "," also tell an OU line from a name.
+_NOT_IN_NAMES = set('"/\\:;|=,+<>')
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """`text` split at each `separator` that is not escaped with a backslash (RFC 4514)."""
+    parts, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    """An RDN value without its escapes: "\\," is ",", and runs of "\\XX" are the UTF-8 bytes of
+    a character (AD writes "á" itself, other tools may send "\\C3\\A1")."""
+    raw, position = bytearray(), 0
+    for match in _ESCAPED.finditer(value):
+        raw += value[position:match.start()].encode()
+        code = match.group(1)
+        raw += bytes([int(code, 16)]) if len(code) == 2 else code.encode()
+        position = match.end()
+    raw += value[position:].encode()
+    return raw.decode("utf-8", "replace")
+
+
+def dn_parts(dn: str) -> tuple[str, ...] | None:
+    """A DN as its RDNs in comparable form ("ou=service accounts", …): attribute names lower case,
+    values unescaped, case-folded and with spaces collapsed; None when it is no DN (an RDN without
+    "attribute=value")."""
+    parts = []
+    for rdn in _split(dn.strip(), ","):
+        name, equals, value = rdn.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if not equals or not name or not value or not name.replace("-", "").isalnum():
+            return None
+        parts.append(f"{name}={' '.join(_unescape(value).split()).casefold()}")
+    return tuple(parts)
+
+
+def _contains(whole: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    return any(whole[i:i + len(part)] == part for i in range(len(whole) - len(part) + 1))
+
+
+def parse_ous(text: str | None) -> list[str]:
+    """The "leave out" OUs of a source: one per line, an OU or any part of a DN ("OU=Service
+    Accounts", "OU=Service Accounts,OU=IT,DC=example,DC=com"). Returns the cleaned lines; raises
+    ValueError naming the line that is no DN."""
+    lines = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if dn_parts(line) is None:
+            raise ValueError(f"Line {number}: write an OU or part of a DN, e.g. OU=Service Accounts.")
+        lines.append(line)
+    return lines
+
+
+def parse_account_patterns(text: str | None) -> list[str]:
+    """The "leave out" account names of a source: one sAMAccountName per line, * and ? as
+    wildcards ("svc-*"). Returns the cleaned lines; raises ValueError naming the line that cannot
+    be an account name."""
+    lines = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if _NOT_IN_NAMES & set(line) or len(line) > 256:
+            raise ValueError(f"Line {number}: write an account name (sAMAccountName), * and ? as "
+                             "wildcards, e.g. svc-*; OUs go in the field above.")
+        lines.append(line)
+    return lines
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Which accounts a source leaves out: neither imported nor failed, counted as left out.
+
+    `system_accounts` (the default): AD's built-in accounts (isCriticalSystemObject TRUE:
+    Administrator, Guest, krbtgt, the domain controllers), computer and managed service accounts
+    (by objectClass, or a sAMAccountName ending in $) and service accounts (a servicePrincipalName
+    set on the account). `ous`: accounts whose DN contains one of these parts. `accounts`:
+    sAMAccountName patterns (case-insensitive, * and ?)."""
+
+    system_accounts: bool = True
+    ous: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, system_accounts: bool | None, ous: str | None, accounts: str | None) -> Exclusion:
+        """From a source's settings (text one per line, as services.directory.sources saved it)."""
+        return cls(system_accounts is not False, tuple(parse_ous(ous)),
+                   tuple(parse_account_patterns(accounts)))
+
+    @cached_property
+    def _ou_parts(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [(line, parts) for line in self.ous if (parts := dn_parts(line))]
+
+    def reason(self, dn: str, attributes: Mapping[str, Any], mapping: Mapping[str, str]) -> str | None:
+        """Why the entry is left out, in a maintainer's words ("built-in account
+        (isCriticalSystemObject)"), or None when the source imports it."""
+        lowered = {k.lower(): v for k, v in attributes.items()}
+        sam = single(lowered.get(mapping["sam_account_name"].lower()))
+        sam = sam if isinstance(sam, str) else None
+        if self.system_accounts:
+            found = self._system_reason(lowered, sam)
+            if found:
+                return found
+        if self._ou_parts:
+            parts = dn_parts(dn) or ()
+            for line, wanted in self._ou_parts:
+                if _contains(parts, wanted):
+                    return f"in {line}"
+        if sam:
+            for pattern in self.accounts:
+                if fnmatch.fnmatchcase(sam.casefold(), pattern.casefold()):
+                    return f"account name matches {pattern}"
+        return None
+
+    @staticmethod
+    def _system_reason(lowered: Mapping[str, Any], sam: str | None) -> str | None:
+        critical = single(lowered.get("iscriticalsystemobject"))
+        if isinstance(critical, str) and critical.upper() == "TRUE":
+            return BUILT_IN
+        classes = lowered.get("objectclass") or []
+        classes = [classes] if isinstance(classes, str) else classes
+        names = {value.lower() for value in classes if isinstance(value, str)}
+        for name, words in SYSTEM_CLASSES.items():
+            if name in names:
+                return words
+        if sam and sam.endswith("$"):
+            return MACHINE
+        if single(lowered.get("serviceprincipalname")):
+            return SERVICE
+        return None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import inspect, select
 
 from models import Customer, DirectorySource, Operator
+from models.directory import EMPTY_VALUES, KEEP_LOCAL
 from models.enums import CustomerKind, DirectoryTarget
 from services.access import require_maintainer
 from services.audit import changes_of, record
@@ -15,8 +16,11 @@ from services.directory import adapter
 from services.directory.mapping import (
     DEFAULT_ATTRIBUTE_MAP,
     EntryRefused,
+    Exclusion,
     attribute_map,
     map_entry,
+    parse_account_patterns,
+    parse_ous,
     parse_rules,
     requested_attributes,
 )
@@ -84,6 +88,15 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
             bag.add("max_deactivate_percent", "A share from 0 to 100 %.")
         if source.office_maps_to not in ("site", "location"):
             bag.add("office_maps_to", "Choose site or location.")
+        if source.empty_values is None:  # not chosen (a source made in code): the default
+            source.empty_values = KEEP_LOCAL
+        if source.empty_values not in EMPTY_VALUES:
+            bag.add("empty_values", "Choose whether an empty directory value keeps the field's value "
+                                    "in Customer Desk (keep) or clears it (clear).")
+        source.exclude_system_accounts = source.exclude_system_accounts is not False
+        source.exclude_ous = _lines(bag.check("exclude_ous", parse_ous, source.exclude_ous))
+        source.exclude_accounts = _lines(bag.check("exclude_accounts", parse_account_patterns,
+                                                   source.exclude_accounts))
         source.full_sync_at = bag.check("full_sync_at", parse_time, source.full_sync_at)
         source.changes_every_minutes = bag.check("changes_every_minutes", check_minutes,
                                                  source.changes_every_minutes)
@@ -108,6 +121,12 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
     record(session, actor, "create" if is_new else "update", source, changes)
     flush(session)
     return source
+
+
+def _lines(parsed) -> str | None:
+    """A parsed one-per-line setting as stored: its lines, or None when empty. What did not parse
+    (the message is in the bag, the save refused) is left as typed."""
+    return ("\n".join(parsed) or None) if isinstance(parsed, list) else parsed
 
 
 def _restart_schedules(source: DirectorySource) -> None:
@@ -136,6 +155,13 @@ class ConnectionReport:
     count: int = 0
     sample: list[dict] = field(default_factory=list)
     outcome: Outcome = Outcome.CONNECTED
+    warning: str | None = None  # said in `message` too: the password travels unencrypted
+
+
+def password_warning(source: DirectorySource, box: SecretBox) -> str | None:
+    """The source's bind password sent in clear text (adapter.cleartext_warning, the one rule),
+    for its page once it is saved; None when it is not."""
+    return adapter.cleartext_warning(connection_settings(source, box))
 
 
 def check_connection(source: DirectorySource, box: SecretBox, *, account: str | None = None,
@@ -145,26 +171,43 @@ def check_connection(source: DirectorySource, box: SecretBox, *, account: str | 
     services.outbound_policy's rule for `reach` (outbound_policy.reach_of(actor)); the default is
     the reach of the only people who may open a source: maintainers and the command line."""
     mapping = attribute_map(source.attribute_map)
+    exclusion = Exclusion.of(source.exclude_system_accounts, source.exclude_ous, source.exclude_accounts)
     search_filter = adapter.account_filter(source.search_filter, account) if account else source.search_filter
+    settings = connection_settings(source, box)
+    warning = adapter.cleartext_warning(settings)
     try:
-        with adapter.connect(connection_settings(source, box), reach) as conn:
-            count, sample = 0, []  # type: tuple[int, list[dict]]
+        with adapter.connect(settings, reach) as conn:
+            count, left_out, sample = 0, 0, []  # type: tuple[int, int, list[dict]]
             for dn, attributes in adapter.entries(conn, source.base_dn, search_filter,
                                                   requested_attributes(mapping), source.page_size):
                 count += 1
+                described = _describe(dn, attributes, mapping, exclusion)
+                left_out += "left_out" in described
                 if len(sample) < sample_size:
-                    sample.append(_describe(dn, attributes, mapping))
+                    sample.append(described)
     except adapter.DirectoryError as exc:
-        return ConnectionReport(False, str(exc), outcome=exc.outcome)
-    return ConnectionReport(True, f"Bound as {source.bind_dn or 'anonymous'}; the filter matches "
-                                  f"{count} entr{'y' if count == 1 else 'ies'}.", count, sample)
+        return ConnectionReport(False, " ".join(filter(None, [str(exc), warning])), outcome=exc.outcome,
+                                warning=warning)
+    message = f"Bound as {source.bind_dn or 'anonymous'}; the filter matches {count} entr" \
+              f"{'y' if count == 1 else 'ies'}"
+    if left_out:
+        message += f", of which the source leaves out {left_out} (built-in, service or excluded accounts)"
+    return ConnectionReport(True, " ".join(filter(None, [message + ".", warning])), count, sample,
+                            warning=warning)
 
 
-def _describe(dn: str, attributes: dict, mapping: dict[str, str]) -> dict:
+def _describe(dn: str, attributes: dict, mapping: dict[str, str], exclusion: Exclusion) -> dict:
+    """A sample entry as Test connection shows it: the person an import would make, or why the
+    import would leave it out ("left_out") or refuse it ("refused")."""
+    reason = exclusion.reason(dn, attributes, mapping)
+    if reason is not None:
+        sam = {k.lower(): v for k, v in attributes.items()}.get(mapping["sam_account_name"].lower())
+        return {"dn": dn, "sam": sam[0] if isinstance(sam, list) and sam else sam,
+                "left_out": f"left out: {reason}"}
     try:
         person = map_entry(dn, attributes, mapping)
     except EntryRefused as exc:
         return {"dn": dn, "refused": str(exc)}
     return {"dn": dn, "name": f"{person.last_name}, {person.first_name}", "sam": person.sam,
             "email": person.email, "department": person.department, "title": person.title,
-            "disabled": person.disabled}
+            "disabled": person.disabled, "expired": person.expired}

@@ -9,23 +9,119 @@ pipeline's units of work own the transactions.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from models import Contact, Customer, CustomerStatus, Department, Operator, Site
+from models.directory import CLEAR_LOCAL
 from models.enums import CustomerKind, PhoneType
-from services.contact_info import normalise_email, normalise_phone
+from services.audit import is_secret
+from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.contacts import save_contact
 from services.customers import SaveOptions, default_status, save_customer
 from services.directory.mapping import CompanyRule, DirectoryPerson, company_for
-from services.errors import ValidationFailed
-from services.limits import max_length, too_long
+from services.limits import max_length
+from services.secrets import MASK
 from services.transactions import DbSession
 
 
 class Refused(ValueError):
     """This entry cannot be written; the message says why (reported, the entry skipped)."""
+
+
+class TooLong(Refused):
+    """Values of an entry longer than their fields take: [(field, characters given, at most)].
+    The account is skipped (never cut: a cut value is a wrong one, and a cut name would not be
+    found again); the pipeline says which attribute each field comes from."""
+
+    def __init__(self, fields: list[tuple[str, int, int]]):
+        self.fields = fields
+        super().__init__("; ".join(f"{field} has {given} characters, at most {limit}"
+                                   for field, given, limit in fields))
+
+
+def refuse_too_long(model, values: dict[str, Any]) -> None:
+    """Every text of `values` (a record's fields as the directory gives them) against the
+    length of its column: TooLong naming each that does not fit. Checked before anything is
+    written, on both databases alike (SQLite would store an over-long value, PostgreSQL stop)."""
+    over = []
+    for field, value in values.items():
+        attribute = getattr(model, field, None)
+        limit = max_length(attribute) if isinstance(value, str) and attribute is not None else None
+        if limit and len(value) > limit:
+            over.append((field, len(value), limit))
+    if over:
+        raise TooLong(over)
+
+
+def keeps_empty(source) -> bool:
+    """Whether the source keeps a field's value in Customer Desk when the directory has none for
+    it (empty_values "keep", the default) rather than clearing it ("clear")."""
+    return source.empty_values != CLEAR_LOCAL
+
+
+def kept_when_empty(values: dict[str, Any], current, source) -> dict[str, Any]:
+    """The values an import writes to `current` (None: a new record). Under "keep" a field the
+    directory has no value for keeps what Customer Desk holds — what an operator typed is never
+    blanked, on the first link nor on any later run (an MSP's desk knows more than many
+    directories: a mobile, a title); under "clear" the record mirrors the directory and such a
+    field is emptied. The manager follows the same setting (pipeline)."""
+    if current is None or not keeps_empty(source):
+        return values
+    return {field: value for field, value in values.items() if value is not None}
+
+
+# Field → what people call it (the customer form's words); the rest: the field's name in words.
+FIELD_LABELS = {"location_code": "Location ID", "email": "E-mail", "sam_account_name": "sAMAccountName",
+                "is_active": "Active", "customer": "Company",
+                "directory_dn": "Directory DN", "directory_guid": "Directory GUID (objectGUID)"}
+
+
+def field_label(field: str) -> str:
+    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+def shown(field: str, value: Any) -> str | None:
+    """A field's value as a run's report shows it: a related record by its name (a department,
+    a site, a manager), a choice by its label, a phone formatted; None when empty. A secret
+    never (no directory field is one; the rule holds anyway)."""
+    if value is None or value == "":
+        return None
+    if is_secret(field):
+        return MASK
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, enum.Enum):
+        return str(value)
+    if field.endswith("phone") and isinstance(value, str):
+        return format_phone(value)
+    return str(value)
+
+
+def change_text(fields: list) -> str:
+    """A changed record's fields of a run's report in one line ("Title: Clerk → Senior Clerk;
+    Department: empty → Finance"), for the command line; older reports held field names only."""
+    def one(item) -> str:
+        if not isinstance(item, dict):
+            return str(item)
+        if "old" not in item:
+            return str(item.get("label"))
+        return f"{item['label']}: {item['old'] or 'empty'} → {item['new'] or 'empty'}"
+
+    return "; ".join(one(item) for item in fields)
+
+
+def report_values(record, fields: list[str]) -> dict[str, str | None]:
+    """`fields` of `record` as the report shows them (read as they are now: before a change
+    for the old values, after it for the new). Reads nothing not loaded yet but the relations
+    named, without flushing the record."""
+    session = inspect(record).session
+    if session is None:
+        return {field: shown(field, getattr(record, field)) for field in fields}
+    with session.no_autoflush:
+        return {field: shown(field, getattr(record, field)) for field in fields}
 
 
 def _email(value: str | None, warnings: list[str]) -> str | None:
@@ -62,7 +158,7 @@ class Lookups:
         if found is None:
             limit = max_length(model.name)
             if limit and len(name) > limit:  # refused, not cut: a cut name would not be found again
-                raise ValidationFailed({field: [too_long(limit, len(name))]})
+                raise TooLong([(field, len(name), limit)])
             found = cache[name.casefold()] = model(name=name)
             self.session.add(found)
         return found
@@ -78,6 +174,7 @@ class PersonTarget:
     """Directory accounts as person customers (the Cherwell Customer - Internal form)."""
 
     model = Customer
+    status_field = "status"  # what (de)activating an account changes
 
     def __init__(self, session: DbSession, source, options: SaveOptions, lookups: Lookups):
         self.session, self.source, self.options, self.lookups = session, source, options, lookups
@@ -94,7 +191,7 @@ class PersonTarget:
     def desired(self, person: DirectoryPerson, warnings: list[str]) -> dict[str, Any]:
         region = self.options.phone_region
         values: dict[str, Any] = {
-            "first_name": person.first_name, "middle_name": (person.middle_name or "")[:40] or None,
+            "first_name": person.first_name, "middle_name": person.middle_name,
             "last_name": person.last_name, "email": _email(person.email, warnings),
             "primary_phone": _phone(person.primary_phone, region, warnings),
             "secondary_phone": _phone(person.secondary_phone, region, warnings),
@@ -132,6 +229,7 @@ class ContactTarget:
     matches the entry's company, department or OU."""
 
     model = Contact
+    status_field = "is_active"
 
     def __init__(self, session: DbSession, source, options: SaveOptions, rules: list[CompanyRule]):
         self.session, self.source, self.options, self.rules = session, source, options, rules
