@@ -18,7 +18,8 @@ A run is done by whoever claimed its queued row (services.directory.runs; a work
 jobs.directory, or the command line) and holds its lease (services.run_leases): each batch's
 unit of work renews the heartbeat and commits the run's counts with the records they count, so
 an interrupted run shows exactly what it wrote; while the directory is read (counting, paging)
-the run beats every few seconds through a session of its own on the real database (`RunBook`),
+the run beats every few seconds through a session of its own on the real database
+(services.directory.run_book.RunBook),
 which also writes a dry run's progress and every run's outcome. A cancel asked for is seen at
 the next beat: the run stops at that batch boundary, cancelled, keeping what it committed.
 """
@@ -26,14 +27,13 @@ the next beat: the run stops at that batch boundary, cancelled, keeping what it 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from models import Customer, CustomerStatus, DirectorySource, DirectorySyncRun, Operator
 from models.base import utcnow
@@ -41,6 +41,7 @@ from models.enums import DirectoryTarget, SyncRunStatus
 from services.batches import batch_unit, batches, one_flush, rolled_back
 from services.customers import SaveOptions
 from services.directory import adapter
+from services.directory.changes import ChangesOnly
 from services.directory.mapping import (
     DirectoryPerson,
     EntryRefused,
@@ -49,10 +50,10 @@ from services.directory.mapping import (
     attribute_map,
     key_attributes,
     map_entry,
-    requested_attributes,
     rules_from_json,
     single,
 )
+from services.directory.run_book import RunBook, SyncOptions, Tally
 from services.directory.runs import chain_start, queue_run
 from services.directory.targets import (
     ContactTarget,
@@ -69,66 +70,14 @@ from services.directory.targets import (
 )
 from services.dry_runs import dry_run_session
 from services.errors import FORM, DomainError, ValidationFailed
-from services.run_leases import DEFAULT_LEASE_SECONDS, CancelRequested, LeaseLost, beat, claim, worker_name
+from services.run_leases import DEFAULT_LEASE_SECONDS, CancelRequested, LeaseLost, claim, worker_name
 from services.secrets import SecretBox
 from services.transactions import DbSession, flush, in_unit_of_work, unit_of_work
 
 log = logging.getLogger(__name__)
-REPORT_LIMIT = 500  # changed and failed entries kept in a run's report
-FILTER_VALUES = 100  # GUIDs or manager DNs per search of a changes-only run (a filter of a few KB)
 Progress = Callable[[int, "int | None"], None]  # (entries processed, entries in all)
-COUNTS = ("created", "updated", "unchanged", "deactivated", "failed", "left_out", "processed")
 # A record's field → the directory field it comes from, where the names differ.
 SOURCE_FIELD = {"location_code": "office", "site": "office", "phone": "primary_phone"}
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    dry_run: bool = False
-    confirm_deactivation: bool = False  # go ahead although more than the allowed share goes inactive
-    full: bool = True  # False: only entries changed since the last import (uSNChanged)
-
-
-@dataclass
-class Tally:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deactivated: int = 0
-    failed: int = 0
-    left_out: int = 0  # entries the source's exclusion rule leaves out (mapping.Exclusion)
-    processed: int = 0
-    already: int = 0  # entries the run this one continues had written (counted there)
-    changes: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    highest_usn: int | None = None
-
-    def fail(self, dn: str, message: str, *, account: str | None = None, skipped: bool = True,
-             name: str | None = None) -> None:
-        """An entry refused (`skipped`) or imported with a warning: the account (sAMAccountName),
-        its name and why, in the report."""
-        self.failed += skipped
-        if len(self.errors) < REPORT_LIMIT:
-            entry = {"dn": dn, "account": account, "message": message, "skipped": skipped}
-            if name:
-                entry["name"] = name
-            self.errors.append(entry)
-
-    @property
-    def reports_changes(self) -> bool:
-        """Whether another changed record still goes into the report (REPORT_LIMIT)."""
-        return len(self.changes) < REPORT_LIMIT
-
-    def changed(self, name: str, fields: list[dict | str], *, account: str | None = None) -> None:
-        """A changed record in the report: per field {field, label, old, new}, the values as people
-        read them (targets.shown: names of related records, never a secret; None for empty) — or
-        a label alone, for what a run did without a value to show."""
-        if self.reports_changes:
-            entry: dict = {"name": name,
-                           "fields": [f if isinstance(f, dict) else {"label": f} for f in fields]}
-            if account:
-                entry["account"] = account
-            self.changes.append(entry)
 
 
 def connection_settings(source: DirectorySource, box: SecretBox) -> adapter.ConnectionSettings:
@@ -139,95 +88,7 @@ def connection_settings(source: DirectorySource, box: SecretBox) -> adapter.Conn
         ca_file=source.ca_file)
 
 
-class RunBook:
-    """A run's row as its worker writes it: the lease, the progress, the outcome. Its own session
-    on the real database (never a dry run's); a real run's counts also go into each batch's unit
-    of work (`checkpoint`), so they are committed with what they count."""
-
-    def __init__(self, bind, run_id: int, *, worker: str, lease_seconds: int):
-        self.session = Session(bind=bind, expire_on_commit=False)
-        self.run_id, self.worker = run_id, worker
-        self.beat_every = max(0.2, min(5.0, lease_seconds / 4))  # several beats within a lease
-        self.last_beat = time.monotonic()
-        self.dry_run = False
-        self.quiet = False  # SQLite, a dry run on the same file: it holds the only write lock
-        self.reported: tuple[int, int] = (0, 0)  # lengths of changes and errors written
-
-    def close(self) -> None:
-        self.session.close()
-
-    def run(self) -> DirectorySyncRun | None:
-        return self.session.get(DirectorySyncRun, self.run_id, populate_existing=True)
-
-    def alive(self) -> None:
-        """While the directory is read: a beat every few seconds, in a unit of work of its own.
-        Raises CancelRequested (asked to stop) or LeaseLost (the run is no longer this worker's)."""
-        if self.quiet or time.monotonic() - self.last_beat < self.beat_every:
-            return
-        with unit_of_work(self.session):
-            beat(self.session, DirectorySyncRun, self.run_id, worker=self.worker)
-        self.last_beat = time.monotonic()
-
-    def checkpoint(self, session: DbSession, tally: Tally) -> bool:
-        """At the end of a batch: beat and write the counts — a real run inside the batch's unit
-        of work on `session` (committed with the batch; LeaseLost rolls the batch back), a dry
-        run in a unit of its own. True when a cancel was asked for: stop after this batch."""
-        if self.dry_run:
-            if self.quiet:
-                return False
-            with unit_of_work(self.session):
-                return self._checkpoint(self.session, tally)
-        return self._checkpoint(session, tally)
-
-    def _checkpoint(self, session: DbSession, tally: Tally) -> bool:
-        cancel = False
-        try:
-            beat(session, DirectorySyncRun, self.run_id, worker=self.worker)
-        except CancelRequested:
-            cancel = True
-        session.execute(update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id)
-                        .values(**self._counts(tally)).execution_options(synchronize_session=False))
-        self.last_beat = time.monotonic()
-        return cancel
-
-    def _counts(self, tally: Tally) -> dict:
-        values: dict = {name: getattr(tally, name) for name in COUNTS}
-        lengths = (len(tally.changes), len(tally.errors))
-        if lengths != self.reported:  # the report's lists only when they grew
-            values.update(changes=list(tally.changes) or None, errors=list(tally.errors) or None)
-            self.reported = lengths
-        return values
-
-    def set_total(self, total: int) -> None:
-        if self.quiet:
-            return
-        with unit_of_work(self.session):
-            beat(self.session, DirectorySyncRun, self.run_id, worker=self.worker)
-            self.session.execute(update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id)
-                                 .values(total=total).execution_options(synchronize_session=False))
-        self.last_beat = time.monotonic()
-
-    def finish(self, status: SyncRunStatus, message: str | None, tally: Tally | None, *,
-               total: int | None = None) -> None:
-        """The outcome, if the run is still this worker's (else LeaseLost: somebody marked it
-        interrupted meanwhile, and that stands). `tally` None: keep the committed counts."""
-        values: dict = {"status": status, "finished_at": utcnow(), "message": message, "worker": None}
-        if tally is not None:
-            self.reported = (-1, -1)
-            values.update(self._counts(tally))
-        if total is not None:
-            values["total"] = total
-        with unit_of_work(self.session):
-            done = self.session.execute(
-                update(DirectorySyncRun).where(DirectorySyncRun.id == self.run_id,
-                                               DirectorySyncRun.worker == self.worker,
-                                               DirectorySyncRun.status == SyncRunStatus.RUNNING)
-                .values(**values).execution_options(synchronize_session=False))
-            if not done.rowcount:  # type: ignore[attr-defined]
-                raise LeaseLost(self.run_id)
-
-
-class Import:
+class Import(ChangesOnly):
     """One run of one source (see the module docstring)."""
 
     def __init__(self, session: DbSession, source: DirectorySource, box: SecretBox, actor: Operator | None,
@@ -620,123 +481,6 @@ class Import:
                                                      else "status (no longer found)"])
                 stop = self.book.checkpoint(self.session, self.tally)
             self._after_batch(stop)
-
-    # --- changes only ------------------------------------------------------------------------
-    def find_position(self, conn) -> None:
-        """Before anything is read: the DC's position (adapter.read_position), and for a
-        changes-only run where to start. AD: the position this source keeps for that very DC
-        (USNs are per DC); none, or one the DC has not reached (a restore), and every entry is
-        read. A server without DC counters (OpenLDAP): the highest uSNChanged read before."""
-        self.position = adapter.read_position(conn)
-        if self.options.full:
-            return
-        dc = self.position
-        if dc.dc is None:
-            since = self.source.last_usn
-        else:
-            since = (self.source.usn_by_dc or {}).get(dc.dc)
-            if since is None or dc.usn is None or since > dc.usn:
-                since = None
-                self.fallback = (f"Changes only: every entry was read, as this source had no position of "
-                                 f"changes for the domain controller {dc.host or dc.dc} (a first run there, "
-                                 "failover to another DC, or a DC restored from a backup). The next "
-                                 "changes-only run there reads only changes.")
-        self.incremental = since is not None
-        if since is not None:
-            self.changes_filter = adapter.changed_since(self.source.search_filter, since)
-
-    def plan_changes(self, conn, target, seen: set[str], disabled: set[str]) -> int:
-        """A changes-only run, after the keys pass: what it reads in full, and how many entries
-        that is. The changed entries (uSNChanged), and the accounts the keys pass found that
-        their records do not agree with — new to this source (joined the group of a memberOf
-        filter, or moved into the base: AD changes nothing on them), active although disabled,
-        inactive although back. Records not seen at all are deactivated at the end
-        (deactivate_vanished), as in a full run."""
-        model = target.model
-        mine = model.directory_source_id == self.source.id
-        known = set(self.session.scalars(select(model.directory_guid).where(mine)))
-        self.active_before = set(self.session.scalars(select(model.directory_guid).where(
-            mine, target.active_condition())))
-        self.seen = seen
-        self.extra = {g for g in seen if g not in known or (g in self.active_before) == (g in disabled)}
-        changed = 0
-        key = self.mapping["directory_guid"]
-        for _dn, attributes in adapter.entries(conn, self.source.base_dn, self.changes_filter, [key],
-                                               self.source.page_size):
-            self.book.alive()
-            changed += 1
-            self.extra.discard(account_keys(attributes, self.mapping)[0] or "")
-        return changed + len(self.extra)
-
-    def read_entries(self, conn) -> Iterator[tuple[str, dict]]:
-        """The entries this run reads in full: all of the filter (the managers first, see
-        count_accounts), or (changes only) the changed ones and plan_changes' extra ones. Each
-        account once."""
-        if not self.incremental:
-            yield from self._by_guid(conn, self.managers)
-            yield from self._once(adapter.entries(conn, self.source.base_dn, self.search_filter,
-                                                  requested_attributes(self.mapping), self.source.page_size))
-            return
-        yield from self._once(adapter.entries(conn, self.source.base_dn, self.changes_filter,
-                                              requested_attributes(self.mapping), self.source.page_size))
-        yield from self._by_guid(conn, self.extra)
-
-    def reports_of_returned(self, conn, target: PersonTarget) -> Iterator[tuple[str, dict]]:
-        """Changes only, after the changed entries were written: the reports of managers this
-        run made active (enabled again, back in the filter, new). Their own entries did not
-        change, so they were not read; read now, they link to their manager again."""
-        rows = self.session.execute(select(Customer.directory_dn, Customer.directory_guid).where(
-            Customer.directory_source_id == self.source.id, Customer.directory_synced_at == self.started,
-            target.active_condition()))
-        back = sorted(dn for dn, guid in rows if dn and guid not in self.active_before)
-        reports: set[str] = set()
-        key = self.mapping["directory_guid"]
-        for dns in _chunks(back, FILTER_VALUES):
-            wanted = adapter.reports_filter(self.search_filter, self.mapping["manager"], dns)
-            for _dn, attributes in adapter.entries(conn, self.source.base_dn, wanted, [key],
-                                                   self.source.page_size):
-                guid = account_keys(attributes, self.mapping)[0]
-                if guid is not None and guid in self.seen and guid not in self.read:
-                    reports.add(guid)
-        if reports:
-            self.total = (self.total or 0) + len(reports)
-            self.book.set_total(self.total)
-            yield from self._by_guid(conn, reports)
-
-    def _by_guid(self, conn, guids: set[str]) -> Iterator[tuple[str, dict]]:
-        for chunk in _chunks(sorted(guids), FILTER_VALUES):
-            wanted = adapter.guids_filter(self.search_filter, self.mapping["directory_guid"], chunk)
-            yield from self._once(adapter.entries(conn, self.source.base_dn, wanted,
-                                                  requested_attributes(self.mapping), self.source.page_size))
-
-    def _once(self, entries: Iterator[tuple[str, dict]]) -> Iterator[tuple[str, dict]]:
-        """`entries` without the accounts this run read already (self.read keeps their GUIDs)."""
-        for dn, attributes in entries:
-            guid = account_keys(attributes, self.mapping)[0]
-            if guid is not None:
-                if guid in self.read:
-                    continue
-                self.read.add(guid)
-            yield dn, attributes
-
-    def keep_position(self) -> None:
-        """Remember how far the directory was read, for the next changes-only run: on AD the
-        DC's highestCommittedUSN read before this run read anything (a change made meanwhile
-        is read again next time, never missed), kept for that DC; on a server without it the
-        highest uSNChanged this run read."""
-        dc = self.position
-        if dc.dc is not None and dc.usn is not None:
-            with unit_of_work(self.session):
-                self.source.usn_by_dc = {**(self.source.usn_by_dc or {}), dc.dc: dc.usn}
-                self.source.last_usn = dc.usn
-        elif self.tally.highest_usn is not None:
-            with unit_of_work(self.session):
-                self.source.last_usn = max(self.source.last_usn or 0, self.tally.highest_usn)
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _account(attributes: dict, mapping: dict[str, str]) -> str | None:
