@@ -264,6 +264,25 @@ def _contains(whole: tuple[str, ...], part: tuple[str, ...]) -> bool:
     return any(whole[i:i + len(part)] == part for i in range(len(whole) - len(part) + 1))
 
 
+def _no_control_characters(line: str, number: int) -> None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in line):
+        raise ValueError(f"Line {number}: remove the control characters (a NUL, a tab…); they are in "
+                         "no OU or account name.")
+
+
+def _unescaped(text: str, char: str) -> bool:
+    """Whether `char` occurs in `text` not escaped by a backslash."""
+    escaped = False
+    for c in text:
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == char:
+            return True
+    return False
+
+
 def parse_ous(text: str | None) -> list[str]:
     """The "leave out" OUs of a source: one per line, an OU or any part of a DN ("OU=Service
     Accounts", "OU=Service Accounts,OU=IT,DC=example,DC=com"). Returns the cleaned lines; raises
@@ -273,8 +292,13 @@ def parse_ous(text: str | None) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if dn_parts(line) is None:
-            raise ValueError(f"Line {number}: write an OU or part of a DN, e.g. OU=Service Accounts.")
+        _no_control_characters(line, number)
+        parts = dn_parts(line)
+        # A trailing "\" escapes nothing and a "+" joins two values in one RDN: such a line would
+        # never match the DN of an account (they are compared RDN by RDN).
+        if parts is None or _unescaped(line, "+") or (len(line) - len(line.rstrip("\\"))) % 2:
+            raise ValueError(f"Line {number}: write an OU or part of a DN, e.g. OU=Service Accounts "
+                             "(one value per RDN; a \\ escapes the character after it).")
         lines.append(line)
     return lines
 
@@ -288,6 +312,7 @@ def parse_account_patterns(text: str | None) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        _no_control_characters(line, number)
         if _NOT_IN_NAMES & set(line) or len(line) > 256:
             raise ValueError(f"Line {number}: write an account name (sAMAccountName), * and ? as "
                              "wildcards, e.g. svc-*; OUs go in the field above.")

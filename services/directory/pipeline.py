@@ -102,6 +102,7 @@ class Import(ChangesOnly):
         self.exclusion = Exclusion.of(source.exclude_system_accounts, source.exclude_ous,
                                       source.exclude_accounts)
         self.left_out: set[str] = set()  # GUIDs of the entries the exclusion rule leaves out
+        self.left_out_dns: set[str] = set()  # and their DNs (lower case)
         self.tally = Tally()
         # The keys pass (count_accounts) always reads the whole filter: who is still there
         # (deletions, accounts that left a memberOf filter) and who is new (joined the group),
@@ -152,6 +153,7 @@ class Import(ChangesOnly):
                 continue
             if self.exclusion.reason(dn, attributes, self.mapping) is not None:
                 self.left_out.add(guid)
+                self.left_out_dns.add(dn.lower())
                 continue
             seen.add(guid)
             if is_disabled:
@@ -185,8 +187,7 @@ class Import(ChangesOnly):
             people: list[DirectoryPerson] = []
             for dn, attributes in entries:
                 if self.exclusion.reason(dn, attributes, self.mapping) is not None:
-                    self.tally.left_out += 1  # neither imported nor failed: see count_accounts
-                    continue
+                    continue  # neither imported nor failed: counted by the keys pass (_run)
                 try:
                     people.append(map_entry(dn, attributes, self.mapping))
                 except EntryRefused as exc:
@@ -397,8 +398,11 @@ class Import(ChangesOnly):
                     manager_dn = guids[record.directory_guid or ""]  # found by it: never None
                     found = managers.get(manager_dn.lower())
                     if found is None:
-                        self.tally.fail(record.directory_dn or "", f"manager {manager_dn} is not among the "
-                                        "imported accounts", account=record.sam_account_name, skipped=False)
+                        why = ("is left out by the source's rule (Leave out …): the report is imported "
+                               "without a manager") if manager_dn.lower() in self.left_out_dns else \
+                            "is not among the imported accounts"
+                        self.tally.fail(record.directory_dn or "", f"manager {manager_dn} {why}",
+                                        account=record.sam_account_name, skipped=False)
                         continue
                     manager_id, active = found
                     wanted = manager_id if active else None
@@ -560,6 +564,7 @@ def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shar
         with adapter.connect(settings) as conn:
             job.find_position(conn)  # before reading anything: changes made meanwhile come next time
             job.total, seen, disabled = job.count_accounts(conn)
+            job.tally.left_out = len(job.left_out)  # every run's keys pass reads the whole filter
             if job.incremental:
                 job.total = job.plan_changes(conn, target, seen, disabled)
             book.set_total(job.total)
@@ -570,8 +575,10 @@ def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shar
                 book.finish(SyncRunStatus.FAILED, (
                     f"Held before writing anything: this run would deactivate {going} of the source's {of} "
                     f"active records ({going * 100 // of} %), more than the allowed "
-                    f"{source.max_deactivate_percent} %. Check the directory and the filter, then run "
-                    "again confirming the deactivation."), job.tally)
+                    f"{source.max_deactivate_percent} %. Check the directory and the filter"
+                    + (f", and the source's Leave out settings (they leave out {len(job.left_out)} "
+                       "accounts)" if job.left_out else "")
+                    + ", then run again confirming the deactivation."), job.tally)
                 return
             # A dry run: every batch joins this one unit of work, rolled back at its end. On one
             # SQLite file it holds the write lock to its end: its progress comes with the result.

@@ -32,6 +32,11 @@ from services.secrets import SecretBox
 from services.transactions import DbSession, flush
 
 MAX_PAGE_SIZE = 5000
+# Settings that change what an entry becomes (or which entries are read): a change of one drops
+# the kept positions of changes (save_source).
+READ_AGAIN = {"attribute_map", "office_maps_to", "company_rules", "target", "target_company_id",
+              "empty_values", "exclude_system_accounts", "exclude_ous", "exclude_accounts", "base_dn",
+              "search_filter"}
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -62,9 +67,11 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
                 rules: str | None = None) -> DirectorySource:
     """Check and commit a source. An empty `bind_password` keeps the stored one; the password is
     kept only encrypted. Raises ValidationFailed (messages per field) or PermissionDenied."""
-    require_maintainer(actor, "manage directory sources")
     bag = ErrorBag()
+    # No flush before changes_of below: a flush (a lazy load of the actor may cause one) would
+    # empty the history the audit event and the READ_AGAIN check are read from.
     with session.no_autoflush:
+        require_maintainer(actor, "manage directory sources")
         source.name = bag.check("name", clean_text, source.name)
         if not source.name:
             bag.add("name", "Give the source a name (used by the CLI: directory sync NAME).")
@@ -116,7 +123,13 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
         bag.raise_if_any()
     is_new = source.id is None
     session.add(source)
-    changes = changes_of(source)
+    with session.no_autoflush:
+        changes = changes_of(source)
+    if not is_new and READ_AGAIN & set(changes):
+        # What an entry becomes changed: the positions of changes kept per DC no longer say what
+        # was imported, so the next run, changes-only too, reads every entry again.
+        source.usn_by_dc = None
+        source.last_usn = None
     flush(session)
     record(session, actor, "create" if is_new else "update", source, changes)
     flush(session)
