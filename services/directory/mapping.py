@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -264,10 +264,17 @@ def _contains(whole: tuple[str, ...], part: tuple[str, ...]) -> bool:
     return any(whole[i:i + len(part)] == part for i in range(len(whole) - len(part) + 1))
 
 
-def _no_control_characters(line: str, number: int) -> None:
-    if any(ord(c) < 32 or ord(c) == 127 for c in line):
-        raise ValueError(f"Line {number}: remove the control characters (a NUL, a tab…); they are in "
-                         "no OU or account name.")
+def _setting_lines(text: str | None) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a one-per-line setting, without blank lines and # comments; a
+    control character (a NUL, a tab…) is in no OU or account name: ValueError naming the line."""
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if any(ord(c) < 32 or ord(c) == 127 for c in line):
+            raise ValueError(f"Line {number}: remove the control characters (a NUL, a tab…); they are "
+                             "in no OU or account name.")
+        yield number, line
 
 
 def _unescaped(text: str, char: str) -> bool:
@@ -288,11 +295,7 @@ def parse_ous(text: str | None) -> list[str]:
     Accounts", "OU=Service Accounts,OU=IT,DC=example,DC=com"). Returns the cleaned lines; raises
     ValueError naming the line that is no DN."""
     lines = []
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        _no_control_characters(line, number)
+    for number, line in _setting_lines(text):
         parts = dn_parts(line)
         # A trailing "\" escapes nothing and a "+" joins two values in one RDN: such a line would
         # never match the DN of an account (they are compared RDN by RDN).
@@ -308,11 +311,7 @@ def parse_account_patterns(text: str | None) -> list[str]:
     wildcards ("svc-*"). Returns the cleaned lines; raises ValueError naming the line that cannot
     be an account name."""
     lines = []
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        _no_control_characters(line, number)
+    for number, line in _setting_lines(text):
         if _NOT_IN_NAMES & set(line) or len(line) > 256:
             raise ValueError(f"Line {number}: write an account name (sAMAccountName), * and ? as "
                              "wildcards, e.g. svc-*; OUs go in the field above.")
