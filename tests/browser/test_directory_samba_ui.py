@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from extensions import db
 from models import Customer, DirectorySource, DirectorySyncRun, Operator
@@ -37,6 +36,7 @@ from services.transactions import unit_of_work
 from testing.samba_dc import SambaUnavailable, start_directory
 from tests.conftest import PASSWORD, make_app, migrate_to_head, started
 from tests.job_fixtures import real_queue_config, worker_in_thread
+from tests.served_app import served
 
 pytestmark = pytest.mark.browser
 
@@ -81,15 +81,10 @@ def samba_desk(tmp_path_factory) -> Iterator[Served]:
             create_operator(db.session, email=BOSS, password=PASSWORD, first_name="Ada",
                             last_name="Directory", role=OperatorRole.MAINTAINER)
         db.session.remove()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="samba-ui-server", daemon=True)
-    thread.start()
     try:
-        yield Served(app, f"http://127.0.0.1:{server.server_port}")
+        with served(app) as server:
+            yield Served(app, server.url)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
         with app.app_context():
             db.engine.dispose()
 
