@@ -58,6 +58,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_api(app)
 
+    from portal import init_portal
+
+    init_portal(app)
+
     from cli import register_cli
 
     register_cli(app)

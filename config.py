@@ -74,6 +74,19 @@ def load_config(app, overrides: dict | None = None) -> None:
         # Background jobs (jobs/): the queue's storage — empty: beside the database (a SQLite file in
         # the instance folder, or the PostgreSQL database's job_queue_* tables). IMMEDIATE runs each
         # job in the thread that enqueues it (tests; never with real users).
+        # Mail (issue 17). PUBLIC_URL: where customers reach this desk (links in e-mails).
+        PUBLIC_URL=env.get("PUBLIC_URL", "http://localhost:5000"),
+        MAIL_DOMAIN=env.get("MAIL_DOMAIN", "customer-desk.invalid"),  # right-hand side of our Message-IDs
+        MAIL_FROM_ADDRESS=env.get("MAIL_FROM_ADDRESS", ""),  # empty: the intake address (services.mail_send)
+        MAIL_CA_FILE=env.get("MAIL_CA_FILE") or None,  # a CA bundle trusted besides the system's
+        MAIL_LINK_DAYS=int(env.get("MAIL_LINK_DAYS", "14")),
+        MAIL_SEND_ATTEMPTS=int(env.get("MAIL_SEND_ATTEMPTS", "5")),
+        MAIL_RETRY_SECONDS=int(env.get("MAIL_RETRY_SECONDS", "60")),  # doubled after each failed attempt
+        # Bytes: a larger mail is refused; a larger attachment is dropped with a note.
+        MAIL_MESSAGE_LIMIT=int(env.get("MAIL_MESSAGE_LIMIT", str(10 * 1024 * 1024))),
+        MAIL_ATTACHMENT_LIMIT=int(env.get("MAIL_ATTACHMENT_LIMIT", str(5 * 1024 * 1024))),
+        # The portal's own session and sign-in limits (services.portal_sessions).
+        PORTAL_SESSION_HOURS=int(env.get("PORTAL_SESSION_HOURS", "8")),
         JOB_QUEUE_URL=env.get("JOB_QUEUE_URL", ""),
         JOB_QUEUE_IMMEDIATE=env.get("JOB_QUEUE_IMMEDIATE", "") == "1",
         # A running job beats at least every few seconds; one silent this long is dead (killed worker).

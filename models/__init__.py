@@ -7,6 +7,7 @@ from models.computer import Computer
 from models.contact import Contact
 from models.customer import Customer, customer_operator, customer_workgroup
 from models.directory import DirectorySource, DirectorySyncRun
+from models.discussion import RequestAttachment, RequestComment, RequestStatusChange
 from models.import_mapping import ImportMapping as ImportMapping  # explicit re-export
 from models.lookups import (
     Building,
@@ -18,6 +19,7 @@ from models.lookups import (
     Team,
     Workgroup,
 )
+from models.mail import IncomingMail, OutgoingMail, UsedLink
 from models.name_vocabulary import NameWord, NameWordVariant
 from models.operator import ApiToken, Operator, operator_team
 from models.portal import PortalAccount
@@ -30,7 +32,9 @@ from models.wizard import WizardDraft
 __all__ = [
     "ApiToken", "AuditEvent", "Base", "Building", "Computer", "Contact", "ContactSearchToken",
     "Customer", "CustomerSearchToken", "CustomerSettings", "CustomerStatus", "Department",
-    "DirectorySource", "DirectorySyncRun", "GlobalSettings", "NameWord", "NameWordVariant", "Operator",
-    "PortalAccount", "Request", "SecurityGroup", "Site", "SlaLevel", "Team", "WizardDraft", "Workgroup",
+    "DirectorySource", "DirectorySyncRun", "GlobalSettings", "IncomingMail", "NameWord", "NameWordVariant",
+    "Operator", "OutgoingMail", "PortalAccount", "Request", "RequestAttachment", "RequestComment",
+    "RequestStatusChange", "SecurityGroup", "Site", "SlaLevel", "Team", "UsedLink", "WizardDraft",
+    "Workgroup",
     "customer_operator", "customer_workgroup", "db", "operator_team", "request_contact",
 ]

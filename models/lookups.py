@@ -3,7 +3,7 @@ departments, customer workgroups, operator teams and portal security groups."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Model
@@ -83,6 +83,12 @@ class Team(NamedLookup, Model):
 
 
 class SecurityGroup(NamedLookup, Model):
-    """A portal security group deciding what a portal account may do."""
+    """A portal security group deciding what a portal account may do. An account without a group
+    may create requests and sees what its place gives it (services.portal_rights)."""
 
     __tablename__ = "security_group"
+    may_create_requests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),
+                                                      nullable=False)
+    # A plain contact sees the requests assigned to it or raised by it; with this, all of its company's.
+    may_see_all_requests: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
+                                                       nullable=False)

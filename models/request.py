@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Model, TimestampMixin, db, enum_column
 from models.contact import Contact
-from models.enums import RequestStatus
+from models.enums import RequestSource, RequestStatus
+
+if TYPE_CHECKING:
+    from models.discussion import RequestAttachment, RequestComment, RequestStatusChange
+    from models.mail import OutgoingMail
 
 request_contact = Table(
     "request_contact",
@@ -24,7 +31,10 @@ class Request(TimestampMixin, Model):
     edit names the version it was based on (services.versions)."""
 
     __tablename__ = "request"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused (audit trail, API)
+    __table_args__ = (
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating_1_to_5"),
+        {"sqlite_autoincrement": True},  # ids are never reused (audit trail, API, mail references)
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="RESTRICT"), nullable=False, index=True
@@ -37,6 +47,16 @@ class Request(TimestampMixin, Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("operator.id", ondelete="SET NULL")
     )
+    source: Mapped[RequestSource] = mapped_column(
+        enum_column(RequestSource, "request_source"), default=RequestSource.DESK,
+        server_default=RequestSource.DESK.value, nullable=False)
+    # The contact who raised it on the portal or by e-mail: they see it and get its copies.
+    requester_contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact.id", ondelete="SET NULL"))
+    # The customer's rating of the operator's work, given when accepting completion.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_remark: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Raised by every UPDATE (SQLAlchemy's version counter): the edit form says which version it
     # was based on, and services.versions refuses a stale one.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
@@ -46,6 +66,24 @@ class Request(TimestampMixin, Model):
     customer = relationship("Customer", backref=db.backref("requests", passive_deletes="all"))
     contacts: Mapped[list[Contact]] = relationship(secondary=request_contact)
     created_by = relationship("Operator")
+    requester_contact = relationship("Contact", foreign_keys=[requester_contact_id])
+    # The discussion (models.discussion) and the copies sent (models.mail), oldest first.
+    comments: Mapped[list[RequestComment]] = relationship(
+        back_populates="request", order_by="RequestComment.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+    status_changes: Mapped[list[RequestStatusChange]] = relationship(
+        back_populates="request", order_by="RequestStatusChange.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+    attachments: Mapped[list[RequestAttachment]] = relationship(
+        back_populates="request", order_by="RequestAttachment.id", cascade="all, delete-orphan",
+        passive_deletes=True)
+    outgoing_mail: Mapped[list[OutgoingMail]] = relationship(
+        back_populates="request", order_by="OutgoingMail.id", passive_deletes=True)
+
+    @property
+    def reference(self) -> str:
+        """What mail subjects carry ("[CD-123]") and a reply is matched by."""
+        return f"CD-{self.id}"
 
     def __str__(self) -> str:
         return self.subject

@@ -12,7 +12,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Te
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Model, TimestampMixin, enum_column
-from models.enums import MailSecurity, NotificationRoute
+from models.enums import MailSecurity, NotificationRoute, UnknownSenders
 
 if TYPE_CHECKING:
     from models.customer import Customer
@@ -109,6 +109,10 @@ class GlobalSettings(MailServersMixin, TimestampMixin, Model):
     edit_by_managers: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     delete_by_team_members: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     delete_by_managers: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Requests by e-mail from an address that is no customer's or contact's (services.mail_intake).
+    unknown_senders: Mapped[UnknownSenders] = mapped_column(
+        enum_column(UnknownSenders, "unknown_senders"), default=UnknownSenders.HOLD,
+        server_default=UnknownSenders.HOLD.value, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}

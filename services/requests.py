@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from models import Contact, Customer, Operator, Request
-from models.enums import CustomerKind
+from models.enums import CustomerKind, RequestStatus
 from services.access import MAX_ID, Right, require
 from services.audit import changes_of, record
 from services.contact_info import clean_text
@@ -61,6 +61,7 @@ def save_request(session: DbSession, request: Request, actor: Operator | None, *
     (services.versions: VersionRequired when a door sends None, StaleRecord when it changed
     since). Raises ValidationFailed or PermissionDenied; the door's unit of work then rolls back."""
     is_new = request.id is None
+    old_status = None if is_new else _stored_status(request)
     with session.no_autoflush:
         validate_request(request)
         if actor is not None:
@@ -73,7 +74,30 @@ def save_request(session: DbSession, request: Request, actor: Operator | None, *
     flush(session)
     record(session, actor, "create" if is_new else "update", request, changes)
     flush(session)
+    _tell_recipients(session, request, actor, is_new=is_new, old_status=old_status)
     return request
+
+
+def _stored_status(request: Request) -> RequestStatus | None:
+    from sqlalchemy import inspect
+
+    history = inspect(request).attrs.status.history
+    if history.deleted:
+        return history.deleted[0]
+    return request.status
+
+
+def _tell_recipients(session: DbSession, request: Request, actor: Operator | None, *, is_new: bool,
+                     old_status: RequestStatus | None) -> None:
+    """A request raised at the desk, or its status changed on the edit form, reaches its recipients
+    and the status history like any other (services.discussion is where those rules live)."""
+    from services.discussion import Author, note_status_change
+    from services.mail_out import queue_copies
+
+    if is_new:
+        queue_copies(session, request, created=True, exclude_email=actor.email if actor else None)
+    elif old_status is not None and old_status != request.status and actor is not None:
+        note_status_change(session, request, Author.of_operator(actor), old_status, request.status)
 
 
 def delete_request(session: DbSession, request: Request, actor: Operator | None) -> None:
@@ -115,4 +139,7 @@ def request_recipients(request: Request) -> list[Recipient]:
             add(contact.display_name, contact.email, "main contact")
     for contact in sorted(request.contacts, key=lambda c: c.sort_name):
         add(contact.display_name, contact.email, "assigned to this request")
+    requester = request.requester_contact
+    if requester is not None and requester.customer_id == customer.id:
+        add(requester.display_name, requester.email, "raised this request")
     return found

@@ -1,0 +1,3 @@
+"""Portal pages for signed-in portal accounts (being built: issue 17)."""
+
+from __future__ import annotations

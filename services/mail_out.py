@@ -1,0 +1,154 @@
+"""Copies of a request's communication: who gets one, what it says, and its place in the queue.
+
+`queue_copies` writes one OutgoingMail row per recipient (services.requests.request_recipients:
+the seed's main contact / contact / private person rule) in the caller's unit of work and puts a
+"mail.send" job on the queue once that commits (services.mail_send does the sending, with
+retries). A save therefore never waits for a mail server and never fails because of one; a copy
+that finally fails is visible on the request.
+
+Subjects carry the request's reference ("[CD-123] …") and every copy names the request's thread
+(References: <cd-request-123@domain>), so a reply finds its request (services.mail_intake).
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import make_msgid
+
+from flask import current_app, has_app_context
+
+from models import Customer, Request
+from models.discussion import RequestComment, RequestStatusChange
+from models.enums import MailState
+from models.mail import OutgoingMail
+from services.requests import Recipient, request_recipients
+from services.transactions import DbSession, flush
+
+DEFAULT_DOMAIN = "customer-desk.invalid"
+SUBJECT_LIMIT = 400
+
+
+def mail_domain() -> str:
+    """The right-hand side of our Message-IDs (MAIL_DOMAIN), so replies are recognised as ours."""
+    if has_app_context():
+        return current_app.config.get("MAIL_DOMAIN") or DEFAULT_DOMAIN
+    return DEFAULT_DOMAIN
+
+
+def thread_id(request: Request) -> str:
+    """The Message-ID every copy of `request` refers to; a reply carries it in References."""
+    return f"<cd-request-{request.id}@{mail_domain()}>"
+
+
+THREAD_ID = re.compile(r"<cd-request-(\d{1,18})@([^>\s]+)>")
+REFERENCE = re.compile(r"\[CD-(\d{1,18})\]", re.IGNORECASE)
+
+
+def one_line(text: str | None) -> str:
+    """A header value from user text: line breaks and other whitespace runs become one space, so a
+    subject or name can never start a header of its own (header injection)."""
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def subject_of(request: Request, what: str | None = None) -> str:
+    subject = f"[{request.reference}] {one_line(request.subject)}"
+    if what:
+        subject = f"{subject} — {what}"
+    return subject[:SUBJECT_LIMIT]
+
+
+def _event_text(request: Request, *, created: bool, comment: RequestComment | None,
+                status_change: RequestStatusChange | None) -> tuple[str, str]:
+    """(what happened, for the subject; the body's first part)."""
+    lines: list[str] = []
+    what = None
+    if created:
+        what = "new request"
+        lines += [f"A new request {request.reference} was raised for {request.customer.display_name}.",
+                  "", f"Subject: {one_line(request.subject)}"]
+        if request.description:
+            lines += ["", request.description]
+    if status_change is not None:
+        old = status_change.old_status.label if status_change.old_status else "—"
+        what = f"status {status_change.new_status.label}"
+        lines += [f"{status_change.author_name} changed the status of {request.reference} from {old} "
+                  f"to {status_change.new_status.label}."]
+    if comment is not None:
+        what = what or "new comment"
+        if lines:
+            lines.append("")
+        lines += [f"{comment.author_name} wrote:", "", comment.body]
+    return what or "update", "\n".join(lines)
+
+
+def compose_body(request: Request, recipient: Recipient, event_text: str) -> str:
+    """The copy's text: the event, the links the recipient may use (services.mail_links) and why
+    they receive it."""
+    from services.mail_links import links_for
+
+    parts = [event_text, "", "—", f"Request {request.reference}: {one_line(request.subject)}",
+             f"Status: {request.status.label}"]
+    for label, url in links_for(request, recipient.email):
+        parts.append(f"{label}: {url}")
+    parts += ["", "Reply to this e-mail to add a comment; keep the reference in the subject.",
+              f"You receive this as {recipient.why} of {request.customer.display_name}."]
+    return "\n".join(parts)
+
+
+def queue_copies(session: DbSession, request: Request, *, created: bool = False,
+                 comment: RequestComment | None = None, status_change: RequestStatusChange | None = None,
+                 exclude_email: str | None = None) -> list[OutgoingMail]:
+    """One queued copy per recipient of `request` (whoever caused the event, `exclude_email`, gets
+    none: they know what they wrote). Internal notes are never passed here. Flushes; the mails are
+    sent after the caller's unit of work commits."""
+    if comment is not None and comment.is_internal:
+        raise ValueError("Internal notes are never mailed.")
+    what, text = _event_text(request, created=created, comment=comment, status_change=status_change)
+    skip = (exclude_email or "").casefold()
+    queued = []
+    for recipient in request_recipients(request):
+        if recipient.email.casefold() == skip:
+            continue
+        mail = OutgoingMail(customer_id=request.customer_id, request=request,
+                            comment_id=comment.id if comment is not None else None,
+                            status_change_id=status_change.id if status_change is not None else None,
+                            recipient_name=one_line(recipient.name)[:255], recipient_email=recipient.email,
+                            why=recipient.why[:120], subject=subject_of(request, what),
+                            body=compose_body(request, recipient, text),
+                            message_id=make_msgid("cd", domain=mail_domain()), state=MailState.QUEUED)
+        session.add(mail)
+        queued.append(mail)
+    if queued:
+        flush(session)
+        _send_after_commit(session, queued)
+    return queued
+
+
+def resend(session: DbSession, mail: OutgoingMail) -> OutgoingMail:
+    """A new copy of `mail` to the same recipient (the old row keeps its history). The door checks
+    the operator's right on the customer."""
+    copy = OutgoingMail(customer_id=mail.customer_id, request_id=mail.request_id, comment_id=mail.comment_id,
+                        status_change_id=mail.status_change_id, recipient_name=mail.recipient_name,
+                        recipient_email=mail.recipient_email, why=mail.why, subject=mail.subject,
+                        body=mail.body, message_id=make_msgid("cd", domain=mail_domain()),
+                        state=MailState.QUEUED, resent_from_id=mail.id)
+    session.add(copy)
+    flush(session)
+    _send_after_commit(session, [copy])
+    return copy
+
+
+def _send_after_commit(session: DbSession, mails: list[OutgoingMail]) -> None:
+    if not has_app_context():
+        return  # a script without an app: the worker's sweep finds queued mail (services.mail_send)
+    from jobs.queue import enqueue_after_commit
+
+    for mail in mails:
+        enqueue_after_commit(session, "mail.send", mail.id)
+
+
+def mail_of_customer(session: DbSession, customer: Customer) -> list[OutgoingMail]:
+    from sqlalchemy import select
+
+    return list(session.scalars(select(OutgoingMail).where(OutgoingMail.customer_id == customer.id)
+                                .order_by(OutgoingMail.id.desc())))
