@@ -33,19 +33,21 @@ def mail_to(session, request):
 
 
 def test_a_desk_request_copies_main_contacts_and_assigned_contacts_only(session, operator, company):
-    request = written(session, lambda: save_request(
-        session, Request(customer=company, subject="Printer", contacts=[contact(company, "Cyril")]), operator))
+    new = Request(customer=company, subject="Printer", contacts=[contact(company, "Cyril")])
+    request = written(session, lambda: save_request(session, new, operator))
     assert mail_to(session, request) == ["cyril@acme.sk", "mia@acme.sk"]
     mail = session.query(OutgoingMail).first()
     assert mail.subject.startswith(f"[CD-{request.id}] Printer") and mail.state == MailState.QUEUED
 
 
 def test_the_status_flow_of_a_customer_and_an_operator(session, operator, company):
-    request = written(session, lambda: save_request(session, Request(customer=company, subject="VPN"), operator))
+    new = Request(customer=company, subject="VPN")
+    request = written(session, lambda: save_request(session, new, operator))
     desk, mia = Author.of_operator(operator), side(company, "Mia")
     assert "status" in refusal(session, lambda: accept(session, request, mia))  # not completed yet
-    written(session, lambda: change_status(session, request, desk, RequestStatus.RESOLVED, comment="Fixed."))
-    assert "comment" in refusal(session, lambda: change_status(session, request, mia, RequestStatus.REOPENED))
+    written(session, lambda: change_status(session, request, desk, RequestStatus.RESOLVED, comment="Done"))
+    assert "comment" in refusal(session, lambda: change_status(session, request, mia,
+                                                               RequestStatus.REOPENED))
     written(session, lambda: change_status(session, request, mia, RequestStatus.REOPENED, comment="Still down"))
     written(session, lambda: change_status(session, request, desk, RequestStatus.RESOLVED))
     written(session, lambda: accept(session, request, mia, rating=5, remark="Quick"))
@@ -68,7 +70,8 @@ def test_a_plain_contact_sees_only_its_requests_and_writes_no_internal_notes(ses
         add_comment(session, raised, dana, "Me too")
     with pytest.raises(PermissionDenied):
         add_comment(session, raised, cyril, "psst", internal=True)
-    note = written(session, lambda: add_comment(session, raised, Author.of_operator(operator), "VIP", internal=True))
+    desk = Author.of_operator(operator)
+    note = written(session, lambda: add_comment(session, raised, desk, "VIP", internal=True))
     assert note.is_internal and not session.query(OutgoingMail).filter_by(comment_id=note.id).count()
     # Cyril raised it: he gets the operator's comment, and the main contact too; not his own.
     written(session, lambda: add_comment(session, raised, Author.of_operator(operator), "On it"))
