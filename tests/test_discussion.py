@@ -48,7 +48,7 @@ def test_the_status_flow_of_a_customer_and_an_operator(session, operator, compan
     written(session, lambda: change_status(session, request, desk, RequestStatus.RESOLVED, comment="Done"))
     assert "comment" in refusal(session, lambda: change_status(session, request, mia,
                                                                RequestStatus.REOPENED))
-    written(session, lambda: change_status(session, request, mia, RequestStatus.REOPENED, comment="Still down"))
+    written(session, lambda: change_status(session, request, mia, RequestStatus.REOPENED, comment="Down"))
     written(session, lambda: change_status(session, request, desk, RequestStatus.RESOLVED))
     written(session, lambda: accept(session, request, mia, rating=5, remark="Quick"))
     assert request.status == RequestStatus.CLOSED and request.rating == 5
