@@ -82,6 +82,11 @@ def load_config(app, overrides: dict | None = None) -> None:
         MAIL_LINK_DAYS=int(env.get("MAIL_LINK_DAYS", "14")),
         MAIL_SEND_ATTEMPTS=int(env.get("MAIL_SEND_ATTEMPTS", "5")),
         MAIL_RETRY_SECONDS=int(env.get("MAIL_RETRY_SECONDS", "60")),  # doubled after each failed attempt
+        # Seconds each SMTP step (connect, TLS handshake, every reply) may take (services.mail_send).
+        MAIL_SMTP_TIMEOUT=float(env.get("MAIL_SMTP_TIMEOUT", "30")),
+        # Where a customer's own SMTP servers (typed by any operator) may be: "limited" (the SMTP ports on
+        # hosts outside the desk's machine and link, services.outbound_policy) or "any".
+        MAIL_OWN_SERVER_REACH=env.get("MAIL_OWN_SERVER_REACH", "limited"),
         # Bytes: a larger mail is refused; a larger attachment is dropped with a note.
         MAIL_MESSAGE_LIMIT=int(env.get("MAIL_MESSAGE_LIMIT", str(10 * 1024 * 1024))),
         MAIL_ATTACHMENT_LIMIT=int(env.get("MAIL_ATTACHMENT_LIMIT", str(5 * 1024 * 1024))),

@@ -100,6 +100,13 @@ def enqueue(name: str, *args) -> None:
     current_app.extensions["job_tasks"][name](*args)
 
 
+def enqueue_in(seconds: float, name: str, *args) -> None:
+    """Put the job `name` on the current application's queue to run in `seconds` (a retry's
+    back-off; the consumer's scheduler holds it until then). With JOB_QUEUE_IMMEDIATE (tests) it
+    waits in Huey's memory schedule and never runs by itself: a test runs the due work itself."""
+    current_app.extensions["job_tasks"][name].schedule(args=args, delay=seconds)
+
+
 def enqueue_after_commit(session: DbSession, name: str, *args) -> None:
     """Put the job on the queue once the door's unit of work has committed what it will read
     (a worker must never pick up a run that is not in the database yet, or was rolled back). A
