@@ -80,6 +80,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         MAIL_FROM_ADDRESS=env.get("MAIL_FROM_ADDRESS", ""),  # empty: the intake address (services.mail_send)
         MAIL_CA_FILE=env.get("MAIL_CA_FILE") or None,  # a CA bundle trusted besides the system's
         MAIL_LINK_DAYS=int(env.get("MAIL_LINK_DAYS", "14")),
+        # Signed-link pages (portal/links.py), per client address, GETs and POSTs alike.
+        MAIL_LINK_RATE_LIMIT=env.get("MAIL_LINK_RATE_LIMIT", "30 per minute; 300 per hour"),
         MAIL_SEND_ATTEMPTS=int(env.get("MAIL_SEND_ATTEMPTS", "5")),
         MAIL_RETRY_SECONDS=int(env.get("MAIL_RETRY_SECONDS", "60")),  # doubled after each failed attempt
         # Seconds each SMTP step (connect, TLS handshake, every reply) may take (services.mail_send).

@@ -171,6 +171,15 @@ def _printable(text: str) -> str:
     return CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], text)
 
 
+# A signed link from an e-mail carries its token in the path (services.mail_links): whoever reads
+# the logs must not be able to use it.
+SIGNED_LINK = re.compile(r"^(/portal/link/[^/]*/).+$")
+
+
+def _without_tokens(path: str) -> str:
+    return SIGNED_LINK.sub(r"\1…", path)
+
+
 def _operator_id() -> int | None:
     """The signed-in operator's id (panel session or API token) if this request loaded one — read
     from the identity key, so the access line never queries the database, nor loads a user the
@@ -206,7 +215,7 @@ def init_request_logs(app: Flask) -> None:
         if request.path in QUIET_PATHS and status < 400:
             level = logging.DEBUG
         operator_id = _operator_id()
-        method, path = _printable(request.method), _printable(request.path)
+        method, path = _printable(request.method), _printable(_without_tokens(request.path))
         access_log.log(
             level, "%s %s %s %s ms%s", method, path, status, duration,
             f" operator {operator_id}" if operator_id is not None else "",

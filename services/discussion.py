@@ -246,12 +246,16 @@ def accept(session: DbSession, request: Request, author: Author, *, rating: int 
         raise PermissionDenied("Accepting the completion is the customer's.")
     bag = ErrorBag()
     score, remark_text = _check_rating(bag, rating, remark)
-    if rating is None and remark_text:
+    if score is None and remark_text and "rating" not in bag.errors:
         bag.add("rating", "Choose 1 to 5 stars to go with your remark.")
     bag.raise_if_any()
-    change = change_status(session, request, author, RequestStatus.CLOSED, comment=comment)
+    # The copies go after the rating is set, so they do not offer a "Rate our work" link.
+    change = change_status(session, request, author, RequestStatus.CLOSED, comment=comment, notify=False)
     if score is not None:
         _set_rating(session, request, author, score, remark_text)
+    from services.mail_out import queue_copies
+
+    queue_copies(session, request, status_change=change, comment=change.comment, exclude_email=author.email)
     return change
 
 

@@ -134,12 +134,14 @@ def request_recipients(request: Request) -> list[Recipient]:
         return found
     if customer.kind == CustomerKind.PERSON:
         add(customer.display_name, customer.email, "the customer")
+    # A deactivated contact receives nothing (the links in its copies would be refused).
     for contact in sorted(customer.contacts, key=lambda c: c.sort_name):
-        if contact.is_main:
+        if contact.is_main and contact.is_active:
             add(contact.display_name, contact.email, "main contact")
     for contact in sorted(request.contacts, key=lambda c: c.sort_name):
-        add(contact.display_name, contact.email, "assigned to this request")
+        if contact.is_active:
+            add(contact.display_name, contact.email, "assigned to this request")
     requester = request.requester_contact
-    if requester is not None and requester.customer_id == customer.id:
+    if requester is not None and requester.customer_id == customer.id and requester.is_active:
         add(requester.display_name, requester.email, "raised this request")
     return found

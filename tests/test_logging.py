@@ -181,6 +181,17 @@ def test_text_logs_are_readable_lines_and_ignore_a_request_id_from_anybody(sqlit
     assert "access: GET /login\\n2099-01-01" in line, line
 
 
+def test_a_signed_links_token_never_reaches_the_access_log(sqlite_url, keep_logging, capsys):
+    # Whoever reads the logs must not be able to use a link from a customer's e-mail.
+    app = make_app(sqlite_url, LOG_FORMAT="text", LOG_LEVEL="INFO")
+    token = "eyJyIjoxLCJlIjoiYUBiLmMiLCJpIjoieCJ9.aBcDeF.secret-signature-part"
+    app.test_client().get(f"/portal/link/comment/{token}")
+    err = capsys.readouterr().err
+    [line] = [x for x in err.splitlines() if " access: " in x]
+    assert "GET /portal/link/comment/… " in line, line
+    assert token not in err and "secret-signature-part" not in err
+
+
 def test_logging_is_configured_once_per_process(sqlite_url, keep_logging):
     make_app(sqlite_url, LOG_FORMAT="json")
     make_app(sqlite_url, LOG_FORMAT="text")
