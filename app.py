@@ -75,6 +75,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         return ("<p>The upload is too large: photos and import files may have at most 5 MB. "
                 "<a href='/admin/'>Back to Customer Desk</a></p>", 413)
 
+    @app.route("/favicon.ico")
+    def favicon():
+        # Browsers ask for it on pages that name no icon (JSON, error pages): the same picture.
+        return app.send_static_file("favicon.svg")
+
     @app.route("/")
     def root():
         from flask import redirect, url_for

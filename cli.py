@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from cli_accounts import reset_maintainer_password_command
 from cli_backup import backup_cli
 from cli_directory import directory_cli, tokens_cli
+from cli_mail import mail_cli
 from extensions import db
 from jobs.worker import worker_command
 from services.customers import SaveOptions
@@ -99,6 +100,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(reset_maintainer_password_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(backup_cli)
+    app.cli.add_command(mail_cli)
 
     @app.cli.command("create-maintainer")
     @click.argument("email")

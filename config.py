@@ -80,6 +80,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         MAIL_FROM_ADDRESS=env.get("MAIL_FROM_ADDRESS", ""),  # empty: the intake address (services.mail_send)
         MAIL_CA_FILE=env.get("MAIL_CA_FILE") or None,  # a CA bundle trusted besides the system's
         MAIL_LINK_DAYS=int(env.get("MAIL_LINK_DAYS", "14")),
+        # Seconds each POP3 step may take, and mails read per mailbox per run (services.pop3_reader).
+        MAIL_POP3_TIMEOUT=float(env.get("MAIL_POP3_TIMEOUT", "30")),
+        MAIL_FETCH_BATCH=int(env.get("MAIL_FETCH_BATCH", "100")),
         # Signed-link pages (portal/links.py), per client address, GETs and POSTs alike.
         MAIL_LINK_RATE_LIMIT=env.get("MAIL_LINK_RATE_LIMIT", "30 per minute; 300 per hour"),
         MAIL_SEND_ATTEMPTS=int(env.get("MAIL_SEND_ATTEMPTS", "5")),

@@ -7,7 +7,9 @@ from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.audit import AuditEventView
 from admin_views.bulk_import import BulkImportView
+from admin_views.contact_portal import ContactPortalPage
 from admin_views.contacts import ContactView
+from admin_views.customer_mail import MailPage
 from admin_views.customer_page import tab_bar
 from admin_views.customer_pages import (
     BuildingsLookup,
@@ -28,10 +30,12 @@ from admin_views.customer_tabs import (
 from admin_views.customers import CustomerView
 from admin_views.dashboard import DashboardView
 from admin_views.directory import DirectorySourceView
+from admin_views.held_mail import HeldMailView
 from admin_views.lookups import BuildingView, LookupView, SiteView, StatusView
 from admin_views.operators import OperatorView
 from admin_views.profile import ProfileView
 from admin_views.requests import RequestView
+from admin_views.security_groups import SecurityGroupView
 from admin_views.settings import OwnershipRightsView, QuickCreateRulesView
 from admin_views.tokens import ApiTokenView
 from extensions import db
@@ -61,7 +65,7 @@ LOOKUPS = [
     (Building, "Buildings", "buildings", BuildingView),
     (Department, "Departments", "departments", LookupView),
     (Workgroup, "Customer workgroups", "workgroups", LookupView),
-    (SecurityGroup, "Security groups", "security-groups", LookupView),
+    (SecurityGroup, "Security groups", "security-groups", SecurityGroupView),
 ]
 
 
@@ -81,8 +85,10 @@ def init_admin(app) -> Admin:
         SettingsPage(endpoint="customer_settings", url="/admin/customers/settings"),
         OperatorsPage(endpoint="customer_operators", url="/admin/customers/operators-tab"),
         PortalPage(endpoint="customer_portal", url="/admin/customers/portal"),
+        ContactPortalPage(endpoint="contact_portal", url="/admin/customers/contact-portal"),
         WorkgroupsPage(endpoint="customer_workgroups", url="/admin/customers/workgroups-tab"),
         ComputersPage(endpoint="customer_computers", url="/admin/customers/computers-tab"),
+        MailPage(endpoint="customer_mail", url="/admin/customers/mail-tab"),
         HistoryPage(endpoint="customer_history", url="/admin/customers/history"),
         StatusPage(endpoint="customer_status", url="/admin/customers/status"),
         PhotoPage(endpoint="customer_photo", url="/admin/customers/photo"),
@@ -96,6 +102,7 @@ def init_admin(app) -> Admin:
     admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
     admin.add_view(RequestView(Request, db, name="Requests", endpoint="requests"))
     admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))
+    admin.add_view(HeldMailView(name="Held mail", endpoint="held-mail", url="/admin/held-mail"))
     admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
                                 category="Staff"))
     admin.add_view(LookupView(Team, db, name="Teams", endpoint="teams", category="Staff"))

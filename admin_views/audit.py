@@ -13,9 +13,12 @@ from models import AuditEvent
 ACTIONS = ["create", "update", "delete", "status_change", "operator_assignment", "login_success",
            "login_failure", "logout", "password_change", "password_reset", "portal_credentials", "import",
            "merge", "unmerge", "rotate_registration_key", "register_computer", "reregister_computer",
-           "fetch_computer_settings", "push_settings", "revoke"]
+           "fetch_computer_settings", "push_settings", "revoke", "portal_sign_in", "portal_sign_in_failure",
+           "portal_sign_in_throttled", "portal_sign_out", "portal_password_change", "comment", "status",
+           "rating", "resend", "intake_decision"]
 ENTITIES = ["customer", "contact", "operator", "globalsettings", "customerstatus", "slalevel", "site",
-            "building", "department", "workgroup", "team", "securitygroup"]
+            "building", "department", "workgroup", "team", "securitygroup", "portalaccount", "request",
+            "incomingmail", "outgoingmail"]
 
 
 def format_changes(view, context, model, name) -> str:

@@ -84,7 +84,7 @@ class Team(NamedLookup, Model):
 
 class SecurityGroup(NamedLookup, Model):
     """A portal security group deciding what a portal account may do. An account without a group
-    may create requests and sees what its place gives it (services.portal_rights)."""
+    may create requests and sees what its place gives it (services.discussion.Author.of_portal)."""
 
     __tablename__ = "security_group"
     may_create_requests: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(),

@@ -78,6 +78,9 @@ class IncomingMail(Model):
     request = relationship("Request")
     decided_by = relationship("Operator")
 
+    def __str__(self) -> str:
+        return f"Mail from {self.from_address or 'unknown'}: {self.subject or '(no subject)'}"[:255]
+
 
 class UsedLink(Model):
     """A signed link's id once it has been used: a link does its one thing once (unique id; two

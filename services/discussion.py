@@ -159,10 +159,14 @@ def add_comment(session: DbSession, request: Request, author: Author, body: str 
     return comment
 
 
-def attach(session: DbSession, comment: RequestComment, filename: str, content_type: str,
-           data: bytes) -> RequestAttachment:
-    """Store a file with the comment's request (the caller has checked its size)."""
-    attachment = RequestAttachment(request_id=comment.request_id, comment=comment,
+def attach(session: DbSession, comment: RequestComment | None, filename: str, content_type: str,
+           data: bytes, *, request: Request | None = None) -> RequestAttachment:
+    """Store a file with the comment's request, or with `request` itself (a new request's files;
+    the caller has checked the size)."""
+    owner = comment.request if comment is not None else request
+    if owner is None:
+        raise ValueError("An attachment belongs to a comment or a request.")
+    attachment = RequestAttachment(request=owner, comment=comment,
                                    filename=(filename or "attachment")[:255],
                                    content_type=(content_type or "application/octet-stream")[:127],
                                    size=len(data), data=data)
@@ -206,6 +210,8 @@ def change_status(session: DbSession, request: Request, author: Author, new_stat
     if text:
         note = add_comment(session, request, author, text, notify=False)
     request.status = new_status
+    if author.is_operator:  # the request page's step (save_request audits the edit form's own)
+        record(session, author.operator, "update", request, {"status": [old.label, new_status.label]})
     return note_status_change(session, request, author, old, new_status, note=note, notify=notify)
 
 

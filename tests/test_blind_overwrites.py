@@ -259,6 +259,9 @@ CASES: dict[str, PanelDoor | ApiDoor] = {
     "ownership rights": PanelDoor(
         "ownership-rights", "maintainer", "/admin/ownership-rights/", "/admin/ownership-rights/",
         {"edit_by_managers": ["on"]}, "global", stale=STALE_BY_BOSS),
+    "request's status form": PanelDoor(
+        "requests.status_view", "operator", "/admin/requests/details/?id={d.request.id}",
+        "/admin/requests/status/?id={d.request.id}", {"status": ["resolved"]}, "request"),
     "quick-create rules": PanelDoor(
         "quick-create-rules", "maintainer", "/admin/quick-create-rules/", "/admin/quick-create-rules/",
         {"duplicate_name_threshold": ["75"]}, "global", stale=STALE_BY_BOSS),
@@ -305,6 +308,22 @@ LEFT_OUT = {
     "api_computers.register": "the agent's door: registers a computer", "api_computers.agent_settings":
         "the agent's door: reads its settings", "api_customers.duplicates": "a search: writes nothing",
     "auth.login": "signs in", "auth.logout": "signs out",
+    "contact_portal": "a contact's portal access: the customer's Portal access commands with the contact "
+                      "(services.portal), its reset and enable/disable based on the version the page showed "
+                      "(tests/test_portal_admin.py); its create is new only",
+    # The customer portal's own forms (portal/views.py): nothing typed is overwritten.
+    "portal.sign_in": "signs in", "portal.sign_out": "signs out",
+    "portal.password": "the account's own password: the current password is the precondition",
+    "portal.new_request": NEW_ONLY, "portal.comment": NEW_ONLY + " (a comment)",
+    "portal.accept": "one status step services.discussion checks against the current status",
+    "portal.reopen": "one status step services.discussion checks against the current status",
+    "portal.rate": "a rating given once (services.discussion.rate refuses a second)",
+    "portal.mail_link": "a signed link works once (services.mail_links.use_link): nothing is overwritten",
+    "held-mail.create": "decides a held mail once (a second decision is refused): nothing is overwritten",
+    "held-mail.add": "decides a held mail once (a second decision is refused): nothing is overwritten",
+    "held-mail.discard": "decides a held mail once (a second decision is refused): nothing is overwritten",
+    "requests.comment_view": "adds a comment or an internal note to the thread: nothing is overwritten",
+    "customer_mail": "Resend queues a new copy of a sent or failed message: nothing is overwritten",
 }
 # Lookup tables (teams, statuses, SLA levels, sites, buildings, departments, workgroups, security
 # groups) have no version column; a view of a versioned model must be decided above.

@@ -11,7 +11,8 @@ from tests.conftest import csrf_from
 from tests.test_wizard import save, start, walk
 
 TAB_LABELS = ["Basic information", "Contacts", "C-Monitor", "Mail servers", "Notifications",
-              "Requests by e-mail", "Operators", "Portal access", "Workgroups", "Computers", "History"]
+              "Requests by e-mail", "Operators", "Portal access", "Workgroups", "Computers", "Mail",
+              "History"]
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def tab_urls(customer_id: int) -> list[str]:
             f"/admin/customers/operators-tab/?id={customer_id}", f"/admin/customers/portal/?id={customer_id}",
             f"/admin/customers/workgroups-tab/?id={customer_id}",
             f"/admin/customers/computers-tab/?id={customer_id}",
+            f"/admin/customers/mail-tab/?id={customer_id}",
             f"/admin/customers/history/?id={customer_id}"]
 
 

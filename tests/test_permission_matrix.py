@@ -33,7 +33,7 @@ MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels"
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights",
                          "quick-create-rules", "directory"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
-PUBLIC = {"root", "auth.login", "static", "admin.static", "api-docs.openapi_json", "api_docs.docs_page",
+PUBLIC = {"root", "favicon", "auth.login", "static", "admin.static", "api-docs.openapi_json", "api_docs.docs_page",
           "api_docs.docs_asset", "health.live", "health.ready"}
 # The JSON API authenticates by API token only (tests/test_api.py): a signed-in browser session
 # does not count, so every role here gets 401; computers register with a customer's key.
@@ -43,7 +43,9 @@ OWN_IMPORTS = "bulk-import"  # each operator's own uploads (an unknown one: 404;
 OWN_PROFILE = "profile"  # each operator's own profile and password
 SIGNED_IN = {"admin.index"}
 # Endpoints of a scoped view that address one record (the others list, search or create).
-RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "ajax_update"}
+RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "ajax_update",
+                    # the request page's forms and its attachments (admin_views.request_discussion)
+                    "comment_view", "status_view", "attachment_view"}
 # quick_candidates_view / quick_create_view: the quick form (any operator may create; candidates
 # they may not view come without details, which test_quick_create checks).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
@@ -60,14 +62,23 @@ CUSTOMER_PAGES: dict[str, tuple[Right | None, Right | str | None]] = {
     "customer_settings": (Right.VIEW, Right.EDIT),
     "customer_operators": (Right.VIEW, MAINTAINER),
     "customer_portal": (Right.EDIT, Right.EDIT),
+    "contact_portal": (Right.EDIT, Right.EDIT),  # one contact's portal access (admin_views/contact_portal.py)
     "customer_workgroups": (Right.VIEW, Right.EDIT),
     "customer_computers": (Right.VIEW, Right.EDIT),
+    "customer_mail": (Right.VIEW, Right.VIEW),  # whoever may view the customer may resend its mail
     "customer_history": (Right.VIEW, None),
     "customer_status": (None, Right.EDIT),
     "customer_photo": (None, Right.EDIT),
     "customer_photo_file": (Right.VIEW, None),
     "customer_delete_confirm": (Right.DELETE, None),
 }
+# The customer portal (/portal) has its own session: an operator, signed in or not, is nobody
+# there. Its sign-in page answers (a POST without credentials: 422); every other page sends to
+# the portal's sign-in, or is not found; a signed link that is not one is refused (400).
+PORTAL = "portal"
+# Held mail: every operator sees the held mail of the customers they may see (the matrix names no
+# mail: tests/test_mail_intake.py decides real ones).
+HELD_MAIL = "held-mail"
 # The buildings of a site for the customer form: lookups, nothing per customer.
 SIGNED_IN_VIEWS = {"customer_buildings"}
 
@@ -129,7 +140,7 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if endpoint in PUBLIC or endpoint in SIGNED_IN or endpoint == "auth.logout":
         return endpoint, None
     view, _, suffix = endpoint.partition(".")
-    if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS, OWN_PROFILE):
+    if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS, OWN_PROFILE, PORTAL, HELD_MAIL):
         return view, suffix
     if view in CUSTOMER_PAGES or view in SIGNED_IN_VIEWS:
         assert suffix == "index", f"endpoint {endpoint} is not covered"
@@ -158,6 +169,8 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
             url = (rule.rule.replace("<export_type>", "csv").replace("<step>", "customer")
                    .replace("<prefix>", "pop3").replace("<int:draft_id>", str(ids.get(rule.endpoint, 0)))
                    .replace("<int:customer_id>", str(ids["customer"])).replace("<size>", "thumb")
+                   .replace("<int:contact_id>", str(ids["contact"])).replace("<int:mail_id>", "0")
+                   .replace("<int:request_id>", str(ids["request"])).replace("<int:attachment_id>", "0")
                    .replace("<int:source_id>", "0").replace("<int:run_id>", "0")
                    .replace("<int:token_id>", "0").replace("<int:computer_id>", "0")
                    .replace("<int:event_id>", "0").replace("<token>", "0" * 24))
@@ -187,12 +200,16 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return ok
     if view in API_TOKEN_VIEWS:
         return {401, 422} if endpoint == "api_computers.register" else {401}
+    if view == PORTAL:
+        return {200, 302, 400, 404, 410, 422}
     if role == "anonymous":
         return "login"
     if view == OWN_TOKENS:
         return ok | {404}  # token 0 does not exist
     if view == OWN_IMPORTS:
         return ok | {400, 404}  # upload "000…" does not exist; the matrix posts no file
+    if view == HELD_MAIL:
+        return ok if suffix == "index" else {404}
     if view == OWN_PROFILE:
         return ok | {422}  # the matrix posts no current password: the change is refused
     if endpoint in SIGNED_IN or endpoint == "auth.logout" or view in SIGNED_IN_VIEWS:
@@ -211,6 +228,8 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {403} if suffix == "action_view" else {404}
     if suffix == "quick_create_view" and method == "POST":
         return ok | {201, 422}  # JSON answers: created, or the field messages of this dummy form
+    if suffix == "attachment_view":
+        return {404}  # the matrix names no attachment (tests/test_request_page.py downloads real ones)
     if suffix in ("merge_view", "merge_done_view", "merge_undo_view"):
         return {404}  # no survivor named, no merge event 0 (tests/test_merge.py walks the real ones)
     return ok
@@ -223,6 +242,8 @@ def customer_page_answer(role: str, view: str, method: str) -> set[int]:
     assert right is not None, f"{view} answers {method}: the table says it does not"
     if role == "outsider":
         return {404}
+    if view == "customer_mail" and method == "POST":
+        return {404}  # the matrix names no message to resend (tests/test_customer_mail.py resends real ones)
     if role == "viewer":  # may view the customer, nothing more
         return {403} if right != Right.VIEW else {200, 302}
     if right == MAINTAINER and role != "maintainer":
