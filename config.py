@@ -75,7 +75,7 @@ def load_config(app, overrides: dict | None = None) -> None:
         # the instance folder, or the PostgreSQL database's job_queue_* tables). IMMEDIATE runs each
         # job in the thread that enqueues it (tests; never with real users).
         # Mail (issue 17). PUBLIC_URL: where customers reach this desk (links in e-mails).
-        PUBLIC_URL=env.get("PUBLIC_URL", "http://localhost:5000"),
+        PUBLIC_URL=env.get("PUBLIC_URL", ""),  # required in production; http://localhost:5000 in development
         MAIL_DOMAIN=env.get("MAIL_DOMAIN", "customer-desk.invalid"),  # right-hand side of our Message-IDs
         MAIL_FROM_ADDRESS=env.get("MAIL_FROM_ADDRESS", ""),  # empty: the intake address (services.mail_send)
         MAIL_CA_FILE=env.get("MAIL_CA_FILE") or None,  # a CA bundle trusted besides the system's
@@ -124,8 +124,12 @@ def load_config(app, overrides: dict | None = None) -> None:
             raise ConfigError("APP_ENV=production needs SECRET_KEY set to a long random value.")
         if not cfg["ENCRYPTION_KEY"]:
             raise ConfigError("APP_ENV=production needs ENCRYPTION_KEY (a Fernet key).")
+        if not cfg["PUBLIC_URL"]:
+            raise ConfigError("APP_ENV=production needs PUBLIC_URL: the address customers reach the desk at "
+                              "(the links in its e-mails), e.g. https://desk.example.com.")
         cfg["SESSION_COOKIE_SECURE"] = True
     else:
+        cfg["PUBLIC_URL"] = cfg["PUBLIC_URL"] or "http://localhost:5000"
         if not cfg["SECRET_KEY"]:
             cfg["SECRET_KEY"] = _instance_secret(
                 instance, "secret_key", lambda: secrets.token_urlsafe(48)

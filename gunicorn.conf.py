@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from datetime import UTC, datetime
 
 from gunicorn import glogging
@@ -91,6 +92,9 @@ class _TextLine(logging.Formatter):
         return _timestamp(record)
 
 
+_SIGNED_LINK = re.compile(r"(/portal/link/[^/\s\"]*/)[^\s\"?]+")
+
+
 class AppLogging(glogging.Logger):
     """gunicorn's own lines (start, reload, worker boot, exit and timeout) in the app's format:
     JSON when LOG_FORMAT=json. In a worker, once the app has set up its logging, they go through
@@ -103,6 +107,13 @@ class AppLogging(glogging.Logger):
             for handler in log.handlers:
                 if getattr(handler, "_gunicorn", False):
                     handler.setFormatter(formatter)
+
+    def atoms(self, resp, req, environ, request_time):
+        # A signed link's token (in the request line and the Referer of its page's stylesheet)
+        # acts for a customer: the optional access log never carries it (ops/logs.py does the same).
+        found = super().atoms(resp, req, environ, request_time)
+        return {key: _SIGNED_LINK.sub(r"\1…", value) if isinstance(value, str) else value
+                for key, value in found.items()}
 
 
 logger_class = AppLogging

@@ -14,6 +14,7 @@ Every comment and status change the customer may see queues a copy for the reque
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
@@ -122,11 +123,17 @@ def _require_side(session: DbSession, request: Request, author: Author, right: R
 
 def _clean_body(bag: ErrorBag, body: str | None, field_name: str = "body") -> str | None:
     text = bag.check(field_name, _multiline_text, body)
-    if not text:
+    if not has_words(text):
         bag.add(field_name, "Write a comment.")
     elif len(text) > COMMENT_LIMIT:
         bag.add(field_name, too_long(COMMENT_LIMIT, len(text)))
     return text
+
+
+def has_words(text: str | None) -> bool:
+    """Whether the text shows anything: zero-width spaces, byte-order and direction marks alone
+    are an empty comment that only looks written."""
+    return any(not unicodedata.category(c).startswith(("Z", "C")) for c in text or "")
 
 
 def _multiline_text(value: str | None) -> str | None:
@@ -198,10 +205,10 @@ def change_status(session: DbSession, request: Request, author: Author, new_stat
         bag.add("status", f"The request is {old.label} already.")
     elif not author.is_operator and not customer_may_move(old, new_status):
         bag.add("status", _customer_refusal(old, new_status))
-    if new_status == RequestStatus.REOPENED and not author.is_operator and not (comment or "").strip():
+    if new_status == RequestStatus.REOPENED and not author.is_operator and not has_words(comment):
         bag.add("comment", "Say what is still wrong: reopening needs a comment.")
     text = None
-    if comment is not None and comment.strip():
+    if has_words(comment):  # an operator's optional comment of blanks alone is no comment
         text = bag.check("comment", _multiline_text, comment)
         if text and len(text) > COMMENT_LIMIT:
             bag.add("comment", too_long(COMMENT_LIMIT, len(text)))
@@ -301,9 +308,10 @@ def _check_rating(bag: ErrorBag, rating, remark: str | None) -> tuple[int | None
 
 
 def _set_rating(session: DbSession, request: Request, author: Author, score: int, remark: str | None) -> None:
+    before = request.rating  # a request accepted again after a reopen is rated again
     request.rating, request.rating_remark, request.rated_at = score, remark, utcnow()
     flush(session)
-    record(session, None, "rating", request, {"rating": [None, score]},
+    record(session, None, "rating", request, {"rating": [before, score]},
            actor_label=f"{author.name} ({author.via.label})")
 
 

@@ -130,12 +130,25 @@ def resend(session: DbSession, mail: OutgoingMail) -> OutgoingMail:
     copy = OutgoingMail(customer_id=mail.customer_id, request_id=mail.request_id, comment_id=mail.comment_id,
                         status_change_id=mail.status_change_id, recipient_name=mail.recipient_name,
                         recipient_email=mail.recipient_email, why=mail.why, subject=mail.subject,
-                        body=mail.body, message_id=make_msgid("cd", domain=mail_domain()),
+                        body=_fresh_links(mail), message_id=make_msgid("cd", domain=mail_domain()),
                         state=MailState.QUEUED, resent_from_id=mail.id)
     session.add(copy)
     flush(session)
     _send_after_commit(session, [copy])
     return copy
+
+
+LINK_PATH = re.compile(r"/portal/link/(comment|accept|rate)/[\w.\-]+")
+
+
+def _fresh_links(mail: OutgoingMail) -> str:
+    """The body with new signed links: the stored ones may have expired or been used since."""
+    from services.mail_links import make_token
+
+    if mail.request is None or not has_app_context():
+        return mail.body
+    return LINK_PATH.sub(lambda m: f"/portal/link/{m.group(1)}/"
+                                   f"{make_token(mail.request, mail.recipient_email, m.group(1))}", mail.body)
 
 
 def _send_after_commit(session: DbSession, mails: list[OutgoingMail]) -> None:

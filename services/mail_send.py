@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
@@ -89,8 +90,18 @@ class SendRules:
         return timedelta(seconds=2 * STEPS_PER_SERVER * self.timeout)
 
     def backoff(self, attempt: int) -> int:
-        """Seconds before the attempt after `attempt` (1-based): MAIL_RETRY_SECONDS, doubled each time."""
-        return self.retry_seconds * 2 ** (attempt - 1)
+        """Seconds before the attempt after `attempt` (1-based): MAIL_RETRY_SECONDS, doubled each time,
+        at most MAX_RETRY_SECONDS."""
+        return min(self.retry_seconds * 2 ** min(attempt - 1, 20), MAX_RETRY_SECONDS)
+
+
+# A server that let an attempt time out is not tried again by this process for a while: otherwise
+# every copy to one customer's dead server holds the worker for the whole timeout (primary and
+# fallback), and every other customer's mail, import and intake waits behind them. Those copies
+# are put off like any failed attempt, without spending worker time.
+SILENT_SECONDS = 60.0
+_SILENT: dict[tuple[str, int], float] = {}  # (address, port) → monotonic time it may be tried again
+MAX_RETRY_SECONDS = 4 * 3600  # however many attempts are configured, a retry comes within hours
 
 
 @dataclass(frozen=True)
@@ -142,6 +153,7 @@ def send_queued(mail_id: int, *, session: DbSession | None = None, box: SecretBo
             mail = session.get(OutgoingMail, mail_id)
             if mail is None:  # deleted with its request since the claim
                 return None
+            _check_still_a_recipient(mail)
             routes, sender, reply_to = _routes_and_addresses(session, mail.customer, box, rules)
             message = compose(mail, sender, reply_to, now or utcnow())
             recipient = message["To"].addresses[0].addr_spec
@@ -159,6 +171,17 @@ def send_queued(mail_id: int, *, session: DbSession | None = None, box: SecretBo
         if failure.permanent:
             break
     return _record(session, mail_id, attempt, rules, _summary(failures), now)
+
+
+def _check_still_a_recipient(mail: OutgoingMail) -> None:
+    """A copy waiting for a retry goes only to someone still among the request's recipients: a
+    contact deactivated, moved to another company or unassigned meanwhile gets nothing more."""
+    from services.requests import request_recipients
+
+    if mail.request is None:
+        return
+    if mail.recipient_email.casefold() not in {r.email.casefold() for r in request_recipients(mail.request)}:
+        raise Unsendable(f"{mail.recipient_email} is no longer among the request's recipients.")
 
 
 def claim(session: DbSession, mail_id: int, rules: SendRules, now: datetime) -> int | None:
@@ -256,7 +279,10 @@ def _routes_and_addresses(session: DbSession, customer: Customer, box: SecretBox
                      else "the customer's own SMTP server in its settings")
         raise Unsendable(f"no SMTP server is configured for this customer's mail (set {where_set}).")
     intake = own.request_intake_address or (source.pop3_address if source is not None else None)
-    fallbacks = (intake, builtin.pop3_address if builtin is not None else None)
+    desk = builtin.pop3_address if builtin is not None else None
+    # Through the desk's own servers a copy is From the desk's address, never one an operator typed
+    # on a customer (a spoofed sender, SPF/DMARC refusals, bounces to it); Reply-To stays the intake.
+    fallbacks = (desk, intake) if source is builtin else (intake, desk)
     name, address = parseaddr(rules.from_address) if rules.from_address else ("", "")
     address = address or next((a for a in fallbacks if a), "")
     if not address:
@@ -326,6 +352,9 @@ def _deliver(route: Route, message: EmailMessage, sender: str, recipient: str,
             return Failure(f"{name}: the host name could not be resolved")
         return Failure(f"{name} is not a place the desk sends mail through (only the SMTP ports 25, 465, "
                        "587 and 2525 on hosts outside the desk's own machine and link)")
+    where_to = (destination.host, destination.port)
+    if _SILENT.get(where_to, 0.0) > time.monotonic():
+        return Failure(f"{name} did not answer a moment ago: not tried again yet")
     security = MailSecurity(server.security)
     context = _tls_context(rules.cafile) if security != MailSecurity.NONE else None
     client: _PinnedSMTP = _PinnedSMTP_SSL.__new__(_PinnedSMTP_SSL) if security == MailSecurity.SSL \
@@ -351,10 +380,19 @@ def _deliver(route: Route, message: EmailMessage, sender: str, recipient: str,
                 return Failure(f"{name} offers no sign-in for {server.username}")
             client.login(server.username, server.password or "")
         step = "send"
-        client.send_message(message, from_addr=sender, to_addrs=[recipient])
+        # Not send_message: it flattens with mangle_from_, and a comment line starting with "From "
+        # would arrive as ">From ". as_bytes does not mangle; sendmail dot-stuffs as SMTP needs.
+        international = not (sender + recipient).isascii()
+        if international and not client.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError("SMTPUTF8")
+        data = message.as_bytes(policy=message.policy.clone(utf8=international))
+        client.sendmail(sender, [recipient], data,
+                        mail_options=("SMTPUTF8", "BODY=8BITMIME") if international else ())
         _quietly(client.quit)
         return None
     except Exception as exc:  # whatever it is, our words; a server's reply text never leaves here
+        if _timed_out(exc):
+            _SILENT[where_to] = time.monotonic() + SILENT_SECONDS
         return _failure(exc, name, step, server, sender, recipient, rules.timeout)
     finally:
         if getattr(client, "sock", None) is not None:

@@ -24,7 +24,9 @@ from models import (
     Contact,
     Customer,
     CustomerStatus,
+    IncomingMail,
     Operator,
+    OutgoingMail,
     PortalAccount,
     Request,
 )
@@ -225,9 +227,15 @@ def _check_versions(session: DbSession, parties: tuple[tuple[Customer, SeenVersi
             raise StaleRecord(f"{party.display_name}: {exc.errors[FORM][0]}", exc.current_version) from None
 
 
+# What belongs to a customer and moves to the survivor (and back on undo): the mail sent and
+# read for its requests goes with them, so the survivor's Mail tab keeps their history.
+MOVED = (("contacts", Contact), ("requests", Request), ("computers", Computer),
+         ("outgoing_mail", OutgoingMail), ("incoming_mail", IncomingMail))
+
+
 def _move_children(session: DbSession, survivor: Customer, other: Customer) -> dict[str, Any]:
     moved: dict[str, Any] = {}
-    for name, model in (("contacts", Contact), ("requests", Request), ("computers", Computer)):
+    for name, model in MOVED:
         ids = list(session.scalars(select(model.id).where(model.customer_id == other.id)))
         moved[name] = ids
     taken = set(session.scalars(select(Computer.hostname).where(Computer.customer_id == survivor.id)))
@@ -237,7 +245,7 @@ def _move_children(session: DbSession, survivor: Customer, other: Customer) -> d
             moved["renamed_computers"][str(computer.id)] = computer.hostname
             computer.hostname = f"{computer.hostname} (from {other.display_name})"[:255]
     flush(session)
-    for model in (Contact, Request, Computer):
+    for _name, model in MOVED:
         session.execute(update(model).where(model.customer_id == other.id).values(customer_id=survivor.id)
                         .execution_options(synchronize_session="fetch"))
     session.expire(other, ["contacts"])
@@ -333,8 +341,8 @@ def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) ->
             for side, obj in (("survivor", survivor), ("other", other)):
                 for key, value in identity[side].items():
                     setattr(obj, key, _restore(key, value))
-        for name, model in (("contacts", Contact), ("requests", Request), ("computers", Computer)):
-            if undo["moved"][name]:
+        for name, model in MOVED:
+            if undo["moved"].get(name):  # older merge events did not move the mail
                 session.execute(update(model).where(model.id.in_(undo["moved"][name]))
                                 .values(customer_id=other.id).execution_options(synchronize_session="fetch"))
         for computer in session.scalars(select(Computer).where(

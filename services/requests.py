@@ -139,7 +139,8 @@ def request_recipients(request: Request) -> list[Recipient]:
         if contact.is_main and contact.is_active:
             add(contact.display_name, contact.email, "main contact")
     for contact in sorted(request.contacts, key=lambda c: c.sort_name):
-        if contact.is_active:
+        # A contact moved to another company keeps its old assignments until someone edits them.
+        if contact.is_active and contact.customer_id == customer.id:
             add(contact.display_name, contact.email, "assigned to this request")
     requester = request.requester_contact
     if requester is not None and requester.customer_id == customer.id and requester.is_active:

@@ -148,6 +148,16 @@ def app(database_url):
         yield app
 
 
+@pytest.fixture(autouse=True)
+def mail_servers_forgotten():
+    """Each test starts without the sender's memory of servers that did not answer (tests reuse
+    ports: a silent server of one test is not another's)."""
+    from services import mail_send
+
+    mail_send._SILENT.clear()
+    yield
+
+
 @pytest.fixture
 def session(app):
     return db.session

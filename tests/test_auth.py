@@ -151,7 +151,7 @@ def test_every_page_gets_a_fresh_nonce_used_by_its_scripts(maintainer_client):
 
 def test_production_cookies_are_secure(database_url):
     app = make_app(database_url, APP_ENV="production", SECRET_KEY="a-long-random-production-key-123",
-                   ENCRYPTION_KEY=ENCRYPTION_KEY)
+                   ENCRYPTION_KEY=ENCRYPTION_KEY, PUBLIC_URL="https://desk.example.com")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     response = app.test_client().get("/login")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")

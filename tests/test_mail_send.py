@@ -446,3 +446,33 @@ def test_the_minutes_sweep_delivers_what_no_job_will(session, box, company, serv
     assert (dead_worker.state, dead_worker.last_error) == (
         MailState.FAILED, "Not sent after 3 attempts: the last one did not finish (its worker stopped).")
     assert sweep_queued_mail() == []
+
+
+def test_a_copy_waiting_for_a_retry_never_reaches_a_contact_deactivated_meanwhile(session, app, operator):
+    # The copy was queued while Cyril was assigned; before its (next) attempt he is deactivated.
+    from models import Contact, OutgoingMail, Request
+    from models.enums import CustomerKind, MailState
+    from services.customers import SaveOptions, create_customer
+    from services.mail_send import send_queued
+    from services.requests import save_request
+    from services.transactions import unit_of_work
+
+    with unit_of_work(session):
+        acme = create_customer(session, None, SaveOptions("SK"), kind=CustomerKind.COMPANY,
+                               company_name="Acme", confirm_duplicate=True, contacts=[
+                                   {"first_name": "Mia", "last_name": "Main", "email": "mia@acme.sk",
+                                    "is_main": True},
+                                   {"first_name": "Cyril", "last_name": "Contact", "email": "cyril@acme.sk"}])
+    cyril = session.query(Contact).filter_by(email="cyril@acme.sk").one()
+    # The first attempt is left for later: the copy stays queued.
+    app.extensions["job_tasks"] = {**app.extensions["job_tasks"], "mail.send": lambda *a: None}
+    with unit_of_work(session):
+        save_request(session, Request(customer=acme, subject="VPN", contacts=[cyril]), None)
+    copy = session.query(OutgoingMail).filter_by(recipient_email="cyril@acme.sk").one()
+    with unit_of_work(session):
+        cyril.is_active = False
+    send_queued(copy.id)
+    session.expire_all()
+    copy = session.get(OutgoingMail, copy.id)
+    assert copy.state == MailState.FAILED
+    assert "no longer among the request's recipients" in copy.last_error

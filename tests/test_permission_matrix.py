@@ -33,8 +33,8 @@ MAINTAINER_ONLY_VIEWS = {"operators", "teams", "customer-statuses", "sla-levels"
                          "departments", "workgroups", "security-groups", "audit", "ownership-rights",
                          "quick-create-rules", "directory"}
 CUSTOMER_SCOPED_VIEWS = {"customers", "contacts", "requests"}
-PUBLIC = {"root", "favicon", "auth.login", "static", "admin.static", "api-docs.openapi_json", "api_docs.docs_page",
-          "api_docs.docs_asset", "health.live", "health.ready"}
+PUBLIC = {"root", "favicon", "auth.login", "static", "admin.static", "api-docs.openapi_json",
+          "api_docs.docs_page", "api_docs.docs_asset", "health.live", "health.ready"}
 # The JSON API authenticates by API token only (tests/test_api.py): a signed-in browser session
 # does not count, so every role here gets 401; computers register with a customer's key.
 API_TOKEN_VIEWS = {"api_customers", "api_computers"}
