@@ -121,7 +121,31 @@ def load_demo_data(session: DbSession, options: SaveOptions) -> bool:
         department=lk["Department"]["Sales"], site=lk["Site"]["Košice branch"],
         building=towers["Main building"],
     )
-    session.add(Request(customer=acme, subject="Printer on 3rd floor does not print",
-                        contacts=[acme.contacts[0]], created_by=operators["Jana"]))
+    printer = Request(customer=acme, subject="Printer on 3rd floor does not print",
+                      description="The printer by the kitchen shows 'Paper jam' with no paper in it.",
+                      contacts=[acme.contacts[0]], created_by=operators["Jana"])
+    session.add(printer)
     flush(session)
+    _demo_discussion(session, printer, acme, operators["Jana"])
     return True
+
+
+def _demo_discussion(session: DbSession, request: Request, company: Customer, operator: Operator) -> None:
+    """A short thread on the demo request (nothing is mailed: notify off) and portal access for
+    the company's main contact, whose first password nobody knows: an operator resets it on the
+    contact's Portal access page and hands it over."""
+    from models.enums import RequestStatus, Via
+    from services.discussion import Author, add_comment, change_status
+    from services.portal import create_portal_account
+
+    zuzana = next(c for c in company.contacts if c.is_main)
+    customer_side = Author.of_sender(Via.EMAIL, zuzana.email or "", company, zuzana)
+    desk = Author.of_operator(operator)
+    add_comment(session, request, customer_side, "It happens on every print job since this morning.",
+                notify=False)
+    change_status(session, request, desk, RequestStatus.IN_PROGRESS,
+                  comment="Marek will look at it this afternoon.", notify=False)
+    add_comment(session, request, desk, "Spare fuser unit is in the store room, shelf B.", internal=True,
+                notify=False)
+    create_portal_account(session, company, None, username=zuzana.email or "zuzana", contact=zuzana,
+                          password=secrets.token_urlsafe(16), security_group=None)

@@ -57,6 +57,14 @@ def test_load_demo_only_into_an_empty_database(runner, session):
     assert "Demo data loaded." in runner.invoke(args=["load-demo"]).output
     count = session.query(Customer).count()
     assert count >= 5
+    # The demo request has a thread (an internal note among it), mailed to nobody, and the
+    # company's main contact has portal access.
+    from models import OutgoingMail, PortalAccount, RequestComment
+
+    assert session.query(RequestComment).count() == 3
+    assert session.query(RequestComment).filter_by(is_internal=True).count() == 1
+    assert session.query(OutgoingMail).count() == 0
+    assert session.query(PortalAccount).filter(PortalAccount.contact_id.isnot(None)).count() == 1
     assert "not loaded" in runner.invoke(args=["load-demo"]).output
     assert session.query(Customer).count() == count
 
