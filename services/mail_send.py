@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, parseaddr
 
 from sqlalchemy import and_, or_, select, update
@@ -385,7 +385,7 @@ def _deliver(route: Route, message: EmailMessage, sender: str, recipient: str,
         international = not (sender + recipient).isascii()
         if international and not client.has_extn("smtputf8"):
             raise smtplib.SMTPNotSupportedError("SMTPUTF8")
-        data = message.as_bytes(policy=message.policy.clone(utf8=international))
+        data = message.as_bytes(policy=SMTPUTF8 if international else SMTP)
         client.sendmail(sender, [recipient], data,
                         mail_options=("SMTPUTF8", "BODY=8BITMIME") if international else ())
         _quietly(client.quit)
