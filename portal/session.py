@@ -20,7 +20,8 @@ from services.portal_sessions import COOKIE_NAME, COOKIE_PATH, PortalSessionKeys
 
 # A page to go to after signing in: a path of the portal only (no scheme, host, "//", "\",
 # dot segments or encoded tricks a browser would resolve elsewhere).
-SAFE_NEXT = re.compile(r"/portal/(?:[A-Za-z0-9_\-]+/?)*(?:\?[A-Za-z0-9_\-=&]*)?")
+# Each segment ends at its own "/", so a failing match is linear (a "(\w+/?)*" backtracks exponentially).
+SAFE_NEXT = re.compile(r"/portal/(?:[A-Za-z0-9_\-]+/)*[A-Za-z0-9_\-]*(?:\?[A-Za-z0-9_\-=&]*)?")
 
 
 def session_keys() -> PortalSessionKeys:

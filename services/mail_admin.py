@@ -14,6 +14,7 @@ from services.reference_data import ensure_reference_data
 from services.transactions import DbSession, flush
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
+RESENT_QUEUED = "A new copy of this message is queued already: it is on its way."
 STILL_QUEUED = ("This copy is still queued: the desk sends it (and retries it) on its own. "
                 "Resend it once it has been sent or has failed.")
 
@@ -28,6 +29,15 @@ def resend_copy(session: DbSession, actor: Operator | None, mail: OutgoingMail) 
     require(session, actor, mail.customer_id, Right.VIEW)
     if mail.state == MailState.QUEUED:
         raise DomainError(STILL_QUEUED)
+    from sqlalchemy import select
+
+    from services.transactions import hold_transaction
+
+    hold_transaction(session)  # SQLite: the write lock first, so two clicks at once queue one copy
+    session.refresh(mail, with_for_update=True)  # PostgreSQL: the same, by the original's row lock
+    if session.scalar(select(OutgoingMail.id).where(OutgoingMail.resent_from_id == mail.id,
+                                                    OutgoingMail.state == MailState.QUEUED)) is not None:
+        raise DomainError(RESENT_QUEUED)
     copy = resend(session, mail)
     record(session, actor, "resend", copy, {"resent_from": [None, mail.id],
                                             "recipient": [None, mail.recipient_email]})

@@ -57,6 +57,7 @@ from services.mail_text import trim_quoted
 from services.transactions import DbSession, flush, unit_of_work
 
 BUILTIN = "builtin"
+LOOP_MAILS, LOOP_MINUTES = 10, 10  # more mails from one sender within the minutes: a mail loop
 NO_REPLY = "No reply was sent."
 
 
@@ -145,6 +146,10 @@ def receive(session: DbSession, scope: IntakeScope, incoming: Incoming, limits: 
         row.outcome = IntakeOutcome.DISCARDED
         row.customer_id, row.request_id = twin.customer_id, twin.request_id
         row.reason = "The same mail came in through another intake mailbox and was added there."
+    elif parsed.message_id and session.scalar(select(OutgoingMail.id).where(
+            OutgoingMail.message_id == parsed.message_id)) is not None:
+        row.outcome = IntakeOutcome.DISCARDED
+        row.reason = "Our own copy came back to the intake (a forward or redirect): not added."
     elif incoming.oversized:
         row.outcome = IntakeOutcome.REFUSED
         row.reason = (f"The mail is {megabytes(incoming.size)}, over the limit of "
@@ -214,6 +219,9 @@ def _decide(session: DbSession, scope: IntakeScope, parsed: ParsedMail, row: Inc
     row.customer_id = customer.id
     if not settings_of(session, customer).requests_by_email_enabled:
         return _hold(row, f"Requests by e-mail are off for this customer ({customer.display_name}).", parsed)
+    if _looping(session, parsed.from_address):
+        return _hold(row, f"{parsed.from_address} sent more than {LOOP_MAILS} mails in {LOOP_MINUTES} "
+                          "minutes: held, in case of a mail loop (a forward rule, an autoresponder).", parsed)
     author = Author.of_sender(Via.EMAIL, parsed.from_address or "", customer, contact)
     named, request = referenced_request(session, parsed)
     if named is not None:
@@ -226,6 +234,18 @@ def _decide(session: DbSession, scope: IntakeScope, parsed: ParsedMail, row: Inc
         return _hold(row, "An automatic message (an out-of-office reply or a delivery report) that names no "
                           "request: not turned into a request.", parsed)
     return _new_request(session, row, author, parsed)
+
+
+def _looping(session: DbSession, address: str | None) -> bool:
+    from datetime import timedelta
+
+    from models.base import utcnow
+
+    since = utcnow() - timedelta(minutes=LOOP_MINUTES)
+    recent = session.scalar(select(func.count(IncomingMail.id)).where(
+        IncomingMail.from_address == address, IncomingMail.received_at >= since,
+        IncomingMail.outcome.in_([IntakeOutcome.REQUEST_CREATED, IntakeOutcome.COMMENT_ADDED])))
+    return (recent or 0) >= LOOP_MAILS
 
 
 def _unknown(session: DbSession, row: IncomingMail, parsed: ParsedMail) -> None:
@@ -334,7 +354,8 @@ def referenced_request(session: DbSession, parsed: ParsedMail) -> tuple[str | No
     for message_id in parsed.references:
         thread = THREAD_ID.fullmatch(message_id)
         if thread and thread.group(2).lower() == domain:
-            found = session.get(Request, int(thread.group(1)))
+            number = int(thread.group(1))
+            found = session.get(Request, number) if number < 2**31 else None
             if found is not None:
                 return found.reference, found
             continue

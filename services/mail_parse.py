@@ -39,6 +39,8 @@ BROKEN = (email_errors.StartBoundaryNotFoundDefect, email_errors.MultipartInvari
           email_errors.InvalidMultipartContentTransferEncodingDefect)
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,1000}>")
 MAX_ATTACHMENTS = 50
+SHOWN_DROPPED = 10  # names of dropped attachments said in the note; the rest counted
+MAX_REFERENCES = 20  # In-Reply-To and the newest of References: where a reply names what it answers
 KEY_LIMIT = 255  # IncomingMail.message_key
 
 
@@ -151,7 +153,7 @@ def _read_headers(message: Message, parsed: ParsedMail) -> None:
 def _message_ids(message: Message) -> list[str]:
     in_reply_to = MESSAGE_ID.findall(_raw_header(message, "in-reply-to"))
     references = MESSAGE_ID.findall(_raw_header(message, "references"))
-    return list(dict.fromkeys(in_reply_to + list(reversed(references))))
+    return list(dict.fromkeys(in_reply_to + list(reversed(references))))[:MAX_REFERENCES]
 
 
 def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
@@ -283,8 +285,9 @@ def _collect_attachments(message: Message, body: Message | None, parsed: ParsedM
             content_type = one_line(part.get_content_type())[:127] or "application/octet-stream"
             parsed.attachments.append(Attachment(name, content_type, data))
     if dropped:
-        parsed.notes.append(f"Not kept, over the limit of {megabytes(limit)} per attachment: "
-                            f"{', '.join(dropped)}.")
+        named = ", ".join(dropped[:SHOWN_DROPPED])
+        more = f" and {len(dropped) - SHOWN_DROPPED} more" if len(dropped) > SHOWN_DROPPED else ""
+        parsed.notes.append(f"Not kept, over the limit of {megabytes(limit)} per attachment: {named}{more}.")
 
 
 def _leaves(part: Any):

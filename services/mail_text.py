@@ -20,6 +20,20 @@ def safe_text(value: str) -> str:
 BLOCKS = ("p", "div", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "section",
           "article", "header", "footer", "address", "hr", "dl", "dt", "dd")
 DROPPED = ("script", "style", "head", "title", "template", "noscript", "iframe", "object", "embed", "svg")
+# Deeper markup is no mail anybody wrote: bs4's insertions below walk the nesting, so each one on
+# it cost time in proportion to the depth (quadratic in all). Beyond it, the plain text only.
+MAX_DEPTH = 100
+
+
+def _too_deep(soup) -> bool:
+    depth = {id(soup): 0}
+    for element in soup.descendants:
+        level = depth.get(id(element.parent), 0) + 1
+        if level > MAX_DEPTH:
+            return True
+        if hasattr(element, "contents"):
+            depth[id(element)] = level
+    return False
 
 
 def html_to_text(html: str) -> str:
@@ -33,6 +47,8 @@ def html_to_text(html: str) -> str:
         tag.decompose()
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
+    if _too_deep(soup):
+        return _tidy(soup.get_text("\n"))
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for link in soup.find_all("a"):

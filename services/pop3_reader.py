@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import poplib
 import ssl
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ from services.secrets import SecretBox
 from services.transactions import DbSession, hold_transaction, unit_of_work
 
 log = logging.getLogger(__name__)
+SLACK = 64 * 1024  # bytes beyond the LIST size a mail may take (the server counts lines its own way)
+MIN_RATE = 64 * 1024  # bytes per second a mail must at least arrive with
 Progress = Callable[[str], None]
 
 
@@ -220,11 +223,14 @@ def _one(session: DbSession, client: poplib.POP3, mailbox: Mailbox, rules: ReadR
     """Read, decide and commit one mail; None when it must stay in the mailbox."""
     scope = mailbox.scope
     if size > rules.limits.message or not scope.dedicated:
+        client.expect(SLACK, rules.timeout)  # type: ignore[attr-defined]
         incoming = read_oversized(b"\r\n".join(client.top(number, 0)[1]) + b"\r\n", size)
         if not scope.takes(incoming.parsed):
             return Received(incoming.key, not_ours=True)  # someone else's: not even read
     if size <= rules.limits.message:
+        client.expect(size, rules.timeout)  # type: ignore[attr-defined]
         incoming = read_mail(b"\r\n".join(client.retr(number)[1]) + b"\r\n", rules.limits)
+    client.budget = client.deadline = None  # type: ignore[attr-defined]
     say(f"  message {number}: read ({size} bytes)")
     try:
         with unit_of_work(session):
@@ -269,9 +275,23 @@ class _IntakePOP3(_PinnedPOP3):
     bytes would stop at the first long line of an HTML mail, mid-response."""
 
     line_limit = 2048
+    budget: int | None = None  # bytes the answer being read may still take (None: any)
+    deadline: float | None = None  # monotonic time by which it must have arrived
+
+    def expect(self, size: int, timeout: float) -> None:
+        """The next answer is a mail the server said (LIST) is `size` bytes: a server that sends
+        more, or so slowly that no single read times out, is cut off instead of read for ever."""
+        self.budget = size + SLACK
+        self.deadline = time.monotonic() + timeout + size / MIN_RATE
 
     def _getline(self):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise poplib.error_proto("the mail did not arrive in time")
         line = self.file.readline(self.line_limit + 1)
+        if self.budget is not None:
+            self.budget -= len(line)
+            if self.budget < 0:
+                raise poplib.error_proto("the mail is larger than the server said")
         if len(line) > self.line_limit:
             raise poplib.error_proto("line too long")
         if not line:

@@ -110,6 +110,13 @@ def test_resend_queues_a_new_copy_from_the_tab_and_from_the_request_page(operato
     assert event.actor_id == operator.id and event.changes["resent_from"] == [None, failed_id]
     assert "A new copy to" in operator_client.get(tab(acme.id)).get_data(as_text=True)
 
+    # While that new copy is queued, resending the original again is refused (no flood of copies).
+    again = operator_client.submit(tab(acme.id), {"mail": str(failed_id)})
+    assert again.status_code == 302 and len(mails(session)) == 3
+    assert "queued already" in operator_client.get(tab(acme.id)).get_data(as_text=True)
+    copy.state = MailState.SENT  # once it went out, the original may be sent again
+    session.commit()
+
     back = operator_client.submit(f"/admin/requests/details/?id={ticket.id}",
                                   {"mail": str(failed_id), "back": "request"}, post_url=tab(acme.id))
     assert back.headers["Location"].endswith(f"/admin/requests/details/?id={ticket.id}#mails")

@@ -403,14 +403,14 @@ def test_a_fetcher_killed_between_reading_and_committing_loses_and_duplicates_no
     assert again.returncode == 0 and len(requests_of(session, acme)) == 1
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_a_fetcher_killed_after_committing_one_mail_does_not_process_it_again(
         intake, mailbox, acme, session, app, database_url, certificate, tmp_path):
     """Killed after mail 1 is committed (its DELE not yet applied: POP3 deletes at QUIT) while
     mail 2 waits: the next run only deletes mail 1 and processes mail 2. PostgreSQL holds mail 2
     alone back (its key inserted by another transaction: the insert waits on the unique key);
-    SQLite's one write lock would hold back mail 1 too, so this is PostgreSQL's."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("needs a lock on one key: PostgreSQL (SQLite's is the first test's)")
+    SQLite's one write lock would hold back mail 1 too, so this is PostgreSQL's (SQLite's kill
+    is the test before)."""
     mailbox.drop(mails.plain("mia@acme.example", "First", "One.", message_id="<kill-1@acme.example>"))
     mailbox.drop(mails.plain("mia@acme.example", "Second", "Two.", message_id="<kill-2@acme.example>"))
     env = cli_env(app, database_url, certificate, tmp_path)
