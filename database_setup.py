@@ -54,6 +54,10 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
     """Tell a new SQLite connection how to behave (see the module's docstring)."""
     if not type(dbapi_connection).__module__.startswith("sqlite3"):
         return
+    # SQLite's own lower() folds ASCII only ("Š" stays "Š"); this one folds like Python and
+    # PostgreSQL (services.portal compares user names with it). Not a replacement of lower():
+    # the lower(email) indexes were built with SQLite's.
+    dbapi_connection.create_function("py_lower", 1, _py_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -64,6 +68,10 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _py_lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def in_memory(dbapi_connection) -> bool:

@@ -36,6 +36,9 @@ class PortalAccount(TimestampMixin, Model):
     reset_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Raised by every sign-out: part of the session cookie's fingerprint (services.portal_sessions),
+    # so signing out ends every session of the account, a copied cookie too.
+    session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     # Raised by every UPDATE: a reset, enable or disable names the version the page showed.
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
 

@@ -40,9 +40,17 @@ from portal.timeline import STATUS_HINT, STATUS_STYLE, shown_attachments, timeli
 from services import discussion
 from services.discussion import Author
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
-from services.portal import change_own_portal_password, customer_of, note_sign_out, person_name, sign_in
+from services.portal import (
+    WRONG_CURRENT,
+    change_own_portal_password,
+    customer_of,
+    note_sign_out,
+    note_wrong_current_password,
+    person_name,
+    sign_in,
+)
 from services.portal_sessions import COOKIE_NAME
-from services.sign_in_throttle import ThrottlePolicy
+from services.sign_in_throttle import SignInThrottled, ThrottlePolicy
 from services.transactions import unit_of_work
 
 PAGE_SIZE = 25
@@ -148,12 +156,22 @@ def password():
     assert account is not None
     form = PasswordForm()
     if form.validate_on_submit():
+        policy = ThrottlePolicy.from_config(current_app.config)
         try:
             with unit_of_work(db.session):
                 change_own_portal_password(db.session, account, form.current_password.data,
                                            form.new_password.data, form.repeat_password.data,
-                                           request.remote_addr)
+                                           request.remote_addr, policy)
+        except SignInThrottled as exc:
+            form.current_password.errors = [str(exc)]
+            response = current_app.make_response((render_template("portal/password.html", form=form,
+                                                                   loose=[]), 429))
+            response.headers["Retry-After"] = str(exc.seconds)
+            return response
         except ValidationFailed as exc:
+            if WRONG_CURRENT in exc.errors.get("current_password", []):
+                with unit_of_work(db.session):
+                    note_wrong_current_password(db.session, account, request.remote_addr, policy)
             loose = _errors_onto(form, exc.errors)
             return render_template("portal/password.html", form=form, loose=loose), 422
         flash("Your password was changed.", "success")

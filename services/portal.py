@@ -119,7 +119,7 @@ def create_portal_account(
     elif readable and len(name) > USERNAME_LIMIT:
         bag.add("username", too_long(USERNAME_LIMIT, len(name)))
     elif readable and session.scalar(select(PortalAccount.id)
-                                     .where(func.lower(PortalAccount.username) == name.lower())):
+                                     .where(folded(session, PortalAccount.username) == name.lower())):
         bag.add("username", USERNAME_TAKEN)
     bag.check("password", check_password_strength, password)
     bag.raise_if_any()
@@ -213,11 +213,20 @@ class PortalSignIn:
     wait_seconds: int | None = None
 
 
+def folded(session: DbSession, column):
+    """`column` in lower case as Python folds it ("Štefan" → "štefan"): PostgreSQL's lower(), and
+    on SQLite the py_lower() database_setup gives every connection (SQLite's folds ASCII only)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.py_lower(column)
+    return func.lower(column)
+
+
 def find_portal_account(session: DbSession, username: str) -> PortalAccount | None:
     name = (username or "").strip()
     if not name or len(name) > USERNAME_LIMIT or CONTROL_CHARACTERS.intersection(name):
         return None
-    return session.scalar(select(PortalAccount).where(func.lower(PortalAccount.username) == name.lower()))
+    same_name = folded(session, PortalAccount.username) == name.lower()
+    return session.scalar(select(PortalAccount).where(same_name))
 
 
 def _address(address: str | None) -> str | None:
@@ -288,20 +297,40 @@ def sign_in(session: DbSession, username: str | None, password: str | None, addr
 
 
 def note_sign_out(session: DbSession, account: PortalAccount, address: str | None) -> None:
+    """Sign out: every session of the account ends (a copy of the cookie taken before opens
+    nothing after it), by a new session epoch — bookkeeping, by an UPDATE of its own that does not
+    raise the account's version."""
+    session.execute(update(PortalAccount).where(PortalAccount.id == account.id)
+                    .values(session_epoch=PortalAccount.session_epoch + 1)
+                    .execution_options(synchronize_session=False))
     _audit_sign_in(session, account, account.username, "portal_sign_out", address)
     flush(session)
 
 
+WRONG_CURRENT = "This is not your current password."
+
+
+def note_wrong_current_password(session: DbSession, account: PortalAccount, address: str | None,
+                                policy: ThrottlePolicy) -> None:
+    """Count a wrong current password on the password form like a failed sign-in (the door calls
+    it in a unit of work of its own: the form's refusal rolls its own one back)."""
+    note_failure(session, throttle_key(account.username), address, policy)
+    flush(session)
+
+
 def change_own_portal_password(session: DbSession, account: PortalAccount, current: str | None,
-                               new: str | None, repeat: str | None, address: str | None = None) -> None:
+                               new: str | None, repeat: str | None, address: str | None = None,
+                               policy: ThrottlePolicy | None = None) -> None:
     """The portal user's own password change (forced after the first sign-in and after a reset):
     the current password is required, the new one follows the rules of every password, differs
     from the current one and is typed twice. Every other session of the account ends (its
     fingerprint changes); the door signs its own one in again. Raises ValidationFailed with
     messages on current_password / new_password / repeat_password."""
     bag = ErrorBag()
+    if policy is not None:  # guessing the current password is slowed like the sign-in (SignInThrottled)
+        check_sign_in_allowed(session, throttle_key(account.username), address, policy)
     if len(current or "") > PASSWORD_LIMIT or not verify_password(account.password_hash, current or ""):
-        bag.add("current_password", "This is not your current password.")
+        bag.add("current_password", WRONG_CURRENT)
     bag.check("new_password", check_password_strength, new)
     if new and len(new) > PASSWORD_LIMIT:
         bag.add("new_password", too_long(PASSWORD_LIMIT, len(new)))

@@ -10,14 +10,15 @@ browser sends to /portal only — opens nothing in the panel.
 A cookie is honoured while
 - its signature is good and it is younger than PORTAL_SESSION_HOURS (counted from the sign-in;
   an absolute limit, not a sliding one: a stolen cookie dies on time however busy it is kept);
-- the account's password is the one it was issued under: changing or resetting the password
-  (or a merge that swaps accounts) changes the fingerprint and so ends every other session;
+- the account's password and session epoch are the ones it was issued under: changing or
+  resetting the password (or a merge that swaps accounts) or signing out changes the
+  fingerprint and so ends every other session;
 - the account may still sign in (services.portal.sign_in_refusal: enabled, its customer active
   and not merged away, its contact active) — checked on every request, not only at sign-in.
 
-Signing out deletes the cookie in that browser. There is no server-side list of sessions (no
-table to clean up, nothing shared between the desk's processes to keep in step): a copy of a
-cookie taken before the sign-out lives until it expires or the password changes.
+Signing out deletes the cookie in that browser and raises the account's session epoch: a copy
+of the cookie taken before opens nothing afterwards — and the account's sessions in other
+browsers end too (there is no server-side list of sessions to end only one).
 
 Flask-free: the door passes the secret key, the lifetime and the cookie's value.
 """
@@ -55,11 +56,12 @@ class PortalSessionKeys:
     def _serializer(self) -> URLSafeSerializer:
         return URLSafeSerializer(self.secret_key, salt=SALT)
 
-    def fingerprint(self, password_hash: str) -> str:
-        """A keyed digest of the password hash: it changes whenever the password does, and tells
-        nobody reading the cookie anything about the hash."""
+    def fingerprint(self, password_hash: str, epoch: int = 0) -> str:
+        """A keyed digest of the password hash and the account's session epoch: it changes
+        whenever the password does or the account signs out, and tells nobody reading the cookie
+        anything about the hash."""
         key = self.secret_key.encode() if isinstance(self.secret_key, str) else self.secret_key
-        digest = hmac.new(key, b"portal-session:" + password_hash.encode(), hashlib.sha256)
+        digest = hmac.new(key, f"portal-session:{epoch}:".encode() + password_hash.encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
 
@@ -67,7 +69,8 @@ def issue(keys: PortalSessionKeys, account: PortalAccount, *, now: float | None 
     """A new cookie value for `account` (every sign-in gets a new one: a value planted in the
     browser before the sign-in is replaced, never promoted)."""
     issued = int(now if now is not None else time.time())
-    return keys._serializer().dumps({"a": account.id, "f": keys.fingerprint(account.password_hash),
+    return keys._serializer().dumps({"a": account.id, "f": keys.fingerprint(account.password_hash,
+                                                                             account.session_epoch or 0),
                                      "t": issued})
 
 
@@ -103,7 +106,8 @@ def account_of(session: DbSession, keys: PortalSessionKeys, value: str | None, *
     if not 0 < account_id < 2**31:
         return None
     account = session.get(PortalAccount, account_id)
-    if account is None or not hmac.compare_digest(keys.fingerprint(account.password_hash), fingerprint):
+    if account is None or not hmac.compare_digest(
+            keys.fingerprint(account.password_hash, account.session_epoch or 0), fingerprint):
         return None
     if sign_in_refusal(account) is not None:
         return None

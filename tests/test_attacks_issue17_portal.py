@@ -71,11 +71,6 @@ def text_of(response) -> str:
     return page_text(response.get_data(as_text=True))
 
 
-def xfail_on(dialect: str, request, reason: str) -> None:
-    if db.engine.dialect.name == dialect:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def comments_on(session, request: Request) -> list[str]:
     session.expire_all()
     return list(session.scalars(select(RequestComment.body).where(RequestComment.request_id == request.id)))
@@ -96,8 +91,6 @@ def test_a_crafted_next_page_does_not_hold_a_worker(app, path):
 
 def test_a_user_name_with_a_capital_accented_letter_signs_in_and_stays_unique(app, session, eva, acme,
                                                                               request):
-    xfail_on("sqlite", request, "SQLite's lower() folds ASCII only: find_portal_account compares "
-                                "lower(username) with Python's lower(), so 'Štefan' never signs in")
     give_access(session, eva, "Štefan")
     answer = PortalClient(app).sign_in("Štefan")
     assert answer.status_code == 302, text_of(answer)
@@ -115,8 +108,6 @@ def test_case_and_spaces_in_the_user_name_do_not_buy_more_guesses(app, session, 
 
 
 @SQLITE_ONLY
-@pytest.mark.xfail(strict=True, reason="signing out only deletes the cookie in that browser: a copy taken "
-                                       "before opens the portal for PORTAL_SESSION_HOURS more")
 def test_a_cookie_copied_before_signing_out_opens_nothing_after_it(app, session, eva):
     give_access(session, eva, "eva")
     portal = PortalClient(app).ready("eva")
@@ -128,8 +119,6 @@ def test_a_cookie_copied_before_signing_out_opens_nothing_after_it(app, session,
     assert answer.status_code == 302 and "/portal/sign-in" in answer.location
 
 
-@pytest.mark.xfail(strict=True, reason="the password form checks the current password without the sign-in "
-                                       "limits: a stolen session guesses the password at full speed")
 def test_guessing_the_current_password_on_the_password_form_is_slowed_like_the_sign_in(app, session, eva):
     give_access(session, eva, "eva")
     portal = PortalClient(app).ready("eva")

@@ -1,4 +1,4 @@
-"""issue 17, mail intake additions (helper mail-in; empty unless needed)
+"""requests by e-mail: no schema change was needed (an empty step the later revisions chain after)
 
 Revision ID: c1d2e3f4a5b6
 Revises: e9b9bf3281cf
