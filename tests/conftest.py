@@ -284,6 +284,23 @@ def new_customer(session):
     return make
 
 
+@pytest.fixture
+def company(new_customer, operator):
+    """Acme, assigned to `operator`: a main contact (Mia), a contact (Cyril) and another (Dana) —
+    the company of the discussion and mail tests (a module may define its own `company`)."""
+    from models.enums import CustomerKind
+
+    return new_customer(kind=CustomerKind.COMPANY, company_name="Acme", operators=[operator], contacts=[
+        {"first_name": "Mia", "last_name": "Main", "email": "mia@acme.sk", "is_main": True},
+        {"first_name": "Cyril", "last_name": "Contact", "email": "cyril@acme.sk"},
+        {"first_name": "Dana", "last_name": "Other", "email": "dana@acme.sk"}])
+
+
+def contact(customer, first_name: str):
+    """The contact of `customer` with this first name."""
+    return next(c for c in customer.contacts if c.first_name == first_name)
+
+
 def written(session, call):
     """Run a domain command as a door does: in its own unit of work (committed on success)."""
     with unit_of_work(session):

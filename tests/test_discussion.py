@@ -4,23 +4,11 @@ gets a copy — the rules every door calls."""
 import pytest
 
 from models import OutgoingMail, Request, RequestStatusChange
-from models.enums import CustomerKind, MailState, RequestSource, RequestStatus, Via
+from models.enums import MailState, RequestSource, RequestStatus, Via
 from services.discussion import Author, accept, add_comment, change_status, may_see, raise_request, rate
 from services.errors import PermissionDenied
 from services.requests import save_request
-from tests.conftest import refusal, written
-
-
-@pytest.fixture
-def company(new_customer, operator):
-    return new_customer(kind=CustomerKind.COMPANY, company_name="Acme", operators=[operator], contacts=[
-        {"first_name": "Mia", "last_name": "Main", "email": "mia@acme.sk", "is_main": True},
-        {"first_name": "Cyril", "last_name": "Contact", "email": "cyril@acme.sk"},
-        {"first_name": "Dana", "last_name": "Other", "email": "dana@acme.sk"}])
-
-
-def contact(company, first):
-    return next(c for c in company.contacts if c.first_name == first)
+from tests.conftest import contact, refusal, written
 
 
 def side(company, first, via=Via.EMAIL):

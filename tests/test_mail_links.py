@@ -22,24 +22,12 @@ from services.customer_settings import save_customer_settings
 from services.discussion import Author, add_comment, change_status
 from services.mail_links import make_token
 from services.requests import delete_request, save_request
-from tests.conftest import csrf_from, written
+from tests.conftest import contact, csrf_from, written
 from tests.served_app import page_text
 from tests.test_get_never_writes import changed, snapshot
 
 DAY = 86400
 LINK = re.compile(r"https?://[^/\s]+(/portal/link/(comment|accept|rate)/[\w.\-]+)")
-
-
-@pytest.fixture
-def company(new_customer, operator):
-    return new_customer(kind=CustomerKind.COMPANY, company_name="Acme", operators=[operator], contacts=[
-        {"first_name": "Mia", "last_name": "Main", "email": "mia@acme.sk", "is_main": True},
-        {"first_name": "Cyril", "last_name": "Contact", "email": "cyril@acme.sk"},
-        {"first_name": "Dana", "last_name": "Other", "email": "dana@acme.sk"}])
-
-
-def contact(customer, first):
-    return next(c for c in customer.contacts if c.first_name == first)
 
 
 def set_option(app, session, customer, on: bool):

@@ -31,7 +31,7 @@ from services.transactions import unit_of_work
 from testing.mail_servers import MailServerUnavailable
 from testing.postgres import free_port
 from testing.smtp_capture import Captured, CapturingSmtp
-from tests.conftest import started, written
+from tests.conftest import contact, started, written
 from tests.mail_fixtures import PASSWORD, USER
 
 HOST = "127.0.0.1"
@@ -67,18 +67,6 @@ def mail_app(app, servers, certificate):
 @pytest.fixture
 def box(app):
     return app.extensions["secret_box"]
-
-
-@pytest.fixture
-def company(new_customer, operator):
-    return new_customer(kind=CustomerKind.COMPANY, company_name="Acme", operators=[operator], contacts=[
-        {"first_name": "Mia", "last_name": "Main", "email": "mia@acme.sk", "is_main": True},
-        {"first_name": "Cyril", "last_name": "Contact", "email": "cyril@acme.sk"},
-        {"first_name": "Dana", "last_name": "Other", "email": "dana@acme.sk"}])
-
-
-def contact(customer, first):
-    return next(c for c in customer.contacts if c.first_name == first)
 
 
 def spec(server: CapturingSmtp | None = None, *, port: int = 0, security: MailSecurity = NONE,
