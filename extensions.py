@@ -41,3 +41,28 @@ def _app_hashing() -> passwords.PasswordHashing | None:
 password_hashing = PasswordHashingExtension()
 
 __all__ = ["db", "migrate", "login_manager", "csrf", "limiter", "password_hashing"]
+
+
+def take_one(scope: str, limits_text: str, key: str) -> bool:
+    """Whether `key` may do one more thing of `scope` within `limits_text` ("10 per minute; 60 per
+    hour"), counting it when it may. A moving window over RATELIMIT_STORAGE_URI, one limiter per
+    app and scope (Flask-Limiter's decorator keeps one switch for every app of the process, so the
+    doors that need their own answer count here). Always True with RATELIMIT_ENABLED off."""
+    from limits import parse_many
+    from limits.storage import storage_from_string
+    from limits.strategies import MovingWindowRateLimiter
+
+    config = current_app.config
+    if not config.get("RATELIMIT_ENABLED", True):
+        return True
+    extensions = current_app.extensions
+    name = f"moving-window:{scope}"
+    if name not in extensions:
+        storage = storage_from_string(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+        extensions.setdefault(name, MovingWindowRateLimiter(storage))
+    limiter, items = extensions[name], parse_many(limits_text)
+    if not all(limiter.test(item, scope, key) for item in items):
+        return False
+    for item in items:
+        limiter.hit(item, scope, key)
+    return True

@@ -72,14 +72,18 @@ def deny_or_login():
     abort(403)
 
 
-class OwnAccountView(BaseView):
-    """A page of the signed-in operator's own account (profile, API tokens): anyone active."""
+class SignedInView(BaseView):
+    """A page every active operator may open (what it shows is scoped by its own queries)."""
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and current_user.is_active
 
     def inaccessible_callback(self, name, **kwargs):
         return deny_or_login()
+
+
+class OwnAccountView(SignedInView):
+    """A page of the signed-in operator's own account (profile, API tokens): anyone active."""
 
 
 class SecuredModelView(SafeListArgsMixin, ModelView):

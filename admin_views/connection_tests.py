@@ -12,10 +12,8 @@ test over the limit answers 429 with a sentence, and is never started.
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify
-from limits import parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter, RateLimiter
 
+from extensions import take_one
 from services.outbound_policy import Outcome
 
 SCOPE = "test-connection"
@@ -23,28 +21,13 @@ TOO_MANY = ("You have run too many connection tests in a short time: wait a minu
             "(Test connection is limited to {limit} for each person.)")
 
 
-def _limiter() -> RateLimiter:
-    """This app's own limiter over the configured storage, made on first use."""
-    extensions = current_app.extensions
-    if SCOPE not in extensions:
-        storage = storage_from_string(current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
-        extensions.setdefault(SCOPE, MovingWindowRateLimiter(storage))
-    return extensions[SCOPE]
-
-
 def refused_over_limit(actor) -> Response | None:
     """None when `actor` may start one more test (and counts it); otherwise the 429 answer."""
-    config = current_app.config
-    if not config.get("RATELIMIT_ENABLED", True):
-        return None
-    text = config.get("TEST_CONNECTION_RATE_LIMIT") or "10 per minute; 60 per hour"
-    items, limiter, key = parse_many(text), _limiter(), str(actor.id)
-    if not all(limiter.test(item, SCOPE, key) for item in items):
+    text = current_app.config.get("TEST_CONNECTION_RATE_LIMIT") or "10 per minute; 60 per hour"
+    if not take_one(SCOPE, text, str(actor.id)):
         response = answer(False, TOO_MANY.format(limit=text.replace(";", " and")), Outcome.TOO_MANY)
         response.status_code = 429
         return response
-    for item in items:
-        limiter.hit(item, SCOPE, key)
     return None
 
 

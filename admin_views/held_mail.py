@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user
+from flask_admin import expose
 
-from admin_views.base import actor, deny_or_login
+from admin_views.base import SignedInView, actor
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
@@ -18,15 +17,9 @@ from services.access import Right, can
 SHOWN = {"held": IntakeOutcome.HELD, "refused": IntakeOutcome.REFUSED, "discarded": IntakeOutcome.DISCARDED}
 
 
-class HeldMailView(BaseView):
+class HeldMailView(SignedInView):
     """The list of held (or refused, or discarded) mail the operator may see, and one mail's page
     with its three decisions. Every POST carries the app-wide CSRF token."""
-
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.is_active
-
-    def inaccessible_callback(self, name, **kwargs):
-        return deny_or_login()
 
     @expose("/")
     def index(self):

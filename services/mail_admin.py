@@ -4,6 +4,8 @@ global settings page) call these in their unit of work."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from models import Operator
 from models.enums import MailState, UnknownSenders
 from models.mail import OutgoingMail
@@ -11,7 +13,7 @@ from services.access import Right, ownership_rights, require, require_maintainer
 from services.audit import changes_of, record
 from services.errors import DomainError, ValidationFailed
 from services.reference_data import ensure_reference_data
-from services.transactions import DbSession, flush
+from services.transactions import DbSession, flush, hold_transaction
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 RESENT_QUEUED = "A new copy of this message is queued already: it is on its way."
@@ -29,10 +31,6 @@ def resend_copy(session: DbSession, actor: Operator | None, mail: OutgoingMail) 
     require(session, actor, mail.customer_id, Right.VIEW)
     if mail.state == MailState.QUEUED:
         raise DomainError(STILL_QUEUED)
-    from sqlalchemy import select
-
-    from services.transactions import hold_transaction
-
     hold_transaction(session)  # SQLite: the write lock first, so two clicks at once queue one copy
     session.refresh(mail, with_for_update=True)  # PostgreSQL: the same, by the original's row lock
     if session.scalar(select(OutgoingMail.id).where(OutgoingMail.resent_from_id == mail.id,
