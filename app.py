@@ -9,6 +9,7 @@ from flask import Flask
 from config import ConfigError, load_config
 from database_setup import init_database
 from extensions import csrf, db, limiter, login_manager, migrate, password_hashing
+from i18n import init_i18n
 from ops import init_ops
 from security_headers import init_security_headers
 from services.limits import guard_lengths
@@ -44,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     password_hashing.init_app(app)  # the argon2 profile of the configuration (ARGON2_*)
     init_security_headers(app)
+    init_i18n(app)  # Flask-Babel: the operator's (or the browser's) language and time zone
     guard_lengths()
 
     from admin_views import init_admin

@@ -96,6 +96,9 @@ def load_config(app, overrides: dict | None = None) -> None:
         MAIL_MESSAGE_LIMIT=int(env.get("MAIL_MESSAGE_LIMIT", str(10 * 1024 * 1024))),
         MAIL_ATTACHMENT_LIMIT=int(env.get("MAIL_ATTACHMENT_LIMIT", str(5 * 1024 * 1024))),
         # The portal's own session and sign-in limits (services.portal_sessions).
+        # Times are stored in UTC and shown in the operator's time zone, this one until they
+        # choose theirs on the profile page (i18n.py).
+        DISPLAY_TIME_ZONE=env.get("DISPLAY_TIME_ZONE", "Europe/Bratislava"),
         PORTAL_SESSION_HOURS=int(env.get("PORTAL_SESSION_HOURS", "8")),
         JOB_QUEUE_URL=env.get("JOB_QUEUE_URL", ""),
         JOB_QUEUE_IMMEDIATE=env.get("JOB_QUEUE_IMMEDIATE", "") == "1",

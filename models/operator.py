@@ -50,6 +50,10 @@ class Operator(UserMixin, TimestampMixin, Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("operator.id", ondelete="SET NULL"))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The operator's own choice on the profile page; None: the browser's language (i18n.py)
+    # and the desk's time zone (DISPLAY_TIME_ZONE).
+    language: Mapped[str | None] = mapped_column(String(5))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     # Part of every session cookie of this operator (see get_id): raising it ends all of them on
     # the server — signing out, a password change, deactivation and reactivation do
     # (services.operators.end_sessions).

@@ -51,3 +51,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e ".$extra"
   touch "$stamp"
 fi
+# The Slovak and Czech catalogs the app reads (scripts/i18n.sh; .mo files are built, not kept).
+scripts/i18n.sh compile

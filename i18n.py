@@ -1,0 +1,108 @@
+"""Languages and time zones: English, Slovak and Czech (Flask-Babel; catalogs in translations/).
+
+An operator's language and time zone are their own choice on the profile page; without one,
+the browser's language and the desk's DISPLAY_TIME_ZONE. The sign-in page and the portal follow
+the browser. Flask-Admin translates its own words from the catalogs it ships (its "admin"
+domain) with the same locale.
+
+Times are stored in UTC without a zone (models.base.utcnow); `when` shows one to the minute in
+the reader's time zone and language — the one format of every page, report and summary.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from flask import Flask, current_app, has_request_context, request
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    format_decimal,
+    get_locale,
+    ngettext,  # noqa: F401
+)
+from flask_babel import gettext as _  # noqa: F401  (re-exported: `from i18n import _`)
+from flask_babel import lazy_gettext as _l  # noqa: F401
+from flask_login import current_user
+
+LANGUAGES = {"en": "English", "sk": "Slovenčina", "cs": "Čeština"}
+
+
+def _operator():
+    if not has_request_context():
+        return None
+    user = current_user
+    return user if getattr(user, "is_authenticated", False) and hasattr(user, "time_zone") else None
+
+
+def select_locale() -> str:
+    operator = _operator()
+    if operator is not None and operator.language in LANGUAGES:
+        return operator.language
+    if has_request_context():
+        return request.accept_languages.best_match(list(LANGUAGES)) or "en"
+    return "en"
+
+
+def select_time_zone() -> str:
+    operator = _operator()
+    if operator is not None and operator.time_zone and is_time_zone(operator.time_zone):
+        return operator.time_zone
+    return current_app.config["DISPLAY_TIME_ZONE"]
+
+
+def is_time_zone(name: str | None) -> bool:
+    if not name or name not in _zones():
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+_ZONES: set[str] = set()
+
+
+def _zones() -> set[str]:
+    if not _ZONES:
+        _ZONES.update(available_timezones())
+    return _ZONES
+
+
+def time_zone_choices() -> list[str]:
+    hidden = ("Etc/", "SystemV/", "posix/", "right/")
+    return sorted(z for z in _zones() if "/" in z and not z.startswith(hidden))
+
+
+def when(value: datetime | date | None) -> str:
+    """A stored UTC time to the minute in the reader's zone and language ("" for none)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{format_date(value, 'medium')} {format_datetime(value, 'HH:mm')}"
+    return format_date(value, "medium")
+
+
+def number(value) -> str:
+    return "" if value is None else format_decimal(value)
+
+
+def locale_name() -> str:
+    return str(get_locale() or "en")
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path) + "/translations")
+    Babel(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+    app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["number"] = number
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.jinja_env.globals["locale_name"] = locale_name
+    from services import wording
+
+    app.jinja_env.globals.update(field_label=wording.field_label, shown_value=wording.shown_value,
+                                 change_lines=wording.change_lines)
