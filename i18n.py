@@ -104,5 +104,4 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.globals["locale_name"] = locale_name
     from services import wording
 
-    app.jinja_env.globals.update(field_label=wording.field_label, shown_value=wording.shown_value,
-                                 change_lines=wording.change_lines)
+    app.jinja_env.globals.update(wording.TEMPLATE_GLOBALS)

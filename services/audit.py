@@ -18,6 +18,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
+from i18n import _, when
 from models import AuditEvent, Operator
 from services.contact_info import stored_value
 from services.errors import StaleRecord
@@ -64,7 +65,8 @@ if not sa_event.contains(AuditEvent.changes, "set", _mask_changes):
 
 
 def describe(value: Any) -> Any:
-    """A JSON value a person can read: names for records, values for enums, ISO dates."""
+    """A JSON value a person can read: names for records, values for enums, ISO dates (shown
+    in words by services.wording)."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, enum.Enum):
@@ -72,8 +74,24 @@ def describe(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple | set):
-        return sorted(str(v) for v in value)
-    return str(value)
+        return sorted(str(describe(v)) for v in value)
+    return name_of(value)
+
+
+def name_of(record: Any) -> str | None:
+    """What people call a record: its own name (its __str__), or — for a record without one
+    (a customer's settings, a portal account) — the name of the customer or contact it belongs
+    to, or its `name`; never a repr such as "<CustomerSettings 1>" (None then)."""
+    if record is None:
+        return None
+    if type(record).__str__ is not object.__str__:
+        return str(record)
+    for owner in ("customer", "contact", "operator"):
+        related = getattr(record, owner, None)
+        if related is not None and type(related).__str__ is not object.__str__:
+            return str(related)
+    name = getattr(record, "name", None)
+    return str(name) if name else None
 
 
 def changes_of(obj) -> dict[str, list]:
@@ -204,7 +222,8 @@ def _settled(entity) -> bool:
 
 def _describe(event: AuditEvent, entity) -> None:
     event.entity_id = getattr(entity, "id", None)
-    event.entity_label = str(entity)[:255] if entity is not None else None
+    label = name_of(entity)
+    event.entity_label = label[:255] if label else None
     event.entity_version = getattr(entity, "version", None)
 
 
@@ -259,14 +278,19 @@ def changes_since(session: DbSession, entity_type: str, entity_id: int, version:
 
 
 def stale_message(session: DbSession, entity_type: str, entity_id: int, seen_version: int) -> str:
-    """Who changed the record since the user loaded it, and which fields."""
+    """Who changed the record since the user loaded it, and which fields (their labels), when
+    (to the minute in the reader's time zone)."""
+    from services.wording import field_label
+
     parts = []
     for event in changes_since(session, entity_type, entity_id, seen_version):
-        fields = ", ".join(sorted((event.changes or {}).keys())) or "the record"
-        parts.append(f"{event.actor_label} changed {fields} at {event.at:%Y-%m-%d %H:%M}")
-    who = "; ".join(parts) or "Somebody else changed it"
-    return (f"This record was changed while you were editing it: {who}. Your input is still in the "
-            "form: check it against the current values and save again to apply it.")
+        fields = ", ".join(sorted(field_label(entity_type, field)
+                                  for field in (event.changes or {}) if field != "undo"))
+        parts.append(_("%(who)s changed %(fields)s at %(when)s", who=event.actor_label,
+                       fields=fields or _("the record"), when=when(event.at)))
+    who = "; ".join(parts) or _("Somebody else changed it")
+    return _("This record was changed while you were editing it: %(who)s. Your input is still in the "
+             "form: check it against the current values and save again to apply it.", who=who)
 
 
 def check_version(session: DbSession, entity_type: str, row, seen_version: int | None) -> None:

@@ -1,10 +1,13 @@
 """Audit trail, two people editing one record, deletion with confirmation, operator assignment."""
 
+import re
+
 import pytest
 
 from models import AuditEvent, Contact, Customer, Operator
 from models.enums import CustomerKind
 from tests.conftest import Browserless, csrf_from, version_on
+from tests.served_app import page_text
 
 
 def events(session, **filters):
@@ -48,8 +51,10 @@ def test_status_change_and_operator_assignment_are_their_own_events(maintainer_c
 
     inactive = session.query(CustomerStatus).filter_by(name="Inactive").one()
     second = make_operator("second@example.com", first_name="Sid", last_name="Second")
-    response = maintainer_client.submit(f"/admin/customers/edit/?id={acme.id}", edit_data(
-        acme, status=str(inactive.id)))
+    page = maintainer_client.get(f"/admin/customers/details/?id={acme.id}", follow_redirects=True)
+    response = maintainer_client.post(f"/admin/customers/status/?id={acme.id}", data={
+        "status": str(inactive.id), "version_seen": str(acme.version),
+        "csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 302
     response = maintainer_client.submit(f"/admin/customers/operators-tab/?id={acme.id}", {
         "operators": [str(second.id)], "version_seen": str(acme.version + 1)})
@@ -102,7 +107,7 @@ def test_second_save_of_the_same_record_is_refused_naming_who_changed_what(app, 
                                      "csrf_token": csrf_from(second_page)})
     html = refused.get_data(as_text=True)
     assert refused.status_code == 200
-    assert "changed while you were editing" in html and f"{maintainer.email} changed email" in html
+    assert "changed while you were editing" in html and f"{maintainer.email} changed E-mail at" in html
     assert 'value="ACME Second"' in html and "typed by two" in html  # input kept
     session.expire_all()
     assert session.get(Customer, acme.id).company_name == "ACME"
@@ -213,10 +218,10 @@ def test_a_manager_the_operator_may_not_see_is_masked_and_kept(operator_client, 
                           manager=boss, operators=[operator])
     for url in (f"/admin/customers/details/?id={worker.id}", f"/admin/customers/edit/?id={worker.id}",
                 "/admin/customers/export/csv/"):
-        body = operator_client.get(url).get_data(as_text=True)
+        body = operator_client.get(url, follow_redirects=True).get_data(as_text=True)
         assert "Bossová" not in body and "hidden.boss" not in body, url
-    assert "(restricted)" in operator_client.get(f"/admin/customers/details/?id={worker.id}").get_data(
-        as_text=True)
+    assert "(restricted)" in operator_client.get(f"/admin/customers/details/?id={worker.id}",
+                                                 follow_redirects=True).get_data(as_text=True)
     response = operator_client.submit(f"/admin/customers/edit/?id={worker.id}", {
         "kind": "person", "first_name": "Wendy", "last_name": "Worker-Nová", "manager": "kept",
         "status": str(worker.status_id), "version_seen": str(worker.version)})
@@ -245,7 +250,7 @@ def test_ownership_rights_saved_meanwhile_by_another_maintainer_are_not_overwrit
     version = stale_page.split('name="version_seen" value="')[1].split('"')[0]
     refused = maintainer_client.post("/admin/ownership-rights/", data={
         "view_by_team_members": "on", "version_seen": version, "csrf_token": csrf_from(stale_page)})
-    assert "second.boss@example.com changed edit_by_managers" in refused.get_data(as_text=True)
+    assert "second.boss@example.com changed Managers may edit at" in refused.get_data(as_text=True)
     from models import GlobalSettings
 
     session.expire_all()
@@ -257,7 +262,8 @@ def test_change_status_dialog_records_who_changed_it(operator_client, operator, 
     from models import CustomerStatus
 
     inactive = session.query(CustomerStatus).filter_by(name="Inactive").one()
-    details = operator_client.get(f"/admin/customers/details/?id={acme.id}").get_data(as_text=True)
+    details = operator_client.get(f"/admin/customers/details/?id={acme.id}",
+                                  follow_redirects=True).get_data(as_text=True)
     assert "Change Status" in details and 'name="status"' in details
     response = operator_client.post(f"/admin/customers/status/?id={acme.id}", data={
         "status": str(inactive.id), "version_seen": str(acme.version), "csrf_token": csrf_from(details)})
@@ -270,3 +276,92 @@ def test_change_status_dialog_records_who_changed_it(operator_client, operator, 
         "status": str(acme.status_id), "version_seen": "1", "csrf_token": csrf_from(details)},
         follow_redirects=True)
     assert "changed while you were editing" in stale.get_data(as_text=True)
+
+
+# --- History and the audit trail in the users' words ----------------------------------------------
+
+def _pages(client, customer_id: int) -> tuple[str, str]:
+    history = client.get(f"/admin/customers/history/?id={customer_id}", follow_redirects=True)
+    trail = client.get("/admin/audit/")
+    assert history.status_code == 200 and trail.status_code == 200
+    return tuple(page_text(re.sub(r'<div id="filter-groups-data".*?</div>', "", page.get_data(as_text=True),
+                                  flags=re.S))  # the filters' data for the script: not shown
+                 for page in (history, trail))  # type: ignore[return-value]
+
+
+def test_history_and_trail_show_labels_formatted_values_and_times_in_the_operators_zone(
+        maintainer_client, maintainer, session, acme):
+    from datetime import datetime
+
+    from models import CustomerSettings
+    from services.transactions import unit_of_work
+
+    with unit_of_work(session):
+        maintainer.time_zone = "America/New_York"
+        settings = acme.settings or CustomerSettings(customer=acme)
+        session.add(settings)
+        session.flush()
+        session.add_all([
+            AuditEvent(at=datetime(2025, 1, 15, 13, 45, 30, 123456), actor_label=maintainer.email,
+                       action="update", entity_type="customer", entity_id=acme.id, entity_label="ACME",
+                       changes={"primary_phone": [None, "+421903123456"], "kind": ["person", "company"],
+                                "operators": [[], ["Jana Operátorová", "Olga Operator"]]}),
+            # Older events stored a repr for a record without a name, and masked secrets.
+            AuditEvent(actor_label="system", action="create", entity_type="customersettings",
+                       entity_id=settings.id, entity_label=f"<CustomerSettings {settings.id}>",
+                       changes={"cmonitor_password_encrypted": ["changed", "changed"],
+                                "requests_by_email_enabled": [False, True]}),
+            AuditEvent(actor_label=maintainer.email, action="status_change", entity_type="customer",
+                       entity_id=acme.id, entity_label="ACME", changes={"status": ["Active", "Inactive"]}),
+        ])
+    for page in _pages(maintainer_client, acme.id):
+        assert "Primary phone: — → +421 903 123 456" in page
+        assert "Kind: Person → Company" in page
+        assert "Responsible operators: — → Jana Operátorová, Olga Operator" in page
+        assert "Jan 15, 2025 08:45" in page and "13:45" not in page  # New York, to the minute
+        assert "C-Monitor access password: changed → changed" in page
+        assert "Requests and discussion by e-mail: No → Yes" in page
+        assert "Status changed" in page and "Customer settings" in page
+        assert "<CustomerSettings" not in page and "status_change" not in page
+        assert "customersettings" not in page and "primary_phone" not in page and "['" not in page
+
+
+def test_every_stored_event_renders_merges_and_odd_values_included(maintainer_client, maintainer, session,
+                                                                    acme):
+    from services.transactions import unit_of_work
+
+    with unit_of_work(session):
+        about = {"entity_type": "customer", "entity_id": acme.id, "entity_label": "ACME"}
+        session.add_all([
+            AuditEvent(actor_label=maintainer.email, action="merge", **about, changes={
+                "merged": ["ACME s.r.o.", "ACME"],
+                "undo": {"fields": {"email": "x@acme.sk"}, "moved": {"contacts": [1, 2]},
+                         "survivor": acme.id}}),
+            AuditEvent(actor_label=maintainer.email, action="delete", **about,
+                       changes={"deleted_with": [None, {"contacts": 2, "settings": 1}]}),
+            AuditEvent(actor_label="system", action="odd_new_action", **about,
+                       changes={"notes": "just a text", "three": [1, 2, 3], "deep": {"a": [None, {"b": 1}]}}),
+        ])
+    history, trail = _pages(maintainer_client, acme.id)
+    for page in (history, trail):
+        assert "Merged: ACME s.r.o. → ACME" in page and "x@acme.sk" not in page  # the undo record: not shown
+        assert "Deleted with: — → Contacts: 2, Customer settings: 1" in page
+        assert "Notes: just a text" in page and "Odd new action" in page
+    event = events(session, action="merge")[-1]
+    details = maintainer_client.get(f"/admin/audit/details/?id={event.id}")
+    assert details.status_code == 200
+    assert "Merged: ACME s.r.o. → ACME" in page_text(details.get_data(as_text=True))
+
+
+def test_a_settings_event_names_the_customer_not_a_repr(session, acme):
+    from models import CustomerSettings
+    from services.audit import record
+    from services.transactions import unit_of_work
+
+    with unit_of_work(session):
+        settings = acme.settings or CustomerSettings(customer=acme)
+        session.add(settings)
+        session.flush()
+        record(session, None, "update", settings, {"requests_by_email_enabled": [False, True]},
+               entity_type="customersettings")
+    assert events(session, entity_type="customersettings")[-1].entity_label == "ACME"

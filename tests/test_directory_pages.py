@@ -393,3 +393,23 @@ def test_cli_sync_refuses_a_second_run_and_can_hand_one_to_the_workers(app, sess
     assert queued.exit_code == 0 and "Queued run #" in queued.output
     run = wait_for(session, after=waiting)  # here jobs run at once; a worker runs them otherwise
     assert run.status == SyncRunStatus.SUCCEEDED and run.created == 1 and run.started_by_id is None
+
+
+def test_a_runs_report_shows_changes_as_the_history_does(maintainer_client, maintainer, session, ldap_server):
+    source = make_source(session, maintainer, ldap_server)
+    with unit_of_work(session):
+        maintainer.time_zone = "America/New_York"
+    add_run(session, source, SyncRunStatus.SUCCEEDED, dry_run=True,
+            started_at=datetime(2025, 1, 15, 13, 45, 30),
+            changes=[{"name": "Words, Wanda", "account": "words", "fields": [
+                {"field": "primary_phone", "label": "Primary phone", "old": None, "new": "+421903123456"},
+                {"field": "title", "label": "Title", "old": "Clerk", "new": "Senior Clerk"},
+                {"field": "is_active", "label": "Active", "old": True, "new": False},
+                {"label": "status (no longer found)"},
+                "title",  # the oldest reports: a field's name alone
+            ]}])
+    page = details(maintainer_client, source)
+    assert "Would change (1 shown) Words, Wanda (words)" in page
+    assert "Primary phone: — → +421 903 123 456" in page and "Title: Clerk → Senior Clerk" in page
+    assert "Active: Yes → No" in page and "Status: deactivated (no longer in the directory)" in page
+    assert "Jan 15, 2025 08:45, started by: command line" in page and "UTC" not in page.split("Runs")[1]

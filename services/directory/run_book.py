@@ -60,9 +60,10 @@ class Tally:
         return len(self.changes) < REPORT_LIMIT
 
     def changed(self, name: str, fields: list[dict | str], *, account: str | None = None) -> None:
-        """A changed record in the report: per field {field, label, old, new}, the values as people
-        read them (targets.shown: names of related records, never a secret; None for empty) — or
-        a label alone, for what a run did without a value to show."""
+        """A changed record in the report: per field {field, label, old, new}, the values as
+        targets.shown stores them (names of related records, never a secret; None for empty) — or
+        a label alone, for what a run did without a value to show. The page shows them in the
+        users' words, as the history shows a change (targets.report_lines)."""
         if self.reports_changes:
             entry: dict = {"name": name,
                            "fields": [f if isinstance(f, dict) else {"label": f} for f in fields]}

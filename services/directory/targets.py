@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import func, inspect, select
 
+from i18n import _l
 from models import Contact, Customer, CustomerStatus, Department, Operator, Site
 from models.directory import CLEAR_LOCAL
-from models.enums import CustomerKind, PhoneType
+from models.enums import CustomerKind, DirectoryTarget, PhoneType
+from services import wording
 from services.audit import is_secret
 from services.contact_info import format_phone, normalise_email, normalise_phone
 from services.contacts import save_contact
@@ -73,30 +75,72 @@ def kept_when_empty(values: dict[str, Any], current, source) -> dict[str, Any]:
     return {field: value for field, value in values.items() if value is not None}
 
 
-# Field → what people call it (the customer form's words); the rest: the field's name in words.
-FIELD_LABELS = {"location_code": "Location ID", "email": "E-mail", "sam_account_name": "sAMAccountName",
-                "is_active": "Active", "customer": "Company",
-                "directory_dn": "Directory DN", "directory_guid": "Directory GUID (objectGUID)"}
+# Field → what people call it where the directory's words differ from the forms'; the rest are
+# the users' words of services.wording (one table for history, audit trail and reports).
+FIELD_LABELS = {"sam_account_name": _l("sAMAccountName"), "is_active": _l("Active"),
+                "customer": _l("Company"), "directory_dn": _l("Directory DN"),
+                "directory_guid": _l("Directory GUID (objectGUID)")}
+
+# What a run did without a value to show (recorded by the pipeline as these words).
+NOTES = {"status (left out by the source's rule)": _l("Status: deactivated (left out by the source's rule)"),
+         "status (no longer found)": _l("Status: deactivated (no longer in the directory)")}
 
 
 def field_label(field: str) -> str:
-    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+    label = FIELD_LABELS.get(field)
+    return str(label) if label is not None else wording.field_label("customer", field)
 
 
-def shown(field: str, value: Any) -> str | None:
-    """A field's value as a run's report shows it: a related record by its name (a department,
-    a site, a manager), a choice by its label, a phone formatted; None when empty. A secret
-    never (no directory field is one; the rule holds anyway)."""
+def report_entity(target: DirectoryTarget | str | None) -> str:
+    """The record type a source's report is about (the words of its fields)."""
+    return "contact" if target == DirectoryTarget.CONTACTS else "customer"
+
+
+def shown(field: str, value: Any) -> Any:
+    """A field's value as a run's report stores it: a related record by its name (a department,
+    a site, a manager), a choice by its label, a phone formatted, a yes/no as true/false; None
+    when empty. A secret never (no directory field is one; the rule holds anyway). The page
+    shows it in the users' words (`report_lines`)."""
     if value is None or value == "":
         return None
     if is_secret(field):
         return MASK
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return value
     if isinstance(value, enum.Enum):
         return str(value)
     if field.endswith("phone") and isinstance(value, str):
         return format_phone(value)
+    return str(value)
+
+
+def report_lines(entity_type: str, fields: list) -> list[wording.ChangeLine]:
+    """A changed record's fields of a run's report as the history shows changes: the field's
+    label, old → new in the users' words. What a run did without a value ("status (no longer
+    found)") is a line of its label alone (old and new ""). Older reports (field names only,
+    values as text) read too."""
+    lines = []
+    for item in fields:
+        if not isinstance(item, dict):
+            item = {"label": str(item)}
+        field = item.get("field")
+        if field is None or "old" not in item:
+            label = str(item.get("label") or field or "")
+            note = NOTES.get(label)
+            lines.append(wording.ChangeLine(str(note) if note is not None else label, "", ""))
+            continue
+        lines.append(wording.ChangeLine(
+            wording.field_label(entity_type, field) if field not in FIELD_LABELS else field_label(field),
+            wording.shown_value(entity_type, field, item.get("old")),
+            wording.shown_value(entity_type, field, item.get("new"))))
+    return lines
+
+
+def _plain(value: Any) -> str:
+    if value is None or value == "":
+        return "empty"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 
@@ -108,12 +152,12 @@ def change_text(fields: list) -> str:
             return str(item)
         if "old" not in item:
             return str(item.get("label"))
-        return f"{item['label']}: {item['old'] or 'empty'} → {item['new'] or 'empty'}"
+        return f"{item['label']}: {_plain(item['old'])} → {_plain(item['new'])}"
 
     return "; ".join(one(item) for item in fields)
 
 
-def report_values(record, fields: list[str]) -> dict[str, str | None]:
+def report_values(record, fields: list[str]) -> dict[str, Any]:
     """`fields` of `record` as the report shows them (read as they are now: before a change
     for the old values, after it for the new). Reads nothing not loaded yet but the relations
     named, without flushing the record."""
