@@ -17,31 +17,40 @@ from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from admin_views.row_access import customer_scope
 from extensions import db
+from i18n import _, _l
 from models import AuditEvent, Customer
 from services.access import Right, load_customer
 from services.errors import DomainError, MergedAway
-from services.merge import merge_customers, merge_plan, undo_merge
+from services.merge import merge_customers, merge_plan, propose_survivor, undo_merge
 from services.search import customer_search_conditions
+from services.wording import field_label, shown_value
 
-LABELS = {"department_id": "Department", "manager_id": "Manager", "sla_level_id": "SLA level",
-          "site_id": "Site", "building_id": "Building", "status_id": "Status", "location_code": "Location ID",
-          "registration_number": "Company ID (IČO)", "vat_id": "VAT ID", "email": "E-mail",
-          "secondary_email": "Secondary e-mail"}
-ALREADY_MERGED = "This customer was already merged into another one; merge that one instead."
+ALREADY_MERGED = _l("This customer was already merged into another one; merge that one instead.")
+
+
+def _relation(name: str) -> str | None:
+    """The relationship a foreign-key column is read through (`site_id` → `site`); None for a
+    plain column (`vat_id` is a VAT ID, not a reference)."""
+    column = Customer.__table__.columns.get(name)
+    return name.removesuffix("_id") if column is not None and column.foreign_keys else None
+
+
+def label(name: str) -> str:
+    """A field's label in the users' words (services.wording), by its relation's name for a key."""
+    return field_label("customer", _relation(name) or name)
 
 
 def shown(customer: Customer, name: str) -> str:
-    """A field's value as people read it (names of related records, labels of choices). Only a
-    foreign key is read through its relation (`site_id` → `site`); `vat_id` is a plain column."""
-    column = Customer.__table__.columns.get(name)
-    relation = name.removesuffix("_id") if column is not None and column.foreign_keys else None
-    value = getattr(customer, relation) if relation else getattr(customer, name)
-    if value is None or value == "":
-        return "—"
-    for attribute in ("label", "display_name", "name"):
-        if getattr(value, attribute, None):
-            return getattr(value, attribute)
-    return str(value)
+    """A field's value as people read it (services.wording): a related record by its name, a
+    choice by its label, a phone formatted; "—" for nothing. A manager that is one of the two
+    records of the merge reads as nothing (the merge never keeps it: services.merge)."""
+    relation = _relation(name)
+    if relation is None:
+        return shown_value("customer", name, getattr(customer, name))
+    related = getattr(customer, relation)
+    if related is None:
+        return shown_value("customer", relation, None)
+    return shown_value("customer", relation, str(getattr(related, "name", None) or related))
 
 
 def merge_party(reference: object, right: Right = Right.EDIT) -> Customer:
@@ -51,19 +60,30 @@ def merge_party(reference: object, right: Right = Right.EDIT) -> Customer:
     try:
         return load_customer(db.session, actor(), reference, right)
     except MergedAway:
-        raise DomainError(ALREADY_MERGED) from None
+        raise DomainError(str(ALREADY_MERGED)) from None
+
+
+def ordered(first: Customer, second: Customer, keep: object) -> tuple[Customer, Customer]:
+    """(survivor, other): the one the person chose to keep (`keep`, after a swap or on the form),
+    else the one services.merge proposes — whichever page the merge was started from."""
+    kept = parse_id(keep) if keep else None
+    if kept == second.id:
+        return second, first
+    if kept == first.id:
+        return first, second
+    return propose_survivor(db.session, first, second)
 
 
 class MergeMixin:
-    """The merge pages of CustomerView (its `render`, its `.details_view`)."""
+    """The merge pages of CustomerView (its `render`); they lead to the customer page (its Overview)."""
 
     render: Callable[..., str]
 
-    @action("merge", "Merge the two selected")
+    @action("merge", _l("Merge the two selected"))
     def action_merge(self, ids):
         chosen = [i for i in map(parse_id, ids) if i is not None]
         if len(chosen) != 2:
-            flash("Select exactly two customers to merge.", "error")
+            flash(_("Select exactly two customers to merge."), "error")
             return redirect(url_for(".index_view"))
         return redirect(url_for(".merge_view", survivor=chosen[0], other=chosen[1]))
 
@@ -79,6 +99,10 @@ class MergeMixin:
                 if query else []
             return self.render("admin/customer_merge_pick.html", survivor=survivor, found=found, q=query)
         other = merge_party(other_id)
+        # A POST merges the two as the page showed them (its hidden `keep`, its `survivor`).
+        posted = request.form.get("survivor") if request.method == "POST" else None
+        keep = request.values.get("keep") or posted
+        survivor, other = ordered(survivor, other, keep)
         box = current_app.extensions["secret_box"]
         # Who may merge what (two kinds, the same record, no edit right): the refusal page.
         plan = merge_plan(db.session, actor(), survivor, other, box)
@@ -91,11 +115,10 @@ class MergeMixin:
                 event = merge_customers(db.session, actor(), survivor, other, box, choices=choices,
                                         decisions=decisions, seen_versions=seen)
             if outcome.ok:
-                flash(f"{other.display_name} was merged into {survivor.display_name}.", "success")
                 return redirect(url_for(".merge_done_view", event_id=event.id))
             plan = merge_plan(db.session, actor(), survivor, other, box)  # as they are after the refusal
-        return self.render("admin/customer_merge.html", plan=plan, shown=shown, labels=LABELS,
-                           picked=request.form if request.method == "POST" else {})
+        return self.render("admin/customer_merge.html", plan=plan, shown=shown, label=label,
+                           chosen=bool(keep), picked=request.form if request.method == "POST" else {})
 
     @expose("/merge/done/<int:event_id>")
     def merge_done_view(self, event_id: int):
@@ -104,8 +127,10 @@ class MergeMixin:
             abort(404)
         survivor = merge_party(event.entity_id, Right.VIEW)
         undo = (event.changes or {}).get("undo", {})
-        return self.render("admin/customer_merge_done.html", event=event, survivor=survivor, undo=undo,
-                           may_undo=actor().is_maintainer and not undo.get("undone"))
+        merged = db.session.get(Customer, undo.get("other")) if undo.get("other") else None
+        taken = [label(name) for name in (undo.get("fields") or {})]
+        return self.render("admin/customer_merge_done.html", event=event, survivor=survivor, merged=merged,
+                           undo=undo, taken=taken, may_undo=actor().is_maintainer and not undo.get("undone"))
 
     @expose("/merge/undo/<int:event_id>", methods=("POST",))
     def merge_undo_view(self, event_id: int):
@@ -116,6 +141,7 @@ class MergeMixin:
             other = undo_merge(db.session, actor(), event)
         if not outcome.ok:
             return redirect(url_for(".merge_done_view", event_id=event_id))
-        flash(f"The merge was undone: {other.display_name} is back.", "success")
-        return redirect(url_for(".details_view", id=other.id))
+        flash(_("The merge was undone: %(name)s (no. %(number)s) is back.", name=other.display_name,
+                number=other.id), "success")
+        return redirect(url_for("customer_overview.index", id=other.id))
 

@@ -14,8 +14,8 @@ from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import Integer, inspect, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from i18n import _, when
@@ -108,7 +108,10 @@ def _changes_of(obj) -> dict[str, list]:
     changes: dict[str, list] = {}
     for attr in mapper.column_attrs:
         column = attr.columns[0]
-        if attr.key in NOT_RECORDED or column.foreign_keys or attr.key.endswith("_id"):
+        # A number ending in _id points at a record (its relationship is recorded by name);
+        # a text one is a value of its own (VAT ID, company ID).
+        is_reference = attr.key.endswith("_id") and isinstance(column.type, Integer)
+        if attr.key in NOT_RECORDED or column.foreign_keys or is_reference:
             continue
         history = state.attrs[attr.key].history
         if history.has_changes():

@@ -1,13 +1,24 @@
 """Merging two customers of the same kind into one, safely, and undoing it.
 
-`merge_plan` shows the two records field by field with a proposed winner per field (the newer
-non-empty value; directory-owned fields from the record that has a directory identity), what
-moves, and the conflicts that a person must decide. `merge_customers` does it in ONE transaction:
+`propose_survivor` orders a pair as a person would keep it: the more complete record stays
+(filled fields plus contacts, requests, computers, a portal account and a directory identity),
+the older one when both are as complete — whichever record the merge was started from.
+`merge_plan` shows the two records field by field with a proposed value per field, the one a
+person would keep: a non-empty value over an empty one; when both are set, the survivor's —
+except the fields a directory owns, which come from the record with the directory identity
+(its next import writes them anyway), and the status, where an active one wins over an
+inactive one (one of the two records is in use). A manager that is one of the two records is
+never proposed: nobody may end up managing themselves. It also says what moves, and the
+conflicts that a person must decide. `merge_customers` does it in ONE transaction:
 the chosen values go to the survivor; contacts, requests and computers move; workgroups and
 operators are united; the portal account and the directory identity move or are decided; the
 other record stays as a tombstone (merged_into_id) so old links and API ids resolve to the
-survivor. Nothing is deleted. One audit event ("merge") records everything needed to undo it,
-which `undo_merge` does as long as the survivor has not changed since.
+survivor; the people the other record managed are managed by the survivor, and a survivor that
+was managed by the other record loses that manager (nobody manages themselves). Contacts keep
+their roles: the main contacts of both stay main contacts of the survivor. Nothing is deleted.
+One audit event ("merge") records the survivor's changed fields as [old, new] (as History shows
+any change) and everything needed to undo it, which `undo_merge` does as long as the survivor
+has not changed since.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from i18n import _
 from models import (
     AuditEvent,
     Computer,
@@ -33,7 +45,7 @@ from models import (
 from models.base import utcnow
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.access import Right, can
-from services.audit import record
+from services.audit import changes_of, describe, record
 from services.customer_settings import settings_of
 from services.errors import FORM, DomainError, PermissionDenied, StaleRecord, ValidationFailed
 from services.secrets import SecretBox
@@ -53,6 +65,11 @@ IDENTITY = ("directory_guid", "sam_account_name", "directory_dn", "directory_sou
             "directory_synced_at")
 ENUMS = {"employee_type": EmployeeType, "primary_phone_type": PhoneType, "secondary_phone_type": PhoneType}
 SIDES = ("survivor", "other")
+
+
+def _is_key(name: str) -> bool:
+    column = Customer.__table__.columns.get(name)
+    return column is not None and bool(column.foreign_keys)
 
 
 def fields_of(kind: CustomerKind) -> tuple[str, ...]:
@@ -93,50 +110,71 @@ class MergePlan:
     conflicts: dict[str, str] = field(default_factory=dict)  # name → what must be decided
 
 
+def _value(customer: Customer, name: str, pair: tuple[Customer, Customer]) -> Any:
+    """A field's value as the merge weighs it: a manager that is one of the two records counts
+    as none (after the merge it would be the survivor managing itself)."""
+    value = getattr(customer, name)
+    if name == "manager_id" and value in {c.id for c in pair}:
+        return None
+    return value
+
+
 def _proposal(name: str, survivor: Customer, other: Customer) -> str:
-    mine, theirs = getattr(survivor, name), getattr(other, name)
-    if name == "manager_id" and theirs == survivor.id:
-        return "survivor"  # the other's manager is the survivor: never propose their own manager
+    pair = (survivor, other)
+    mine, theirs = _value(survivor, name, pair), _value(other, name, pair)
     if theirs in (None, "") or mine == theirs:
         return "survivor"
     if mine in (None, ""):
         return "other"
+    if name == "status_id" and not survivor.status.is_active and other.status.is_active:
+        return "other"  # one of the two is in use: the merged customer stays active
     if name in DIRECTORY_OWNED and (survivor.directory_guid or other.directory_guid):
         return "survivor" if survivor.directory_guid else "other"
-    return "other" if (other.updated_at or other.created_at) > (survivor.updated_at or survivor.created_at) \
-        else "survivor"
+    return "survivor"
+
+
+def completeness(session: DbSession, customer: Customer) -> int:
+    """How much a record holds: its filled fields, its contacts, requests and computers, a
+    portal account and a directory identity (one point each)."""
+    filled = sum(1 for name in fields_of(customer.kind) if getattr(customer, name) not in (None, ""))
+    linked = sum(len(session.scalars(select(model.id).where(model.customer_id == customer.id)).all())
+                 for model in (Contact, Request, Computer))
+    portal = session.scalar(select(PortalAccount.id).where(PortalAccount.customer_id == customer.id))
+    return filled + linked + int(portal is not None) + int(bool(customer.directory_guid))
+
+
+def propose_survivor(session: DbSession, first: Customer, second: Customer) -> tuple[Customer, Customer]:
+    """(survivor, other) as a person would keep them: the more complete record stays; when both
+    are as complete, the older one (created first; the lower id on the same instant). The order
+    the two were given in does not matter."""
+    def weight(customer: Customer) -> tuple[int, float, int]:
+        return (-completeness(session, customer), customer.created_at.timestamp(), customer.id)
+
+    kept, merged = sorted((first, second), key=weight)
+    return kept, merged
 
 
 def check_merge(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer) -> None:
     """The rules of who may merge what; raises DomainError or PermissionDenied."""
     if survivor.id == other.id:
-        raise DomainError("Choose two different customers.")
+        raise DomainError(_("Choose two different customers."))
     if survivor.merged_into_id or other.merged_into_id:
-        raise DomainError("One of these customers was already merged into another; merge that one.")
+        raise DomainError(_("One of these customers was already merged into another; merge that one."))
     if survivor.kind != other.kind:
-        raise DomainError("A company and a person cannot be merged: they are different kinds of customer.")
+        raise DomainError(_("A company and a person cannot be merged: they are different kinds of customer."))
     if actor is not None and not actor.is_maintainer and not all(
             can(session, actor, c.id, Right.EDIT) for c in (survivor, other)):
-        raise PermissionDenied("Merging needs the edit right on both customers (or a maintainer).")
-
-
-def _refuse_own_manager(survivor: Customer, other: Customer, choices: dict[str, str]) -> None:
-    """A person managed by the survivor cannot hand the survivor their manager: the survivor
-    would manage themselves (ck_customer_not_own_manager). Raises ValidationFailed."""
-    if choices.get("manager_id") == "other" and other.manager_id is not None \
-            and other.manager_id == survivor.id:
-        raise ValidationFailed({"manager_id": [
-            f"{other.display_name} is managed by {survivor.display_name}, who cannot become their own "
-            "manager: keep the manager of the record that stays."]})
+        raise PermissionDenied(_("Merging needs the edit right on both customers (or a maintainer)."))
 
 
 def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, other: Customer,
                box: SecretBox) -> MergePlan:
     check_merge(session, actor, survivor, other)
-    choices = [FieldChoice(name, getattr(survivor, name), getattr(other, name),
+    pair = (survivor, other)
+    choices = [FieldChoice(name, _value(survivor, name, pair), _value(other, name, pair),
                            _proposal(name, survivor, other))
                for name in fields_of(survivor.kind)
-               if getattr(survivor, name) is not None or getattr(other, name) is not None]
+               if _value(survivor, name, pair) is not None or _value(other, name, pair) is not None]
 
     def count(model, column) -> int:
         return len(session.scalars(select(model.id).where(column == other.id)).all())
@@ -150,15 +188,15 @@ def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, o
                for c in (survivor, other)]
     moves["portal account"] = int(portals[1] is not None and portals[0] is None)
     if all(portals):
-        conflicts["portal"] = "Both have a portal account: keep one (the other is disabled and stays " \
-                              "with the merged record)."
+        conflicts["portal"] = _("Both have a portal account: keep one (the other is disabled and stays "
+                                "with the merged record).")
     moves["directory identity"] = int(bool(other.directory_guid and not survivor.directory_guid))
     if survivor.directory_guid and other.directory_guid:
-        conflicts["directory"] = "Both come from a directory: keep one identity (the other account " \
-                                 "would be imported again as a new customer by its next import)."
+        conflicts["directory"] = _("Both come from a directory: keep one identity (the other account "
+                                   "would be imported again as a new customer by its next import).")
     passwords = [box.decrypt(settings_of(session, c).cmonitor_password_encrypted) for c in (survivor, other)]
     if all(passwords) and passwords[0] != passwords[1]:
-        conflicts["cmonitor_password"] = "Different C-Monitor access passwords: keep one."
+        conflicts["cmonitor_password"] = _("Different C-Monitor access passwords: keep one.")
     return MergePlan(survivor, other, choices, moves, conflicts)
 
 
@@ -175,11 +213,10 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
     undecided = [name for name in plan.conflicts if decisions.get(name) not in SIDES]
     if undecided:
         raise ValidationFailed({FORM: [plan.conflicts[n] for n in undecided]})
-    _refuse_own_manager(survivor, other, choices)
     differing_operators = set(other.operators) - set(survivor.operators)
     if differing_operators and actor is not None and not actor.is_maintainer:
-        raise PermissionDenied("The other customer has operators this one does not: only a maintainer "
-                               "may assign operators, so only a maintainer can merge these two.")
+        raise PermissionDenied(_("The other customer has operators this one does not: only a maintainer "
+                                 "may assign operators, so only a maintainer can merge these two."))
     undo: dict[str, Any] = {"survivor": survivor.id, "other": other.id, "fields": {}, "other_fields": {}}
     taken = [c for c in plan.fields
              if choices.get(c.name, c.proposed) == "other" and c.other != c.survivor]
@@ -192,8 +229,17 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
         flush(session)  # before the survivor takes it, whatever order the UPDATEs run in
     with session.no_autoflush:
         for choice in taken:
-            undo["fields"][choice.name] = _plain(choice.survivor)
+            undo["fields"][choice.name] = _plain(getattr(survivor, choice.name))
             setattr(survivor, choice.name, choice.other)
+        if survivor.manager_id in (survivor.id, other.id):  # managed by the other: by nobody now
+            undo["fields"].setdefault("manager_id", survivor.manager_id)
+            survivor.manager_id = None
+        survivor_changes = changes_of(survivor)
+        for choice in taken:  # changes_of records references by name, not their *_id numbers
+            if choice.name not in survivor_changes and not _is_key(choice.name):
+                old = undo["fields"][choice.name]
+                survivor_changes[choice.name] = [describe(old), describe(choice.other)]
+        undo["reports"] = _move_reports(session, survivor, other)
         undo["moved"] = _move_children(session, survivor, other)
         undo["workgroups"] = [w.id for w in other.workgroups if w not in survivor.workgroups]
         undo["operators"] = [o.id for o in differing_operators]
@@ -207,10 +253,13 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
             other.status = inactive
         other.merged_into_id, other.merged_at = survivor.id, utcnow()
         survivor.updated_by = actor
+        survivor_changes.update(changes_of(survivor))
     flush(session)
     undo["survivor_version"] = survivor.version
+    # What changed on the survivor, as History and the audit trail show any change ([old, new]);
+    # "merged" names the two records; "undo" is what undo_merge reads back.
     event = record(session, actor, "merge", survivor,
-                   {"merged": [other.display_name, survivor.display_name]})
+                   {"merged": [other.display_name, survivor.display_name], **survivor_changes})
     event.changes = {**(event.changes or {}), "undo": undo}
     record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
     flush(session)
@@ -224,13 +273,24 @@ def _check_versions(session: DbSession, parties: tuple[tuple[Customer, SeenVersi
         try:
             check_seen_version(session, "customer", party, seen)
         except StaleRecord as exc:
-            raise StaleRecord(f"{party.display_name}: {exc.errors[FORM][0]}", exc.current_version) from None
+            message = exc.errors[FORM][0]
+            raise StaleRecord(_("%(name)s: %(message)s", name=party.display_name, message=message),
+                              exc.current_version) from None
 
 
 # What belongs to a customer and moves to the survivor (and back on undo): the mail sent and
 # read for its requests goes with them, so the survivor's Mail tab keeps their history.
 MOVED = (("contacts", Contact), ("requests", Request), ("computers", Computer),
          ("outgoing_mail", OutgoingMail), ("incoming_mail", IncomingMail))
+
+
+def _move_reports(session: DbSession, survivor: Customer, other: Customer) -> list[int]:
+    """The people the other record managed are managed by the survivor (the same person)."""
+    reports = session.scalars(select(Customer).where(Customer.manager_id == other.id,
+                                                     Customer.id != survivor.id)).all()
+    for person in reports:
+        person.manager_id = survivor.id
+    return [person.id for person in reports]
 
 
 def _move_children(session: DbSession, survivor: Customer, other: Customer) -> dict[str, Any]:
@@ -243,7 +303,7 @@ def _move_children(session: DbSession, survivor: Customer, other: Customer) -> d
     for computer in session.scalars(select(Computer).where(Computer.id.in_(moved["computers"]))):
         if computer.hostname in taken:  # (customer, hostname) is unique: keep both, renamed
             moved["renamed_computers"][str(computer.id)] = computer.hostname
-            computer.hostname = f"{computer.hostname} (from {other.display_name})"[:255]
+            computer.hostname = f"{computer.hostname} (from {other.display_name})"[:255]  # stored data
     flush(session)
     for _name, model in MOVED:
         session.execute(update(model).where(model.customer_id == other.id).values(customer_id=survivor.id)
@@ -315,16 +375,16 @@ def survivor_of(session: DbSession, customer: Customer | None) -> Customer | Non
 def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) -> Customer:
     """Undo a merge from its audit event, while the survivor has not changed since (maintainers)."""
     if actor is not None and not actor.is_maintainer:
-        raise PermissionDenied("Only a maintainer may undo a merge.")
+        raise PermissionDenied(_("Only a maintainer may undo a merge."))
     undo = (event.changes or {}).get("undo") if event.action == "merge" else None
     if not undo or undo.get("undone"):
-        raise DomainError("This event is not a merge that can still be undone.")
+        raise DomainError(_("This event is not a merge that can still be undone."))
     survivor, other = session.get(Customer, undo["survivor"]), session.get(Customer, undo["other"])
     if survivor is None or other is None or other.merged_into_id != survivor.id:
-        raise DomainError("The merged records no longer exist as they were.")
+        raise DomainError(_("The merged records no longer exist as they were."))
     if survivor.version != undo["survivor_version"]:
-        raise DomainError(f"{survivor.display_name} was changed after the merge, so it cannot be undone "
-                          "automatically.")
+        raise DomainError(_("%(name)s was changed after the merge, so it cannot be undone automatically.",
+                            name=survivor.display_name))
     with session.no_autoflush:
         for name, value in undo["fields"].items():
             setattr(survivor, name, _restore(name, value))
@@ -355,6 +415,9 @@ def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) ->
         _unsettle(session, survivor, other, undo)
         other.status_id = undo["other_fields"]["status_id"]
         other.merged_into_id, other.merged_at = None, None
+        for person in session.scalars(select(Customer).where(Customer.id.in_(undo.get("reports", [])),
+                                                             Customer.manager_id == survivor.id)):
+            person.manager_id = other.id
         session.expire(other, ["contacts"])
         session.expire(survivor, ["contacts"])
     flush(session)
@@ -368,7 +431,7 @@ def _unsettle(session: DbSession, survivor: Customer, other: Customer, undo: dic
     def account(account_id: int) -> PortalAccount:
         found = session.get(PortalAccount, account_id)
         if found is None:
-            raise DomainError("A portal account of the merge no longer exists.")
+            raise DomainError(_("A portal account of the merge no longer exists."))
         return found
 
     if "portal_moved" in undo:
@@ -377,7 +440,7 @@ def _unsettle(session: DbSession, survivor: Customer, other: Customer, undo: dic
         mine = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == survivor.id))
         theirs = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == other.id))
         if mine is None or theirs is None:
-            raise DomainError("A portal account of the merge no longer exists.")
+            raise DomainError(_("A portal account of the merge no longer exists."))
         _swap_accounts(session, mine, theirs)
         mine.is_active = undo["portal_swapped"]["was_active"]
     if "portal_disabled" in undo:

@@ -40,7 +40,7 @@ def test_a_company_merge_moves_everything_and_leaves_a_pointer(session, maintain
     survivor, other = pair
     plan = merge_plan(session, maintainer, survivor, other, BOX)
     proposed = {f.name: f.proposed for f in plan.fields}
-    assert proposed["company_name"] == "other"  # the newer non-empty value
+    assert proposed["company_name"] == "survivor"  # both set: the value of the record that stays
     assert proposed["email"] == "survivor" and proposed["primary_phone"] == "other"
     assert plan.moves["contacts"] == 1 and plan.moves["requests"] == 1 and plan.moves["computers"] == 1
     event = written(session, lambda: merge_customers(session, maintainer, survivor, other, BOX,
@@ -181,7 +181,7 @@ def test_merge_through_the_panel_and_undo(maintainer_client, session, pair):
 
 def test_details_offer_to_merge_an_existing_duplicate_pair(maintainer_client, pair):
     survivor, other = pair
-    html = maintainer_client.get(f"/admin/customers/details/?id={survivor.id}").get_data(as_text=True)
+    html = maintainer_client.get(f"/admin/customers/overview/?id={survivor.id}").get_data(as_text=True)
     assert 'data-testid="possible-duplicates"' in html and "ACME s.r.o." in html
     assert f"other={other.id}" in html
 

@@ -165,7 +165,7 @@ def test_a_dry_run_shows_old_and_new_values_and_the_manager_change_is_audited(
     page = page_text(html)
     assert f"Would change (1 shown) {typed.display_name} ({sam})" in page
     assert f"Title: Typed title → {entry.title}" in page
-    assert f"Manager: Operátorov, Oskar → {manager}" in page and "Department: empty → " in page
+    assert f"Manager: Operátorov, Oskar → {manager}" in page and "Department: — → " in page
     session.expire_all()
     assert session.get(Customer, typed.id).title == "Typed title"  # a dry run writes nothing
     said = app.test_cli_runner().invoke(args=["directory", "sync", str(source.id), "--dry-run"])

@@ -178,7 +178,7 @@ def test_a_maintainer_imports_a_real_active_directory(page: Page, samba_desk, sm
         change = dry.locator("[data-field=changes] li", has_text=f"({linked.sam})").first
         expect(change).to_contain_text(f"{linked.sn}, {linked.given}")
         expect(change).to_contain_text(f"Title: {TYPED_TITLE} → {linked.title}")
-        expect(change).to_contain_text(f"Manager: empty → {manager.sn}, {manager.given}")
+        expect(change).to_contain_text(f"Manager: — → {manager.sn}, {manager.given}")
         page.screenshot(path=artifacts / "directory-samba-dry-run.png", full_page=True)
         assert samba_desk.read(lambda s: s.scalar(select(func.count()).select_from(Customer))) == 1
 
