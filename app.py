@@ -72,10 +72,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     init_jobs(app)
 
-    @app.errorhandler(413)
-    def too_large(_exc):
-        return ("<p>The upload is too large: photos and import files may have at most 5 MB. "
-                "<a href='/admin/'>Back to Customer Desk</a></p>", 413)
+    from error_pages import init_error_pages
+
+    init_error_pages(app)  # 400–500 in the panel's or the portal's look; JSON for the API
 
     @app.route("/favicon.ico")
     def favicon():

@@ -14,6 +14,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, ValidationError
 
 from extensions import db, login_manager
+from i18n import _, _l
 from models import Operator
 from services.contact_info import CONTROL_CHARACTERS
 from services.operators import authenticate, sign_out
@@ -26,12 +27,13 @@ auth = Blueprint("auth", __name__)
 def _no_control_characters(_form, field) -> None:
     # No login name holds one, and PostgreSQL refuses a NUL even in a comparison.
     if CONTROL_CHARACTERS.intersection(field.data or ""):
-        raise ValidationError("Not a valid e-mail address.")
+        raise ValidationError(_("Not a valid e-mail address."))
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired(), _no_control_characters])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(message=_l("Type your e-mail.")),
+                                                 _no_control_characters])
+    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Type your password."))])
 
 
 @login_manager.user_loader
@@ -48,7 +50,8 @@ def load_operator(user_id: str) -> Operator | None:
 
 
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please sign in to continue."
+login_manager.login_message = _l("Please sign in to continue.")
+login_manager.localize_callback = str  # flashed in the reader's language, stored as text
 login_manager.login_message_category = "info"
 
 
@@ -82,7 +85,7 @@ def login():
         if operator is not None:
             login_user(operator)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append("Wrong e-mail or password.")
+        form.password.errors.append(_("Wrong e-mail or password."))
     status = 200 if request.method == "GET" or not form.errors else 422
     return render_template("auth/login.html", form=form), status
 
@@ -93,6 +96,6 @@ def logout():
     with unit_of_work(db.session):
         sign_out(db.session, current_user._get_current_object(), request.remote_addr)
     logout_user()
-    flash("You have signed out.", "info")
+    flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
 

@@ -7,13 +7,15 @@ from flask_login import current_user
 
 from admin_views.base import actor, deny_or_login
 from extensions import db
+from i18n import _l
 from services.dashboard import dashboard_counts
 
+# (count, label, link text, list page): the words in the reader's language (lazy: made per request).
 TILES = [
-    ("customers", "Customers", "customers.index_view"),
-    ("contacts", "Contacts", "contacts.index_view"),
-    ("requests", "Requests", "requests.index_view"),
-    ("operators", "Operators", None),
+    ("customers", _l("Customers"), _l("Open customers"), "customers.index_view"),
+    ("contacts", _l("Contacts"), _l("Open contacts"), "contacts.index_view"),
+    ("requests", _l("Requests"), _l("Open requests"), "requests.index_view"),
+    ("operators", _l("Operators"), None, None),
 ]
 
 

@@ -1,17 +1,23 @@
-"""API tokens in the operator's profile: create (shown once), list, revoke."""
+"""The operator's own API tokens (the profile menu's "My API tokens"): create (shown once), list,
+revoke. The page has one heading, its own (templates/admin/api_tokens.html)."""
 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from markupsafe import Markup
 from sqlalchemy import select
 
 from admin_views.base import OwnAccountView, actor
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _
 from models import ApiToken
 from services.api_tokens import create_token, revoke_token
+
+# The header a script sends (the same in every language).
+AUTH_HEADER = Markup("<code>Authorization: Bearer TOKEN</code>")
 
 
 class ApiTokenView(OwnAccountView):
@@ -25,7 +31,7 @@ class ApiTokenView(OwnAccountView):
         tokens = db.session.scalars(select(ApiToken).where(ApiToken.operator_id == actor().id)
                                     .order_by(ApiToken.id.desc())).all()
         return self.render("admin/api_tokens.html", tokens=tokens, shown=shown, errors=errors,
-                           typed=request.form.get("name", "") if errors else "")
+                           typed=request.form.get("name", "") if errors else "", auth_header=AUTH_HEADER)
 
     @expose("/<int:token_id>/revoke", methods=("POST",))
     def revoke(self, token_id: int):
@@ -36,5 +42,5 @@ class ApiTokenView(OwnAccountView):
         with panel_write() as outcome:
             revoke_token(db.session, actor(), row)
         if outcome.ok:
-            flash(f"The token “{name}” was revoked.", "success")
+            flash(_("The token “%(name)s” was revoked.", name=name), "success")
         return redirect(url_for(".index"))

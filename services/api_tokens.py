@@ -8,6 +8,7 @@ import secrets
 
 from sqlalchemy import select
 
+from i18n import _
 from models import ApiToken, Operator
 from models.base import utcnow
 from services.audit import record
@@ -29,7 +30,7 @@ def create_token(session: DbSession, operator: Operator, name: str | None) -> tu
     name = bag.check("name", clean_text, name)
     limit = max_length(ApiToken.name) or 120
     if not name:
-        bag.add("name", "Name the token after where it is used, e.g. “monitoring script”.")
+        bag.add("name", _("Name the token after where it is used, e.g. “monitoring script”."))
     elif len(name) > limit:
         bag.add("name", too_long(limit, len(name)))
     bag.raise_if_any()
@@ -45,7 +46,7 @@ def create_token(session: DbSession, operator: Operator, name: str | None) -> tu
 def revoke_token(session: DbSession, actor: Operator, row: ApiToken) -> None:
     """Revoke a token: its owner or a maintainer may."""
     if actor.id != row.operator_id and not actor.is_maintainer:
-        raise PermissionDenied("You may revoke only your own tokens.")
+        raise PermissionDenied(_("You may revoke only your own tokens."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         record(session, actor, "revoke", row, {"name": [row.name, row.name]}, entity_type="apitoken")

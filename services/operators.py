@@ -11,6 +11,7 @@ import secrets
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from i18n import LANGUAGES, _, is_time_zone
 from models import ApiToken, Operator
 from models.base import utcnow
 from models.enums import OperatorRole
@@ -54,7 +55,7 @@ def upgraded_hash(password_hash: str, password: str) -> str | None:
 
 def check_password_strength(password: str | None) -> str:
     if not password or len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+        raise ValueError(_("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
     return password
 
 
@@ -139,15 +140,42 @@ def change_own_password(
     Raises ValidationFailed with messages on current_password / new_password / repeat_password."""
     bag = ErrorBag()
     if not verify_password(operator.password_hash, current or ""):
-        bag.add("current_password", "This is not your current password.")
+        bag.add("current_password", _("This is not your current password."))
     bag.check("new_password", check_password_strength, new)
     if new and new != repeat:
-        bag.add("repeat_password", "The two new passwords differ.")
+        bag.add("repeat_password", _("The two new passwords differ."))
     bag.raise_if_any()
     assert new is not None
     operator.password_hash = hash_password(new)
     end_sessions(session, operator)
     record(session, operator, "password_change", operator, ip_address=ip_address)
+    flush(session)
+
+
+def set_own_preferences(session: DbSession, operator: Operator, language: str | None,
+                        time_zone: str | None) -> None:
+    """An operator's own language and time zone (the profile page). `language` is one of
+    i18n.LANGUAGES, or empty for the browser's choice; `time_zone` an IANA name (i18n.is_time_zone),
+    or empty for the desk's DISPLAY_TIME_ZONE. Audited as a change of the operator when something
+    changed; the operator's version stays (nobody else's form of the operator is made stale by it).
+    Raises ValidationFailed with messages on language / time_zone."""
+    language = (language or "").strip() or None
+    time_zone = (time_zone or "").strip() or None
+    bag = ErrorBag()
+    if language is not None and language not in LANGUAGES:
+        bag.add("language", _("Choose one of the languages offered."))
+    if time_zone is not None and not is_time_zone(time_zone):
+        bag.add("time_zone", _("Choose a time zone from the list, e.g. Europe/Bratislava."))
+    bag.raise_if_any()
+    changes = {name: [getattr(operator, name), value]
+               for name, value in (("language", language), ("time_zone", time_zone))
+               if getattr(operator, name) != value}
+    if not changes:
+        return
+    operator.language = language
+    operator.time_zone = time_zone
+    flush(session)
+    record(session, operator, "update", operator, changes)
     flush(session)
 
 
@@ -178,10 +206,10 @@ def validate_operator(session: DbSession, operator: Operator, password: str | No
     without the current password (the profile page asks for it)."""
     bag = ErrorBag()
     if password and actor is not None and operator.id is not None and actor.id == operator.id:
-        bag.add("password", "Change your own password on your profile page: it asks for the current one.")
+        bag.add("password", _("Change your own password on your profile page: it asks for the current one."))
     operator.email = bag.check("email", normalise_email, operator.email)
     if not operator.email:
-        bag.add("email", "An e-mail address is required: it is the login name.")
+        bag.add("email", _("An e-mail address is required: it is the login name."))
     elif isinstance(operator.email, str):
         operator.email = operator.email.lower()
         with session.no_autoflush:
@@ -191,29 +219,29 @@ def validate_operator(session: DbSession, operator: Operator, password: str | No
                 else select(Operator.id).where(Operator.email == operator.email)
             )
         if clash:
-            bag.add("email", EMAIL_TAKEN)
+            bag.add("email", _("Another operator already signs in with this e-mail."))
     for field in ("first_name", "last_name"):
         value = bag.check(field, clean_text, getattr(operator, field))
         setattr(operator, field, value)
         if not value:
-            bag.add(field, "This field is required.")
+            bag.add(field, _("This field is required."))
     if operator.role is None:
         operator.role = OperatorRole.OPERATOR
     if operator.manager is not None and operator.manager is operator:
-        bag.add("manager", "An operator cannot be their own manager.")
+        bag.add("manager", _("An operator cannot be their own manager."))
     if operator.id is not None and not (operator.is_maintainer and operator.is_active):
         with session.no_autoflush:
             others = session.scalar(select(func.count()).select_from(Operator).where(
                 Operator.role == OperatorRole.MAINTAINER, Operator.is_active.is_(True),
                 Operator.id != operator.id))
         if not others:
-            bag.add("role", "This is the last active maintainer: make another operator a "
-                            "maintainer first, or nobody can manage the desk.")
+            bag.add("role", _("This is the last active maintainer: make another operator a "
+                              "maintainer first, or nobody can manage the desk."))
     check_lengths(operator, bag)
     if password:
         bag.check("password", check_password_strength, password)
     elif not operator.password_hash:
-        bag.add("password", "A password is required for a new operator.")
+        bag.add("password", _("A password is required for a new operator."))
     bag.raise_if_any()
     if operator.id is not None and (password or inspect(operator).attrs.is_active.history.has_changes()):
         # A new password or a change of the account's state ends its sessions; a reactivated

@@ -82,5 +82,5 @@ def test_change_status_in_the_dialog(signed_in, desk):
     expect(dialog).to_be_visible()
     dialog.get_by_label("Status").select_option(label="Inactive")
     dialog.get_by_role("button", name="OK").click()
-    expect(page.get_by_test_id("current-status")).to_have_text("Inactive")
+    expect(page.get_by_test_id("status-badge")).to_have_text("Inactive")  # the customer header
     expect(page.locator(".alert-success")).to_contain_text("Status changed to Inactive.")
