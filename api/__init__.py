@@ -41,8 +41,8 @@ def init_api(app: Flask) -> Api:
     )
     api = Api(app, spec_kwargs={
         "info": {"description": "Customers, contacts, requests and computers of Customer Desk. "
-                                "Operators authenticate with an API token (profile → API tokens, or "
-                                "`flask --app app tokens create EMAIL`)."},
+                                "Operators authenticate with an API token (the menu under your name → "
+                                "My API tokens, or `flask --app app tokens create EMAIL`)."},
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],
     })
