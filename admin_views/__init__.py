@@ -10,10 +10,11 @@ from admin_views.bulk_import import BulkImportView
 from admin_views.contact_portal import ContactPortalPage
 from admin_views.contacts import ContactView
 from admin_views.customer_mail import MailPage
-from admin_views.customer_page import tab_bar
+from admin_views.customer_page import customer_header, tab_bar
 from admin_views.customer_pages import (
     BuildingsLookup,
     DeleteConfirmPage,
+    OverviewPage,
     PhotoFilePage,
     PhotoPage,
     StatusPage,
@@ -78,9 +79,10 @@ def init_admin(app) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
-    # The pages of one customer, at the URLs they have always had; the tabs in this order
-    # after Basic information (CustomerView's edit form).
+    # The pages of one customer, at the URLs they have always had; the tabs in this order: the
+    # Overview, Basic information (CustomerView's edit form), then the rest.
     customer_pages = [
+        OverviewPage(endpoint="customer_overview", url="/admin/customers/overview"),
         ContactsPage(endpoint="customer_contacts", url="/admin/customers/contacts-tab"),
         SettingsPage(endpoint="customer_settings", url="/admin/customers/settings"),
         OperatorsPage(endpoint="customer_operators", url="/admin/customers/operators-tab"),
@@ -98,6 +100,7 @@ def init_admin(app) -> Admin:
     for page in customer_pages:
         admin.add_view(page)
     app.jinja_env.globals["customer_page_tabs"] = tab_bar(customer_pages)
+    app.jinja_env.globals["customer_header"] = customer_header
     admin.add_view(BuildingsLookup(endpoint="customer_buildings", url="/admin/customers/buildings"))
     admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
     admin.add_view(RequestView(Request, db, name="Requests", endpoint="requests"))

@@ -23,6 +23,7 @@ from wtforms import Form
 
 from admin_views.base import actor, deny_or_login
 from extensions import db
+from i18n import _l
 from models import Customer
 from services.access import Right, can, load_customer
 from services.customers import require_operator_assignment
@@ -45,8 +46,9 @@ class Tab(NamedTuple):
     args: Mapping[str, str]
 
 
-# Basic information is Flask-Admin's edit form of CustomerView, the first tab of every customer.
-BASIC_INFORMATION = Tab("basic", "Basic information", "customers.edit_view", {})
+# Basic information is Flask-Admin's edit form of CustomerView: the first tab after the pages
+# that lead the bar (the Overview, `leads_the_tab_bar`).
+BASIC_INFORMATION = Tab("basic", _l("Basic information"), "customers.edit_view", {})
 
 
 class PanelPage(BaseView):
@@ -81,10 +83,11 @@ class CustomerPage(PanelPage):
     post_right: ClassVar[Right | None] = None
     post_maintainer_only: ClassVar[bool] = False
     tabs: ClassVar[tuple[TabSpec, ...]] = ()
+    leads_the_tab_bar: ClassVar[bool] = False  # its tabs come before Basic information
     route: ClassVar[str] = "/"
 
     def __init__(self, *, endpoint: str, url: str, **kwargs: Any) -> None:
-        kwargs.setdefault("name", "Customers")  # the heading above the customer's tab bar
+        kwargs.setdefault("name", _l("Customers"))  # the heading above the customer's tab bar
         super().__init__(endpoint=endpoint, url=url, **kwargs)
         # The one rule of the page: its route, and only the methods it declares rights for
         # (Flask answers any other method with 405).
@@ -135,10 +138,35 @@ class CustomerPage(PanelPage):
 
 
 def tab_bar(pages: Iterable[BaseView]) -> tuple[Tab, ...]:
-    """The tab bar of every customer page, from the registered pages in their order."""
-    tabs = [BASIC_INFORMATION]
+    """The tab bar of every customer page, from the registered pages in their order: the tabs
+    of the pages that lead the bar (the Overview), Basic information, then the rest."""
+    leading: list[Tab] = []
+    rest: list[Tab] = []
     for page in pages:
         if isinstance(page, CustomerPage):
-            tabs += [Tab(spec.key, spec.label, f"{page.endpoint}.index", dict(spec.args))
-                     for spec in page.tabs]
-    return tuple(tabs)
+            (leading if page.leads_the_tab_bar else rest).extend(
+                Tab(spec.key, spec.label, f"{page.endpoint}.index", dict(spec.args)) for spec in page.tabs)
+    return (*leading, BASIC_INFORMATION, *rest)
+
+
+def customer_header(customer: Customer) -> dict[str, Any]:
+    """What the header above every tab of a customer needs besides the customer (a Jinja global,
+    templates/admin/_customer_tabs.html): the operator's rights on it, the statuses of the
+    Change Status dialog and the contact form of "Quick add contact". Reads only."""
+    from sqlalchemy import select
+
+    from admin_views.customer_tabs import NewContactForm
+    from models import CustomerStatus
+    from models.enums import CustomerKind
+
+    session = db.session
+    may_edit = can(session, actor(), customer.id, Right.EDIT)
+    is_company = customer.kind == CustomerKind.COMPANY
+    return {
+        "may_edit": may_edit,
+        "may_delete": can(session, actor(), customer.id, Right.DELETE),
+        "is_company": is_company,
+        "statuses": session.scalars(select(CustomerStatus).order_by(CustomerStatus.name)).all()
+        if may_edit else [],
+        "contact_form": NewContactForm() if may_edit and is_company else None,
+    }

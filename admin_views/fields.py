@@ -10,6 +10,7 @@ from wtforms import PasswordField, SelectField
 
 from admin_views.ids import parse_id
 from extensions import db
+from i18n import _, _l
 from models import Customer
 from models.enums import CustomerKind
 from services.access import Right, customer_condition
@@ -38,7 +39,7 @@ class EnumSelectField(SelectField):
     def pre_validate(self, form):
         if self.data is None or isinstance(self.data, self.enum):
             return
-        raise ValueError("Choose one of the offered values.")
+        raise ValueError(_("Choose one of the offered values."))
 
 
 class NewPasswordField(PasswordField):
@@ -55,7 +56,7 @@ class CustomerAjaxLoader(QueryAjaxModelLoader):
     def __init__(self, name, session, kind: CustomerKind | None = None, right: Right = Right.VIEW,
                  current_of=None, **options):
         options.setdefault("fields", ["display_name"])
-        options.setdefault("placeholder", "Type a name, e-mail or phone")
+        options.setdefault("placeholder", _l("Type a name, e-mail or phone"))
         super().__init__(name, session, Customer, **options)
         self.kind = kind
         self.right = right

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, inspect, select
 
+from i18n import _
 from models import (
     Computer,
     Contact,
@@ -66,20 +67,20 @@ def _check_manager(session: DbSession, customer: Customer, bag: ErrorBag) -> Non
     if manager is None:
         return
     if manager is customer or (customer.id is not None and manager.id == customer.id):
-        bag.add("manager", "A customer cannot be their own manager.")
+        bag.add("manager", _("A customer cannot be their own manager."))
         return
     if manager.kind != CustomerKind.PERSON:
-        bag.add("manager", "The manager must be a person, not a company.")
+        bag.add("manager", _("The manager must be a person, not a company."))
         return
     if customer.id is None:
         return  # a new customer cannot yet be anybody's manager: no loop possible
     seen, current = set(), manager.manager_id
-    for _ in range(MAX_MANAGER_DEPTH):
+    for _step in range(MAX_MANAGER_DEPTH):
         if current is None:
             return
         if current == customer.id:
-            bag.add("manager", f"{manager.display_name} already reports to this customer: "
-                               "that would make a loop of managers.")
+            bag.add("manager", _("%(name)s already reports to this customer: that would make a loop "
+                                 "of managers.", name=manager.display_name))
             return
         if current in seen:
             return
@@ -105,9 +106,11 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
     bag = ErrorBag()
     with session.no_autoflush:
         if customer.kind is None:
-            bag.add("kind", "Choose company or person.")
+            bag.add("kind", _("Choose company or person."))
             bag.raise_if_any()
         customer.kind = CustomerKind(customer.kind)
+        if customer.notes:  # a browser's textarea sends CRLF: stored with LF, so saving it again is no change
+            customer.notes = customer.notes.replace("\r\n", "\n").replace("\r", "\n")
         for field in TEXT_FIELDS:
             setattr(customer, field, bag.check(field, clean_text, getattr(customer, field)))
         _person_becomes_main_contact(session, customer)
@@ -119,12 +122,12 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
 
         if customer.kind == CustomerKind.COMPANY:
             if not customer.company_name:
-                bag.add("company_name", "A company needs its company name.")
+                bag.add("company_name", _("A company needs its company name."))
         else:
             if not customer.first_name:
-                bag.add("first_name", "A person needs a first name.")
+                bag.add("first_name", _("A person needs a first name."))
             if not customer.last_name:
-                bag.add("last_name", "A person needs a last name.")
+                bag.add("last_name", _("A person needs a last name."))
 
         for field in ("email", "secondary_email"):
             setattr(customer, field, bag.check(field, normalise_email, getattr(customer, field)))
@@ -140,28 +143,29 @@ def validate_customer(session: DbSession, customer: Customer, options: SaveOptio
             if customer.site is None:
                 customer.site = customer.building.site
             elif customer.building.site_id != customer.site.id:
-                bag.add("building", f"{customer.building.name} is not a building of "
-                                    f"{customer.site.name}. Choose a building of that site.")
+                bag.add("building", _("%(building)s is not a building of %(site)s. Choose a building "
+                                      "of that site.", building=customer.building.name,
+                                      site=customer.site.name))
 
         _check_manager(session, customer, bag)
         _check_unique(session, customer, "registration_number",
-                      "Another customer already has this company ID.", bag)
-        _check_unique(session, customer, "vat_id", "Another customer already has this VAT ID.", bag)
+                      _("Another customer already has this company ID."), bag)
+        _check_unique(session, customer, "vat_id", _("Another customer already has this VAT ID."), bag)
         _check_unique(session, customer, "directory_guid",
-                      "Another customer already has this directory identity.", bag)
+                      _("Another customer already has this directory identity."), bag)
 
         if customer.status is None:
             customer.status = default_status(session)
             if customer.status is None:
-                bag.add("status", "No default status exists: a maintainer must mark one.")
+                bag.add("status", _("No default status exists: a maintainer must mark one."))
 
         if customer.kind == CustomerKind.COMPANY:
             for contact in customer.contacts:
                 for message in check_contact(contact, options.phone_region):
-                    bag.add(FORM, f"Contact {contact.first_name or ''} {contact.last_name or ''}"
-                                  f": {message}".replace("  ", " "))
+                    name = " ".join(n for n in (contact.first_name, contact.last_name) if n)
+                    bag.add(FORM, _("Contact %(name)s: %(message)s", name=name, message=message))
         elif customer.contacts:
-            bag.add(FORM, "Only a company has contacts; remove them or make this a company.")
+            bag.add(FORM, _("Only a company has contacts; remove them or make this a company."))
         check_lengths(customer, bag)
     bag.raise_if_any()
 
@@ -242,8 +246,8 @@ def check_company_contacts(session: DbSession, customer: Customer, is_new: bool)
         raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
     if not has_email and _became_company(session, customer):
         raise ValidationFailed({"kind": [
-            CONTACT_EMAIL_NEEDED + " A person becomes a company only with an e-mail: it becomes the "
-                                   "company's main contact."]})
+            _("%(rule)s A person becomes a company only with an e-mail: it becomes the company's main "
+              "contact.", rule=CONTACT_EMAIL_NEEDED)]})
     if not is_new and not has_email and _contacts_changed(customer):
         before = inspect(customer).attrs.contacts.history
         had = any((inspect(c).attrs.email.history.deleted or [c.email])[0]
@@ -261,13 +265,30 @@ def save_customer(
     seen_version: SeenVersion = ON_CURRENT,
     confirm_duplicate: bool = False,
 ) -> Customer:
+    """`save_customer_changes`, answering the saved customer."""
+    save_customer_changes(session, customer, actor, options, seen_version=seen_version,
+                          confirm_duplicate=confirm_duplicate)
+    return customer
+
+
+def save_customer_changes(
+    session: DbSession,
+    customer: Customer,
+    actor: Operator | None,
+    options: SaveOptions,
+    *,
+    seen_version: SeenVersion = ON_CURRENT,
+    confirm_duplicate: bool = False,
+) -> dict[str, list]:
     """The one write of a customer, new or changed, with its contacts: access (edit right; only a
     maintainer changes operators), the version check of a change (services.versions: VersionRequired
     when a door sends none, StaleRecord when changed since `seen_version`; `ON_CURRENT`, the
     default, is for the system's jobs — imports, directory sync — based on no version a person
     read: every door of a person passes what it read), every field rule, for a new customer the
     duplicate refusal (DuplicateSuspected unless `confirm_duplicate`), the company-contact rule,
-    and the audit events. Flushes; the door's unit of work commits or rolls back. Raises
+    and the audit events. Flushes; the door's unit of work commits or rolls back. Answers what
+    changed on the customer itself, as its audit event records it (field → [old, new], values
+    normalised: a phone typed differently but the same number is no change). Raises
     ValidationFailed, VersionRequired, PermissionDenied."""
     from services.duplicates import customer_probe, refuse_duplicates
 
@@ -295,7 +316,7 @@ def save_customer(
     settings_changes = changes_of(customer.settings) if is_new and customer.settings is not None else None
     _audit_customer(session, actor, customer, changes, contact_changes, is_new, settings_changes)
     flush_command(session)  # the events take the ids and versions this flush gives (services.audit)
-    return customer
+    return changes
 
 
 def create_customer(
@@ -363,7 +384,7 @@ def deactivate_customer(session: DbSession, customer: Customer, actor: Operator 
     inactive = session.scalar(select(CustomerStatus).where(CustomerStatus.is_active.is_(False))
                               .order_by(CustomerStatus.id))
     if inactive is None:
-        raise DomainError("No inactive status exists: a maintainer must add one.")
+        raise DomainError(_("No inactive status exists: a maintainer must add one."))
     return change_status(session, customer, actor, inactive, options, seen_version=seen_version)
 
 
@@ -391,8 +412,8 @@ def delete_customer(session: DbSession, customer: Customer, actor: Operator | No
     summary = deletion_summary(session, customer)
     if summary["requests"] or summary["computers"]:
         raise DomainError(
-            f"{customer.display_name} has requests or computers, so it cannot be deleted. "
-            "Set its status to Inactive instead."
+            _("%(name)s has requests or computers, so it cannot be deleted. Set its status to "
+              "Inactive instead.", name=customer.display_name)
         )
     record(session, actor, "delete", customer, {"deleted_with": [None, {
         k: v for k, v in summary.items() if v}]})
@@ -404,6 +425,6 @@ def change_status(session: DbSession, customer: Customer, actor: Operator | None
                   options: SaveOptions, *, seen_version: SeenVersion) -> Customer:
     """The Change Status dialog: set the status alone, recorded as a status change (who, when,
     from what to what) through the same save as every other edit."""
-    _ = customer.status  # load the old one, so the audit event says what it changed from
+    _old = customer.status  # load the old one, so the audit event says what it changed from
     customer.status = status
     return save_customer(session, customer, actor, options, seen_version=seen_version)

@@ -10,7 +10,7 @@ from models.enums import CustomerKind
 from tests.conftest import csrf_from
 from tests.test_wizard import save, start, walk
 
-TAB_LABELS = ["Basic information", "Contacts", "C-Monitor", "Mail servers", "Notifications",
+TAB_LABELS = ["Overview", "Basic information", "Contacts", "C-Monitor", "Mail servers", "Notifications",
               "Requests by e-mail", "Operators", "Portal access", "Workgroups", "Computers", "Mail",
               "History"]
 
@@ -23,7 +23,8 @@ def acme(new_customer, operator):
 
 
 def tab_urls(customer_id: int) -> list[str]:
-    return [f"/admin/customers/edit/?id={customer_id}", f"/admin/customers/contacts-tab/?id={customer_id}",
+    return [f"/admin/customers/overview/?id={customer_id}",
+            f"/admin/customers/edit/?id={customer_id}", f"/admin/customers/contacts-tab/?id={customer_id}",
             *(f"/admin/customers/settings/?id={customer_id}&tab={t}"
               for t in ("cmonitor", "mail", "notifications", "requests")),
             f"/admin/customers/operators-tab/?id={customer_id}", f"/admin/customers/portal/?id={customer_id}",
@@ -262,10 +263,10 @@ def test_the_tab_bar_comes_from_the_registered_pages(app):
     from admin_views.customer_page import BASIC_INFORMATION
 
     bar = app.jinja_env.globals["customer_page_tabs"]
-    assert [tab.label for tab in bar] == TAB_LABELS
-    assert bar[0] == BASIC_INFORMATION
+    assert [str(tab.label) for tab in bar] == TAB_LABELS
+    assert bar[0].key == "overview" and bar[1] == BASIC_INFORMATION  # the record first, then its form
     declared = [(spec.key, f"{page.endpoint}.index") for page in customer_pages(app) for spec in page.tabs]
-    assert [(tab.key, tab.endpoint) for tab in bar[1:]] == declared
+    assert [(tab.key, tab.endpoint) for tab in (bar[0], *bar[2:])] == declared
 
 
 def test_a_merged_away_customer_leads_to_its_survivor_for_those_who_may_view_it(

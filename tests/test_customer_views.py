@@ -48,7 +48,9 @@ def people(new_customer, lookups, operator):
 
 
 def names_in(html: str) -> list[str]:
-    return re.findall(r'<td class="col-display_name">\s*(.*?)\s*</td>', html, re.S)
+    """The names in the list, each a link to the customer's page."""
+    cells = re.findall(r'<td class="col-display_name">\s*(.*?)\s*</td>', html, re.S)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells]
 
 
 def test_list_shows_the_columns_a_desk_needs(maintainer_client, people):
@@ -287,7 +289,7 @@ def test_photo_upload_thumbnail_and_refusal(maintainer_client, people, session, 
 
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200), "teal").save(buffer, "PNG")
-    details_url = f"/admin/customers/details/?id={people['kovac'].id}"
+    details_url = f"/admin/customers/overview/?id={people['kovac'].id}"  # the customer's page
     page = maintainer_client.get(details_url).get_data(as_text=True)
     response = maintainer_client.post(f"/admin/customers/photo/?id={people['kovac'].id}", data={
         "photo": (io.BytesIO(buffer.getvalue()), "me.png"), "csrf_token": csrf_from(page),
@@ -369,13 +371,16 @@ def test_record_pages_answer_404_for_strangers_and_follow_merges_after_the_acces
     hidden = new_customer(kind=CustomerKind.PERSON, first_name="Skrytá", last_name="Osoba", operators=[owner])
     mine = new_customer(kind=CustomerKind.PERSON, first_name="Moja", last_name="Osoba", operators=[operator])
     twin = new_customer(kind=CustomerKind.PERSON, first_name="Moja", last_name="Osoba", operators=[operator])
-    for endpoint in ("details", "edit"):
+    for endpoint in ("details", "overview", "edit"):
         assert operator_client.get(f"/admin/customers/{endpoint}/?id={hidden.id}").status_code == 404
         assert operator_client.get(f"/admin/customers/{endpoint}/?id=abc").status_code == 404
+    for endpoint in ("overview", "edit"):
         assert operator_client.get(f"/admin/customers/{endpoint}/?id={mine.id}").status_code == 200
+    details = operator_client.get(f"/admin/customers/details/?id={mine.id}")  # leads to the Overview
+    assert details.status_code == 302 and details.headers["Location"].endswith(f"/overview/?id={mine.id}")
     # A merged-away id leads to the survivor — only for those who may view the survivor.
     written(session, lambda: merge_customers(session, maintainer, mine, twin, box, choices={}, decisions={}))
-    for endpoint in ("details", "edit"):
+    for endpoint in ("details", "overview", "edit"):
         moved = operator_client.get(f"/admin/customers/{endpoint}/?id={twin.id}")
         assert moved.status_code == 302 and moved.headers["Location"].endswith(f"id={mine.id}")
     written(session, lambda: merge_customers(session, maintainer, session.get(Customer, hidden.id),

@@ -21,6 +21,21 @@ pytestmark = pytest.mark.browser
 
 COMPANY = "Žilinská strojáreň s.r.o."
 LIST_URL = re.compile(r"/admin/customers/(\?.*)?$")  # after a save: ?page_size=20
+CUSTOMER_PAGE = "**/admin/customers/overview/**"  # where a saved customer is shown
+
+
+@pytest.fixture(autouse=True)
+def nothing_goes_wrong(page: Page):
+    """Every test here fails on a console error or a 4xx/5xx answer the browser receives."""
+    problems: list[str] = []
+    # A failed load is also a console error: the response listener reports it, with its URL.
+    page.on("console", lambda m: problems.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+    expected = {(422, "/login")}  # the wrong password of the sign-in test
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and (r.status, "/" + r.url.split("/", 3)[-1]) not in expected else None)
+    yield
+    assert problems == []
 
 
 def new_customer(session, **fields):
@@ -49,11 +64,9 @@ def list_names(page: Page):
 
 
 def open_create_form(page: Page) -> None:
-    """From anywhere: the Customers menu, then the list's Create tab."""
-    page.get_by_role("link", name="Customers", exact=True).first.click()
-    page.wait_for_url(LIST_URL)
-    page.get_by_role("link", name="Create", exact=True).click()
-    page.wait_for_url("**/admin/customers/new/**")
+    """The plain one-page form: the list offers Quick add and the wizard instead (one way per
+    intent), so it is reached by its URL, as scripts and old bookmarks do."""
+    page.goto("/admin/customers/new/")
     expect(page.locator("#kind")).to_be_visible()
 
 
@@ -135,10 +148,10 @@ def test_create_a_company_with_its_main_contact(signed_in: Page, desk, artifacts
                     animations="disabled")
     save(page)
 
-    page.wait_for_url(LIST_URL)
+    page.wait_for_url(CUSTOMER_PAGE)
     expect(page.locator(".alert-success")).to_be_visible()
-    expect(list_names(page)).to_have_text([COMPANY])
-    expect(page.locator("table.model-list td.col-sla_level")).to_have_text([desk.sla_level])
+    expect(page.get_by_test_id("customer-title")).to_have_text(COMPANY)
+    expect(page.locator("dd[data-value=sla_level]")).to_have_text(desk.sla_level)
 
     page.get_by_role("link", name="Contacts", exact=True).first.click()
     page.wait_for_url(re.compile(r"/admin/contacts/(\?.*)?$"))
@@ -174,8 +187,8 @@ def test_a_company_without_an_email_contact_is_refused_under_its_contacts(signed
 
     kept.get_by_label("E-mail").fill("jan.simko@zst.example.sk")
     save(page)
-    page.wait_for_url(LIST_URL)
-    expect(list_names(page)).to_have_text([COMPANY])
+    page.wait_for_url(CUSTOMER_PAGE)
+    expect(page.get_by_test_id("customer-title")).to_have_text(COMPANY)
 
 
 def test_create_a_person_with_a_manager_chosen_by_search(signed_in: Page, desk):
@@ -200,13 +213,14 @@ def test_create_a_person_with_a_manager_chosen_by_search(signed_in: Page, desk):
     expect(page.locator("#s2id_manager .select2-chosen")).to_have_text("Malá, Eva")
     save(page)
 
+    page.wait_for_url(CUSTOMER_PAGE)
+    page.get_by_role("link", name="All customers").click()
     page.wait_for_url(LIST_URL)
-    row = page.locator("table.model-list tbody tr", has_text="Kováč, Peter")
-    row.locator("a[title='View Record']").click()
-    page.wait_for_url("**/admin/customers/details/**")
-    details = page.locator("table")
-    expect(details.locator("tr", has_text="Manager")).to_contain_text("Malá, Eva")
-    expect(details.locator("tr", has_text="Kind")).to_contain_text("Person")
+    page.get_by_role("link", name="Kováč, Peter").click()  # the name is the link to the customer
+    page.wait_for_url(CUSTOMER_PAGE)
+    expect(page.locator("dd[data-value=manager]")).to_have_text("Malá, Eva")
+    expect(page.get_by_test_id("kind-badge")).to_have_text("Person")
+    expect(page.locator("dt[data-field=company_name]")).to_have_count(0)  # only a person's fields
 
 
 def test_search_without_diacritics_finds_both(signed_in: Page, desk):
@@ -248,3 +262,34 @@ def test_invalid_phone_is_shown_at_the_field_and_keeps_the_input(signed_in: Page
     expect(page.get_by_label("Last name *")).to_have_value("Kováč")
     expect(page.get_by_label("E-mail", exact=True)).to_have_value("peter.kovac@example.sk")
     assert desk.run(lambda session: session.scalar(select(func.count()).select_from(Customer))) == 0
+
+
+def page_scrolls_sideways(page: Page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+
+
+def test_the_list_fits_the_window_at_800_1366_and_1920_px(signed_in: Page, desk, artifacts):
+    page = signed_in
+    desk.run(seed_company)
+    desk.run(lambda session: new_customer(session, kind=CustomerKind.PERSON, first_name="Eva",
+                                          last_name="Malá", email="eva.mala.with.a.long.address@example.sk",
+                                          primary_phone="+421905123456"))
+    for width in (1366, 800, 1920):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto("/admin/customers/")
+        expect(list_names(page)).to_have_count(2)
+        assert not page_scrolls_sideways(page), width
+        phone = page.locator("td.col-primary_phone span.text-nowrap", has_text="+421 905 123 456")
+        expect(phone).to_be_visible()  # the number on one line
+        assert phone.evaluate("e => e.getClientRects().length") == 1
+        expect(page.get_by_test_id("status-badge").first).to_have_text("Active")
+        page.screenshot(path=artifacts / f"customers-list-{width}.png", full_page=True, animations="disabled")
+    expect(page.locator("th.col-operators")).to_be_visible()  # at 1920 every column shows
+    page.set_viewport_size({"width": 800, "height": 800})
+    expect(page.locator("th.col-operators")).to_be_hidden()  # at 800 the less important ones go
+    # One way per intent, clearly named; Flask-Admin's own Create is not offered.
+    expect(page.get_by_role("button", name="Quick add")).to_be_visible()
+    expect(page.get_by_role("button", name="Add with the wizard")).to_be_visible()
+    expect(page.get_by_role("link", name="Create", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Quick add").click()
+    expect(page.locator("#quick-create.show")).to_be_visible()

@@ -1,4 +1,5 @@
-"""Uploading a customer's photo in Chromium: the thumbnail shows on the details page and the list."""
+"""Uploading a customer's photo in Chromium: the thumbnail shows on the customer's page, in its
+header on every tab, and in the list."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ def test_upload_a_photo(signed_in, desk, artifacts):
     customer_id = desk.run(seed)
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), "orange").save(buffer, "JPEG")
-    page.goto(f"/admin/customers/details/?id={customer_id}")
+    page.goto(f"/admin/customers/overview/?id={customer_id}")
     page.get_by_label("Photo (PNG, JPEG or WebP, up to 5 MB)").set_input_files(
         {"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": buffer.getvalue()})
     page.get_by_role("button", name="Upload").click()
     expect(page.locator(".alert-success")).to_contain_text("The photo was saved.")
-    thumbnail = page.get_by_alt_text("Photo of Grafová, Foto")
+    page.wait_for_url(f"**/admin/customers/overview/?id={customer_id}")
+    thumbnail = page.get_by_test_id("photo").get_by_alt_text("Photo of Grafová, Foto")
     expect(thumbnail).to_be_visible()
     assert thumbnail.evaluate("img => img.naturalWidth") == 96
     page.goto("/admin/customers/")
