@@ -59,6 +59,10 @@ class CustomerSettings(MailServersMixin, TimestampMixin, Model):
     )
     cmonitor_password_encrypted: Mapped[str | None] = mapped_column(Text)
     use_builtin_mail_servers: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # PEM certificate(s) of a CA the customer's own mail servers are trusted through (besides the
+    # system store): a self-signed or in-house server. Public data, not a secret; checked to be
+    # certificates only (services.customer_settings.clean_ca_certificate).
+    mail_ca_certificate: Mapped[str | None] = mapped_column(Text)
 
     notification_route: Mapped[NotificationRoute] = mapped_column(
         enum_column(NotificationRoute, "notification_route"),

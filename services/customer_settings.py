@@ -8,10 +8,12 @@ keeps it. Inheritance is one function over explicit defaults, so an unknown key 
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from sqlalchemy import select
 
+from i18n import _
 from models import Customer, CustomerSettings, GlobalSettings, Operator
 from models.enums import MailSecurity, NotificationRoute
 from services.access import Right, require
@@ -32,10 +34,11 @@ SECRETS = ("cmonitor_password", *(f"{server}_password" for server in SERVERS))
 PLAIN = (
     "use_builtin_mail_servers", "pop3_address", "notification_route", "notification_from_address",
     "notification_to_address", "requests_by_email_enabled", "request_intake_address",
-    "unauthenticated_discussion_enabled",
+    "unauthenticated_discussion_enabled", "mail_ca_certificate",
     *(f"{server}_{part}" for server in SERVERS for part in ("host", "port", "security", "username")),
 )
 EMAILS = ("pop3_address", "notification_from_address", "notification_to_address", "request_intake_address")
+CA_CERTIFICATE_LIMIT = 64 * 1024  # a bundle of a few CA certificates; more is no CA file
 FLAGS = ("use_builtin_mail_servers", "requests_by_email_enabled", "unauthenticated_discussion_enabled")
 
 
@@ -54,10 +57,40 @@ def _port(value: Any) -> int | None:
     try:
         port = int(value)
     except (TypeError, ValueError):
-        raise ValueError("A port is a number from 1 to 65535.") from None
+        raise ValueError(_("A port is a number from 1 to 65535.")) from None
     if not 1 <= port <= 65535:
-        raise ValueError("A port is a number from 1 to 65535.")
+        raise ValueError(_("A port is a number from 1 to 65535."))
     return port
+
+
+def clean_ca_certificate(value: Any) -> str | None:
+    """A pasted or uploaded CA certificate as stored: PEM text of one or more certificates, line
+    ends normalised; None when empty. Raises ValueError (in the user's words) for anything that
+    is not certificates: a private key (which must never be pasted here), another file, a
+    certificate OpenSSL cannot read."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return None
+    if len(text) > CA_CERTIFICATE_LIMIT:
+        raise ValueError(_("A CA certificate file is at most 64 KB: paste only the CA's certificate."))
+    if "PRIVATE KEY" in text:
+        raise ValueError(_("This is a private key: paste only the CA's certificate, never a key."))
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise ValueError(_("Paste the CA certificate in PEM form: the text from "
+                           "-----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----."))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=text)
+    except (ssl.SSLError, ValueError):
+        raise ValueError(_("This is not a certificate that can be read: paste the CA certificate "
+                           "in PEM form.")) from None
+    if not context.cert_store_stats().get("x509"):
+        raise ValueError(_("No certificate was found in the text: paste the CA certificate in PEM form."))
+    return text + "\n"
 
 
 def _apply(row: CustomerSettings, values: dict[str, Any], box: SecretBox, bag: ErrorBag) -> None:
@@ -68,6 +101,8 @@ def _apply(row: CustomerSettings, values: dict[str, Any], box: SecretBox, bag: E
         elif key.startswith("clear_") and key[6:] in SECRETS:
             if value:
                 setattr(row, f"{key[6:]}_encrypted", None)
+        elif key == "mail_ca_certificate":
+            setattr(row, key, bag.check(key, clean_ca_certificate, value))
         elif key in FLAGS:
             setattr(row, key, bool(value))
         elif key.endswith("_port"):
@@ -84,7 +119,7 @@ def _apply(row: CustomerSettings, values: dict[str, Any], box: SecretBox, bag: E
 
 def _require(row: CustomerSettings, bag: ErrorBag, field: str, why: str) -> None:
     if not getattr(row, field):
-        bag.add(field, f"Required {why}.")
+        bag.add(field, why)
 
 
 def validate_settings(row: CustomerSettings, bag: ErrorBag) -> None:
@@ -92,13 +127,15 @@ def validate_settings(row: CustomerSettings, bag: ErrorBag) -> None:
     address, requests by e-mail need the intake address; no text longer than its column."""
     check_lengths(row, bag)
     if not row.use_builtin_mail_servers:
-        _require(row, bag, "pop3_host", "when the customer uses its own mail servers")
-        _require(row, bag, "smtp_primary_host", "when the customer uses its own mail servers")
+        _require(row, bag, "pop3_host", _("Required when the customer uses its own mail servers."))
+        _require(row, bag, "smtp_primary_host", _("Required when the customer uses its own mail servers."))
     if row.notification_route == NotificationRoute.SMTP:
-        _require(row, bag, "notification_smtp_host", "to send notifications through another SMTP server")
-        _require(row, bag, "notification_to_address", "to send notifications through another SMTP server")
+        _require(row, bag, "notification_smtp_host",
+                 _("Required to send notifications through another SMTP server."))
+        _require(row, bag, "notification_to_address",
+                 _("Required to send notifications through another SMTP server."))
     if row.requests_by_email_enabled:
-        _require(row, bag, "request_intake_address", "to accept requests by e-mail")
+        _require(row, bag, "request_intake_address", _("Required to accept requests by e-mail."))
     for server in SERVERS:  # a host alone gets the usual security and port of its protocol
         if not getattr(row, f"{server}_host"):
             continue

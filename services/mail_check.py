@@ -15,8 +15,9 @@ tests can run it against real servers (testing/mail_servers.py).
 - `timeout` bounds every network step (connect, TLS handshake, each reply), so a server that never
   answers is reported after `timeout` seconds instead of hanging the page. Resolving the host name is
   the operating system's business and is not bounded by it.
-- Certificates are verified against the system CA store (or `MailServer.cafile`) with host name
-  checking: a "Test connection" that accepted any certificate would prove nothing.
+- Certificates are verified against the system CA store (or `MailServer.cafile`), plus the CA a
+  customer's own servers are trusted through (`MailServer.cadata`, the customer settings' PEM),
+  with host name checking: a "Test connection" that accepted any certificate would prove nothing.
 - The password never appears in a result or a log line; the dataclass leaves it out of its repr,
   and the clients' debug output (which would print the AUTH exchange) stays off.
 """
@@ -31,6 +32,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from i18n import _, ngettext
 from models.enums import MailSecurity
 from services.outbound_policy import (
     Destination,
@@ -55,6 +57,9 @@ class MailServer:
     # Trust only this CA bundle (tests' self-signed certificate); a missing file is a programming
     # error and raises, unlike everything a user can type.
     cafile: str | None = None
+    # PEM text of the CA certificate(s) a customer's own servers are trusted through, in
+    # addition to the store above (CustomerSettings.mail_ca_certificate, checked when saved).
+    cadata: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def check_smtp(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LI
     if isinstance(checked, CheckResult):
         return checked
     security = MailSecurity(server.security)
-    context = _tls_context(server) if security != MailSecurity.NONE else None
+    context = tls_context(server) if security != MailSecurity.NONE else None
     client: smtplib.SMTP | None = None
     try:
         client = _PinnedSMTP_SSL.__new__(_PinnedSMTP_SSL) if security == MailSecurity.SSL \
@@ -104,7 +109,8 @@ def check_smtp(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LI
 
 def _smtp_sign_in(client: smtplib.SMTP, server: MailServer, security: MailSecurity) -> CheckResult:
     if not server.username:
-        return _connected(server, security, "; no user name given, so no sign-in was tried.")
+        return _connected(server, _("Connected to %(where)s %(how)s; no user name given, so no sign-in "
+                                    "was tried.", where=_where(server), how=_how(security)))
     if not client.has_extn("auth"):  # no sign-in offered here: refused all the same
         return _wrong_password(server, security, offered=False)
     try:
@@ -113,7 +119,8 @@ def _smtp_sign_in(client: smtplib.SMTP, server: MailServer, security: MailSecuri
         raise
     except smtplib.SMTPException:  # refused (535), or no sign-in method both sides know
         return _wrong_password(server, security)
-    return _connected(server, security, f" and signed in as {server.username}.")
+    return _connected(server, _("Connected to %(where)s %(how)s and signed in as %(user)s.",
+                                where=_where(server), how=_how(security), user=server.username))
 
 
 def check_pop3(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LIMITED) -> CheckResult:
@@ -124,7 +131,7 @@ def check_pop3(server: MailServer, timeout: float = 5.0, reach: Reach = Reach.LI
     if isinstance(checked, CheckResult):
         return checked
     security = MailSecurity(server.security)
-    context = _tls_context(server) if security != MailSecurity.NONE else None
+    context = tls_context(server) if security != MailSecurity.NONE else None
     client: poplib.POP3 | None = None
     try:
         client = _PinnedPOP3_SSL.__new__(_PinnedPOP3_SSL) if security == MailSecurity.SSL \
@@ -163,15 +170,18 @@ def _pop3_capabilities(client: poplib.POP3) -> dict[str, list[str]]:
 
 def _pop3_sign_in(client: poplib.POP3, server: MailServer, security: MailSecurity) -> CheckResult:
     if not server.username:
-        return _connected(server, security, "; no user name given, so no mailbox was opened.")
+        return _connected(server, _("Connected to %(where)s %(how)s; no user name given, so no mailbox "
+                                    "was opened.", where=_where(server), how=_how(security)))
     try:
         client.user(server.username)
         client.pass_(server.password or "")
     except poplib.error_proto:
         return _wrong_password(server, security)
     count, _size = client.stat()  # numbers this module counts, not text the server chose
-    return _connected(server, security, f" and signed in as {server.username}: {int(count)} "
-                                        f"message{'' if count == 1 else 's'} in the mailbox.")
+    return _connected(server, ngettext(
+        "Connected to %(where)s %(how)s and signed in as %(user)s: %(num)d message in the mailbox.",
+        "Connected to %(where)s %(how)s and signed in as %(user)s: %(num)d messages in the mailbox.",
+        int(count), where=_where(server), how=_how(security), user=server.username))
 
 
 # --- connecting to the checked addresses only -------------------------------------------------------
@@ -231,32 +241,41 @@ def _checked(server: MailServer, timeout: float, protocol: Protocol,
 def _invalid(server: MailServer, timeout: float) -> tuple[str | None, str] | None:
     """(field, message) of what is wrong with the input before any connection is tried."""
     if not isinstance(server.host, str) or not server.host.strip():
-        return "host", "Enter the mail server's host name."
+        return "host", _("Enter the mail server's host name.")
     if isinstance(server.port, bool) or not isinstance(server.port, int) or not 1 <= server.port <= 65535:
-        return "port", "The port must be a number from 1 to 65535."
+        return "port", _("The port must be a number from 1 to 65535.")
     if server.security not in set(MailSecurity):
-        return "security", "Choose the security: None, SSL/TLS or STARTTLS."
+        return "security", _("Choose the security: None, SSL/TLS or STARTTLS.")
     if not timeout > 0:
-        return None, "The timeout must be more than 0 seconds."
+        return None, _("The timeout must be more than 0 seconds.")
     return None
 
 
-def _tls_context(server: MailServer) -> ssl.SSLContext:
-    """Verifying context: the system CA store, or only `cafile` when one is given."""
-    return ssl.create_default_context(cafile=server.cafile)
+def tls_context(server: MailServer, extra_cafile: str | None = None) -> ssl.SSLContext:
+    """Verifying context (certificate and host name): the system CA store — or only
+    `server.cafile` when one is given — plus `extra_cafile` (MAIL_CA_FILE) and the customer's
+    own CA (`server.cadata`). The one TLS helper of Test connection and of sending."""
+    context = ssl.create_default_context(cafile=server.cafile)
+    if extra_cafile:
+        context.load_verify_locations(cafile=extra_cafile)
+    if server.cadata:
+        context.load_verify_locations(cadata=server.cadata)
+    return context
 
 
 def _transport_problem(exc: OSError | UnicodeError, server: MailServer, timeout: float) -> CheckResult:
     """A network, TLS or protocol failure as one of the fixed outcomes."""
     if isinstance(exc, UnicodeError):
-        return _result(server, False, "The user name or password contains characters this server's "
-                                      "sign-in cannot send.", Outcome.INVALID)
+        return _result(server, False, _("The user name or password contains characters this server's "
+                                        "sign-in cannot send."), Outcome.INVALID)
     if _timed_out(exc):  # before the rest: a TLS handshake that timed out is an SSLError too
         return _no_answer(server, timeout)
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _result(server, False, f"The certificate of {_where(server)} is not trusted or is not "
-                                      "for this host name: check the host name, or the server's "
-                                      "certificate.", Outcome.UNTRUSTED_CERTIFICATE)
+        return _result(server, False, _("The certificate of %(where)s is not trusted or is not for this "
+                                        "host name: check the host name, or the server's certificate "
+                                        "(a server signed by the customer's own CA needs that CA "
+                                        "certificate in the settings).", where=_where(server)),
+                       Outcome.UNTRUSTED_CERTIFICATE)
     if isinstance(exc, ssl.SSLError | ConnectionError | smtplib.SMTPException):
         return _refused(server)  # TLS spoken to a plain port, a reset, a greeting that is no 220 …
     return _no_answer(server, timeout)  # no route, unreachable network: nothing answered
@@ -281,28 +300,34 @@ def _where(server: MailServer) -> str:
 
 
 def _how(security: MailSecurity) -> str:
-    return "without encryption" if security == MailSecurity.NONE else f"with {security.label}"
+    return _("without encryption") if security == MailSecurity.NONE else _("with %(security)s",
+                                                                            security=security.label)
 
 
-def _connected(server: MailServer, security: MailSecurity, rest: str) -> CheckResult:
-    return _result(server, True, f"Connected to {_where(server)} {_how(security)}{rest}", Outcome.CONNECTED)
+def _connected(server: MailServer, message: str) -> CheckResult:
+    return _result(server, True, message, Outcome.CONNECTED)
 
 
 def _refused(server: MailServer) -> CheckResult:
-    return _result(server, False, f"{_where(server)} refused the connection: check the host, the port and "
-                                  "the security setting.", Outcome.REFUSED)
+    return _result(server, False, _("%(where)s refused the connection: check the host, the port and the "
+                                    "security setting.", where=_where(server)), Outcome.REFUSED)
 
 
 def _no_answer(server: MailServer, timeout: float) -> CheckResult:
-    return _result(server, False, f"{_where(server)} did not answer within {timeout:g} s.", Outcome.NO_ANSWER)
+    return _result(server, False, _("%(where)s did not answer within %(seconds)s s.", where=_where(server),
+                                    seconds=format(timeout, "g")), Outcome.NO_ANSWER)
 
 
 def _wrong_password(server: MailServer, security: MailSecurity, offered: bool = True) -> CheckResult:
-    hint = " (without encryption, many servers offer no sign-in: try SSL/TLS or STARTTLS)" \
-        if security == MailSecurity.NONE and not offered else ""
-    return _result(server, False, f"Connected to {_where(server)} {_how(security)}, but it refused the "
-                                  f"sign-in as {server.username}: check the user name and the password"
-                                  f"{hint}.", Outcome.WRONG_PASSWORD)
+    if security == MailSecurity.NONE and not offered:
+        message = _("Connected to %(where)s without encryption, but it refused the sign-in as %(user)s: "
+                    "check the user name and the password (without encryption, many servers offer no "
+                    "sign-in: try SSL/TLS or STARTTLS).", where=_where(server), user=server.username)
+    else:
+        message = _("Connected to %(where)s %(how)s, but it refused the sign-in as %(user)s: check the "
+                    "user name and the password.", where=_where(server), how=_how(security),
+                    user=server.username)
+    return _result(server, False, message, Outcome.WRONG_PASSWORD)
 
 
 def _quietly(goodbye: Callable[[], object]) -> None:

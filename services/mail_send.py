@@ -51,7 +51,7 @@ from models.base import utcnow
 from models.enums import MailSecurity, MailState
 from models.mail import OutgoingMail
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY, settings_of
-from services.mail_check import MailServer, _PinnedSMTP, _PinnedSMTP_SSL, _quietly, _timed_out
+from services.mail_check import MailServer, _PinnedSMTP, _PinnedSMTP_SSL, _quietly, _timed_out, tls_context
 from services.mail_out import one_line, thread_id
 from services.outbound_policy import OutboundRefused, Outcome, Protocol, Reach, allowed_destination, where
 from services.secrets import SecretBox
@@ -271,7 +271,7 @@ def _routes_and_addresses(session: DbSession, customer: Customer, box: SecretBox
     if source is not None:
         reach = Reach.ANY if source is builtin else rules.own_reach
         for role in ("primary", "fallback"):
-            server = _server(source, f"smtp_{role}", box, rules.cafile)
+            server = _server(source, f"smtp_{role}", box)
             if server is not None:
                 routes.append(Route(role, server, reach))
     if not routes:
@@ -293,7 +293,9 @@ def _routes_and_addresses(session: DbSession, customer: Customer, box: SecretBox
     return routes, sender, reply_to
 
 
-def _server(source, prefix: str, box: SecretBox, cafile: str | None) -> MailServer | None:
+def _server(source, prefix: str, box: SecretBox) -> MailServer | None:
+    """The server as MailServer, with the customer's own CA (`mail_ca_certificate`) when the
+    source is a customer's settings; MAIL_CA_FILE is added when the TLS context is made."""
     host = (getattr(source, f"{prefix}_host") or "").strip()
     if not host:
         return None
@@ -305,7 +307,7 @@ def _server(source, prefix: str, box: SecretBox, cafile: str | None) -> MailServ
         log.error("The stored password of the SMTP server %s cannot be decrypted", where(host, port))
         password = None
     return MailServer(host, int(port), MailSecurity(security), getattr(source, f"{prefix}_username") or None,
-                      password, cafile)
+                      password, cadata=getattr(source, "mail_ca_certificate", None))
 
 
 def _address(name: str, address: str, what: str) -> Address:
@@ -356,7 +358,7 @@ def _deliver(route: Route, message: EmailMessage, sender: str, recipient: str,
     if _SILENT.get(where_to, 0.0) > time.monotonic():
         return Failure(f"{name} did not answer a moment ago: not tried again yet")
     security = MailSecurity(server.security)
-    context = _tls_context(rules.cafile) if security != MailSecurity.NONE else None
+    context = tls_context(route.server, rules.cafile) if security != MailSecurity.NONE else None
     client: _PinnedSMTP = _PinnedSMTP_SSL.__new__(_PinnedSMTP_SSL) if security == MailSecurity.SSL \
         else _PinnedSMTP.__new__(_PinnedSMTP)
     client.addresses = destination.addresses
@@ -399,12 +401,6 @@ def _deliver(route: Route, message: EmailMessage, sender: str, recipient: str,
             client.close()
 
 
-def _tls_context(cafile: str | None) -> ssl.SSLContext:
-    """Verifying context: the system CA store, plus MAIL_CA_FILE when one is configured."""
-    context = ssl.create_default_context()
-    if cafile:
-        context.load_verify_locations(cafile=cafile)
-    return context
 
 
 def _failure(exc: Exception, name: str, step: str, server: MailServer, sender: str, recipient: str,

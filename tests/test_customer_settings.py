@@ -52,7 +52,7 @@ def test_secrets_are_encrypted_never_returned_and_kept_when_left_empty(session, 
     assert session.query(CustomerSettings).one().cmonitor_password_encrypted is None
     changes = [e.changes for e in session.query(AuditEvent).filter_by(entity_type="customersettings")]
     history = maintainer_client.get(f"/admin/customers/history/?id={acme.id}").get_data(as_text=True)
-    assert "cmonitor_password_encrypted" in history and "agent-pass" not in history
+    assert "C-Monitor access password" in history and "agent-pass" not in history
     assert {"cmonitor_password_encrypted": ["changed", "changed"]} in changes
     assert "agent-pass" not in repr(changes)
 
@@ -93,7 +93,7 @@ def test_rights_and_version_are_checked(session, acme, make_operator, operator):
     row = save(session, acme, operator, {"pop3_address": "x@acme.sk"})
     seen = row.version
     save(session, acme, operator, {"pop3_address": "y@acme.sk"}, seen_version=seen)
-    with pytest.raises(StaleRecord, match="olga@example.com changed pop3_address"):
+    with pytest.raises(StaleRecord, match="olga@example.com changed POP3 mailbox address"):
         save(session, acme, operator, {"pop3_address": "z@acme.sk"}, seen_version=seen)
     session.expire_all()
     assert session.query(CustomerSettings).one().pop3_address == "y@acme.sk"

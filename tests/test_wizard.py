@@ -24,11 +24,22 @@ OWN_MAIL = {"use_builtin_mail_servers": "0", "pop3_host": "pop.wizard.example.sk
             "smtp_primary_password": "smtp-secret", "smtp_fallback_host": "smtp2.wizard.example.sk"}
 
 
+def draft_key(page: str) -> str:
+    found = re.search(r'name="draft_key" value="([^"]+)"', page)
+    assert found, "the new wizard's page carries its key"
+    return found.group(1)
+
+
 def start(client) -> str:
-    page = client.get("/admin/customers/").get_data(as_text=True)
-    response = client.post("/admin/customers/wizard/start", data={"csrf_token": csrf_from(page)})
-    assert response.status_code == 302
-    return response.headers["Location"].rsplit("/", 1)[0]  # …/wizard/<draft id>
+    """Open "Add a customer" and make the draft as the page's first autosave does."""
+    listing = client.get("/admin/customers/").get_data(as_text=True)
+    opened = client.post("/admin/customers/wizard/start", data={"csrf_token": csrf_from(listing)})
+    assert opened.status_code == 302 and opened.headers["Location"].endswith("/wizard/new")
+    page = client.get("/admin/customers/wizard/new").get_data(as_text=True)
+    response = client.post("/admin/customers/wizard/new/autosave", data={
+        "csrf_token": csrf_from(page), "draft_key": draft_key(page), "kind": "company"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["step_url"].rsplit("/", 1)[0]  # …/wizard/<draft id>
 
 
 def post_step(client, base: str, step: str, data: dict, nav: str = "next"):
@@ -232,11 +243,12 @@ def database_state(session) -> dict:
 
 def test_opening_any_wizard_page_writes_nothing(maintainer_client, session):
     before = database_state(session)
-    listing = maintainer_client.get("/admin/customers/").get_data(as_text=True)
-    # "Add a customer" is a form that POSTs: opening the list or the wizard makes no draft.
-    assert 'action="/admin/customers/wizard/start"' in listing and 'method="post"' in listing
+    maintainer_client.get("/admin/customers/")
+    # Opening the list, the drafts page or a new wizard (step 1) makes no draft.
     assert maintainer_client.get("/admin/customers/wizard/").status_code == 200
     assert maintainer_client.get("/admin/customers/wizard/start").status_code == 405
+    assert maintainer_client.get("/admin/customers/wizard/new").status_code == 200
+    assert maintainer_client.get("/admin/customers/wizard/new/autosave").status_code == 405
     assert database_state(session) == before
 
     base = start(maintainer_client)  # the POST makes the draft
@@ -244,8 +256,9 @@ def test_opening_any_wizard_page_writes_nothing(maintainer_client, session):
     before = database_state(session)
     assert len(before["drafts"]) == 1 and before["drafts"][0][1] == "summary"
     for step in ("customer", "cmonitor", "mail", "notifications", "requests", "operators", "summary",
-                 "no-such-step"):
+                 "no-such-step", "discard"):
         assert maintainer_client.get(f"{base}/{step}").status_code in (200, 404), step
+        assert maintainer_client.get(f"{base}/{step}/autosave").status_code in (404, 405), step
     assert maintainer_client.get("/admin/customers/wizard/").status_code == 200
     assert database_state(session) == before
 
@@ -277,9 +290,23 @@ def test_the_command_refuses_a_draft_company_without_a_contact_email(maintainer_
     assert session.query(Customer).count() == 0 and session.query(WizardDraft).count() == 1
 
 
-def test_a_discarded_draft_is_gone(maintainer_client, session):
+def test_discarding_asks_first_and_only_the_confirmation_discards(maintainer_client, session):
     base = start(maintainer_client)
     post_step(maintainer_client, base, "customer", COMPANY)
-    page = maintainer_client.get("/admin/customers/").get_data(as_text=True)
-    response = maintainer_client.post(f"{base}/discard", data={"csrf_token": csrf_from(page)})
+    step = maintainer_client.get(f"{base}/cmonitor").get_data(as_text=True)
+    assert f'href="{base}/discard?back=cmonitor"' in step and "Discard this draft…" in step  # it only asks
+    question = maintainer_client.get(f"{base}/discard?back=cmonitor")
+    html = question.get_data(as_text=True)
+    assert question.status_code == 200 and 'data-testid="discard-confirm"' in html
+    assert "Everything typed for Wizard Works s.r.o. in the wizard will be deleted." in html
+    assert 'name="confirmed" value="1"' in html and f'href="{base}/cmonitor"' in html  # Keep it
+    assert session.query(WizardDraft).count() == 1
+    # A POST without the confirmation (an old page, a script) only asks again.
+    again = maintainer_client.post(f"{base}/discard", data={"csrf_token": csrf_from(html)})
+    assert again.status_code == 200 and 'data-testid="discard-confirm"' in again.get_data(as_text=True)
+    assert session.query(WizardDraft).count() == 1
+    response = maintainer_client.post(f"{base}/discard",
+                                      data={"csrf_token": csrf_from(html), "confirmed": "1"})
     assert response.status_code == 302 and session.query(WizardDraft).count() == 0
+    listing = maintainer_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The draft was discarded." in listing

@@ -1,6 +1,11 @@
 """Wizard drafts on the server: what each step holds, per operator, secrets encrypted.
 
 Secrets are sealed values (services.secrets.seal), so key rotation finds and re-encrypts them.
+A draft is made by its first save — the first autosave of step 1 or its Next — never by opening
+the wizard: "Add a customer" opens an empty step 1 with a `key` (a random token in the page), and
+the saves of that page find their draft by it, so an autosave and a Next racing each other make
+one draft, not two.
+
 A draft survives a logout, an expired session and a restart because it lives in the database
 (models.WizardDraft), not in the session cookie. The writes here only flush: the wizard's views
 call them in `panel_write`, whose unit of work commits — and only on a POST.
@@ -30,11 +35,23 @@ from wizards.steps import ORDER, SECRET_FIELDS, Step
 SAVED_KEPT = timedelta(days=1)
 
 
-def start_draft(session: DbSession, operator: Operator) -> WizardDraft:
-    draft = WizardDraft(operator_id=operator.id, step=Step.CUSTOMER.value, data={"steps": {}})
+def start_draft(session: DbSession, operator: Operator, key: str | None = None) -> WizardDraft:
+    draft = WizardDraft(operator_id=operator.id, step=Step.CUSTOMER.value,
+                        data={"steps": {}, **({"key": key} if key else {})})
     session.add(draft)
     flush(session)
     return draft
+
+
+def draft_for_key(session: DbSession, operator: Operator, key: str) -> WizardDraft:
+    """The operator's draft made by the page with `key` (saved or not), or a new one: the first
+    save of a new wizard. Scans the operator's own drafts (a handful), under the write lock on
+    SQLite so two first saves of one page at once find each other."""
+    hold_transaction(session)
+    for draft in session.scalars(select(WizardDraft).where(WizardDraft.operator_id == operator.id)):
+        if isinstance(draft.data, dict) and draft.data.get("key") == key:
+            return draft
+    return start_draft(session, operator, key)
 
 
 def drafts_of(session: DbSession, operator: Operator) -> list[WizardDraft]:
@@ -79,6 +96,14 @@ def mark_saved(session: DbSession, draft: WizardDraft, customer_id: int) -> None
     flush(session)
 
 
+def draft_name(draft: WizardDraft) -> str:
+    """The name typed on step 1 (company, or first and last name); "" before one is typed."""
+    first = stored(draft, Step.CUSTOMER)
+    if first.get("kind") == "person":
+        return " ".join(str(first.get(k) or "").strip() for k in ("first_name", "last_name")).strip()
+    return str(first.get("company_name") or "").strip()
+
+
 def reached(draft: WizardDraft) -> Step:
     return Step(draft.step)
 
@@ -114,7 +139,8 @@ def plain_values(draft: WizardDraft, step: Step, box: SecretBox) -> dict[str, An
 def store_step(session: DbSession, draft: WizardDraft, step: Step, values: dict[str, Any], box: SecretBox,
                *, advance_to: Step | None = None) -> None:
     """Keep what the user typed for `step` (an empty secret keeps the one stored before) and,
-    after a valid step, let the user reach `advance_to`."""
+    after a valid step, let the user reach `advance_to`. An autosave calls it with the raw
+    values and no `advance_to`: nothing is checked, nothing opens."""
     kept = stored(draft, step)
     entry: dict[str, Any] = {}
     for field, value in values.items():
