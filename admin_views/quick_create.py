@@ -7,7 +7,12 @@ app-wide CSRF token.
 A company is created together with its contacts (it needs one with an e-mail): the modal posts
 the company first; when the missing contact is the only refusal (nothing was written), the
 answer says `step: "contacts"` and the modal asks for them, then posts the company again with
-its contact rows (`contacts-N-field`)."""
+its contact rows (`contacts-N-field`).
+
+Every refusal of what was typed comes in one answer, each message keyed by its field. An inactive
+match the operator may edit carries `may_reactivate` and its `version`: the modal's Reactivate
+posts them to `quick_reactivate_view` (services.quick_create.reactivate_customer, the Change
+Status command with its rights) and then selects or opens the customer."""
 
 from __future__ import annotations
 
@@ -15,15 +20,25 @@ import re
 
 from flask import Response, jsonify, request
 from flask_admin import expose
+from sqlalchemy import select
 
 from admin_views.base import actor, save_options
+from admin_views.ids import parse_id
 from extensions import db
+from i18n import _, _l
 from models import Contact, Customer
 from models.enums import CustomerKind
+from services.access import Right, customer_condition
 from services.duplicates import DuplicateSuspected, find_duplicates, make_probe
 from services.errors import FORM, DomainError, NotFound, PermissionDenied, ValidationFailed
 from services.limits import max_length
-from services.quick_create import NO_EMAIL_WARNING, QuickCustomer, email_required, quick_create_customer
+from services.quick_create import (
+    QuickCustomer,
+    email_required,
+    no_email_warning,
+    quick_create_customer,
+    reactivate_customer,
+)
 from services.transactions import DbSession, unit_of_work
 
 MAX_CONTACT_ROWS = 50
@@ -31,10 +46,10 @@ CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "is_main")
 TYPED_PHONE = 40  # a phone as typed, with spaces and separators; stored as E.164 (20 at most)
 TRUE = ("1", "y", "on", "true")
 ROW_KEY = re.compile(r"^contacts-(\d+)-")  # the row number as posted: compared as text, never parsed
-TOO_MANY_ROWS = (f"At most {MAX_CONTACT_ROWS} contacts at once, please: add the others on the company's "
-                 "Contacts tab once it is saved.")
-ROWS_NOT_NUMBERED = ("The contact rows arrived incomplete (a row is missing): nothing was saved. "
-                     "Send them again.")
+TOO_MANY_ROWS = _l("At most %(count)s contacts at once, please: add the others on the company's "
+                   "Contacts tab once it is saved.", count=MAX_CONTACT_ROWS)
+ROWS_NOT_NUMBERED = _l("The contact rows arrived incomplete (a row is missing): nothing was saved. "
+                       "Send them again.")
 
 # The modal's maxlength attributes, from the columns the values end in.
 LIMITS = {
@@ -58,7 +73,7 @@ def created(customer: Customer) -> tuple[Response, int]:
     no_email = customer.kind == CustomerKind.PERSON and not customer.email
     return jsonify(ok=True, id=customer.id, label=customer.display_name, kind=customer.kind.value,
                    contacts=len(customer.contacts),
-                   warning=NO_EMAIL_WARNING if no_email else None), 201
+                   warning=no_email_warning() if no_email else None), 201
 
 
 def refused(exc: DomainError, typed: QuickCustomer | None = None) -> tuple[Response, int]:
@@ -82,6 +97,23 @@ def refused(exc: DomainError, typed: QuickCustomer | None = None) -> tuple[Respo
     return jsonify(body), 422
 
 
+def with_reactivation(session: DbSession, candidates: list[dict]) -> list[dict]:
+    """The candidates, an inactive customer among them marked `may_reactivate` (with the version
+    the Reactivate is based on) when the operator may edit it — the server checks again."""
+    ids = {c["customer_id"] for c in candidates
+           if c.get("inactive") and c.get("visible") and c["customer_id"]}
+    editable: dict[int, int] = {}
+    if ids:
+        rows = session.execute(select(Customer.id, Customer.version).where(
+            Customer.id.in_(ids), customer_condition(session, actor(), Right.EDIT)))
+        editable = {row.id: row.version for row in rows}
+    for candidate in candidates:
+        version = editable.get(candidate["customer_id"]) if candidate.get("inactive") else None
+        candidate["may_reactivate"] = version is not None
+        candidate["version"] = version
+    return candidates
+
+
 def contact_rows(form) -> tuple[dict, ...]:
     """The contact rows the modal posted (contacts-N-field, N = 0, 1, 2… as the modal numbers
     them), in their order; rows left empty at the end are no contacts (an empty row in between
@@ -89,9 +121,9 @@ def contact_rows(form) -> tuple[dict, ...]:
     MAX_CONTACT_ROWS, or a gap in the numbering, is refused (ValidationFailed on "contacts")."""
     numbers = {m.group(1) for m in map(ROW_KEY.match, form) if m}
     if len(numbers) > MAX_CONTACT_ROWS:
-        raise ValidationFailed({"contacts": [TOO_MANY_ROWS]})
+        raise ValidationFailed({"contacts": [str(TOO_MANY_ROWS)]})
     if numbers != {str(n) for n in range(len(numbers))}:
-        raise ValidationFailed({"contacts": [ROWS_NOT_NUMBERED]})
+        raise ValidationFailed({"contacts": [str(ROWS_NOT_NUMBERED)]})
     rows = []
     for index in range(len(numbers)):
         row: dict = {f: (form.get(f"contacts-{index}-{f}") or "").strip() or None for f in CONTACT_FIELDS}
@@ -125,7 +157,24 @@ class QuickCreateMixin:
                            phone_region=save_options().phone_region, partial=True)
         limit = 10  # as many as the modal shows: a full list tells the user to keep typing
         candidates = find_duplicates(db.session, actor(), probe, limit=limit)
-        return jsonify(candidates=[c.as_dict() for c in candidates], limit=limit)
+        return jsonify(candidates=with_reactivation(db.session, [c.as_dict() for c in candidates]),
+                       limit=limit)
+
+    @expose("/quick/reactivate", methods=("POST",))
+    def quick_reactivate_view(self):
+        """Reactivate an inactive match (`customer`, based on `version_seen`): 200 with the
+        customer for the select that opened the modal, or the refusal (403 without the edit
+        right, 404 for a customer the operator may not view)."""
+        with_version = parse_id(request.form.get("version_seen"))
+        try:
+            with unit_of_work(db.session):
+                customer = reactivate_customer(db.session, actor(), save_options(),
+                                               request.form.get("customer"), with_version)
+        except DomainError as exc:
+            return refused(exc)
+        return jsonify(ok=True, id=customer.id, label=customer.display_name,
+                       status=customer.status.name if customer.status else "",
+                       message=_("%(name)s is active again.", name=customer.display_name)), 200
 
     @expose("/quick/create", methods=("POST",))
     def quick_create_view(self):

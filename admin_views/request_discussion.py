@@ -28,6 +28,7 @@ from admin_views.base import actor
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _, _l
 from models import Request
 from models.discussion import RequestAttachment
 from models.enums import MailState, RequestStatus
@@ -66,15 +67,15 @@ def mail_badge(state: MailState) -> Markup:
 class CommentForm(Form):
     """A comment the customer's side receives, or an internal note (which button: `action`)."""
 
-    body = TextAreaField("Comment or internal note", render_kw={"rows": 4, "maxlength": COMMENT_LIMIT})
+    body = TextAreaField(_l("Comment or internal note"), render_kw={"rows": 4, "maxlength": COMMENT_LIMIT})
 
 
 class StatusForm(Form):
     """The operator's status step, with an optional comment that goes out with it."""
 
-    status = SelectField("New status", choices=RequestStatus.choices(),
+    status = SelectField(_l("New status"), choices=RequestStatus.choices(),
                          validate_choice=False)  # checked below, in the page's words
-    comment = TextAreaField("Comment (optional; mailed with the change)",
+    comment = TextAreaField(_l("Comment (optional; mailed with the change)"),
                             render_kw={"rows": 3, "maxlength": COMMENT_LIMIT})
     version_seen = HiddenField()
 
@@ -82,7 +83,7 @@ class StatusForm(Form):
         if field.data not in {s.value for s in RequestStatus}:
             from wtforms.validators import ValidationError
 
-            raise ValidationError("Choose one of the statuses.")
+            raise ValidationError(_("Choose one of the statuses."))
 
 
 def status_form_for(model: Request, form: StatusForm | None = None) -> StatusForm:
@@ -118,14 +119,14 @@ def post_comment(view, model: Request):
     (PRG); refusal: the page again with the message on the field and the typed text."""
     action = request.form.get("action")
     if action not in ("comment", "note"):
-        flash("Choose “Add comment” or “Add internal note”.", "error")
+        flash(_("Choose “Add comment” or “Add internal note”."), "error")
         return _details(model, "forms")
     form = CommentForm(request.form)
     with panel_write(form) as outcome:
         add_comment(db.session, model, Author.of_operator(actor()), form.body.data, internal=action == "note")
     if outcome.ok:
-        flash("Internal note added: only operators see it." if action == "note"
-              else "Comment added; its copies are queued for the recipients.", "success")
+        flash(_("Internal note added: only operators see it.") if action == "note"
+              else _("Comment added; its copies are queued for the recipients."), "success")
         return _details(model, "thread")
     return view.details_page(model, comment_form=form)
 
@@ -134,14 +135,14 @@ def post_status(view, model: Request):
     """The status form, based on the version the page showed (see the module)."""
     form = StatusForm(request.form)
     if not form.validate():
-        flash("Nothing was saved: please correct the fields marked below.", "error")
+        flash(_("Nothing was saved: please correct the fields marked below."), "error")
         return view.details_page(model, status_form=form)
     with panel_write(form) as outcome:
         _check_seen(model, parse_id(form.version_seen.data))
         change_status(db.session, model, Author.of_operator(actor()), RequestStatus(form.status.data),
                       comment=form.comment.data)
     if outcome.ok:
-        flash(f"Status changed to {RequestStatus(form.status.data).label}.", "success")
+        flash(_("Status changed to %(status)s.", status=RequestStatus(form.status.data).label), "success")
         return _details(model, "history")
     return view.details_page(model, status_form=form)
 
@@ -154,7 +155,8 @@ def _check_seen(model: Request, seen: int | None) -> None:
     except StaleRecord as exc:
         db.session.refresh(model, attribute_names=["status"])
         said = " ".join(exc.errors.get(FORM, []))
-        raise StaleRecord(f"The request is now {model.status.label}. {said}", exc.current_version) from None
+        raise StaleRecord(_("The request is now %(status)s.", status=model.status.label) + " " + said,
+                          exc.current_version) from None
 
 
 # --- attachments ---------------------------------------------------------------------------------
@@ -187,7 +189,7 @@ def attachment_response(model: Request) -> Response:
         select(RequestAttachment).where(RequestAttachment.id == number,
                                         RequestAttachment.request_id == model.id))
     if found is None:
-        raise NotFound("No such attachment.")
+        raise NotFound(_("No such attachment."))
     response = Response(found.data, mimetype=safe_content_type(found.content_type))
     response.headers["Content-Disposition"] = content_disposition(found.filename)
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"

@@ -1,15 +1,21 @@
 """Requests (incidents): of the customers the operator may see, created from a customer too.
 Their details page is the request's page for operators: the discussion, status history,
-attachments and the copies mailed (admin_views.request_discussion)."""
+attachments and the copies mailed (admin_views.request_discussion).
+
+The form's "Assigned contacts" lists the chosen customer's contacts only (name, role, e-mail;
+templates/admin/request_contacts.html); when the operator chooses another customer, the page
+reloads the list from `contacts_of_view` (a GET answering only for a customer the operator may
+view). The server still refuses a contact of another customer with a message on the field."""
 
 from __future__ import annotations
 
+from flask import get_template_attribute, jsonify, url_for
 from flask import request as http_request
-from flask import url_for
 from flask_admin import expose
-from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from markupsafe import Markup
 from sqlalchemy import select
+from wtforms import Field
+from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredModelView, VersionSeenField, actor, seen_version
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
@@ -27,32 +33,89 @@ from admin_views.request_discussion import (
 )
 from admin_views.row_access import RowAccessMixin, customer_scope
 from extensions import db
+from i18n import _, _l, when
 from models import Contact, Customer, Request
-from models.enums import RequestSource, RequestStatus
-from services.access import Right
-from services.requests import delete_request, request_recipients, save_request
+from models.enums import CustomerKind, RequestSource, RequestStatus
+from services.access import Right, load_customer
+from services.errors import ValidationFailed
+from services.requests import (
+    contacts_of_customer,
+    delete_request,
+    offered_contacts,
+    request_recipients,
+    save_request,
+)
+
+# Why a recipient receives copies, as services.requests stores it (in English: the mail queue
+# and the API keep it) → as the page says it.
+REASONS = {"the customer": _l("the customer"), "main contact": _l("main contact"),
+           "assigned to this request": _l("assigned to this request"),
+           "raised this request": _l("raised this request")}
 
 
-class ContactAjaxLoader(QueryAjaxModelLoader):
-    """Contacts of the companies the operator may view, found by name or e-mail."""
+def reason_shown(why: str | None) -> str:
+    return str(REASONS.get(why or "", why or ""))
 
-    def __init__(self, name, session, **options):
-        options.setdefault("fields", ["display_name"])
-        super().__init__(name, session, Contact, **options)
 
-    def _allowed(self, *conditions):
-        visible = select(Customer.id).where(customer_scope(Right.VIEW))
-        return select(Contact).where(Contact.customer_id.in_(visible), *conditions)
+def contact_choice(contact: Contact) -> dict:
+    """One contact as the picker shows it (and contacts_of_view answers it)."""
+    role = _("Main contact") if contact.is_main else _("Contact")
+    if contact.title:
+        role = f"{role}, {contact.title}"
+    return {"id": contact.id, "name": contact.display_name, "role": role, "email": contact.email or "",
+            "inactive": not contact.is_active}
 
-    def get_one(self, pk):
-        number = parse_id(pk)
-        return None if number is None else db.session.scalar(self._allowed(Contact.id == number))
 
-    def get_list(self, term, offset=0, limit=10):
-        from services.search import contact_search_conditions
+def _picker(field, **kwargs) -> Markup:
+    macro = get_template_attribute("admin/request_contacts.html", "contact_picker")
+    return Markup(macro(field, kwargs.get("class", ""), url_for("requests.contacts_of_view")))
 
-        query = self._allowed(*contact_search_conditions(term)).order_by(Contact.sort_name)
-        return list(db.session.scalars(query.offset(offset).limit(limit)))
+
+class AssignedContactsField(Field):
+    """The request's assigned contacts as checkboxes of the chosen customer's contacts; the ids
+    posted are checked against that customer (services.requests.contacts_of_customer) with the
+    one refusal on this field, whatever they name."""
+
+    widget = staticmethod(_picker)
+
+    def __init__(self, label=None, validators=None, allow_blank=None, **kwargs):
+        kwargs.pop("query_factory", None)
+        super().__init__(label, [], **kwargs)
+        self.unreadable = False
+        self.chosen: list[Contact] | None = None
+        self.customer: Customer | None = None  # whose contacts are offered (set by the view)
+
+    def process_data(self, value):
+        self.data = [c.id for c in value or [] if getattr(c, "id", None) is not None]
+
+    def process_formdata(self, valuelist):
+        self.data, self.unreadable = [], False
+        for raw in valuelist:
+            number = parse_id(raw)
+            if number is None:
+                self.unreadable = True
+            elif number not in self.data:
+                self.data.append(number)
+
+    def offered(self) -> list[dict]:
+        return [contact_choice(c) for c in offered_contacts(db.session, self.customer, self.data)]
+
+    def pre_validate(self, form):
+        if self.unreadable:
+            raise ValidationError(_("Choose the contacts from the list."))
+        customer = form.customer.data
+        if not isinstance(customer, Customer):
+            self.chosen = []  # the customer's own message says what to do first
+            return
+        try:
+            self.chosen = contacts_of_customer(db.session, customer, self.data)
+        except ValidationFailed as exc:
+            raise ValidationError(" ".join(exc.errors.get("contacts", []))) from None
+
+    def populate_obj(self, obj, name):
+        if self.chosen is None:  # filled without validating: the same check
+            self.chosen = contacts_of_customer(db.session, obj.customer, self.data) if obj.customer else []
+        setattr(obj, name, self.chosen)
 
 
 def _subject_link(view, context, model, name) -> Markup:
@@ -61,16 +124,17 @@ def _subject_link(view, context, model, name) -> Markup:
 
 class RequestView(RowAccessMixin, SecuredModelView):
     column_list = ["id", "subject", "customer", "status", "source", "created_by", "created_at"]
-    column_labels = {"id": "#", "created_by": "Created by", "created_at": "Created (UTC)"}
+    column_labels = {"id": "#", "subject": _l("Subject"), "customer": _l("Customer"), "status": _l("Status"),
+                     "source": _l("Source"), "created_by": _l("Created by"), "created_at": _l("Created")}
     column_searchable_list = ["subject"]
     column_default_sort = ("id", True)
     column_formatters = {"status": lambda v, c, m, n: status_badge(m.status),
                          "source": lambda v, c, m, n: m.source.label, "subject": _subject_link,
-                         "created_at": lambda v, c, m, n: m.created_at.strftime("%Y-%m-%d %H:%M")}
+                         "created_at": lambda v, c, m, n: when(m.created_at)}
     column_filters = [
-        EnumFilter(Request.status, "Status", RequestStatus),
-        EnumFilter(Request.source, "Source", RequestSource),
-        IdFilter(Request.customer_id, "Customer #"),
+        EnumFilter(Request.status, _l("Status"), RequestStatus),
+        EnumFilter(Request.source, _l("Source"), RequestSource),
+        IdFilter(Request.customer_id, _l("Customer #")),
     ]
     CUSTOMER_FILTER = 2  # its index above: the customer's Mail tab links to its requests with it
     can_export = True
@@ -82,13 +146,13 @@ class RequestView(RowAccessMixin, SecuredModelView):
                                 "created_by": lambda v, c, m, n: str(m.created_by or "")}
     form_columns = ["customer", "subject", "description", "status", "contacts", "version_seen"]
     form_extra_fields = {"version_seen": VersionSeenField()}
-    form_overrides = {"status": EnumSelectField}
-    form_args = {"status": {"enum": RequestStatus, "blank": False},
-                 "customer": {"label": "Customer"}, "subject": {"label": "Subject"},
-                 "contacts": {"label": "Assigned contacts"}}
+    form_overrides = {"status": EnumSelectField, "contacts": AssignedContactsField}
+    form_args = {"status": {"enum": RequestStatus, "blank": False, "label": _l("Status")},
+                 "customer": {"label": _l("Customer")}, "subject": {"label": _l("Subject")},
+                 "description": {"label": _l("Description")},
+                 "contacts": {"label": _l("Assigned contacts")}}
     form_ajax_refs = {
-        "customer": CustomerAjaxLoader("customer", db),
-        "contacts": ContactAjaxLoader("contacts", db),
+        "customer": CustomerAjaxLoader("customer", db, placeholder=_l("Type a name, e-mail or phone")),
     }
 
     create_template = "admin/request_create.html"
@@ -96,6 +160,7 @@ class RequestView(RowAccessMixin, SecuredModelView):
     details_template = "admin/request_details.html"
 
     def render(self, template, **kwargs):
+        kwargs["reason_shown"] = reason_shown
         if template == self.details_template:
             model = kwargs["model"]
             for name, value in page_context(model, kwargs.pop("comment_form", None),
@@ -103,9 +168,26 @@ class RequestView(RowAccessMixin, SecuredModelView):
                 kwargs.setdefault(name, value)
             return super().render(template, **kwargs)
         kwargs.update(quick_form_context(db.session))
+        form = kwargs.get("form")
+        if form is not None and hasattr(form, "contacts") and hasattr(form, "customer"):
+            chosen = form.customer.data
+            form.contacts.customer = chosen if isinstance(chosen, Customer) else None
         if template == self.edit_template and kwargs.get("model") is not None:
             kwargs["recipients"] = request_recipients(kwargs["model"])
         return super().render(template, **kwargs)
+
+    @expose("/contacts-of/")
+    def contacts_of_view(self):
+        """The contacts the form offers for a customer (?customer=id), as JSON: only for a
+        customer the operator may view (404 otherwise: its existence is not revealed). Reads
+        only."""
+        customer = load_customer(db.session, actor(), http_request.args.get("customer"), Right.VIEW)
+        offered = [contact_choice(c) for c in offered_contacts(db.session, customer)]
+        if customer.kind == CustomerKind.PERSON:
+            empty = _("A private person has no contacts: the copies go to the person.")
+        else:
+            empty = _("This customer has no contacts yet.")
+        return jsonify(contacts=offered, empty=empty)
 
     def details_page(self, model: Request, comment_form: CommentForm | None = None,
                      status_form: StatusForm | None = None):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from i18n import _
 from models import Contact, Customer, Operator, Request
 from models.enums import CustomerKind, RequestStatus
 from services.access import MAX_ID, Right, require
@@ -21,8 +22,8 @@ def not_its_contacts(ids: Iterable[int]) -> str:
     """The one refusal of assigned contacts that are not the customer's. It names only the ids
     the user sent, and says the same of an id that names nothing, a contact of another customer
     and one the user may not see: it tells nothing about records they cannot open."""
-    return ("Assign only contacts of the request's customer; these contact ids are not among its "
-            f"contacts: {', '.join(str(i) for i in sorted(set(ids)))}.")
+    return _("Assign only contacts of the request's customer; these contact ids are not among its "
+             "contacts: %(ids)s.", ids=", ".join(str(i) for i in sorted(set(ids))))
 
 
 def contacts_of_customer(session: DbSession, customer: Customer, ids: Iterable[int],
@@ -38,14 +39,29 @@ def contacts_of_customer(session: DbSession, customer: Customer, ids: Iterable[i
     return sorted(found, key=lambda c: c.id)
 
 
+def offered_contacts(session: DbSession, customer: Customer | None,
+                     assigned: Iterable[int] = ()) -> list[Contact]:
+    """The contacts a request of `customer` may be assigned (the request form's picker): its
+    active contacts, main contacts first, then by name — and those of `assigned` that are its
+    contacts but deactivated since, so that saving the form does not drop them unseen. A private
+    person has none. The door decides whether the operator may view `customer`."""
+    if customer is None or customer.id is None:
+        return []
+    kept = [i for i in assigned if 0 < i <= MAX_ID]
+    active = Contact.is_active.is_(True)
+    shown = or_(active, Contact.id.in_(kept)) if kept else active
+    return list(session.scalars(select(Contact).where(Contact.customer_id == customer.id, shown)
+                                .order_by(Contact.is_main.desc(), Contact.sort_name, Contact.id)))
+
+
 def validate_request(request: Request) -> None:
     """A subject, a customer, and assigned contacts only of that customer. Raises ValidationFailed."""
     bag = ErrorBag()
     request.subject = bag.check("subject", clean_text, request.subject)
     if not request.subject:
-        bag.add("subject", "A request needs a subject.")
+        bag.add("subject", _("A request needs a subject."))
     if request.customer is None:
-        bag.add("customer", "Choose the customer this request is for.")
+        bag.add("customer", _("Choose the customer this request is for."))
     else:
         strangers = [c.id for c in request.contacts if c.customer_id != request.customer.id]
         if strangers:

@@ -3,7 +3,9 @@
 // its missing contacts (answer `step: "contacts"`, nothing written), the modal asks for them and
 // posts the company again with its contact rows. Opened by any element with data-quick-create.
 // In a request form (data-select-into on the modal names the Customer field) a created or
-// chosen customer is put into that field.
+// chosen customer is put into that field. Every refusal comes in one answer and each message is
+// put on its field, in whichever step it is; an inactive match the operator may edit has a
+// Reactivate button. The words shown are the page's (the JSON block "qc-words", translated there).
 (function ($) {
   var modal = document.getElementById("quick-create");
   if (!modal) { return; }
@@ -13,8 +15,15 @@
   var status = modal.querySelector("[data-search-status]");
   var confirmBox = modal.querySelector("[data-confirm]");
   var selectInto = modal.dataset.selectInto;
+  var words = JSON.parse(document.getElementById("qc-words").textContent);
+  var reactivated = modal.querySelector("[data-reactivated]");
   var created = null;
   var timer = null;
+  var contactsAsked = false;  // the contacts step was reached for the company being typed
+
+  function say(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (all, name) { return values[name]; });
+  }
 
   function stage(name) {
     modal.querySelectorAll("[data-stage]").forEach(function (el) {
@@ -28,17 +37,22 @@
     root.querySelector("[data-messages]").textContent = "";
   }
 
+  // Every message of an answer on its field, in either step; the rest (and the messages of the
+  // form as a whole) under the step shown (`root`).
   function showErrors(root, body) {
+    var rest = (body.messages || []).slice();
     Object.keys(body.errors || {}).forEach(function (name) {
-      var input = root.querySelector("[name='" + name + "']");
-      if (!input) { body.messages = (body.messages || []).concat(body.errors[name]); return; }
+      var input = modal.querySelector("[name='" + name + "']");
+      if (!input) { rest = rest.concat(body.errors[name]); return; }
       input.classList.add("is-invalid");
       var feedback = document.createElement("div");
       feedback.className = "invalid-feedback";
       feedback.textContent = body.errors[name].join(" ");
       input.insertAdjacentElement("afterend", feedback);
     });
-    root.querySelector("[data-messages]").textContent = (body.messages || []).join(" ");
+    if (root === form && contactsForm.querySelector(".is-invalid")) { rest.push(words.fix_contacts); }
+    if (root === contactsForm && form.querySelector(".is-invalid")) { rest.push(words.fix_company); }
+    root.querySelector("[data-messages]").textContent = rest.join(" ");
     var first = root.querySelector(".is-invalid");
     if (first) { first.focus(); }
   }
@@ -48,6 +62,7 @@
     // Flask-Admin's Select2 (3.5) re-reads data-json when it initialises the selection.
     field.attr("data-json", JSON.stringify([String(id), label]));
     field.select2("data", {id: String(id), text: label});
+    field.trigger("change");  // the request form's contact picker reloads for this customer
     $(modal).modal("hide");
   }
 
@@ -64,7 +79,7 @@
     why.className = "small " + (c.strong ? "text-danger font-weight-bold" : "text-body");
     var label = document.createElement("span");
     label.className = c.strong ? "" : "text-muted";
-    label.textContent = c.strong ? "Strong match: " : "Why: ";
+    label.textContent = c.strong ? words.strong : words.why;
     var reasons = document.createElement("span");
     reasons.textContent = c.reasons.join(", ");
     why.append(label, reasons);
@@ -86,36 +101,47 @@
     if (c.strong) { li.style.borderLeftWidth = "4px"; }
     var top = document.createElement("div");
     if (!c.visible) {
-      top.textContent = "A record with this " + (c.reasons.join(", ").replace(/same /g, "") || "key") +
-                        " exists, which you cannot open. " + c.ask;
+      top.textContent = say(words.hidden, {keys: c.reasons.join(", ").replace(/same /g, "") || words.key}) + " " + c.ask;
       li.append(top, reasonsLine(c));
       return li;
     }
     // First line: the name with its kind (and status), the buttons on the right.
-    top.className = "d-flex align-items-start";
+    // The buttons go under the name when both do not fit (a narrow window, three buttons).
+    top.className = "d-flex flex-wrap align-items-start";
     var title = document.createElement("div");
-    title.className = "flex-grow-1 mr-2";
-    title.style.minWidth = "0";  // a long name or kind wraps here instead of pushing the buttons out
+    title.className = "mr-2 mb-1";
+    title.style.flex = "1 1 12rem";  // a long name or kind wraps here instead of pushing the buttons out
+    title.style.minWidth = "0";
     var name = document.createElement("strong");
     name.textContent = c.label;
     title.append(name, badge(c.kind, c.record === "contact" ? "badge-info" : "badge-light border", "kind"));
     if (c.inactive) {
-      title.append(badge(c.status + ": reactivate instead of re-creating", "badge-secondary", "status"));
+      title.append(badge(say(words.inactive, {status: c.status}), "badge-secondary", "status"));
     }
     var actions = document.createElement("div");
-    actions.className = "text-nowrap flex-shrink-0";
+    actions.className = "d-flex flex-wrap flex-shrink-0 mb-1";
     var open = document.createElement("a");
-    open.className = "btn btn-sm btn-outline-secondary py-0";
+    open.className = "btn btn-sm btn-outline-secondary py-0 mb-1 text-nowrap";
     open.href = modal.dataset.detailsUrl + "?id=" + c.customer_id;
-    open.textContent = "Open";
-    open.title = "Open " + c.customer_label;
+    open.textContent = words.open;
+    open.title = say(words.open_title, {name: c.customer_label});
     open.setAttribute("aria-label", open.title);
     actions.append(open);
+    if (c.inactive && c.may_reactivate) {
+      var wake = document.createElement("button");
+      wake.type = "button";
+      wake.className = "btn btn-sm btn-success py-0 ml-1 mb-1 text-nowrap";
+      wake.dataset.reactivate = "";
+      wake.textContent = words.reactivate;
+      wake.title = say(words.reactivate_title, {name: c.customer_label});
+      wake.addEventListener("click", function () { reactivate(c, wake); });
+      actions.append(wake);
+    }
     if (selectInto) {
       var pick = document.createElement("button");
       pick.type = "button";
-      pick.className = "btn btn-sm btn-outline-primary py-0 ml-1";
-      pick.textContent = "Select as the customer";
+      pick.className = "btn btn-sm btn-outline-primary py-0 ml-1 mb-1 text-nowrap";
+      pick.textContent = words.select;
       pick.addEventListener("click", function () {
         chooseCustomer(c.customer_id, c.customer_label);
       });
@@ -139,12 +165,11 @@
     list.textContent = "";
     candidates.forEach(function (c) { list.append(candidateItem(c)); });
     if (!candidates.length) {
-      status.textContent = "No existing customer or contact matches.";
+      status.textContent = words.none;
     } else if (limit && candidates.length >= limit) {
-      status.textContent = "The " + candidates.length + " best matches; there may be more: keep typing " +
-                           "(the whole name, an e-mail or a phone) to narrow them down.";
+      status.textContent = say(words.many, {count: candidates.length});
     } else {
-      status.textContent = "Is it one of these? Open or select it instead of creating a new one.";
+      status.textContent = words.some;
     }
   }
 
@@ -159,12 +184,12 @@
     var data = new FormData(form);
     if (!(data.get("name").trim() || data.get("email").trim() || data.get("phone").trim())) {
       list.textContent = "";
-      status.textContent = "Type a name, an e-mail or a phone: matches appear here.";
+      status.textContent = words.type;
       return;
     }
     var query = new URLSearchParams({kind: data.get("kind"), name: data.get("name"),
                                      email: data.get("email"), phone: data.get("phone")});
-    status.textContent = "Searching…";
+    status.textContent = words.searching;
     fetch(modal.dataset.candidatesUrl + "?" + query, {credentials: "same-origin"})
       .then(function (r) {
         if (!r.ok) { throw new Error(r.status); }
@@ -179,8 +204,7 @@
         answered();
         if (number !== searchNumber) { return; }
         list.textContent = "";
-        status.textContent = "The search is not available right now (the server did not answer): " +
-                             "check the list of customers before saving.";
+        status.textContent = words.unavailable;
       });
   }
 
@@ -192,13 +216,43 @@
 
   var COMPANY_FIELDS = ["kind", "name", "email", "phone", "confirm_duplicate"];
 
-  function post(data) {
-    return fetch(modal.dataset.createUrl, {method: "POST", body: data, credentials: "same-origin"})
+  function post(data, url) {
+    return fetch(url || modal.dataset.createUrl, {method: "POST", body: data, credentials: "same-origin"})
       .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); });
   }
 
   function noAnswer(root) {
-    return function () { root.querySelector("[data-messages]").textContent = "Nothing was saved: the server did not answer."; };
+    return function () { root.querySelector("[data-messages]").textContent = words.no_answer; };
+  }
+
+  // Reactivate an inactive match (the server checks the edit right and the version shown), then
+  // use it: into the request's Customer field, or open it.
+  function reactivate(c, button) {
+    var data = new FormData();
+    data.append("csrf_token", form.querySelector("[name=csrf_token]").value);
+    data.append("customer", String(c.customer_id));
+    data.append("version_seen", String(c.version));
+    button.disabled = true;
+    button.textContent = words.reactivating;
+    reactivated.textContent = "";
+    form.querySelector("[data-messages]").textContent = "";
+    post(data, modal.dataset.reactivateUrl).then(function (result) {
+      var code = result[0], body = result[1];
+      if (code === 200) {
+        reactivated.textContent = body.message;
+        created = body;  // nothing typed is lost by leaving now
+        if (selectInto) { chooseCustomer(body.id, body.label); return; }
+        window.location.href = modal.dataset.detailsUrl + "?id=" + body.id;
+        return;
+      }
+      button.disabled = false;
+      button.textContent = words.reactivate;
+      showErrors(form, body);
+    }).catch(function () {
+      button.disabled = false;
+      button.textContent = words.reactivate;
+      noAnswer(form)();
+    });
   }
 
   function refusedOnCompany(body) {
@@ -215,6 +269,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     clearErrors(form);
+    clearErrors(contactsForm);
     post(new FormData(form)).then(function (result) {
       var code = result[0], body = result[1];
       if (code === 201) { return finish(body); }
@@ -224,6 +279,7 @@
   });
 
   function askForContacts() {
+    contactsAsked = true;
     modal.querySelector("[data-company-name]").textContent = document.getElementById("qc-name").value;
     var rows = contactsForm.querySelector("[data-rows]");
     if (!rows.children.length) { addRow(true); }
@@ -273,15 +329,16 @@
       var onCompany = Object.keys(body.errors || {}).some(function (name) {
         return COMPANY_FIELDS.indexOf(name) >= 0;
       });
-      if (code === 409 || onCompany) { return refusedOnCompany(body); }
+      if (code === 409 || onCompany) { return refusedOnCompany(body); }  // the contacts' messages too
       showErrors(contactsForm, body);
     }).catch(noAnswer(contactsForm));
   });
 
-  // Leaving at the contacts step saves nothing: say so before the typed company is lost.
+  // Leaving once the contacts were asked for (at that step, or back at the company) saves
+  // nothing: ask before the typed company and its contacts are lost (Esc, ×, Cancel, backdrop).
   $(modal).on("hide.bs.modal", function (event) {
-    var asking = !modal.querySelector("[data-stage=contacts]").classList.contains("d-none");
-    if (asking && !created && !window.confirm("The company is not saved without a contact. Leave without saving it?")) {
+    if (event.target !== modal) { return; }  // a tooltip or the like inside the modal
+    if (contactsAsked && !created && !window.confirm(words.leave)) {
       event.preventDefault();
     }
   });
@@ -294,8 +351,8 @@
       plus.type = "button";
       plus.className = "btn btn-sm btn-primary ml-2 py-0";
       plus.dataset.quickCreate = "";
-      plus.title = "Add a customer quickly";
-      plus.setAttribute("aria-label", "Add a customer quickly");
+      plus.title = words.add_quickly;
+      plus.setAttribute("aria-label", words.add_quickly);
       plus.textContent = "+";
       label.insertAdjacentElement("afterend", plus);
     }
@@ -306,12 +363,15 @@
       form.reset();
       clearErrors(form);
       created = null;
+      contactsAsked = false;
+      reactivated.textContent = "";
+      clearErrors(contactsForm);
       contactsForm.querySelector("[data-rows]").textContent = "";
       confirmBox.classList.add("d-none");
       clearTimeout(timer);
       searchNumber++;  // an answer to the previous opening is no longer wanted
       list.textContent = "";
-      status.textContent = "Type a name, an e-mail or a phone: matches appear here.";
+      status.textContent = words.type;
       stage("customer");
       $(modal).modal("show");
     });

@@ -112,12 +112,15 @@ def test_the_refusal_names_whom_to_ask_without_details(operator_client, session,
     assert "Kov" not in refused.get_data(as_text=True).replace("Kov\\u00e1\\u010d", "")
 
 
-def test_fields_are_checked_with_messages_on_the_fields(maintainer_client, session):
+def test_every_field_is_checked_at_once_with_messages_on_the_fields(maintainer_client, session):
     refused = post(maintainer_client, CREATE, {"kind": "person", "name": "Madonna", "email": "",
                                                "phone": "12"})
     assert refused.status_code == 422
     errors = refused.get_json()["errors"]
-    assert set(errors) == {"name", "email"}
+    assert set(errors) == {"name", "email", "phone"}  # one answer, not one message at a time
+    refused = post(maintainer_client, CREATE, {"kind": "company", "name": "", "email": "nobody@",
+                                               "phone": "12"})
+    assert set(refused.get_json()["errors"]) == {"name", "email", "phone"}
     refused = post(maintainer_client, CREATE, {"kind": "company", "name": "Phone Co", "email": "a@b.sk",
                                                "phone": "12"})
     assert refused.status_code == 422 and "phone" in refused.get_json()["errors"]
@@ -274,3 +277,83 @@ def test_the_plain_create_form_refuses_a_strong_duplicate_too(maintainer_client,
     assert session.query(Customer).count() == 1
     created = maintainer_client.submit("/admin/customers/new/", {**data, "confirm_duplicate": "y"})
     assert created.status_code == 302 and session.query(Customer).count() == 2
+
+
+def test_a_duplicate_and_the_field_messages_come_in_one_answer(maintainer_client, session, kovac, acme):
+    refused = post(maintainer_client, CREATE, {"kind": "person", "name": "Peter Kováč",
+                                               "email": "peter.kovac@example.sk", "phone": "12"})
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["candidates"][0]["label"] == "Kováč, Peter" and "phone" in body["errors"]
+    # The contact rows are checked together with the company's own fields.
+    rows = post(maintainer_client, CREATE, {"kind": "company", "name": "Nová Firma", "email": "x@",
+                                            "contacts-0-first_name": "Bez", "contacts-1-last_name": "Druhý",
+                                            "contacts-1-email": "druhy@"})
+    assert rows.status_code == 422
+    assert set(rows.get_json()["errors"]) == {"email", "contacts-0-last_name", "contacts-1-email"}
+    nobody = post(maintainer_client, CREATE, {"kind": "company", "name": "Nová Firma", "email": "a@b.sk",
+                                              "contacts-0-first_name": "Bez",
+                                              "contacts-1-last_name": "Druhý"})
+    assert set(nobody.get_json()["errors"]) == {"contacts-0-last_name", "contacts"}  # no e-mail: said now
+    assert session.query(Customer).count() == 2
+
+
+@pytest.fixture
+def inactive_kovac(session, kovac):
+    kovac.status = session.query(CustomerStatus).filter_by(is_active=False).first()
+    session.commit()
+    return kovac
+
+
+REACTIVATE = "/admin/customers/quick/reactivate"
+
+
+def test_an_inactive_match_is_reactivated_by_whoever_may_edit_it(maintainer_client, session, inactive_kovac):
+    body = maintainer_client.get("/admin/customers/quick/candidates?kind=person&name=kovac+peter").get_json()
+    [candidate] = body["candidates"]
+    assert candidate["inactive"] and candidate["may_reactivate"]
+    assert candidate["version"] == inactive_kovac.version
+    done = post(maintainer_client, REACTIVATE, {"customer": str(inactive_kovac.id),
+                                                "version_seen": str(candidate["version"])})
+    assert done.status_code == 200
+    assert done.get_json()["label"] == "Kováč, Peter" and "active again" in done.get_json()["message"]
+    session.expire_all()
+    assert session.get(Customer, inactive_kovac.id).status.is_active
+    assert session.query(AuditEvent).filter_by(entity_type="customer", action="status_change").count() == 1
+    # Once more, on the version seen before: the record changed meanwhile, nothing is written.
+    again = post(maintainer_client, REACTIVATE, {"customer": str(inactive_kovac.id),
+                                                 "version_seen": str(candidate["version"])})
+    assert again.status_code == 422
+
+
+def test_reactivating_needs_the_edit_right_and_a_customer_one_may_see(app, session, operator_client, operator,
+                                                                     make_operator, inactive_kovac):
+    from models import Team
+    from tests.conftest import Browserless
+
+    before = session.get(Customer, inactive_kovac.id).status_id
+    # An operator who cannot see the customer: as if it did not exist.
+    hidden = post(operator_client, REACTIVATE, {"customer": str(inactive_kovac.id),
+                                                "version_seen": str(inactive_kovac.version)})
+    assert hidden.status_code == 404 and "Kov" not in hidden.get_data(as_text=True)
+    for odd in ("", "abc", "0", "99999999999999999999"):
+        assert post(operator_client, REACTIVATE, {"customer": odd, "version_seen": "1"}).status_code == 404
+    # A team member of its operator may view it (the maintainer's ownership rights), not edit it.
+    viewer = make_operator("vera@example.com", first_name="Vera", last_name="Viewer")
+    team = Team(name="Desk")
+    session.add(team)
+    viewer.teams, inactive_kovac.operators[0].teams = [team], [team]
+    session.get(GlobalSettings, 1).view_by_team_members = True
+    session.commit()
+    browser = Browserless(app.test_client())
+    assert browser.login("vera@example.com").status_code == 302
+    [candidate] = browser.get("/admin/customers/quick/candidates?kind=person&name=kovac+peter").get_json()[
+        "candidates"]
+    assert candidate["visible"] and candidate["inactive"] and not candidate["may_reactivate"]
+    refused = post(browser, REACTIVATE, {"customer": str(inactive_kovac.id),
+                                         "version_seen": str(inactive_kovac.version)})
+    assert refused.status_code == 403
+    # Without the CSRF token nothing happens either.
+    assert browser.post(REACTIVATE, data={"customer": str(inactive_kovac.id)}).status_code == 400
+    session.expire_all()
+    assert session.get(Customer, inactive_kovac.id).status_id == before

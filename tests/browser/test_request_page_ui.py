@@ -188,3 +188,65 @@ def test_a_maintainer_chooses_to_refuse_mail_from_unknown_senders(signed_in, des
     page.screenshot(path=artifacts / "unknown-senders-1366.png", full_page=True)
     assert desk.run(lambda s: s.get(GlobalSettings, 1).unknown_senders.value) == "refuse"
     assert problems == []
+
+
+def two_companies(session):
+    options = SaveOptions("SK")
+    for name, people in (("Alfa Servis s.r.o.", [("Anna", "Alfová", "anna@alfa.example.sk", True),
+                                                 ("Boris", "Beta", "boris@alfa.example.sk", False)]),
+                         ("Gama Tech a.s.", [("Gita", "Gamová", "gita@gama.example.sk", True)])):
+        create_customer(session, None, options, kind=CustomerKind.COMPANY, company_name=name,
+                        confirm_duplicate=True,
+                        contacts=[{"first_name": f, "last_name": la, "email": e, "is_main": m}
+                                  for f, la, e, m in people])
+
+
+def choose_customer(page, typed: str, label: str):
+    """Through the quick form's live list, as an operator picks an existing customer there."""
+    page.get_by_role("button", name="Add a customer quickly").click()
+    page.get_by_label("Company or Name *").press_sequentially(typed)
+    found = page.get_by_test_id("quick-candidates").locator("li").filter(
+        has=page.locator("strong", has_text=label))
+    found.get_by_role("button", name="Select as the customer").click()
+    expect(page.locator("#quick-create")).to_be_hidden()
+
+
+def test_the_contact_picker_offers_the_chosen_customers_contacts(signed_in, desk, artifacts):
+    desk.run(two_companies)
+    page = signed_in
+    problems = watch(page)
+    page.goto("/admin/requests/new/")
+    picker = page.get_by_test_id("contact-picker")
+    expect(picker).to_contain_text("Choose the customer first")
+    expect(page.locator("body")).not_to_contain_text("Please select model")
+    choose_customer(page, "Alfa Servis", "Alfa Servis s.r.o.")
+    expect(picker.locator("[data-contact]")).to_have_count(2)
+    expect(picker).to_contain_text("Anna Alfová — Main contact — anna@alfa.example.sk")
+    expect(picker).not_to_contain_text("Gita")
+    picker.get_by_text("Boris Beta").click()  # the label, as a person clicks it
+    expect(page.get_by_label("Boris Beta — Contact — boris@alfa.example.sk")).to_be_checked()
+    choose_customer(page, "Gama Tech", "Gama Tech a.s.")  # another customer: its contacts only
+    expect(picker.locator("[data-contact]")).to_have_count(1)
+    expect(picker).to_contain_text("Gita Gamová")
+    expect(picker).not_to_contain_text("Boris")
+    choose_customer(page, "Alfa Servis", "Alfa Servis s.r.o.")
+    expect(picker.locator("[data-contact]")).to_have_count(2)
+    picker.get_by_text("Boris Beta").click()
+    page.get_by_label("Subject *").fill("Printer jam")
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.screenshot(path=artifacts / "request-contacts-800.png", full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 800})
+    page.screenshot(path=artifacts / "request-contacts-1366.png", full_page=True)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".alert-success")).to_be_visible()
+
+    def assigned(session):
+        return [c.display_name for c in session.query(Request).one().contacts]
+    assert desk.run(assigned) == ["Boris Beta"]
+    request_id = desk.run(lambda s: s.query(Request).one().id)
+    page.goto(f"/admin/requests/details/?id={request_id}")
+    recipients = page.get_by_test_id("recipients")
+    expect(recipients).to_contain_text("anna@alfa.example.sk")
+    expect(recipients).to_contain_text("boris@alfa.example.sk")
+    expect(recipients).to_contain_text("assigned to this request")
+    assert problems == []
