@@ -14,6 +14,7 @@ from admin_views.customer_tabs import PortalForm
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _, _l
 from models import Contact, Customer, SecurityGroup
 from services.access import Right
 from services.errors import DomainError
@@ -36,8 +37,8 @@ class ContactPortalPage(CustomerPage):
     post_right = Right.EDIT
     tabs = ()  # a page under the Contacts tab, not a tab of its own
     route = "/<int:customer_id>/<int:contact_id>"
-    DONE = {"create": "Portal access created.", "reset": "The password was reset.",
-            "disable": "Portal sign-in disabled.", "enable": "Portal sign-in enabled."}
+    DONE = {"create": _l("Portal access created."), "reset": _l("The password was reset."),
+            "disable": _l("Portal sign-in disabled."), "enable": _l("Portal sign-in enabled.")}
 
     def _contact(self, customer: Customer) -> Contact:
         contact_id = (request.view_args or {}).get("contact_id")
@@ -70,7 +71,7 @@ class ContactPortalPage(CustomerPage):
                 set_portal_access_enabled(db.session, customer, actor(), action == "enable",
                                           seen_version=seen, contact=contact)
             else:
-                raise DomainError("Choose one of the page's buttons.")
+                raise DomainError(_("Choose one of the page's buttons."))
         if outcome.ok:
             flash(f"{contact.display_name}: {self.DONE[action]}", "success")
             return redirect(url_for(".index", customer_id=customer.id, contact_id=contact.id))

@@ -21,6 +21,7 @@ from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from admin_views.request_discussion import mail_badge
 from extensions import db
+from i18n import _, _l
 from models import Customer
 from models.mail import IncomingMail, OutgoingMail
 from services.access import Right
@@ -57,7 +58,7 @@ class MailPage(CustomerPage):
     form = None  # a Resend button per message: the hidden "mail" id (and "back" from a request page)
     right = Right.VIEW
     post_right = Right.VIEW  # services.mail_admin.resend_copy: whoever may view the customer
-    tabs = (TabSpec("mail_log", "Mail"),)  # "mail" is the Mail servers tab
+    tabs = (TabSpec("mail_log", _l("Mail")),)  # "mail" is the Mail servers tab
 
     def get(self, customer: Customer):
         sent_page, received_page = _page("sent_page"), _page("received_page")
@@ -81,12 +82,12 @@ class MailPage(CustomerPage):
         mail = None if number is None else db.session.scalar(
             select(OutgoingMail).where(OutgoingMail.id == number, OutgoingMail.customer_id == customer.id))
         if mail is None:
-            raise NotFound("No such message of this customer.")
+            raise NotFound(_("No such message of this customer."))
         request_id = mail.request_id
         with panel_write() as outcome:
             copy = resend_copy(db.session, actor(), mail)
         if outcome.ok:
-            flash(f"A new copy to {copy.recipient_email} is queued.", "success")
+            flash(_("A new copy to %(email)s is queued.", email=copy.recipient_email), "success")
         # Back where the button was: the request's page (its id read from the mail, never from
         # the form) or this tab.
         if request.form.get("back") == "request" and request_id is not None:

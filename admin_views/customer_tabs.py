@@ -18,6 +18,7 @@ from admin_views.customer_page import CustomerPage, TabSpec
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _, _l
 from models import (
     AuditEvent,
     Computer,
@@ -57,15 +58,15 @@ def _limit(column) -> dict:
 
 
 class NewContactForm(Form):
-    first_name = StringField("First name", render_kw=_limit(Contact.first_name))
-    last_name = StringField("Last name *", render_kw=_limit(Contact.last_name))
-    email = StringField("E-mail", render_kw=_limit(Contact.email))
-    phone = StringField("Phone", render_kw=_limit(Contact.phone))
-    phone_type = SelectField("Phone type", choices=[("", "—")] + PhoneType.choices(), default="")
-    title = StringField("Title", render_kw=_limit(Contact.title))
-    role = RadioField("Role", default="contact", choices=[
-        ("main", "Main contact — receives copies of the communication on all the customer's requests"),
-        ("contact", "Contact — only on the requests it is assigned to"),
+    first_name = StringField(_l("First name"), render_kw=_limit(Contact.first_name))
+    last_name = StringField(_l("Last name *"), render_kw=_limit(Contact.last_name))
+    email = StringField(_l("E-mail"), render_kw=_limit(Contact.email))
+    phone = StringField(_l("Phone"), render_kw=_limit(Contact.phone))
+    phone_type = SelectField(_l("Phone type"), choices=[("", "—")] + PhoneType.choices(), default="")
+    title = StringField(_l("Title"), render_kw=_limit(Contact.title))
+    role = RadioField(_l("Role"), default="contact", choices=[
+        ("main", _l("Main contact — receives copies of the communication on all the customer's requests")),
+        ("contact", _l("Contact — only on the requests it is assigned to")),
     ])
 
 
@@ -74,9 +75,9 @@ class PortalForm(Form):
     or enable sign-in (which one: `action`)."""
 
     action = HiddenField()
-    username = StringField("User name *", render_kw=_limit(PortalAccount.username))
-    password = PasswordField("Password")
-    security_group = StringField("Security group")  # the id chosen in the page's select
+    username = StringField(_l("User name *"), render_kw=_limit(PortalAccount.username))
+    password = PasswordField(_l("Password"))
+    security_group = StringField(_l("Security group"))  # the id chosen in the page's select
 
 
 def _chosen_ids(name: str) -> set[int]:
@@ -98,7 +99,7 @@ class ContactsPage(CustomerPage):
     form = NewContactForm
     right = Right.VIEW
     post_right = Right.EDIT
-    tabs = (TabSpec("contacts", "Contacts"),)
+    tabs = (TabSpec("contacts", _l("Contacts")),)
 
     def get(self, customer: Customer, form: Form | None = None):
         contacts = db.session.scalars(select(Contact).where(Contact.customer_id == customer.id)
@@ -118,7 +119,8 @@ class ContactsPage(CustomerPage):
                               phone_type=PhoneType(phone_type) if phone_type else None, **values)
             save_contact(db.session, contact, actor(), save_options().phone_region)
         if outcome.ok:
-            flash(f"{contact.display_name} was added as {contact.role_label.lower()}.", "success")
+            flash(_("%(name)s was added as %(role)s.", name=contact.display_name,
+                    role=contact.role_label.lower()), "success")
             return redirect(url_for(".index", id=customer.id))
         return self.get(customer, form)
 
@@ -151,7 +153,7 @@ class TickBoxPage(CustomerPage):
         with panel_write() as outcome:
             self.save(customer, [row for row in self.choices() if row.id in chosen])
         if outcome.ok:
-            flash(self.saved, "success")
+            flash(str(self.saved), "success")
             return redirect(url_for(".index", id=customer.id))
         return self.get(customer, chosen)
 
@@ -164,8 +166,8 @@ class OperatorsPage(TickBoxPage):
     right = Right.VIEW
     post_right = Right.EDIT
     post_maintainer_only = True  # set_operators refuses everyone else too
-    tabs = (TabSpec("operators", "Operators"),)
-    relation, choices_name, saved = "operators", "operators", "Responsible operators saved."
+    tabs = (TabSpec("operators", _l("Operators")),)
+    relation, choices_name, saved = "operators", "operators", _l("Responsible operators saved.")
 
     def choices(self) -> list:
         return list(db.session.scalars(select(Operator).where(Operator.is_active.is_(True))
@@ -185,8 +187,8 @@ class WorkgroupsPage(TickBoxPage):
     form = None  # tick boxes over the workgroups
     right = Right.VIEW
     post_right = Right.EDIT
-    tabs = (TabSpec("workgroups", "Workgroups"),)
-    relation, choices_name, saved = "workgroups", "groups", "Workgroups saved."
+    tabs = (TabSpec("workgroups", _l("Workgroups")),)
+    relation, choices_name, saved = "workgroups", "groups", _l("Workgroups saved.")
 
     def choices(self) -> list:
         return list(db.session.scalars(select(Workgroup).order_by(Workgroup.name)))
@@ -203,9 +205,9 @@ class PortalPage(CustomerPage):
     form = PortalForm
     right = Right.EDIT
     post_right = Right.EDIT
-    tabs = (TabSpec("portal", "Portal access"),)
-    DONE = {"create": "Portal access created.", "reset": "The password was reset.",
-            "disable": "Portal sign-in disabled.", "enable": "Portal sign-in enabled."}
+    tabs = (TabSpec("portal", _l("Portal access")),)
+    DONE = {"create": _l("Portal access created."), "reset": _l("The password was reset."),
+            "disable": _l("Portal sign-in disabled."), "enable": _l("Portal sign-in enabled.")}
 
     def get(self, customer: Customer, form: Form | None = None):
         groups = db.session.scalars(select(SecurityGroup).order_by(SecurityGroup.name)).all()
@@ -226,9 +228,9 @@ class PortalPage(CustomerPage):
                 set_portal_access_enabled(db.session, customer, actor(), action == "enable",
                                           seen_version=_seen_version())
             else:
-                raise DomainError("Choose one of the page's buttons.")
+                raise DomainError(_("Choose one of the page's buttons."))
         if outcome.ok:
-            flash(self.DONE[action], "success")
+            flash(str(self.DONE[action]), "success")
             return redirect(url_for(".index", id=customer.id))
         return self.get(customer, form)
 
@@ -242,7 +244,7 @@ class ComputersPage(CustomerPage):
     form = None  # two buttons: action=rotate, action=push with the computer's id
     right = Right.VIEW
     post_right = Right.EDIT
-    tabs = (TabSpec("computers", "Computers"),)
+    tabs = (TabSpec("computers", _l("Computers")),)
 
     def get(self, customer: Customer, new_key: str | None = None):
         computers = db.session.scalars(select(Computer).where(Computer.customer_id == customer.id)
@@ -269,10 +271,10 @@ class ComputersPage(CustomerPage):
                 Computer.id == (parse_id(request.form.get("computer")) or 0),
                 Computer.customer_id == customer.id))
             if computer is None:
-                raise NotFound("No such computer under this customer.")
+                raise NotFound(_("No such computer under this customer."))
             push_settings(db.session, actor(), computer, _box())
         if outcome.ok:
-            flash(f"{computer.hostname} now has the customer's current settings.", "success")
+            flash(_("%(host)s now has the customer's current settings.", host=computer.hostname), "success")
         return redirect(url_for(".index", id=customer.id))
 
 
@@ -283,7 +285,7 @@ class HistoryPage(CustomerPage):
     form = None
     right = Right.VIEW
     post_right = None
-    tabs = (TabSpec("history", "History"),)
+    tabs = (TabSpec("history", _l("History")),)
 
     def get(self, customer: Customer):
         contact_ids = select(Contact.id).where(Contact.customer_id == customer.id)

@@ -9,6 +9,7 @@ from admin_views.base import SignedInView, actor
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _
 from models import Customer
 from models.enums import IntakeOutcome
 from services import held_mail as decisions
@@ -50,7 +51,7 @@ class HeldMailView(SignedInView):
         with panel_write() as outcome:
             made = decisions.create_request(db.session, actor(), mail, customer_id, contact_id)
         if outcome.ok:
-            flash(f"Request {made.reference} created from the mail.", "success")
+            flash(_("Request %(reference)s created from the mail.", reference=made.reference), "success")
             return redirect(url_for("requests.details_view", id=made.id))
         return redirect(url_for(".details", mail_id=mail_id, customer=customer_id or ""))
 
@@ -60,7 +61,7 @@ class HeldMailView(SignedInView):
         with panel_write() as outcome:
             target = decisions.add_to_request(db.session, actor(), mail, request.form.get("request", "")[:40])
         if outcome.ok:
-            flash(f"The mail was added to {target.reference}.", "success")
+            flash(_("The mail was added to %(reference)s.", reference=target.reference), "success")
             return redirect(url_for("requests.details_view", id=target.id))
         return redirect(url_for(".details", mail_id=mail_id))
 
@@ -70,7 +71,7 @@ class HeldMailView(SignedInView):
         with panel_write() as outcome:
             decisions.discard(db.session, actor(), mail)
         if outcome.ok:
-            flash("The mail was discarded.", "success")
+            flash(_("The mail was discarded."), "success")
             return redirect(url_for(".index"))
         return redirect(url_for(".details", mail_id=mail_id))
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from flask import Flask, abort, current_app, flash, redirect, request, url_for
 
 from extensions import db
+from i18n import _, _l
 from services.errors import (
     FORM,
     DomainError,
@@ -50,7 +51,7 @@ def flash_errors(errors: dict[str, list[str]]) -> None:
 def attach_errors(form, errors: dict[str, list[str]]) -> None:
     """Show domain messages on the fields they concern; the rest as a message on the page.
     The form keeps everything the user typed; a note on top says where to look on a long form."""
-    flash("Nothing was saved: please correct the fields marked below.", "error")
+    flash(_("Nothing was saved: please correct the fields marked below."), "error")
     for field_name, messages in errors.items():
         target = getattr(form, field_name, None) if field_name != FORM else None
         if target is None:
@@ -105,7 +106,7 @@ def init_refusal_pages(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(_exc: NotFound):
-        return _page("Not found", "There is no such record, or it is not one you may see.", 404)
+        return _page("Not found", _("There is no such record, or it is not one you may see."), 404)
 
     @app.errorhandler(PermissionDenied)
     def denied(exc: PermissionDenied):
@@ -122,8 +123,13 @@ def init_refusal_pages(app: Flask) -> None:
         return _page("Not possible", str(exc), 409)
 
 
+# A refusal page's heading; the API answers the English words as its "status" (a stable string).
+TITLES = {"Merged": _l("Merged"), "Not found": _l("Not found"), "Not allowed": _l("Not allowed"),
+          "Not saved": _l("Not saved"), "Not possible": _l("Not possible")}
+
+
 def _page(title: str, text: str, code: int):
     admin = current_app.extensions.get("admin", [None])[0]
     if admin is None or request.blueprint and request.blueprint.startswith("api"):
         return {"code": code, "status": title, "message": text, "errors": {}}, code
-    return admin.index_view.render("admin/refusal.html", title=title, text=text), code
+    return admin.index_view.render("admin/refusal.html", title=str(TITLES.get(title, title)), text=text), code

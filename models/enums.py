@@ -1,19 +1,47 @@
-"""Every choice of the domain, in one module; values are what the database and API store."""
+"""Every choice of the domain, in one module; values are what the database and API store.
+
+A member's `label` is what a person reads, translated lazily (i18n._l: it turns into the reader's
+language when it is shown); `english` is the same words untranslated, for what is stored or
+logged (audit data, log lines). Nothing stores, compares or serialises a label: the database and
+the API keep the value; `str(member)` is the label in the current language."""
 
 from enum import StrEnum
+
+from i18n import _l
+
+_ENGLISH = {  # the label's English words (the msgid); values not here read as their value, titled
+    "company": _l("Company"), "person": _l("Person"),
+    "contractor": _l("Contractor"), "full_time": _l("Full-Time"), "part_time": _l("Part-Time"),
+    "temporary": _l("Temporary"),
+    "home": _l("Home"), "mobile": _l("Mobile"), "work": _l("Work"),
+    "maintainer": _l("Maintainer"), "operator": _l("Operator"),
+    "queued": _l("Queued"), "sent": _l("Sent"), "failed": _l("Failed"),
+    "persons": _l("Persons"), "contacts": _l("Contacts"),
+    "running": _l("Running"), "succeeded": _l("Succeeded"), "cancelled": _l("Cancelled"),
+    "interrupted": _l("Interrupted"),
+}
 
 
 class LabeledEnum(StrEnum):
     @property
-    def label(self) -> str:
-        return self.value.replace("_", " ").title()
+    def label(self):
+        """The label in the reader's language (a lazy string: str() it where a plain str is needed)."""
+        found = _ENGLISH.get(self.value)
+        return found if found is not None else self.value.replace("_", " ").title()
+
+    @property
+    def english(self) -> str:
+        """The label untranslated: for audit data and logs, which are not translated."""
+        label = self.label
+        args = getattr(label, "_args", None)  # flask_babel.LazyString(gettext, msgid)
+        return str(args[0]) if args else str(label)
 
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
         return [(m.value, m.label) for m in cls]
 
     def __str__(self) -> str:
-        return self.label
+        return str(self.label)
 
 
 class CustomerKind(LabeledEnum):
@@ -27,9 +55,6 @@ class EmployeeType(LabeledEnum):
     PART_TIME = "part_time"
     TEMPORARY = "temporary"
 
-    @property
-    def label(self) -> str:
-        return self.value.replace("_", "-").title()
 
 
 class PhoneType(LabeledEnum):
@@ -55,9 +80,9 @@ class RequestStatus(LabeledEnum):
     REOPENED = "reopened"
 
     @property
-    def label(self) -> str:
-        return {"new": "New", "in_progress": "In progress", "resolved": "Completed",
-                "closed": "Accepted", "reopened": "Reopened"}[self.value]
+    def label(self):
+        return {"new": _l("New"), "in_progress": _l("In progress"), "resolved": _l("Completed"),
+                "closed": _l("Accepted"), "reopened": _l("Reopened")}[self.value]
 
 
 class RequestSource(LabeledEnum):
@@ -68,8 +93,8 @@ class RequestSource(LabeledEnum):
     EMAIL = "email"
 
     @property
-    def label(self) -> str:
-        return {"desk": "Service desk", "portal": "Portal", "email": "E-mail"}[self.value]
+    def label(self):
+        return {"desk": _l("Service desk"), "portal": _l("Portal"), "email": _l("E-mail")}[self.value]
 
 
 class Via(LabeledEnum):
@@ -81,9 +106,9 @@ class Via(LabeledEnum):
     LINK = "link"  # a signed link in one of our e-mails, without signing in
 
     @property
-    def label(self) -> str:
-        return {"desk": "Service desk", "portal": "Portal", "email": "E-mail",
-                "link": "Link in an e-mail"}[self.value]
+    def label(self):
+        return {"desk": _l("Service desk"), "portal": _l("Portal"), "email": _l("E-mail"),
+                "link": _l("Link in an e-mail")}[self.value]
 
 
 class MailState(LabeledEnum):
@@ -105,10 +130,10 @@ class IntakeOutcome(LabeledEnum):
     DISCARDED = "discarded"  # a held mail an operator threw away
 
     @property
-    def label(self) -> str:
-        return {"request_created": "Request created", "comment_added": "Comment added",
-                "held": "Held for an operator", "refused": "Refused",
-                "discarded": "Discarded"}[self.value]
+    def label(self):
+        return {"request_created": _l("Request created"), "comment_added": _l("Comment added"),
+                "held": _l("Held for an operator"), "refused": _l("Refused"),
+                "discarded": _l("Discarded")}[self.value]
 
 
 class UnknownSenders(LabeledEnum):
@@ -118,8 +143,8 @@ class UnknownSenders(LabeledEnum):
     REFUSE = "refuse"
 
     @property
-    def label(self) -> str:
-        return {"hold": "Hold for an operator", "refuse": "Refuse"}[self.value]
+    def label(self):
+        return {"hold": _l("Hold for an operator"), "refuse": _l("Refuse")}[self.value]
 
 
 class MailSecurity(LabeledEnum):
@@ -128,8 +153,8 @@ class MailSecurity(LabeledEnum):
     STARTTLS = "starttls"
 
     @property
-    def label(self) -> str:
-        return {"none": "None", "ssl": "SSL/TLS", "starttls": "STARTTLS"}[self.value]
+    def label(self):
+        return {"none": _l("None"), "ssl": _l("SSL/TLS"), "starttls": _l("STARTTLS")}[self.value]
 
 
 class NotificationRoute(LabeledEnum):
@@ -137,10 +162,9 @@ class NotificationRoute(LabeledEnum):
     SMTP = "smtp"
 
     @property
-    def label(self) -> str:
-        return {"cm_server": "Through the CM server", "smtp": "Through another SMTP server"}[
-            self.value
-        ]
+    def label(self):
+        return {"cm_server": _l("Through the CM server"),
+                "smtp": _l("Through another SMTP server")}[self.value]
 
 
 class DirectoryTarget(LabeledEnum):

@@ -21,6 +21,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from extensions import csrf, db, take_one
+from i18n import _, _l
 from portal import bp
 from portal.timeline import STATUS_STYLE, timeline
 from services import mail_links
@@ -32,14 +33,16 @@ SCOPE = "mail-link"
 DEFAULT_RATE_LIMIT = "30 per minute; 300 per hour"
 STATUS = {mail_links.FORGED: 400, mail_links.WRONG_PURPOSE: 400, mail_links.EXPIRED: 410,
           mail_links.USED: 409, mail_links.GONE: 404, mail_links.NOT_ALLOWED: 403}
-HEADINGS = {"comment": "Add a comment", "accept": "Accept the completion", "rate": "Rate our work"}
-DONE_HEADINGS = {"comment": "Comment added", "accept": "Completion accepted", "rate": "Rating sent"}
-DONE = {"comment": "Thank you: your comment has been added to the request, and the others who follow "
-                   "it have been sent a copy.",
-        "accept": "Thank you: you have accepted the completion of the request.",
-        "rate": "Thank you for rating our work."}
-STALE_FORM = ("This page was open too long to be sent safely. Your text is still here: "
-              "send it again.")
+HEADINGS = {"comment": _l("Add a comment"), "accept": _l("Accept the completion"),
+            "rate": _l("Rate our work")}
+DONE_HEADINGS = {"comment": _l("Comment added"), "accept": _l("Completion accepted"),
+                 "rate": _l("Rating sent")}
+DONE = {"comment": _l("Thank you: your comment has been added to the request, and the others who follow "
+                      "it have been sent a copy."),
+        "accept": _l("Thank you: you have accepted the completion of the request."),
+        "rate": _l("Thank you for rating our work.")}
+STALE_FORM = _l("This page was open too long to be sent safely. Your text is still here: "
+                "send it again.")
 FIELDS = {"comment": ("body",), "accept": ("rating", "remark"), "rate": ("rating", "remark")}
 
 
@@ -72,7 +75,7 @@ def _post(link: LinkData):
         validate_csrf(form.get("csrf_token"))
     except ValidationError:
         mail_links.check_unused(db.session, link)
-        return _page(mail_links.open_link(db.session, link), values, {FORM: [STALE_FORM]}, status=400)
+        return _page(mail_links.open_link(db.session, link), values, {FORM: [str(STALE_FORM)]}, status=400)
     try:
         with unit_of_work(db.session):
             target = mail_links.follow_link(db.session, link, **values)
@@ -114,18 +117,20 @@ def _refused(exc: LinkRefused, link: LinkData | None):
 
 
 def _refusal_heading(reason: str) -> str:
-    return {mail_links.EXPIRED: "This link has expired", mail_links.USED: "This link has been used already",
-            mail_links.GONE: "Request not found",
-            mail_links.NOT_ALLOWED: "Please sign in to the portal"}.get(reason, "This link does not work")
+    headings = {mail_links.EXPIRED: _("This link has expired"),
+                mail_links.USED: _("This link has been used already"),
+                mail_links.GONE: _("Request not found"),
+                mail_links.NOT_ALLOWED: _("Please sign in to the portal")}
+    return headings.get(reason, _("This link does not work"))
 
 
 def _over_limit():
     """None while the client's address may open one more link page (and counts it); else 429."""
     text = current_app.config.get("MAIL_LINK_RATE_LIMIT") or DEFAULT_RATE_LIMIT
     if not take_one(SCOPE, text, flask.request.remote_addr or "unknown"):
-        message = ("Too many link pages were opened from your address in a short time. "
-                   "Wait a minute and open the link again.")
-        page = render_template("portal/link_refused.html", message=message, heading="Please wait a minute",
+        message = _("Too many link pages were opened from your address in a short time. "
+                    "Wait a minute and open the link again.")
+        page = render_template("portal/link_refused.html", message=message, heading=_("Please wait a minute"),
                                sign_in=mail_links.sign_in_path())
         return page, 429, {"Retry-After": "60"}
     return None

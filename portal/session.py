@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import current_app, flash, g, redirect, request, url_for
 
 from extensions import db
+from i18n import _
 from models import PortalAccount
 from services.discussion import Author
 from services.portal_sessions import COOKIE_NAME, COOKIE_PATH, PortalSessionKeys, account_of, issue
@@ -83,7 +84,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
             target = url_for("portal.sign_in", next=back) if back else url_for("portal.sign_in")
             return redirect(target)
         if account.must_change_password and request.endpoint != "portal.password":
-            flash("Please choose a new password before you go on.", "info")
+            flash(_("Please choose a new password before you go on."), "info")
             return redirect(url_for("portal.password"))
         return view(*args, **kwargs)
 

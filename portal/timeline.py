@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from i18n import _l
 from models import Request
 from models.discussion import RequestAttachment, RequestComment, RequestStatusChange
 from models.enums import RequestStatus, Via
@@ -17,12 +18,13 @@ STATUS_STYLE = {RequestStatus.NEW: "new", RequestStatus.IN_PROGRESS: "progress",
                 RequestStatus.RESOLVED: "done", RequestStatus.CLOSED: "accepted",
                 RequestStatus.REOPENED: "reopened"}
 STATUS_HINT = {
-    RequestStatus.NEW: "The service desk has your request and will take it up.",
-    RequestStatus.IN_PROGRESS: "The service desk is working on it.",
-    RequestStatus.RESOLVED: "The service desk has completed it. Please accept the completion — or reopen "
-                            "the request if something is still wrong.",
-    RequestStatus.CLOSED: "You accepted the completion. You can still reopen it if the problem comes back.",
-    RequestStatus.REOPENED: "You reopened it; the service desk will take it up again.",
+    RequestStatus.NEW: _l("The service desk has your request and will take it up."),
+    RequestStatus.IN_PROGRESS: _l("The service desk is working on it."),
+    RequestStatus.RESOLVED: _l("The service desk has completed it. Please accept the completion — or reopen "
+                               "the request if something is still wrong."),
+    RequestStatus.CLOSED: _l("You accepted the completion. You can still reopen it if the problem comes "
+                             "back."),
+    RequestStatus.REOPENED: _l("You reopened it; the service desk will take it up again."),
 }
 
 

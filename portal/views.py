@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import func, select
 
 from extensions import db
+from i18n import _, _l
 from models import Request
 from models.enums import RequestSource, RequestStatus
 from portal import bp
@@ -54,7 +55,7 @@ from services.sign_in_throttle import SignInThrottled, ThrottlePolicy
 from services.transactions import unit_of_work
 
 PAGE_SIZE = 25
-SHOWN = {"open": "Open", "closed": "Accepted", "all": "All"}
+SHOWN = {"open": _l("Open"), "closed": _l("Accepted"), "all": _l("All")}
 SAFE_TYPES = {"image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain"}
 
 
@@ -80,14 +81,14 @@ def portal_headers(response):
 
 @bp.errorhandler(404)
 def not_found(_exc):
-    return render_template("portal/error.html", title="Not found",
-                           text="There is no such page, or it is not one you may see."), 404
+    return render_template("portal/error.html", title=_("Not found"),
+                           text=_("There is no such page, or it is not one you may see.")), 404
 
 
 @bp.errorhandler(CSRFError)
 def form_expired(_exc):
-    return render_template("portal/error.html", title="The form has expired",
-                           text="Go back, reload the page and send it again."), 400
+    return render_template("portal/error.html", title=_("The form has expired"),
+                           text=_("Go back, reload the page and send it again.")), 400
 
 
 def _errors_onto(form, errors: dict[str, list[str]]) -> list[str]:
@@ -144,7 +145,7 @@ def sign_out():
     if account is not None:
         with unit_of_work(db.session):
             note_sign_out(db.session, account, request.remote_addr)
-    flash("You have signed out.", "info")
+    flash(_("You have signed out."), "info")
     return clear_session_cookie(redirect(url_for("portal.sign_in")))
 
 
@@ -169,12 +170,12 @@ def password():
             response.headers["Retry-After"] = str(exc.seconds)
             return response
         except ValidationFailed as exc:
-            if WRONG_CURRENT in exc.errors.get("current_password", []):
+            if str(WRONG_CURRENT) in exc.errors.get("current_password", []):
                 with unit_of_work(db.session):
                     note_wrong_current_password(db.session, account, request.remote_addr, policy)
             loose = _errors_onto(form, exc.errors)
             return render_template("portal/password.html", form=form, loose=loose), 422
-        flash("Your password was changed.", "success")
+        flash(_("Your password was changed."), "success")
         # The fingerprint of the old password ended every session; this browser gets a new one.
         return set_session_cookie(redirect(url_for("portal.requests")), account)
     status = 422 if request.method == "POST" else 200
@@ -213,8 +214,8 @@ def requests():
 def new_request():
     me = author()
     if not me.may_create:
-        return render_template("portal/error.html", title="Not allowed",
-                               text="Your account may not create requests; ask the service desk."), 403
+        return render_template("portal/error.html", title=_("Not allowed"),
+                               text=_("Your account may not create requests; ask the service desk.")), 403
     form = NewRequestForm()
     loose: list[str] = []
     if form.validate_on_submit():
@@ -227,7 +228,8 @@ def new_request():
         except PermissionDenied as exc:
             loose = [str(exc)]
         else:
-            flash(f"Your request {raised.reference} was sent to the service desk.", "success")
+            flash(_("Your request %(reference)s was sent to the service desk.", reference=raised.reference),
+                  "success")
             return redirect(url_for("portal.request_page", request_id=raised.id))
     status = 422 if request.method == "POST" else 200
     return render_template("portal/new_request.html", form=form, loose=loose), status
@@ -285,7 +287,7 @@ def comment(request_id: int):
     form = CommentForm()
     return _act(request_id, "comment_form", form,
                 lambda req, me: discussion.add_comment(db.session, req, me, form.body.data),
-                "Your comment was added.")
+                _("Your comment was added."))
 
 
 @bp.route("/requests/<int:request_id>/accept", methods=["POST"])
@@ -295,7 +297,7 @@ def accept(request_id: int):
     return _act(request_id, "accept_form", form,
                 lambda req, me: discussion.accept(db.session, req, me, rating=form.rating.data or None,
                                                   remark=form.remark.data, comment=form.comment.data),
-                "Thank you: the request is accepted.")
+                _("Thank you: the request is accepted."))
 
 
 @bp.route("/requests/<int:request_id>/reopen", methods=["POST"])
@@ -305,7 +307,7 @@ def reopen(request_id: int):
     return _act(request_id, "reopen_form", form,
                 lambda req, me: discussion.change_status(db.session, req, me, RequestStatus.REOPENED,
                                                          comment=form.comment.data),
-                "The request is reopened; the service desk will take it up again.")
+                _("The request is reopened; the service desk will take it up again."))
 
 
 @bp.route("/requests/<int:request_id>/rate", methods=["POST"])
@@ -315,7 +317,7 @@ def rate(request_id: int):
     return _act(request_id, "rate_form", form,
                 lambda req, me: discussion.rate(db.session, req, me, form.rating.data or None,
                                                 form.remark.data),
-                "Thank you for your rating.")
+                _("Thank you for your rating."))
 
 
 @bp.route("/requests/<int:request_id>/files/<int:attachment_id>")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 
+from i18n import _
 from models import Contact, Customer, Operator, PortalAccount, Request, request_contact
 from models.base import utcnow
 from models.discussion import RequestAttachment, RequestComment, RequestStatusChange
@@ -116,7 +117,7 @@ def _require_side(session: DbSession, request: Request, author: Author, right: R
     if author.is_operator:
         require(session, author.operator, request.customer_id, right)
     elif not may_see(session, request, author):
-        raise PermissionDenied("You cannot see this request.")
+        raise PermissionDenied(_("You cannot see this request."))
 
 
 # --- comments ---------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def _require_side(session: DbSession, request: Request, author: Author, right: R
 def _clean_body(bag: ErrorBag, body: str | None, field_name: str = "body") -> str | None:
     text = bag.check(field_name, _multiline_text, body)
     if not has_words(text):
-        bag.add(field_name, "Write a comment.")
+        bag.add(field_name, _("Write a comment."))
     elif len(text) > COMMENT_LIMIT:
         bag.add(field_name, too_long(COMMENT_LIMIT, len(text)))
     return text
@@ -150,7 +151,7 @@ def add_comment(session: DbSession, request: Request, author: Author, body: str 
     comment on an accepted request does not reopen it (reopening says so). Raises
     ValidationFailed or PermissionDenied."""
     if internal and not author.is_operator:
-        raise PermissionDenied("Only operators write internal notes.")
+        raise PermissionDenied(_("Only operators write internal notes."))
     _require_side(session, request, author)
     bag = ErrorBag()
     text = _clean_body(bag, body)
@@ -202,11 +203,11 @@ def change_status(session: DbSession, request: Request, author: Author, new_stat
     old = request.status
     bag = ErrorBag()
     if new_status == old:
-        bag.add("status", f"The request is {old.label} already.")
+        bag.add("status", _("The request is %(status)s already.", status=old.label))
     elif not author.is_operator and not customer_may_move(old, new_status):
         bag.add("status", _customer_refusal(old, new_status))
     if new_status == RequestStatus.REOPENED and not author.is_operator and not has_words(comment):
-        bag.add("comment", "Say what is still wrong: reopening needs a comment.")
+        bag.add("comment", _("Say what is still wrong: reopening needs a comment."))
     text = None
     if has_words(comment):  # an operator's optional comment of blanks alone is no comment
         text = bag.check("comment", _multiline_text, comment)
@@ -218,7 +219,7 @@ def change_status(session: DbSession, request: Request, author: Author, new_stat
         note = add_comment(session, request, author, text, notify=False)
     request.status = new_status
     if author.is_operator:  # the request page's step (save_request audits the edit form's own)
-        record(session, author.operator, "update", request, {"status": [old.label, new_status.label]})
+        record(session, author.operator, "update", request, {"status": [old.english, new_status.english]})
     return note_status_change(session, request, author, old, new_status, note=note, notify=notify)
 
 
@@ -233,8 +234,8 @@ def note_status_change(session: DbSession, request: Request, author: Author, old
     flush(session)
     if author.operator is None:
         # An operator's change is audited by the request's own save; the customer's side here.
-        record(session, None, "status", request, {"status": [old.label if old else None, new.label]},
-               actor_label=f"{author.name} ({author.via.label})")
+        record(session, None, "status", request, {"status": [old.english if old else None, new.english]},
+               actor_label=f"{author.name} ({author.via.english})")
     if notify:
         from services.mail_out import queue_copies
 
@@ -245,22 +246,23 @@ def note_status_change(session: DbSession, request: Request, author: Author, old
 def _customer_refusal(old: RequestStatus, new: RequestStatus) -> str:
     if new == RequestStatus.CLOSED:
         if old == RequestStatus.CLOSED:
-            return "This request is accepted already."
-        return f"Only a completed request can be accepted; this one is {old.label}."
+            return _("This request is accepted already.")
+        return _("Only a completed request can be accepted; this one is %(status)s.", status=old.label)
     if new == RequestStatus.REOPENED:
-        return f"Only a completed or accepted request can be reopened; this one is {old.label}."
-    return f"You cannot set a request to {new.label}."
+        return _("Only a completed or accepted request can be reopened; this one is %(status)s.",
+                 status=old.label)
+    return _("You cannot set a request to %(status)s.", status=new.label)
 
 
 def accept(session: DbSession, request: Request, author: Author, *, rating: int | None = None,
            remark: str | None = None, comment: str | None = None) -> RequestStatusChange:
     """The customer accepts the completion, optionally rating the operator (1–5 and a remark)."""
     if author.is_operator:
-        raise PermissionDenied("Accepting the completion is the customer's.")
+        raise PermissionDenied(_("Accepting the completion is the customer's."))
     bag = ErrorBag()
     score, remark_text = _check_rating(bag, rating, remark)
     if score is None and remark_text and "rating" not in bag.errors:
-        bag.add("rating", "Choose 1 to 5 stars to go with your remark.")
+        bag.add("rating", _("Choose 1 to 5 stars to go with your remark."))
     bag.raise_if_any()
     # The copies go after the rating is set, so they do not offer a "Rate our work" link.
     change = change_status(session, request, author, RequestStatus.CLOSED, comment=comment, notify=False)
@@ -276,16 +278,16 @@ def rate(session: DbSession, request: Request, author: Author, rating: int | Non
          remark: str | None = None) -> None:
     """Rate the operator's work on an accepted request, once."""
     if author.is_operator:
-        raise PermissionDenied("Rating is the customer's.")
+        raise PermissionDenied(_("Rating is the customer's."))
     _require_side(session, request, author)
     bag = ErrorBag()
     score, remark_text = _check_rating(bag, rating, remark)
     if score is None:
-        bag.add("rating", "Choose 1 to 5 stars.")
+        bag.add("rating", _("Choose 1 to 5 stars."))
     if request.status != RequestStatus.CLOSED:
-        bag.add("rating", "A request is rated when its completion is accepted.")
+        bag.add("rating", _("A request is rated when its completion is accepted."))
     elif request.rating is not None:
-        bag.add("rating", "This request has been rated already.")
+        bag.add("rating", _("This request has been rated already."))
     bag.raise_if_any()
     assert score is not None  # refused above
     _set_rating(session, request, author, score, remark_text)
@@ -299,7 +301,7 @@ def _check_rating(bag: ErrorBag, rating, remark: str | None) -> tuple[int | None
         except (TypeError, ValueError):
             score = None
         if score is None or not 1 <= score <= 5:
-            bag.add("rating", "Choose 1 to 5 stars.")
+            bag.add("rating", _("Choose 1 to 5 stars."))
             score = None
     text = bag.check("remark", _multiline_text, remark)
     if text and len(text) > REMARK_LIMIT:
@@ -312,7 +314,7 @@ def _set_rating(session: DbSession, request: Request, author: Author, score: int
     request.rating, request.rating_remark, request.rated_at = score, remark, utcnow()
     flush(session)
     record(session, None, "rating", request, {"rating": [before, score]},
-           actor_label=f"{author.name} ({author.via.label})")
+           actor_label=f"{author.name} ({author.via.english})")
 
 
 # --- requests raised by the customer's side ---------------------------------------------------
@@ -323,13 +325,13 @@ def raise_request(session: DbSession, author: Author, subject: str | None, descr
     customer, with them as its requester (a contact then sees it and gets its copies). Raises
     ValidationFailed or PermissionDenied (a security group that may not create requests)."""
     if author.is_operator or author.customer is None:
-        raise DomainError("A request raised by a customer needs its customer.")
+        raise DomainError(_("A request raised by a customer needs its customer."))
     if not author.may_create:
-        raise PermissionDenied("Your account may not create requests; ask the service desk.")
+        raise PermissionDenied(_("Your account may not create requests; ask the service desk."))
     bag = ErrorBag()
     title = bag.check("subject", clean_text, subject)
     if not title:
-        bag.add("subject", "A request needs a subject.")
+        bag.add("subject", _("A request needs a subject."))
     elif len(title) > SUBJECT_LIMIT:
         bag.add("subject", too_long(SUBJECT_LIMIT, len(title)))
     text = bag.check("description", _multiline_text, description)
@@ -340,8 +342,8 @@ def raise_request(session: DbSession, author: Author, subject: str | None, descr
                       source=source, requester_contact=author.contact)
     session.add(request)
     flush(session)
-    record(session, None, "create", request, {"subject": [None, title], "source": [None, source.label]},
-           actor_label=f"{author.name} ({author.via.label})")
+    record(session, None, "create", request, {"subject": [None, title], "source": [None, source.english]},
+           actor_label=f"{author.name} ({author.via.english})")
     if notify:
         from services.mail_out import queue_copies
 

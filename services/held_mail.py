@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, false, select, true, update
 
+from i18n import _, _l
 from models import Contact, Customer, Operator, Request
 from models.base import utcnow
 from models.enums import IntakeOutcome, RequestSource, Via
@@ -27,7 +28,7 @@ from services.errors import DomainError, NotFound, ValidationFailed
 from services.mail_out import REFERENCE, one_line
 from services.transactions import DbSession, flush
 
-DECIDED = "Another operator has decided about this mail already."
+DECIDED = _l("Another operator has decided about this mail already.")
 
 
 def visible_mail(session: DbSession, actor: Operator | None) -> ColumnElement[bool]:
@@ -51,11 +52,11 @@ def held_mail(session: DbSession, actor: Operator | None, outcome: IntakeOutcome
 def load_mail(session: DbSession, actor: Operator | None, mail_id: int | None) -> IncomingMail:
     """The mail for `actor`, or NotFound (also for one they may not see: its existence is not told)."""
     if mail_id is None or not 0 < mail_id <= MAX_ID:
-        raise NotFound("No such mail.")
+        raise NotFound(_("No such mail."))
     found = session.scalar(select(IncomingMail).where(IncomingMail.id == mail_id,
                                                       visible_mail(session, actor)))
     if found is None:
-        raise NotFound("No such mail.")
+        raise NotFound(_("No such mail."))
     return found
 
 
@@ -85,16 +86,16 @@ def create_request(session: DbSession, actor: Operator, mail: IncomingMail, cust
     ValidationFailed (no customer chosen, a contact of another customer, decided already),
     PermissionDenied or NotFound."""
     if customer_id is None:
-        raise ValidationFailed({"customer": ["Choose the customer this request is for."]})
+        raise ValidationFailed({"customer": [_("Choose the customer this request is for.")]})
     require(session, actor, customer_id, Right.VIEW)
     customer = session.get(Customer, customer_id)
     if customer is None or customer.merged_into_id is not None:
-        raise NotFound("No such customer.")
+        raise NotFound(_("No such customer."))
     contact = None
     if contact_id is not None:
         contact = session.get(Contact, contact_id)
         if contact is None or contact.customer_id != customer.id:
-            raise ValidationFailed({"contact": ["Choose one of this customer's contacts, or none."]})
+            raise ValidationFailed({"contact": [_("Choose one of this customer's contacts, or none.")]})
     _decide(session, mail, IntakeOutcome.REQUEST_CREATED, actor)
     subject = one_line(mail.subject) or "(no subject)"
     if len(subject) > SUBJECT_LIMIT:
@@ -113,7 +114,7 @@ def add_to_request(session: DbSession, actor: Operator, mail: IncomingMail, refe
     request = session.get(Request, number) if number is not None else None
     if request is None or not can(session, actor, request.customer_id, Right.VIEW):
         # The same words for a request the operator may not see: its existence is not told.
-        raise ValidationFailed({"request": ["Type the reference of a request you may see, like CD-12."]})
+        raise ValidationFailed({"request": [_("Type the reference of a request you may see, like CD-12.")]})
     _decide(session, mail, IntakeOutcome.COMMENT_ADDED, actor)
     author = _sender(mail, request.customer, None)
     comment = add_comment(session, request, author, mail.body_text or "(The e-mail had no text.)")
@@ -132,13 +133,13 @@ def _decide(session: DbSession, mail: IncomingMail, outcome: IntakeOutcome, acto
     """Take the decision once: only a mail still held moves on (one UPDATE, so of two operators
     at the same moment only one succeeds)."""
     if mail.outcome != IntakeOutcome.HELD:
-        raise DomainError(DECIDED)
+        raise DomainError(str(DECIDED))
     moved = session.execute(update(IncomingMail).where(
         IncomingMail.id == mail.id, IncomingMail.outcome == IntakeOutcome.HELD)
         .values(outcome=outcome, decided_by_id=actor.id, decided_at=utcnow())
         .execution_options(synchronize_session=False))
     if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise DomainError(DECIDED)
+        raise DomainError(str(DECIDED))
     session.refresh(mail)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from i18n import _, _l
 from models import Operator
 from models.enums import MailState, UnknownSenders
 from models.mail import OutgoingMail
@@ -16,9 +17,9 @@ from services.reference_data import ensure_reference_data
 from services.transactions import DbSession, flush, hold_transaction
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
-RESENT_QUEUED = "A new copy of this message is queued already: it is on its way."
-STILL_QUEUED = ("This copy is still queued: the desk sends it (and retries it) on its own. "
-                "Resend it once it has been sent or has failed.")
+RESENT_QUEUED = _l("A new copy of this message is queued already: it is on its way.")
+STILL_QUEUED = _l("This copy is still queued: the desk sends it (and retries it) on its own. "
+                  "Resend it once it has been sent or has failed.")
 
 
 def resend_copy(session: DbSession, actor: Operator | None, mail: OutgoingMail) -> OutgoingMail:
@@ -30,12 +31,12 @@ def resend_copy(session: DbSession, actor: Operator | None, mail: OutgoingMail) 
 
     require(session, actor, mail.customer_id, Right.VIEW)
     if mail.state == MailState.QUEUED:
-        raise DomainError(STILL_QUEUED)
+        raise DomainError(str(STILL_QUEUED))
     hold_transaction(session)  # SQLite: the write lock first, so two clicks at once queue one copy
     session.refresh(mail, with_for_update=True)  # PostgreSQL: the same, by the original's row lock
     if session.scalar(select(OutgoingMail.id).where(OutgoingMail.resent_from_id == mail.id,
                                                     OutgoingMail.state == MailState.QUEUED)) is not None:
-        raise DomainError(RESENT_QUEUED)
+        raise DomainError(str(RESENT_QUEUED))
     copy = resend(session, mail)
     record(session, actor, "resend", copy, {"resent_from": [None, mail.id],
                                             "recipient": [None, mail.recipient_email]})
@@ -53,7 +54,7 @@ def save_unknown_senders(session: DbSession, actor: Operator | None, choice: str
         value = UnknownSenders(choice or "")
     except ValueError:
         raise ValidationFailed({"unknown_senders": [
-            "Choose whether such mail is held for an operator or refused."]}) from None
+            _("Choose whether such mail is held for an operator or refused.")]}) from None
     ensure_reference_data(session)
     rules = ownership_rights(session)  # the one GlobalSettings row
     check_seen_version(session, "globalsettings", rules, seen_version)

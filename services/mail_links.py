@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from i18n import _, _l
 from models import Contact, Request
 from models.enums import CustomerKind, RequestStatus, Via
 from models.mail import UsedLink
@@ -35,7 +36,8 @@ from services.transactions import DbSession, hold_transaction
 
 PURPOSES = ("comment", "accept", "rate")
 DEFAULT_DAYS = 14
-LABELS = {"comment": "Add a comment", "accept": "Accept the completion and rate", "rate": "Rate our work"}
+LABELS = {"comment": _l("Add a comment"), "accept": _l("Accept the completion and rate"),
+          "rate": _l("Rate our work")}
 LINK_ID_LIMIT = 64  # UsedLink.link_id
 EMAIL_LIMIT = 254
 
@@ -93,24 +95,25 @@ def make_token(request: Request, email: str, purpose: str) -> str:
 def read_token(token: str, purpose: str) -> LinkData:
     """What a link says, or LinkRefused with the reason in plain words."""
     if purpose not in PURPOSES or not isinstance(token, str) or len(token) > 1000:
-        raise LinkRefused("This link is not one of ours.")
+        raise LinkRefused(_("This link is not one of ours."))
     try:
         data = _serializer(purpose).loads(token, max_age=link_days() * 86400)
     except SignatureExpired:
-        raise LinkRefused(f"This link has expired (links work for {link_days()} days). "
-                          "Reply to the e-mail or sign in to the portal instead.", EXPIRED) from None
+        raise LinkRefused(_("This link has expired (links work for %(days)s days). "
+                            "Reply to the e-mail or sign in to the portal instead.", days=link_days()),
+                          EXPIRED) from None
     except BadSignature:
         other = _purpose_of(token, purpose)
         if other is not None:
-            raise LinkRefused(f"This link is not for this page: it is the link to "
-                              f"“{LABELS[other].lower()}”. Open it from the e-mail as it is.",
+            raise LinkRefused(_("This link is not for this page: it is the link to “%(purpose)s”. "
+                                "Open it from the e-mail as it is.", purpose=str(LABELS[other]).lower()),
                               WRONG_PURPOSE) from None
-        raise LinkRefused("This link is not valid: it may have been cut off or changed. "
-                          "Open it from the e-mail again, or sign in to the portal.") from None
+        raise LinkRefused(_("This link is not valid: it may have been cut off or changed. "
+                            "Open it from the e-mail again, or sign in to the portal.")) from None
     if not (isinstance(data, dict) and isinstance(data.get("r"), int) and 0 < data["r"] < 2**63
             and isinstance(data.get("e"), str) and 0 < len(data["e"]) <= EMAIL_LIMIT
             and isinstance(data.get("i"), str) and 0 < len(data["i"]) <= LINK_ID_LIMIT):
-        raise LinkRefused("This link is not valid.")
+        raise LinkRefused(_("This link is not valid."))
     return LinkData(data["r"], data["e"], purpose, data["i"])
 
 
@@ -132,8 +135,8 @@ def is_used(session: DbSession, link: LinkData) -> bool:
     return session.scalar(select(UsedLink.id).where(UsedLink.link_id == link.link_id)) is not None
 
 
-USED_TEXT = ("This link has been used already. Each link in our e-mails works once; "
-             "reply to the e-mail or sign in to the portal to do more.")
+USED_TEXT = _l("This link has been used already. Each link in our e-mails works once; "
+               "reply to the e-mail or sign in to the portal to do more.")
 
 
 def use_link(session: DbSession, link: LinkData) -> None:
@@ -143,12 +146,12 @@ def use_link(session: DbSession, link: LinkData) -> None:
     insert waits on the unique id and fails when the first commits — refused either way."""
     hold_transaction(session)  # else pysqlite would make the SAVEPOINT below the transaction
     if is_used(session, link):
-        raise LinkRefused(USED_TEXT, USED)
+        raise LinkRefused(str(USED_TEXT), USED)
     try:
         with session.begin_nested():
             session.add(UsedLink(link_id=link.link_id, purpose=link.purpose, request_id=link.request_id))
     except IntegrityError:
-        raise LinkRefused(USED_TEXT, USED) from None
+        raise LinkRefused(str(USED_TEXT), USED) from None
 
 
 def purposes_for(request: Request) -> list[str]:
@@ -187,8 +190,8 @@ def links_for(request: Request, email: str) -> list[tuple[str, str]]:
     if session is None:
         return []
     if not settings_of(session, request.customer).unauthenticated_discussion_enabled:
-        return [("Open it on the portal", public_url(sign_in_path(request.id)))]
-    return [(LABELS[p], public_url(f"/portal/link/{p}/{make_token(request, email, p)}"))
+        return [(_("Open it on the portal"), public_url(sign_in_path(request.id)))]
+    return [(str(LABELS[p]), public_url(f"/portal/link/{p}/{make_token(request, email, p)}"))
             for p in purposes_for(request)]
 
 
@@ -220,15 +223,16 @@ def open_link(session: DbSession, link: LinkData, *, for_update: bool = False) -
         query = query.with_for_update().execution_options(populate_existing=True)
     request = session.scalar(query)
     if request is None or request.customer is None:
-        raise LinkRefused("The request this link is for no longer exists.", GONE)
+        raise LinkRefused(_("The request this link is for no longer exists."), GONE)
     customer = request.customer
     if not settings_of(session, customer).unauthenticated_discussion_enabled:
-        raise LinkRefused("Links in e-mails no longer work without signing in for "
-                          f"{customer.display_name}. Sign in to the portal to continue.", NOT_ALLOWED)
+        raise LinkRefused(_("Links in e-mails no longer work without signing in for %(customer)s. "
+                            "Sign in to the portal to continue.", customer=customer.display_name),
+                          NOT_ALLOWED)
     contact, known = _recipient(request, link.email)
-    refused = LinkRefused(f"This link was sent to {link.email}, which is no longer among the people "
-                          f"of {customer.display_name} who take part in this request. "
-                          "Sign in to the portal, or ask the service desk.", NOT_ALLOWED)
+    refused = LinkRefused(_("This link was sent to %(email)s, which is no longer among the people of "
+                            "%(customer)s who take part in this request. Sign in to the portal, or ask the "
+                            "service desk.", email=link.email, customer=customer.display_name), NOT_ALLOWED)
     if not known:
         raise refused
     author = Author.of_sender(Via.LINK, link.email, customer, contact)
@@ -245,18 +249,19 @@ def why_not_now(target: LinkTarget) -> str | None:
         return None
     if target.link.purpose == "accept":
         if request.status == RequestStatus.CLOSED:
-            return "The completion of this request has been accepted already."
-        return (f"This request is {request.status.label} now: there is no completion to accept. "
-                "Reply to the e-mail if something is still wrong.")
+            return _("The completion of this request has been accepted already.")
+        return _("This request is %(status)s now: there is no completion to accept. "
+                 "Reply to the e-mail if something is still wrong.", status=request.status.label)
     if request.rating is not None:
-        return "This request has been rated already. Thank you!"
-    return f"A request is rated once its completion is accepted; this one is {request.status.label}."
+        return _("This request has been rated already. Thank you!")
+    return _("A request is rated once its completion is accepted; this one is %(status)s.",
+             status=request.status.label)
 
 
 def check_unused(session: DbSession, link: LinkData) -> None:
     """LinkRefused (USED) when the link has done its one thing already. Reads only."""
     if is_used(session, link):
-        raise LinkRefused(USED_TEXT, USED)
+        raise LinkRefused(str(USED_TEXT), USED)
 
 
 def follow_link(session: DbSession, link: LinkData, *, body: str | None = None, rating=None,

@@ -8,15 +8,24 @@ that finally fails is visible on the request.
 
 Subjects carry the request's reference ("[CD-123] …") and every copy names the request's thread
 (References: <cd-request-123@domain>), so a reply finds its request (services.mail_intake).
+
+A copy is written in the desk's language (BABEL_DEFAULT_LOCALE, English unless configured), not in
+the language of the operator whose action sent it: every recipient of a request reads the same
+words, whoever caused the copy. The header's machine parts (the reference, Message-IDs) are never
+translated.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.utils import make_msgid
 
 from flask import current_app, has_app_context
+from flask_babel import force_locale
 
+from i18n import _, _l
 from models import Customer, Request
 from models.discussion import RequestComment, RequestStatusChange
 from models.enums import MailState
@@ -33,6 +42,24 @@ def mail_domain() -> str:
     if has_app_context():
         return current_app.config.get("MAIL_DOMAIN") or DEFAULT_DOMAIN
     return DEFAULT_DOMAIN
+
+
+@contextmanager
+def mail_language() -> Iterator[None]:
+    """Translations in the desk's language while a copy is written (see the module's docstring)."""
+    if not has_app_context():
+        yield
+        return
+    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE") or "en"):
+        yield
+
+
+# Why a recipient receives a copy (services.requests.request_recipients), said in the copy.
+WHY = {"the customer": _l("You receive this as the customer of %(customer)s."),
+       "main contact": _l("You receive this as main contact of %(customer)s."),
+       "assigned to this request": _l("You receive this as a contact of %(customer)s assigned to this "
+                                      "request."),
+       "raised this request": _l("You receive this as the contact of %(customer)s who raised this request.")}
 
 
 def thread_id(request: Request) -> str:
@@ -63,22 +90,24 @@ def _event_text(request: Request, *, created: bool, comment: RequestComment | No
     lines: list[str] = []
     what = None
     if created:
-        what = "new request"
-        lines += [f"A new request {request.reference} was raised for {request.customer.display_name}.",
-                  "", f"Subject: {one_line(request.subject)}"]
+        what = _("new request")
+        lines += [_("A new request %(reference)s was raised for %(customer)s.", reference=request.reference,
+                    customer=request.customer.display_name),
+                  "", _("Subject: %(subject)s", subject=one_line(request.subject))]
         if request.description:
             lines += ["", request.description]
     if status_change is not None:
         old = status_change.old_status.label if status_change.old_status else "—"
-        what = f"status {status_change.new_status.label}"
-        lines += [f"{status_change.author_name} changed the status of {request.reference} from {old} "
-                  f"to {status_change.new_status.label}."]
+        what = _("status %(status)s", status=status_change.new_status.label)
+        lines += [_("%(who)s changed the status of %(reference)s from %(old)s to %(new)s.",
+                    who=status_change.author_name, reference=request.reference, old=old,
+                    new=status_change.new_status.label)]
     if comment is not None:
-        what = what or "new comment"
+        what = what or _("new comment")
         if lines:
             lines.append("")
-        lines += [f"{comment.author_name} wrote:", "", comment.body]
-    return what or "update", "\n".join(lines)
+        lines += [_("%(who)s wrote:", who=comment.author_name), "", comment.body]
+    return what or _("update"), "\n".join(lines)
 
 
 def compose_body(request: Request, recipient: Recipient, event_text: str) -> str:
@@ -86,12 +115,17 @@ def compose_body(request: Request, recipient: Recipient, event_text: str) -> str
     they receive it."""
     from services.mail_links import links_for
 
-    parts = [event_text, "", "—", f"Request {request.reference}: {one_line(request.subject)}",
-             f"Status: {request.status.label}"]
+    customer = request.customer.display_name
+    parts = [event_text, "", "—",
+             _("Request %(reference)s: %(subject)s", reference=request.reference,
+               subject=one_line(request.subject)),
+             _("Status: %(status)s", status=request.status.label)]
     for label, url in links_for(request, recipient.email):
         parts.append(f"{label}: {url}")
-    parts += ["", "Reply to this e-mail to add a comment; keep the reference in the subject.",
-              f"You receive this as {recipient.why} of {request.customer.display_name}."]
+    why = WHY.get(recipient.why)
+    parts += ["", _("Reply to this e-mail to add a comment; keep the reference in the subject."),
+              str(why) % {"customer": customer} if why is not None
+              else _("You receive this as %(why)s of %(customer)s.", why=recipient.why, customer=customer)]
     return "\n".join(parts)
 
 
@@ -103,21 +137,23 @@ def queue_copies(session: DbSession, request: Request, *, created: bool = False,
     sent after the caller's unit of work commits."""
     if comment is not None and comment.is_internal:
         raise ValueError("Internal notes are never mailed.")
-    what, text = _event_text(request, created=created, comment=comment, status_change=status_change)
     skip = (exclude_email or "").casefold()
     queued = []
-    for recipient in request_recipients(request):
-        if recipient.email.casefold() == skip:
-            continue
-        mail = OutgoingMail(customer_id=request.customer_id, request=request,
-                            comment_id=comment.id if comment is not None else None,
-                            status_change_id=status_change.id if status_change is not None else None,
-                            recipient_name=one_line(recipient.name)[:255], recipient_email=recipient.email,
-                            why=recipient.why[:120], subject=subject_of(request, what),
-                            body=compose_body(request, recipient, text),
-                            message_id=make_msgid("cd", domain=mail_domain()), state=MailState.QUEUED)
-        session.add(mail)
-        queued.append(mail)
+    with mail_language():
+        what, text = _event_text(request, created=created, comment=comment, status_change=status_change)
+        for recipient in request_recipients(request):
+            if recipient.email.casefold() == skip:
+                continue
+            mail = OutgoingMail(customer_id=request.customer_id, request=request,
+                                comment_id=comment.id if comment is not None else None,
+                                status_change_id=status_change.id if status_change is not None else None,
+                                recipient_name=one_line(recipient.name)[:255],
+                                recipient_email=recipient.email,
+                                why=recipient.why[:120], subject=subject_of(request, what),
+                                body=compose_body(request, recipient, text),
+                                message_id=make_msgid("cd", domain=mail_domain()), state=MailState.QUEUED)
+            session.add(mail)
+            queued.append(mail)
     if queued:
         flush(session)
         _send_after_commit(session, queued)

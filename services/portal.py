@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from i18n import _, _l
 from models import Contact, Customer, Operator, PortalAccount, SecurityGroup
 from models.base import utcnow
 from services.access import Right, require
@@ -37,8 +38,8 @@ from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 USERNAME_LIMIT = max_length(PortalAccount.username) or 120
 PASSWORD_LIMIT = 1024  # longer input is no password anybody types; hashing it would only cost time
-WRONG_CREDENTIALS = "Wrong user name or password."
-CANNOT_SIGN_IN = "This portal account cannot sign in at the moment. Please ask your service desk."
+WRONG_CREDENTIALS = _l("Wrong user name or password.")
+CANNOT_SIGN_IN = _l("This portal account cannot sign in at the moment. Please ask your service desk.")
 
 
 # --- whose account ----------------------------------------------------------------------------
@@ -105,17 +106,18 @@ def create_portal_account(
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
     if contact is not None and contact.customer_id != customer.id:
-        raise DomainError("This contact belongs to another customer.")
+        raise DomainError(_("This contact belongs to another customer."))
     name = bag.check("username", clean_text, username)
     readable = "username" not in bag.errors  # no control characters: the database may compare it
     owner = f"contact:{contact.id}" if contact is not None else f"customer:{customer.id}"
     lock_keys(session, [("portal-owner", owner)]
               + ([("portal-username", name.lower())] if readable and name else []))
     if portal_account_of(session, customer, contact) is not None:
-        whose = "This contact" if contact is not None else "This customer"
-        bag.add("username", f"{whose} has portal access already: reset or disable it instead.")
+        bag.add("username", _("This contact has portal access already: reset or disable it instead.")
+                if contact is not None
+                else _("This customer has portal access already: reset or disable it instead."))
     if readable and not name:
-        bag.add("username", "Choose a user name.")
+        bag.add("username", _("Choose a user name."))
     elif readable and len(name) > USERNAME_LIMIT:
         bag.add("username", too_long(USERNAME_LIMIT, len(name)))
     elif readable and session.scalar(select(PortalAccount.id)
@@ -142,11 +144,11 @@ def _account_to_change(session: DbSession, customer: Customer, actor: Operator |
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
     if contact is not None and contact.customer_id != customer.id:
-        raise DomainError("This contact belongs to another customer.")
+        raise DomainError(_("This contact belongs to another customer."))
     account = portal_account_of(session, customer, contact)
     if account is None:
-        whose = "contact" if contact is not None else "customer"
-        raise DomainError(f"This {whose} has no portal access yet.")
+        raise DomainError(_("This contact has no portal access yet.") if contact is not None
+                          else _("This customer has no portal access yet."))
     check_seen_version(session, "portalaccount", account, seen_version)
     return account
 
@@ -285,7 +287,7 @@ def sign_in(session: DbSession, username: str | None, password: str | None, addr
         note_failure(session, key, address, policy)
         flush(session)
         known = reason not in ("unknown user name", "wrong password")
-        return PortalSignIn(message=CANNOT_SIGN_IN if known else WRONG_CREDENTIALS)
+        return PortalSignIn(message=str(CANNOT_SIGN_IN if known else WRONG_CREDENTIALS))
     assert account is not None
     # Bookkeeping by an UPDATE of its own, like the rehash: no new version of the account.
     session.execute(update(PortalAccount).where(PortalAccount.id == account.id)
@@ -307,7 +309,7 @@ def note_sign_out(session: DbSession, account: PortalAccount, address: str | Non
     flush(session)
 
 
-WRONG_CURRENT = "This is not your current password."
+WRONG_CURRENT = _l("This is not your current password.")
 
 
 def note_wrong_current_password(session: DbSession, account: PortalAccount, address: str | None,
@@ -330,14 +332,14 @@ def change_own_portal_password(session: DbSession, account: PortalAccount, curre
     if policy is not None:  # guessing the current password is slowed like the sign-in (SignInThrottled)
         check_sign_in_allowed(session, throttle_key(account.username), address, policy)
     if len(current or "") > PASSWORD_LIMIT or not verify_password(account.password_hash, current or ""):
-        bag.add("current_password", WRONG_CURRENT)
+        bag.add("current_password", str(WRONG_CURRENT))
     bag.check("new_password", check_password_strength, new)
     if new and len(new) > PASSWORD_LIMIT:
         bag.add("new_password", too_long(PASSWORD_LIMIT, len(new)))
     elif new and new == current and "current_password" not in bag.errors:
-        bag.add("new_password", "Choose a new password, not the one you have now.")
+        bag.add("new_password", _("Choose a new password, not the one you have now."))
     if new and new != repeat:
-        bag.add("repeat_password", "The two new passwords differ.")
+        bag.add("repeat_password", _("The two new passwords differ."))
     bag.raise_if_any()
     assert new is not None
     account.password_hash = hash_password(new)
