@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import logging
 import poplib
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -43,6 +42,7 @@ from sqlalchemy import select
 from models import CustomerSettings, GlobalSettings
 from models.customer import Customer
 from models.enums import MailSecurity
+from services import mail_check
 from services.customer_settings import DEFAULT_PORTS, DEFAULT_SECURITY
 from services.mail_check import (
     CheckResult,
@@ -157,8 +157,9 @@ def _server(source, box: SecretBox, rules: ReadRules) -> MailServer:
         log.error("The stored password of the POP3 mailbox %s cannot be decrypted",
                   where(source.pop3_host, port))
         password = None
+    # A customer's mailbox may be signed by the customer's own CA (the built-in one has none).
     return MailServer(source.pop3_host.strip(), int(port), security, source.pop3_username or None,
-                      password, rules.cafile)
+                      password, rules.cafile, cadata=getattr(source, "mail_ca_certificate", None) or None)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -308,14 +309,6 @@ class _IntakePOP3_SSL(poplib.POP3_SSL, _IntakePOP3):  # noqa: N801  # poplib's n
     pass
 
 
-def tls_context(cafile: str | None) -> ssl.SSLContext:
-    """Verifying context: the system CA store, plus MAIL_CA_FILE when one is configured."""
-    context = ssl.create_default_context()
-    if cafile:
-        context.load_verify_locations(cafile=cafile)
-    return context
-
-
 def _open(mailbox: Mailbox, rules: ReadRules) -> poplib.POP3:
     """A signed-in POP3 session, or MailboxUnavailable in our words."""
     server, timeout = mailbox.server, rules.timeout
@@ -323,7 +316,10 @@ def _open(mailbox: Mailbox, rules: ReadRules) -> poplib.POP3:
     if isinstance(checked, CheckResult):
         raise MailboxUnavailable(checked.message)
     security = MailSecurity(server.security)
-    context = tls_context(rules.cafile) if security != MailSecurity.NONE else None
+    # The system store plus MAIL_CA_FILE and the customer's CA: the TLS helper of sending and
+    # of Test connection (server.cafile alone would replace the system store).
+    context = (mail_check.tls_context(replace(server, cafile=None), rules.cafile)
+               if security != MailSecurity.NONE else None)
     client: poplib.POP3 = (_IntakePOP3_SSL.__new__(_IntakePOP3_SSL) if security == MailSecurity.SSL
                            else _IntakePOP3.__new__(_IntakePOP3))
     client.addresses = checked.addresses  # type: ignore[attr-defined]

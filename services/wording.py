@@ -284,6 +284,7 @@ LABELS: dict[str, dict[str, Any]] = {
         "cmonitor_password_confirm": _l("Repeat the password"),
         "use_builtin_mail_servers": _l("Use the built-in mail servers"),
         **_MAIL_SERVER_LABELS,
+        "mail_ca_certificate": _l("CA certificate of the customer's servers"),
         "notification_route": _l("Send C-Monitor notifications"),
         **_server_labels("notification_smtp", _l("Notification SMTP")),
         "notification_from_address": _l("From address"),

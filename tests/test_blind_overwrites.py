@@ -226,7 +226,7 @@ CASES: dict[str, PanelDoor | ApiDoor] = {
         "customers.edit_view", "operator", "/admin/customers/edit/?id={d.acme.id}",
         "/admin/customers/edit/?id={d.acme.id}", {"notes": ["Mine"]}),
     "status dialog": PanelDoor(
-        "customer_status", "operator", "/admin/customers/details/?id={d.acme.id}",
+        "customer_status", "operator", "/admin/customers/overview/?id={d.acme.id}",
         "/admin/customers/status/?id={d.acme.id}", {"status": lambda d: [str(d.inactive.id)]}),
     "operators tab": PanelDoor(
         "customer_operators", "maintainer", "/admin/customers/operators-tab/?id={d.acme.id}",
@@ -244,7 +244,7 @@ CASES: dict[str, PanelDoor | ApiDoor] = {
         "contacts.edit_view", "operator", "/admin/contacts/edit/?id={d.jana.id}",
         "/admin/contacts/edit/?id={d.jana.id}", {"title": ["Olga's"]}, "contact"),
     "photo upload": PanelDoor(
-        "customer_photo", "operator", "/admin/customers/details/?id={d.acme.id}",
+        "customer_photo", "operator", "/admin/customers/overview/?id={d.acme.id}",
         "/admin/customers/photo/?id={d.acme.id}",
         {"photo": lambda d: [(io.BytesIO(png(size=(40, 30))), "photo.png")]}),
     "merge": PanelDoor(
@@ -295,7 +295,10 @@ LEFT_OUT = {
     "contacts.ajax_update": "no column_editable_list: Flask-Admin answers 404 (tested below)",
     "requests.ajax_update": "no column_editable_list: Flask-Admin answers 404",
     "customer_computers": ACTION, "api_customers.rotate_key": ACTION, "api_customers.push": ACTION,
-    "customers.quick_create_view": NEW_ONLY, "wizard": NEW_ONLY + " (the wizard's draft is the user's own)",
+    "customers.quick_create_view": NEW_ONLY,
+    "customers.quick_reactivate_view": "reactivates based on the version the quick form's match showed "
+                                       "(change_status with version_seen; tests/test_quick_create.py)",
+    "customer_settings.test_connection": "tests a connection with what was typed: writes nothing", "wizard": NEW_ONLY + " (the wizard's draft is the user's own)",
     "customers.merge_undo_view": "undoing a merge checks the survivor is unchanged since (services.merge)",
     "audit": "the audit trail cannot be created, edited or deleted (Flask-Admin refuses)",
     "bulk-import": "a CSV/XLSX row is based on no version a person read: it updates the current record "

@@ -174,7 +174,7 @@ def test_a_postgresql_restart_under_load_shows_the_retry_page_then_every_request
     app = make_app(url, **real_queue_config(tmp_path, url))  # the queue in the database too
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
     customer_id, token = populate(app)
-    paths = ["/admin/customers/", f"/admin/customers/details/?id={customer_id}", "/admin/"]
+    paths = ["/admin/customers/", f"/admin/customers/overview/?id={customer_id}", "/admin/"]
     with served(app) as server:
         clients = [WebClient(server.url) for _ in range(BROWSERS)]
         for client in clients:
@@ -230,7 +230,7 @@ def test_a_restart_nobody_noticed_leaves_no_broken_connection_behind(cluster, de
     url = desk_database
     app = make_app(url, **real_queue_config(tmp_path, url))
     customer_id, _token = populate(app)
-    paths = ["/admin/customers/", f"/admin/customers/details/?id={customer_id}"]
+    paths = ["/admin/customers/", f"/admin/customers/overview/?id={customer_id}"]
     with served(app) as server:
         clients = [WebClient(server.url) for _ in range(BROWSERS)]
         for client in clients:

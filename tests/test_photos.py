@@ -276,7 +276,7 @@ def test_the_details_page_uploads_shows_and_removes_a_photo(maintainer_client, s
 
     from tests.conftest import csrf_from
 
-    details = f"/admin/customers/details/?id={customer.id}"
+    details = f"/admin/customers/overview/?id={customer.id}"
     page = maintainer_client.get(details).get_data(as_text=True)
     token, version = csrf_from(page), version_on(page)
     url = f"/admin/customers/photo/?id={customer.id}"

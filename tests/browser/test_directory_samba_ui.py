@@ -206,12 +206,12 @@ def test_a_maintainer_imports_a_real_active_directory(page: Page, samba_desk, sm
     search.press("Enter")
     page.wait_for_url("**search=**")
     page.locator("table.model-list tbody tr", has_text=f"{linked.sn}, {linked.given}") \
-        .locator("a[title='View Record']").click()
-    page.wait_for_url("**/admin/customers/details/**")
-    details = page.locator("table")
-    expect(details.locator("tr", has_text="Manager")).to_contain_text(f"{manager.sn}, {manager.given}")
-    expect(details.locator("tr", has_text="Title")).to_contain_text(linked.title)
-    expect(details.locator("tr", has_text="E-mail").first).to_contain_text(linked.mail)
+        .get_by_test_id("customer-link").click()
+    page.wait_for_url("**/admin/customers/overview/**")  # the one customer page
+    details = page.get_by_test_id("overview")
+    expect(details.locator("dd[data-value='manager']")).to_contain_text(f"{manager.sn}, {manager.given}")
+    expect(details.locator("dd[data-value='title']")).to_contain_text(linked.title)
+    expect(details.locator("dd[data-value='email']")).to_contain_text(linked.mail)
     page.screenshot(path=artifacts / "directory-samba-person.png", full_page=True)
 
 
