@@ -40,6 +40,7 @@ from admin_views.security_groups import SecurityGroupView
 from admin_views.settings import OwnershipRightsView, QuickCreateRulesView
 from admin_views.tokens import ApiTokenView
 from extensions import db
+from i18n import _l
 from models import (
     AuditEvent,
     Building,
@@ -60,13 +61,13 @@ from security_headers import csp_nonce
 from wizards.views import WizardView
 
 LOOKUPS = [
-    (CustomerStatus, "Statuses", "customer-statuses", StatusView),
-    (SlaLevel, "SLA levels", "sla-levels", LookupView),
-    (Site, "Sites", "sites", SiteView),
-    (Building, "Buildings", "buildings", BuildingView),
-    (Department, "Departments", "departments", LookupView),
-    (Workgroup, "Customer workgroups", "workgroups", LookupView),
-    (SecurityGroup, "Security groups", "security-groups", SecurityGroupView),
+    (CustomerStatus, _l("Statuses"), "customer-statuses", StatusView),
+    (SlaLevel, _l("SLA levels"), "sla-levels", LookupView),
+    (Site, _l("Sites"), "sites", SiteView),
+    (Building, _l("Buildings"), "buildings", BuildingView),
+    (Department, _l("Departments"), "departments", LookupView),
+    (Workgroup, _l("Customer workgroups"), "workgroups", LookupView),
+    (SecurityGroup, _l("Security groups"), "security-groups", SecurityGroupView),
 ]
 
 
@@ -75,10 +76,10 @@ def init_admin(app) -> Admin:
         app,
         name="Customer Desk",
         theme=Bootstrap4Theme(base_template="admin/cd_base.html", fluid=True),
-        index_view=DashboardView(name="Home", url="/admin"),
+        index_view=DashboardView(name=_l("Home"), url="/admin"),
         csp_nonce_generator=csp_nonce,
     )
-    admin.add_view(CustomerView(Customer, db, name="Customers", endpoint="customers"))
+    admin.add_view(CustomerView(Customer, db, name=_l("Customers"), endpoint="customers"))
     # The pages of one customer, at the URLs they have always had; the tabs in this order: the
     # Overview, Basic information (CustomerView's edit form), then the rest.
     customer_pages = [
@@ -102,27 +103,27 @@ def init_admin(app) -> Admin:
     app.jinja_env.globals["customer_page_tabs"] = tab_bar(customer_pages)
     app.jinja_env.globals["customer_header"] = customer_header
     admin.add_view(BuildingsLookup(endpoint="customer_buildings", url="/admin/customers/buildings"))
-    admin.add_view(WizardView(name="Add a customer", endpoint="wizard", url="/admin/customers/wizard"))
-    admin.add_view(RequestView(Request, db, name="Requests", endpoint="requests"))
-    admin.add_view(ContactView(Contact, db, name="Contacts", endpoint="contacts"))
-    admin.add_view(HeldMailView(name="Held mail", endpoint="held-mail", url="/admin/held-mail"))
-    admin.add_view(OperatorView(Operator, db, name="Operators", endpoint="operators",
-                                category="Staff"))
-    admin.add_view(LookupView(Team, db, name="Teams", endpoint="teams", category="Staff"))
-    admin.add_view(OwnershipRightsView(name="Ownership rights", endpoint="ownership-rights",
-                                       category="Settings"))
-    admin.add_view(QuickCreateRulesView(name="Quick-create rules", endpoint="quick-create-rules",
-                                        category="Settings"))
-    admin.add_view(AuditEventView(AuditEvent, db, name="Audit trail", endpoint="audit",
-                                  category="Settings"))
-    admin.add_view(DirectorySourceView(DirectorySource, db, name="Directory sources", endpoint="directory",
-                                       category="Settings"))
+    admin.add_view(WizardView(name=_l("Add a customer"), endpoint="wizard", url="/admin/customers/wizard"))
+    admin.add_view(RequestView(Request, db, name=_l("Requests"), endpoint="requests"))
+    admin.add_view(ContactView(Contact, db, name=_l("Contacts"), endpoint="contacts"))
+    admin.add_view(HeldMailView(name=_l("Held mail"), endpoint="held-mail", url="/admin/held-mail"))
+    admin.add_view(OperatorView(Operator, db, name=_l("Operators"), endpoint="operators",
+                                category=_l("Staff")))
+    admin.add_view(LookupView(Team, db, name=_l("Teams"), endpoint="teams", category=_l("Staff")))
+    admin.add_view(OwnershipRightsView(name=_l("Ownership rights"), endpoint="ownership-rights",
+                                       category=_l("Settings")))
+    admin.add_view(QuickCreateRulesView(name=_l("Quick-create rules"), endpoint="quick-create-rules",
+                                        category=_l("Settings")))
+    admin.add_view(AuditEventView(AuditEvent, db, name=_l("Audit trail"), endpoint="audit",
+                                  category=_l("Settings")))
+    admin.add_view(DirectorySourceView(DirectorySource, db, name=_l("Directory sources"),
+                                       endpoint="directory", category=_l("Settings")))
     # Under Settings, where an operator sees only this entry (the rest are maintainers' pages).
-    admin.add_view(ApiTokenView(name="API tokens", endpoint="api-tokens", url="/admin/api-tokens",
-                                category="Settings"))
-    admin.add_view(BulkImportView(name="Import customers", endpoint="bulk-import",
+    admin.add_view(ApiTokenView(name=_l("API tokens"), endpoint="api-tokens", url="/admin/api-tokens",
+                                category=_l("Settings")))
+    admin.add_view(BulkImportView(name=_l("Import customers"), endpoint="bulk-import",
                                   url="/admin/customers/import"))
-    admin.add_view(ProfileView(name="Your profile", endpoint="profile", url="/admin/profile"))
+    admin.add_view(ProfileView(name=_l("Your profile"), endpoint="profile", url="/admin/profile"))
     for model, name, endpoint, view in LOOKUPS:
-        admin.add_view(view(model, db, name=name, endpoint=endpoint, category="Lookups"))
+        admin.add_view(view(model, db, name=name, endpoint=endpoint, category=_l("Lookups")))
     return admin
