@@ -144,3 +144,17 @@ def test_every_marked_string_has_a_translation(language):
         if not translated or (entry is not None and entry.fuzzy):
             missing.append(message)
     assert missing == [], f"{len(missing)} strings have no {language} translation; run scripts/i18n.sh update"
+
+
+@pytest.mark.parametrize("language", ["sk", "cs"])
+def test_the_app_reads_the_translations(app, language):
+    """The compiled catalogs (scripts/i18n.sh compile, run by bootstrap) are the ones the app
+    reads: a fuzzy or stale catalog would compile to nothing and show English."""
+    from flask_babel import gettext
+
+    client = app.test_client()
+    with app.test_request_context(headers={"Accept-Language": language}):
+        shown = {message: gettext(message) for message in ("Quick add", "Add with the wizard")}
+    assert all(shown[m] != m for m in shown), shown
+    page = client.get("/login", headers={"Accept-Language": language}).get_data(as_text=True)
+    assert f'lang="{language}"' in page or f"lang={language}" in page
