@@ -118,6 +118,7 @@
   var url = form.getAttribute("data-autosave-url");
   var dirty = false;      // changed since the last values sent
   var inFlight = false;   // a save is on its way
+  var kept = values().toString();  // what the server holds: the page as it came, then each save
   var timer = null;
   var submitting = false;
 
@@ -151,8 +152,10 @@
     if (inFlight || submitting) { return; }
     inFlight = true;
     dirty = false;
+    var sent = values();
+    var snapshot = sent.toString();
     say(word("saving", "Keeping what you typed…"));
-    fetch(url, {method: "POST", body: values(), credentials: "same-origin",
+    fetch(url, {method: "POST", body: sent, credentials: "same-origin",
                 headers: {"Accept": "application/json"}})
       .then(function (r) { return r.json().then(function (answer) { return {status: r.status, answer: answer}; }); })
       .then(function (result) {
@@ -161,6 +164,7 @@
           say(result.answer.message || word("failed", "Not kept."), "text-danger");
           return;
         }
+        kept = snapshot;
         if (result.answer.autosave_url) { url = result.answer.autosave_url; }
         moveTo(result.answer);
         if (!dirty) { say(word("saved", "Kept in the draft"), "text-success"); }
@@ -175,7 +179,11 @@
       });
   }
   function changed() {
+    // A field's "change" also fires when it loses focus (a click on a link): nothing new then.
+    if (!inFlight && values().toString() === kept) { return; }
     dirty = true;
+    // Until the save answers, the page must not still say that everything is kept.
+    say(word("saving", "Keeping what you typed…"));
     if (timer) { clearTimeout(timer); }
     timer = setTimeout(save, AUTOSAVE_DELAY);
   }
