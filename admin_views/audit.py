@@ -54,7 +54,7 @@ def _label(model) -> str:
 
 FORMATTERS = {
     "at": lambda v, c, m, n: when(m.at),
-    "actor_label": lambda v, c, m, n: actor_name(m.actor_label),
+    "actor_label": lambda v, c, m, n: actor_name(m.actor_label, m.actor),
     "action": lambda v, c, m, n: action_name(m.action),
     "entity_type": lambda v, c, m, n: entity_name(m.entity_type),
     "entity_label": lambda v, c, m, n: _label(m),

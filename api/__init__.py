@@ -42,7 +42,8 @@ def init_api(app: Flask) -> Api:
     api = Api(app, spec_kwargs={
         "info": {"description": "Customers, contacts, requests and computers of Customer Desk. "
                                 "Operators authenticate with an API token (the menu under your name → "
-                                "My API tokens, or `flask --app app tokens create EMAIL`)."},
+                                "[My API tokens](/admin/api-tokens/), or "
+                                "`flask --app app tokens create EMAIL`)."},
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],
     })

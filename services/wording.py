@@ -147,8 +147,11 @@ def record_name(entity_type: str | None, entity_label: str | None) -> str:
     return _("%(type)s: %(name)s", type=kind, name=entity_label)
 
 
-def actor_name(actor_label: str | None) -> str:
-    """Who an event names: an operator's e-mail, a portal user — or the desk itself."""
+def actor_name(actor_label: str | None, operator=None) -> str:
+    """Who an event names: the operator by name (the label keeps the e-mail they had then), a
+    portal user — or the desk itself."""
+    if operator is not None and getattr(operator, "email", None) == actor_label:
+        return operator.full_name
     if actor_label == "system":
         return _("System")
     if actor_label == "command line":
