@@ -76,7 +76,7 @@ def init_admin(app) -> Admin:
         app,
         name="Customer Desk",
         theme=Bootstrap4Theme(base_template="admin/cd_base.html", fluid=True),
-        index_view=DashboardView(name=_l("Home"), url="/admin"),
+        index_view=DashboardView(name=_l("Dashboard"), url="/admin"),
         csp_nonce_generator=csp_nonce,
     )
     admin.add_view(CustomerView(Customer, db, name=_l("Customers"), endpoint="customers"))

@@ -149,7 +149,7 @@ def test_the_wizard_left_mid_step_and_resumed_from_the_drafts(journey, guard, de
     guard.select(page.get_by_label("Primary SMTP: security", exact=True), "starttls")
     page.get_by_label("Primary SMTP: password", exact=True).fill("smtp-secret")
     expect(page.get_by_test_id("autosave-status")).to_have_text("Kept in the draft")
-    page.get_by_role("navigation").get_by_role("link", name="Home", exact=True).click()  # away, no Next
+    page.get_by_role("navigation").get_by_role("link", name="Dashboard", exact=True).click()  # away, no Next
     page.wait_for_url("**/admin/")
     page.get_by_role("navigation").get_by_role("link", name="Customers", exact=True).click()
     drafts = page.get_by_test_id("drafts")
