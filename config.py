@@ -99,6 +99,8 @@ def load_config(app, overrides: dict | None = None) -> None:
         # Times are stored in UTC and shown in the operator's time zone, this one until they
         # choose theirs on the profile page (i18n.py).
         DISPLAY_TIME_ZONE=env.get("DISPLAY_TIME_ZONE", "Europe/Bratislava"),
+        # The language of customers' e-mails and of pages for a browser that asks for none.
+        BABEL_DEFAULT_LOCALE=env.get("DEFAULT_LANGUAGE", "en"),
         PORTAL_SESSION_HOURS=int(env.get("PORTAL_SESSION_HOURS", "8")),
         JOB_QUEUE_URL=env.get("JOB_QUEUE_URL", ""),
         JOB_QUEUE_IMMEDIATE=env.get("JOB_QUEUE_IMMEDIATE", "") == "1",

@@ -41,9 +41,10 @@ def select_locale() -> str:
     operator = _operator()
     if operator is not None and operator.language in LANGUAGES:
         return operator.language
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     if has_request_context():
-        return request.accept_languages.best_match(list(LANGUAGES)) or "en"
-    return "en"
+        return request.accept_languages.best_match(list(LANGUAGES)) or default
+    return default
 
 
 def select_time_zone() -> str:
@@ -96,6 +97,14 @@ def locale_name() -> str:
 
 def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
+    if app.config["BABEL_DEFAULT_LOCALE"] not in LANGUAGES:
+        from config import ConfigError
+
+        raise ConfigError(f"DEFAULT_LANGUAGE must be one of {', '.join(LANGUAGES)}.")
+    if not is_time_zone(app.config["DISPLAY_TIME_ZONE"]):
+        from config import ConfigError
+
+        raise ConfigError("DISPLAY_TIME_ZONE must be a time zone name such as Europe/Bratislava.")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path) + "/translations")
     Babel(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     app.jinja_env.filters["when"] = when
