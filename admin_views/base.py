@@ -22,9 +22,9 @@ from admin_views.ids import MAX_ID, parse_id
 from admin_views.refusals import panel_write
 from admin_views.search_mixin import SafeListArgsMixin
 from extensions import db
+from i18n import _, _l
 from services.audit import record, save_audited
 from services.customers import SaveOptions
-from services.limits import TOO_LONG
 from services.spreadsheet_cells import neutralise_cell, xlsx_bytes
 from services.transactions import delete
 
@@ -60,8 +60,9 @@ class ConfirmDuplicateField(BooleanField):
 
 def _in_domain_words(validator):
     if isinstance(validator, Length) and validator.max and validator.max > 0:
+        # The words of services.limits.too_long; WTForms fills in max and length when it refuses.
         return Length(min=validator.min, max=validator.max,
-                      message=TOO_LONG.format(limit="%(max)d", given="%(length)d"))
+                      message=_l("At most %(max)d characters, please (%(length)d given)."))
     return validator
 
 
@@ -115,7 +116,7 @@ class SecuredModelView(SafeListArgsMixin, ModelView):
             field = getattr(form, name, None)
             posted = request.form.get(name) if request.method == "POST" else None
             if field is not None and posted not in (None, "", "__None") and field.data is None:
-                field.errors = [*field.errors, "Not one of the records you can choose here."]
+                field.errors = [*field.errors, _("Not one of the records you can choose here.")]
                 valid = False
         return valid
 
@@ -203,7 +204,7 @@ class SecuredModelView(SafeListArgsMixin, ModelView):
         if outcome.ok and rows:
             for row in rows:
                 self.after_model_delete(row)
-            flash(f"{len(rows)} record(s) deleted.", "success")
+            flash(_("Records deleted: %(count)s.", count=len(rows)), "success")
 
     # --- the domain hooks subclasses implement -------------------------------------------
     def save_model(self, form, model, is_created: bool) -> None:

@@ -26,6 +26,7 @@ from flask_login import current_user
 
 from admin_views.base import actor, deny_or_login
 from extensions import db
+from i18n import _, _l
 from jobs import enqueue_after_commit
 from jobs.bulk_import import IMPORT, PREVIEW
 from models.bulk_import import BulkImport, BulkImportStatus
@@ -52,16 +53,16 @@ SHOWN_ROWS = 200  # rows listed per group on a page; the counts cover all
 DEFAULT_BATCH_SIZE = 200  # rows per unit of work (config BULK_IMPORT_BATCH_SIZE)
 # What the pages and the status answer say of each status, in plain words.
 STATUS_WORDS = {
-    Status.UPLOADED: "Uploaded: choose the columns and match rules.",
-    Status.PREVIEW_QUEUED: "The preview waits for a background worker.",
-    Status.PREVIEWING: "Preparing the preview…",
-    Status.PREVIEWED: "The preview is ready.",
-    Status.QUEUED: "Waiting: the import starts as soon as a background worker is free.",
-    Status.RUNNING: "Importing…",
-    Status.DONE: "Import finished.",
-    Status.FAILED: "The import stopped on an error.",
-    Status.CANCELLED: "The import was cancelled.",
-    Status.INTERRUPTED: "The import was interrupted.",
+    Status.UPLOADED: _l("Uploaded: choose the columns and match rules."),
+    Status.PREVIEW_QUEUED: _l("The preview waits for a background worker."),
+    Status.PREVIEWING: _l("Preparing the preview…"),
+    Status.PREVIEWED: _l("The preview is ready."),
+    Status.QUEUED: _l("Waiting: the import starts as soon as a background worker is free."),
+    Status.RUNNING: _l("Importing…"),
+    Status.DONE: _l("Import finished."),
+    Status.FAILED: _l("The import stopped on an error."),
+    Status.CANCELLED: _l("The import was cancelled."),
+    Status.INTERRUPTED: _l("The import was interrupted."),
 }
 
 
@@ -117,7 +118,7 @@ class BulkImportView(BaseView):
         file = request.files.get("file")
         if file is None or not file.filename:
             return self._page("admin/bulk_import_upload.html", 400, encoding=encoding,
-                              error="Choose a file to upload (CSV or XLSX).")
+                              error=_("Choose a file to upload (CSV or XLSX)."))
         data = file.stream.read(MAX_BYTES + 1)
         try:
             table = read_table(data, encoding)
@@ -125,7 +126,7 @@ class BulkImportView(BaseView):
             return self._page("admin/bulk_import_upload.html", 400, encoding=encoding, error=str(exc))
         if not table.rows:
             return self._page("admin/bulk_import_upload.html", 400, encoding=encoding,
-                              error="The file has a header row but no data rows.")
+                              error=_("The file has a header row but no data rows."))
         with unit_of_work(db.session):
             run = runs.new_upload(db.session, actor(), file_name=file.filename, encoding=encoding, data=data,
                                   table=table)
@@ -149,7 +150,7 @@ class BulkImportView(BaseView):
             on_match = request.form.get("on_match", "")
             try:
                 if on_match not in {o.value for o in OnMatch}:
-                    raise ImportFileError("Choose what to do when a row matches an existing customer.")
+                    raise ImportFileError(_("Choose what to do when a row matches an existing customer."))
                 clean = check_mapping(mapping)
             except ImportFileError as exc:
                 error = str(exc)
@@ -218,7 +219,8 @@ class BulkImportView(BaseView):
         """What the pages poll: the status (and in words), rows done of all, the counts so far;
         `done` is true once nothing runs it any more."""
         run = self._run(token)
-        return jsonify(status=run.status.value, words=STATUS_WORDS[run.status], done=run.status in runs.ENDED,
+        return jsonify(status=run.status.value, words=str(STATUS_WORDS[run.status]),
+                       done=run.status in runs.ENDED,
                        progress={"done": run.done, "total": run.total},
                        counts=run.counts or dict.fromkeys(runs.GROUPS, 0), message=run.message or "",
                        cancelling=bool(run.cancel_requested and run.status == Status.RUNNING))

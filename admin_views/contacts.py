@@ -12,6 +12,7 @@ from admin_views.filters import BooleanChoiceFilter
 from admin_views.row_access import RowAccessMixin, customer_scope
 from admin_views.search_mixin import TokenSearchMixin
 from extensions import db
+from i18n import _l
 from models import Contact, Customer
 from models.enums import CustomerKind
 from services.access import Right
@@ -25,10 +26,12 @@ class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
     its company (a contact's delete is an edit of its company)."""
 
     search_conditions = staticmethod(contact_search_conditions)
-    search_placeholder_text = "Name, e-mail or phone"
+    search_placeholder_text = _l("Name, e-mail or phone")
 
     column_list = ["display_name", "customer", "is_main", "email", "phone", "title"]
-    column_labels = {"display_name": "Name", "is_main": "Role", "email": "E-mail"}
+    column_labels = {"display_name": _l("Name"), "customer": _l("Company"), "is_main": _l("Role"),
+                     "email": _l("E-mail"), "phone": _l("Phone"), "phone_type": _l("Phone type"),
+                     "title": _l("Title"), "first_name": _l("First name")}
     sort_by = {"display_name": Contact.sort_name}
     column_sortable_list = [("customer", "customer.sort_name"), "email", "is_main"]
     column_default_sort = [("sort_name", False), ("id", False)]
@@ -37,7 +40,7 @@ class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
         "phone": _phone,
         "is_main": lambda v, c, m, n: m.role_label,
     }
-    column_filters = [BooleanChoiceFilter(Contact.is_main, "Role", "Main contact", "Contact")]
+    column_filters = [BooleanChoiceFilter(Contact.is_main, _l("Role"), _l("Main contact"), _l("Contact"))]
     can_export = True
     export_types = ["csv", "xlsx"]
     column_export_list = ["display_name", "customer", "is_main", "email", "phone", "title"]
@@ -50,8 +53,8 @@ class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
                     "title", "is_main", "version_seen"]
     form_extra_fields = {"version_seen": VersionSeenField()}
     form_overrides = {"phone_type": EnumSelectField}
-    form_args = {"phone_type": PHONE_TYPE, "is_main": {"label": "Main contact"},
-                 "last_name": {"label": "Last name *"}, "customer": {"label": "Company *"}}
+    form_args = {"phone_type": PHONE_TYPE, "is_main": {"label": _l("Main contact")},
+                 "last_name": {"label": _l("Last name *")}, "customer": {"label": _l("Company *")}}
     form_ajax_refs = {
         "customer": CustomerAjaxLoader("customer", db, kind=CustomerKind.COMPANY, right=Right.EDIT),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin import expose
 from wtforms import Form
 
 from admin_views.base import actor
@@ -58,6 +59,10 @@ class SettingsPage(CustomerPage):
         # Test connection beside the page's own route (CustomerPage keeps only that one).
         self._urls.append(("/test-connection/<prefix>", "test_connection", ("POST",)))
 
+    # Exposed so that Flask-Admin wraps it with the page's access check (a signed-in, active
+    # operator; anonymous visitors go to the sign-in page): without it load_customer would read
+    # an anonymous visitor as the system itself and test the stored password against any host.
+    @expose("/test-connection/<prefix>", methods=("POST",))
     def test_connection(self, prefix: str):
         """The Test connection button of the Mail servers / Notifications tab (JSON). An empty
         password means the stored one; an empty CA field the stored CA certificate."""

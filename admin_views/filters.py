@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import has_app_context
+from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from sqlalchemy import select
 
 from admin_views.ids import parse_id
 from extensions import db
+from i18n import _l
 from models import Customer, Operator, customer_operator
 
 
@@ -25,7 +27,7 @@ class IdFilter(BaseSQLAFilter):
         return query.filter(self.column == value)
 
     def operation(self) -> str:
-        return "equals"
+        return lazy_gettext("equals")  # Flask-Admin's own word, from its catalogs
 
 
 class IdChoiceFilter(IdFilter):
@@ -48,8 +50,8 @@ class IdChoiceFilter(IdFilter):
 class OperatorFilter(IdChoiceFilter):
     """Customers one responsible operator is assigned to."""
 
-    def __init__(self, name="Responsible operator"):
-        super().__init__(Customer.id, name, Operator)
+    def __init__(self, name=None):
+        super().__init__(Customer.id, name or _l("Responsible operator"), Operator)
 
     def apply(self, query, value, alias=None):
         # IN over the assignment table's index, not EXISTS per customer: the page count of a
@@ -75,7 +77,7 @@ class EnumFilter(BaseSQLAFilter):
         return query.filter(self.column == value)
 
     def operation(self) -> str:
-        return "equals"
+        return lazy_gettext("equals")
 
 
 class BooleanChoiceFilter(EnumFilter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from admin_views.base import MaintainerModelView, actor
 from extensions import db
+from i18n import _l
 from models import Building
 from services.reference_data import save_status
 
@@ -12,6 +13,7 @@ class LookupView(MaintainerModelView):
     """A named lookup: list, search and edit by name."""
 
     column_list = ["name"]
+    column_labels = {"name": _l("Name"), "site": _l("Site"), "buildings": _l("Buildings")}
     column_searchable_list = ["name"]
     column_default_sort = "name"
     form_excluded_columns: list[str] = []
@@ -20,7 +22,8 @@ class LookupView(MaintainerModelView):
 
 class StatusView(LookupView):
     column_list = ["name", "is_default", "is_active"]
-    column_labels = {"is_default": "Default for new customers", "is_active": "Counts as active"}
+    column_labels = {"name": _l("Name"), "is_default": _l("Default for new customers"),
+                     "is_active": _l("Counts as active")}
     form_columns = ["name", "is_default", "is_active"]
 
     def save_model(self, form, model, is_created):

@@ -8,6 +8,7 @@ from flask_login import login_user
 from admin_views.base import MaintainerModelView, VersionSeenField, actor, seen_version
 from admin_views.fields import EnumSelectField, NewPasswordField
 from extensions import db
+from i18n import _l, when
 from models import Operator
 from models.enums import OperatorRole
 from services.operators import save_operator
@@ -16,12 +17,16 @@ from services.operators import save_operator
 class OperatorView(MaintainerModelView):
     column_list = ["email", "first_name", "last_name", "role", "teams", "manager", "is_active",
                    "last_login_at"]
-    column_labels = {"email": "E-mail (login)", "is_active": "Active", "last_login_at": "Last sign-in"}
+    column_labels = {"email": _l("E-mail (login)"), "first_name": _l("First name"),
+                     "last_name": _l("Last name"), "role": _l("Role"), "teams": _l("Teams"),
+                     "manager": _l("Manager"), "is_active": _l("Active"), "last_login_at": _l("Last sign-in"),
+                     "password": _l("New password")}
     column_searchable_list = ["email", "first_name", "last_name"]
     column_default_sort = [("last_name", False), ("first_name", False)]
     column_formatters = {
         "role": lambda v, c, m, n: m.role.label,
         "teams": lambda v, c, m, n: ", ".join(t.name for t in m.teams),
+        "last_login_at": lambda v, c, m, n: when(m.last_login_at),
     }
     column_details_list = column_list
     can_export = False  # operator rows hold login data; nobody needs them in a spreadsheet
@@ -32,7 +37,7 @@ class OperatorView(MaintainerModelView):
     form_args = {"role": {"enum": OperatorRole, "blank": False}}
     form_extra_fields = {
         "password": NewPasswordField(
-            "New password", description="Required for a new operator; leave empty to keep."
+            _l("New password"), description=_l("Required for a new operator; leave empty to keep.")
         ),
         "version_seen": VersionSeenField(),
     }

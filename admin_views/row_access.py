@@ -17,6 +17,7 @@ from sqlalchemy import select
 from admin_views.base import actor
 from admin_views.ids import parse_id
 from extensions import db
+from i18n import _
 from services.access import Right, can, customer_condition
 from services.errors import NotFound, PermissionDenied
 
@@ -29,7 +30,7 @@ def visible_label(related) -> str:
     cache = g.setdefault("viewable_customers", {})
     if related.id not in cache:
         cache[related.id] = can(db.session, actor(), related.id, Right.VIEW)
-    return related.display_name if cache[related.id] else "(restricted)"
+    return related.display_name if cache[related.id] else _("(restricted)")
 
 
 def customer_scope(right: Right):
@@ -66,11 +67,13 @@ class RowAccessMixin:
         row = None if pk is None else db.session.scalar(
             select(model).where(model.id == pk, self.scope(Right.VIEW)))
         if row is None:
-            raise NotFound("No such record.")
+            raise NotFound(_("No such record."))
         right = self.required_right()
         if right != Right.VIEW and db.session.scalar(
                 select(model.id).where(model.id == pk, self.scope(right))) is None:
-            raise PermissionDenied(f"You may view this record but not {right} it.")
+            raise PermissionDenied({Right.EDIT: _("You may view this record but not edit it."),
+                                    Right.DELETE: _("You may view this record but not delete it.")}
+                                   .get(right, _("You may not do this with this record.")))
         return row
 
     def delete_scope(self):

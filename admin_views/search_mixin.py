@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, abort, request
 from flask_admin import expose
+from flask_admin.babel import lazy_gettext
 
 from admin_views.ids import MAX_ID, parse_id
 
@@ -76,7 +77,7 @@ class TokenSearchMixin:
     from the typed text to WHERE conditions (services.search). The same conditions go to the
     count query, so the page count matches the rows."""
 
-    search_placeholder_text = "Search"
+    search_placeholder_text = lazy_gettext("Search")  # Flask-Admin's own word, from its catalogs
 
     @staticmethod
     def search_conditions(text: str | None) -> list[Any]:
@@ -84,7 +85,7 @@ class TokenSearchMixin:
         return []
 
     def search_placeholder(self) -> str:
-        return self.search_placeholder_text
+        return str(self.search_placeholder_text)  # a lazy text, in the reader's language
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         conditions = self.search_conditions(search)

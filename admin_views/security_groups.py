@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from admin_views.lookups import LookupView
+from i18n import _l
 
 
 class SecurityGroupView(LookupView):
@@ -11,14 +12,14 @@ class SecurityGroupView(LookupView):
     contacts — seeing all of the company's requests instead of only their own and assigned ones."""
 
     column_list = ["name", "may_create_requests", "may_see_all_requests"]
-    column_labels = {"may_create_requests": "May create requests",
-                     "may_see_all_requests": "Contacts see all the company's requests"}
+    column_labels = {"name": _l("Name"), "may_create_requests": _l("May create requests"),
+                     "may_see_all_requests": _l("Contacts see all the company's requests")}
     form_columns = ["name", "may_create_requests", "may_see_all_requests"]
     column_descriptions = {
-        "may_create_requests": "Portal accounts of this group may raise new requests on the portal.",
-        "may_see_all_requests": "A contact in this group sees every request of its company, not only those "
-                                "assigned to it or raised by it. (Main contacts and a company's own account "
-                                "always see all.)",
+        "may_create_requests": _l("Portal accounts of this group may raise new requests on the portal."),
+        "may_see_all_requests": _l("A contact in this group sees every request of its company, not only "
+                                   "those assigned to it or raised by it. (Main contacts and a company's own "
+                                   "account always see all.)"),
     }
     form_args = {
         "may_create_requests": {"description": column_descriptions["may_create_requests"]},

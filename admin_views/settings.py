@@ -12,6 +12,7 @@ from admin_views.base import actor, deny_or_login
 from admin_views.ids import parse_id
 from admin_views.refusals import panel_write
 from extensions import db
+from i18n import _
 from models.enums import UnknownSenders
 from services.access import Right, ownership_rights
 from services.mail_admin import save_unknown_senders
@@ -43,7 +44,7 @@ class QuickCreateRulesView(MaintainerPage):
                 save_unknown_senders(db.session, actor(), typed["unknown_senders"],
                                      seen_version=parse_id(request.form.get("version_seen")))
             if outcome.ok:
-                flash("Mail from unknown senders: saved.", "success")
+                flash(_("Mail from unknown senders: saved."), "success")
                 return redirect(url_for(".index"))
             errors = outcome.errors
         elif request.method == "POST":
@@ -54,7 +55,7 @@ class QuickCreateRulesView(MaintainerPage):
                                         threshold=typed["threshold"],
                                         seen_version=parse_id(request.form.get("version_seen")))
             if outcome.ok:
-                flash("Quick-create rules saved.", "success")
+                flash(_("Quick-create rules saved."), "success")
                 return redirect(url_for(".index"))
             errors = outcome.errors
         return self.render("admin/quick_create_rules.html", typed=typed, errors=errors,
@@ -72,7 +73,7 @@ class OwnershipRightsView(MaintainerPage):
             with panel_write() as outcome:
                 save_ownership_rights(db.session, actor(), grid, parse_id(request.form.get("version_seen")))
             if outcome.ok:
-                flash("Ownership rights saved.", "success")
+                flash(_("Ownership rights saved."), "success")
                 return redirect(url_for(".index"))
             return self.render("admin/ownership_rights.html", grid=grid, rights=list(Right),
                                audiences=AUDIENCES, version=ownership_rights(db.session).version)

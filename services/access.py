@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 
+from i18n import _
 from models import Customer, GlobalSettings, Operator, customer_operator, operator_team
 from services.errors import MergedAway, NotFound, PermissionDenied
 from services.transactions import DbSession
@@ -78,12 +79,16 @@ def can(session: DbSession, actor: Operator | None, customer_id: int | None, rig
 def require(session: DbSession, actor: Operator | None, customer_id: int | None, right: Right) -> None:
     """Raise PermissionDenied unless `actor` has `right` on the customer."""
     if not can(session, actor, customer_id, right):
-        raise PermissionDenied(f"You may not {right} this customer.")
+        raise PermissionDenied({Right.VIEW: _("You may not view this customer."),
+                                Right.EDIT: _("You may not edit this customer."),
+                                Right.DELETE: _("You may not delete this customer.")}[right])
 
 
 def require_maintainer(actor: Operator | None, what: str) -> None:
+    """PermissionDenied unless `actor` is a maintainer; `what` (translated by the caller) ends
+    the sentence "Only a maintainer may …"."""
     if actor is None or not actor.is_maintainer:
-        raise PermissionDenied(f"Only a maintainer may {what}.")
+        raise PermissionDenied(_("Only a maintainer may %(what)s.", what=what))
 
 
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER: a larger number names no row and must not reach SQL
@@ -114,7 +119,7 @@ def load_customer(session: DbSession, actor: Operator | None, customer_id: objec
     survivor. `actor` None is the system itself (CLI, jobs), bound by no ownership."""
     pk = customer_id if isinstance(customer_id, int) else _parse_id(customer_id)
     if pk is None or not 0 < pk <= MAX_ID:
-        raise NotFound("No such customer.")
+        raise NotFound(_("No such customer."))
     if actor is None:
         row = session.get(Customer, pk)
     else:
@@ -125,9 +130,10 @@ def load_customer(session: DbSession, actor: Operator | None, customer_id: objec
         if survivor is not None and survivor != pk and (actor is None or (
                 _reaches(session, actor, pk) and can(session, actor, survivor, Right.VIEW))):
             raise MergedAway(survivor)
-        raise NotFound("No such customer.")
+        raise NotFound(_("No such customer."))
     if actor is not None and right != Right.VIEW and not can(session, actor, pk, right):
-        raise PermissionDenied(f"You may view this customer but not {right} it.")
+        raise PermissionDenied(_("You may view this customer but not edit it.") if right == Right.EDIT
+                               else _("You may view this customer but not delete it."))
     return row
 
 

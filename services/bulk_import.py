@@ -24,6 +24,7 @@ from itertools import islice
 
 from sqlalchemy import func, inspect, or_, select
 
+from i18n import _
 from models import Contact, Customer, Operator
 from models.enums import CustomerKind
 from models.search_index import fold
@@ -49,8 +50,14 @@ class MatchRule(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"registration_number": "Company ID (IČO)", "email": "E-mail", "phone": "Phone",
-                "name": "Name"}[self.value]
+        return {"registration_number": _("Company ID (IČO)"), "email": _("E-mail"), "phone": _("Phone"),
+                "name": _("Name")}[self.value]
+
+    @property
+    def phrase(self) -> str:
+        """The rule within a sentence ("Matched by %(rule)s.")."""
+        return {"registration_number": _("company ID (IČO)"), "email": _("e-mail"), "phone": _("phone"),
+                "name": _("name")}[self.value]
 
 
 class OnMatch(StrEnum):
@@ -60,8 +67,8 @@ class OnMatch(StrEnum):
 
     @property
     def label(self) -> str:
-        return {"update_empty": "Update empty fields only", "update_all": "Update all mapped fields",
-                "skip": "Skip (leave the existing customer as it is)"}[self.value]
+        return {"update_empty": _("Update empty fields only"), "update_all": _("Update all mapped fields"),
+                "skip": _("Skip (leave the existing customer as it is)")}[self.value]
 
 
 KINDS = {"company": CustomerKind.COMPANY, "firma": CustomerKind.COMPANY, "spolocnost": CustomerKind.COMPANY,
@@ -179,7 +186,7 @@ class _Row:
             return CustomerKind.COMPANY
         kind = KINDS.get(" ".join(re.findall(r"[a-z]+", fold(raw))))
         if kind is None:
-            raise self.refuse({"kind": [f"“{raw}” is not a kind: write company or person."]})
+            raise self.refuse({"kind": [_("“%(value)s” is not a kind: write company or person.", value=raw)]})
         return kind
 
     def customer_fields(self) -> dict[str, str]:
@@ -195,7 +202,7 @@ class _Row:
         if main in YES or main in NO:
             values["is_main"] = main in YES
         else:
-            raise self.refuse({"is_main": [f"“{main}” is not yes or no."]}, contact=True)
+            raise self.refuse({"is_main": [_("“%(value)s” is not yes or no.", value=main)]}, contact=True)
         # Checked on a copy: the command checks the contact it saves again, with the customer.
         errors = contact_field_errors(Contact(**values), phone_region)
         if errors:
@@ -250,8 +257,8 @@ class _Importer:
         for rule in self.rules:
             ids = self._ids(rule, row, kind)
             if len(ids) > 1:
-                raise RowRefused([("", f"Matches {len(ids)} customers by {rule.label.lower()}; "
-                                       "correct the row or choose other match rules.")])
+                raise RowRefused([("", _("Matches %(count)s customers by %(rule)s; correct the row or "
+                                         "choose other match rules.", count=len(ids), rule=rule.phrase))])
             if ids:
                 return self.session.get(Customer, ids[0]), rule
         return None, None
@@ -267,7 +274,7 @@ class _Importer:
         except _Unchanged:
             outcome = self.report.unchanged
         except DuplicateSuspected as exc:  # the command's refusal of a strong match
-            result.candidates = [{"label": c.label if c.visible else "a record you cannot open",
+            result.candidates = [{"label": c.label if c.visible else _("a record you cannot open"),
                                   "reasons": c.reasons, "customer_id": c.customer_id, "ask": c.ask}
                                  for c in exc.candidates]
             result.reason = "; ".join(f"{c['label']} ({', '.join(c['reasons'])})" for c in result.candidates)
@@ -318,9 +325,9 @@ class _Importer:
                result: RowResult) -> list[RowResult]:
         visible = can(self.session, self.actor, customer.id, Right.VIEW) if self.actor else True
         result.customer_id = customer.id if visible else None
-        result.label = customer.display_name if visible else "a customer you cannot open"
-        how = rule.label.lower() if rule else ""
-        result.reason = f"Matched by {how}."
+        result.label = customer.display_name if visible else _("a customer you cannot open")
+        how = rule.phrase if rule else ""
+        result.reason = _("Matched by %(rule)s.", rule=how)
         if self.on_match == OnMatch.SKIP:
             return self.report.skipped
         only_empty = self.on_match == OnMatch.UPDATE_EMPTY
@@ -336,7 +343,7 @@ class _Importer:
             contact_values = row.contact_fields(self.options.phone_region)
             if contact_values:
                 if not customer.is_company:
-                    raise RowRefused([("", "Only a company has contacts; this row matches a person.")])
+                    raise RowRefused([("", _("Only a company has contacts; this row matches a person."))])
                 self._merge_contact(customer, contact_values, only_empty)
         # Normalised first ("0905 123 456" is the stored "+421905123456"), so that only real
         # changes count; the save below checks everything again.
@@ -351,8 +358,8 @@ class _Importer:
         try:
             save_customer(self.session, customer, self.actor, self.options)
         except PermissionDenied:
-            raise PermissionDenied(f"The row matches {result.label} (by {how}), which you may not "
-                                   "edit.") from None
+            raise PermissionDenied(_("The row matches %(customer)s (by %(rule)s), which you may not edit.",
+                                     customer=result.label, rule=how)) from None
         result.fields = changed
         return self.report.updated
 

@@ -27,6 +27,7 @@ from datetime import date, datetime
 from itertools import islice
 from xml.etree.ElementTree import ParseError
 
+from i18n import _, _l
 from models.search_index import fold
 from services.spreadsheet_cells import neutralise_cell, restore_cell
 from services.upload_limits import (
@@ -40,38 +41,40 @@ from services.upload_limits import (
     broken,
     broken_by,
     check_workbook,
+    count,
     too_many_columns,
     too_many_rows,
 )
 
 __all__ = ["MAX_BYTES", "MAX_COLUMNS", "MAX_ROWS", "ImportFileError"]  # re-exported for the doors
-ENCODINGS = {"auto": "Detect automatically", "utf-8": "UTF-8", "cp1250": "Windows-1250 (Central European)"}
+ENCODINGS = {"auto": _l("Detect automatically"), "utf-8": "UTF-8",
+             "cp1250": _l("Windows-1250 (Central European)")}
 SNIFF_CHARS, SNIFF_ROWS = 16 * 1024, 10  # what the delimiter is told from
 MAX_ROW_CHARS = 256 * 1024  # characters of one CSV row (its lines, when a quoted value spans several)
 REASON_COLUMN = "Reason"  # added to the rejected-rows report; ignored when that report comes back
 
 CUSTOMER_FIELDS = {
-    "kind": "Kind (company / person)",
-    "company_name": "Company name",
-    "registration_number": "Company ID (IČO)",
-    "vat_id": "VAT ID (DIČ / IČ DPH)",
-    "first_name": "First name",
-    "middle_name": "Middle name",
-    "last_name": "Last name",
-    "email": "E-mail",
-    "secondary_email": "Secondary e-mail",
-    "primary_phone": "Phone",
-    "secondary_phone": "Secondary phone",
-    "title": "Title",
-    "notes": "Notes",
-    "location_code": "Location ID",
+    "kind": _l("Kind (company / person)"),
+    "company_name": _l("Company name"),
+    "registration_number": _l("Company ID (IČO)"),
+    "vat_id": _l("VAT ID (DIČ / IČ DPH)"),
+    "first_name": _l("First name"),
+    "middle_name": _l("Middle name"),
+    "last_name": _l("Last name"),
+    "email": _l("E-mail"),
+    "secondary_email": _l("Secondary e-mail"),
+    "primary_phone": _l("Phone"),
+    "secondary_phone": _l("Secondary phone"),
+    "title": _l("Title"),
+    "notes": _l("Notes"),
+    "location_code": _l("Location ID"),
 }
 CONTACT_FIELDS = {
-    "contact_first_name": "Contact: first name",
-    "contact_last_name": "Contact: last name",
-    "contact_email": "Contact: e-mail",
-    "contact_phone": "Contact: phone",
-    "contact_is_main": "Contact: main contact (yes / no)",
+    "contact_first_name": _l("Contact: first name"),
+    "contact_last_name": _l("Contact: last name"),
+    "contact_email": _l("Contact: e-mail"),
+    "contact_phone": _l("Contact: phone"),
+    "contact_is_main": _l("Contact: main contact (yes / no)"),
 }
 TARGET_FIELDS = {**CUSTOMER_FIELDS, **CONTACT_FIELDS}
 
@@ -131,10 +134,11 @@ def _unique_headers(raw: Sequence) -> list[str]:
         raise too_many_columns()
     headers, seen = [], set()
     for index, value in enumerate(raw, start=1):
-        name = _text(value) or f"Column {index}"
+        name = _text(value) or f"Column {index}"  # a header, remembered with the mapping: not translated
         if len(name) > MAX_HEADER_LENGTH:
-            raise ImportFileError(f"Column {index} of the first row is longer than {MAX_HEADER_LENGTH} "
-                                  "characters; the first row must name the columns.")
+            raise ImportFileError(_("Column %(index)s of the first row is longer than %(limit)s characters; "
+                                    "the first row must name the columns.",
+                                    index=index, limit=MAX_HEADER_LENGTH))
         base, n = name, 2
         while name in seen:
             name, n = f"{base} ({n})", n + 1
@@ -157,7 +161,7 @@ def _text(value) -> str:
 
 def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **info) -> ImportTable:
     if not any(_text(h) for h in headers_raw):
-        raise ImportFileError("The first row must name the columns; this file's first row is empty.")
+        raise ImportFileError(_("The first row must name the columns; this file's first row is empty."))
     headers = _unique_headers(headers_raw)
     table = ImportTable(headers=headers, **info)
     read = text = 0
@@ -173,27 +177,28 @@ def _table(headers_raw: Sequence, records: Iterable[tuple[int, Sequence]], **inf
                 raise value_too_long(number, header, len(cell))
             text += len(cell)
         if text > MAX_TEXT_CHARS:
-            raise ImportFileError(f"The file holds more than {MAX_TEXT_CHARS:,} characters of values; "
-                                  "split it into smaller files.")
+            raise ImportFileError(_("The file holds more than %(limit)s characters of values; split it into "
+                                    "smaller files.", limit=count(MAX_TEXT_CHARS)))
         cells += [""] * (len(headers) - len(cells))
         table.rows.append(SourceRow(number, dict(zip(headers, cells, strict=False))))
     return table
 
 
 def value_too_long(row: int, column: str, length: int) -> ImportFileError:
-    return ImportFileError(f"Row {row:,}, column “{column}”: the value has {length:,} characters; no field "
-                           f"takes more than {MAX_CELL_CHARS:,}. Shorten it or delete the column, then "
-                           "upload the file again.")
+    return ImportFileError(_("Row %(row)s, column “%(column)s”: the value has %(length)s characters; no "
+                             "field takes more than %(limit)s. Shorten it or delete the column, then upload "
+                             "the file again.", row=count(row), column=column, length=count(length),
+                             limit=count(MAX_CELL_CHARS)))
 
 
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     """The text of a CSV and the encoding it was read as. "auto": UTF-8 (BOM or not) when the
     bytes are valid UTF-8, else Windows-1250 (which reads almost any bytes, so UTF-8 goes first)."""
     if encoding not in ENCODINGS:
-        raise ImportFileError("Choose one of the offered encodings.")
+        raise ImportFileError(_("Choose one of the offered encodings."))
     if b"\x00" in data[:4096]:
-        raise ImportFileError("This is neither a CSV nor an XLSX file. Save it from Excel as "
-                              "CSV or as an Excel workbook (.xlsx) and upload that.")
+        raise ImportFileError(_("This is neither a CSV nor an XLSX file. Save it from Excel as CSV or as an "
+                                "Excel workbook (.xlsx) and upload that."))
     tried = ["utf-8", "cp1250"] if encoding == "auto" else [encoding]
     for name in tried:
         try:
@@ -201,8 +206,8 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
         return text, name
-    raise ImportFileError(f"The file cannot be read as {ENCODINGS[encoding]} text. Choose another encoding "
-                          "or save it from Excel as “CSV UTF-8”.")
+    raise ImportFileError(_("The file cannot be read as %(encoding)s text. Choose another encoding or save "
+                            "it from Excel as “CSV UTF-8”.", encoding=ENCODINGS[encoding]))
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -242,8 +247,8 @@ class _Lines:
             raise StopIteration
         self.row_chars += len(line)
         if self.row_chars > MAX_ROW_CHARS:
-            raise ImportFileError(f"The file has a row longer than {MAX_ROW_CHARS // 1024} kB; check that "
-                                  "it is a CSV file with one customer per row.")
+            raise ImportFileError(_("The file has a row longer than %(limit)s kB; check that it is a CSV "
+                                    "file with one customer per row.", limit=MAX_ROW_CHARS // 1024))
         return line
 
 
@@ -261,11 +266,11 @@ def _read_csv(data: bytes, encoding: str) -> ImportTable:
         reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader, None)
         if header is None:
-            raise ImportFileError("The file is empty.")
+            raise ImportFileError(_("The file is empty."))
         lines.row_chars = 0
         return _table(header, records(), encoding=used, delimiter=delimiter)
     except csv.Error as exc:
-        raise ImportFileError(f"The CSV file is broken: {exc}.") from None
+        raise ImportFileError(_("The CSV file is broken: %(error)s.", error=exc)) from None
 
 
 # What a broken workbook raises inside openpyxl: a bad ZIP or deflate stream, a missing part
@@ -286,21 +291,21 @@ def _read_xlsx(data: bytes) -> ImportTable:
         raise broken_by(exc) from None
     try:
         if not book.worksheets:
-            raise ImportFileError("The workbook has no sheet.")
+            raise ImportFileError(_("The workbook has no sheet."))
         sheet = book.worksheets[0]
         extent = extents.get(getattr(sheet, "_worksheet_path", ""))
         if extent is None:
-            raise broken("its first sheet is not a worksheet")
+            raise broken(_("its first sheet is not a worksheet"))
         first_row, first_column = max(1, sheet.min_row or 1), max(1, sheet.min_column or 1)
         if extent.rows < first_row or extent.columns < first_column:
-            raise ImportFileError("The first sheet of the workbook is empty.")
+            raise ImportFileError(_("The first sheet of the workbook is empty."))
         # Exactly as far as the cells with values reach (checked above): openpyxl would otherwise
         # pad every row to the sheet's declared width and fill every missing row up to its height.
         rows = sheet.iter_rows(min_row=first_row, max_row=extent.rows, min_col=first_column,
                                max_col=extent.columns, values_only=True)
         header = next(rows, None)
         if header is None:
-            raise ImportFileError("The first sheet of the workbook is empty.")
+            raise ImportFileError(_("The first sheet of the workbook is empty."))
         return _table(header, enumerate(rows, start=first_row + 1), encoding="xlsx")
     except BROKEN_WORKBOOK as exc:
         raise broken_by(exc) from None
@@ -314,10 +319,10 @@ def read_table(data: bytes, encoding: str = "auto") -> ImportTable:
     to read than services.upload_limits allows, a file of another type, undecodable or broken,
     or without a header row."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into "
-                              "smaller files.")
+        raise ImportFileError(_("The file is larger than %(limit)s MB; split it into smaller files.",
+                                limit=MAX_BYTES // (1024 * 1024)))
     if not data.strip():
-        raise ImportFileError("The file is empty.")
+        raise ImportFileError(_("The file is empty."))
     if data[:4] == b"PK\x03\x04":
         return _read_xlsx(data)
     return _read_csv(data, encoding)
@@ -349,11 +354,12 @@ def check_mapping(mapping: dict[str, str]) -> dict[str, str]:
     two columns or nothing would identify a customer."""
     clean = {h: t for h, t in mapping.items() if t in TARGET_FIELDS and header_key(h) != "reason"}
     targets = list(clean.values())
-    twice = sorted({TARGET_FIELDS[t] for t in targets if targets.count(t) > 1})
+    twice = sorted({str(TARGET_FIELDS[t]) for t in targets if targets.count(t) > 1})
     if twice:
-        raise ImportFileError(f"Each field may come from one column only: {', '.join(twice)}.")
+        raise ImportFileError(_("Each field may come from one column only: %(fields)s.",
+                                fields=", ".join(twice)))
     if not {"company_name", "last_name", "email", "registration_number"} & set(targets):
-        raise ImportFileError("Map at least a company name, a last name, an e-mail or a company ID.")
+        raise ImportFileError(_("Map at least a company name, a last name, an e-mail or a company ID."))
     return clean
 
 

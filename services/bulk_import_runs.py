@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 
 from sqlalchemy import delete, select, update
 
+from i18n import _, _l
 from models import Operator
 from models.base import utcnow
 from models.bulk_import import BulkImport, BulkImportBatch, BulkImportStatus
@@ -35,7 +36,7 @@ from services.bulk_import_files import ImportTable
 from services.errors import NotFound
 from services.run_leases import DEFAULT_LEASE_SECONDS, beat, claim, end_lapsed, lapsed
 from services.transactions import DbSession, flush
-from services.upload_limits import MAX_BYTES, ImportFileError
+from services.upload_limits import MAX_BYTES, ImportFileError, count
 
 Status = BulkImportStatus
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -50,38 +51,43 @@ WAITING = (Status.PREVIEW_QUEUED, Status.QUEUED)  # on the queue, no worker has 
 WORKING = (Status.PREVIEW_QUEUED, Status.PREVIEWING, Status.QUEUED, Status.RUNNING)  # a job will change it
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)  # nothing runs it any more
 
-FILE_GONE = "The uploaded file is no longer available; upload it again."
-PREVIEW_FAILED = ("The preview stopped on an unexpected error; nothing was imported. Press Preview to try "
-                  "again; if it stops again, the server log says why.")
-PREVIEW_INTERRUPTED = ("The preview stopped before it ended: its background worker stopped. Nothing was "
-                       "imported. Press Preview to run it again.")
-OWNER_INACTIVE = "The import did not run: the operator who started it is no longer active."
+FILE_GONE = _l("The uploaded file is no longer available; upload it again.")
+PREVIEW_FAILED = _l("The preview stopped on an unexpected error; nothing was imported. Press Preview to try "
+                    "again; if it stops again, the server log says why.")
+PREVIEW_INTERRUPTED = _l("The preview stopped before it ended: its background worker stopped. Nothing was "
+                         "imported. Press Preview to run it again.")
+OWNER_INACTIVE = _l("The import did not run: the operator who started it is no longer active.")
 
 
 def _rows(n: int) -> str:
-    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+    return _("%(count)s row", count=count(n)) if n == 1 else _("%(count)s rows", count=count(n))
 
 
 def interrupted_message(done: int, total: int) -> str:
-    return (f"The import was interrupted after {done:,} of {_rows(total)}: its background worker stopped. "
-            f"{_imported(done)} Resume continues from row {done + 1:,}.")
+    return _("The import was interrupted after %(done)s of %(total)s: its background worker stopped. "
+             "%(imported)s Resume continues from row %(next)s.", done=count(done), total=_rows(total),
+             imported=_imported(done), next=count(done + 1))
 
 
 def failed_message(done: int, total: int) -> str:
-    return (f"The import stopped on an unexpected error after {done:,} of {_rows(total)}. {_imported(done)} "
-            f"Resume continues from row {done + 1:,}; if it stops again, the server log says why.")
+    return _("The import stopped on an unexpected error after %(done)s of %(total)s. %(imported)s Resume "
+             "continues from row %(next)s; if it stops again, the server log says why.", done=count(done),
+             total=_rows(total), imported=_imported(done), next=count(done + 1))
 
 
 def cancelled_message(done: int, total: int) -> str:
     if not done:
-        return "The import was cancelled before any row was imported."
-    return f"The import was cancelled after {done:,} of {_rows(total)}. {_imported(done)} The rest were not."
+        return _("The import was cancelled before any row was imported.")
+    return _("The import was cancelled after %(done)s of %(total)s. %(imported)s The rest were not.",
+             done=count(done), total=_rows(total), imported=_imported(done))
 
 
 def _imported(done: int) -> str:
     if not done:
-        return "No row was imported."
-    return "That row is imported." if done == 1 else f"Those {done:,} rows are imported."
+        return _("No row was imported.")
+    if done == 1:
+        return _("That row is imported.")
+    return _("Those %(count)s rows are imported.", count=count(done))
 
 
 # -- upload and access --------------------------------------------------------------------------
@@ -101,8 +107,8 @@ def new_upload(session: DbSession, owner: Operator, *, file_name: str, encoding:
     Its columns and first values are kept apart, so the mapping page never reads the file
     again. Raises ImportFileError for a file over the upload limit."""
     if len(data) > MAX_BYTES:
-        raise ImportFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it into "
-                              "smaller files.")
+        raise ImportFileError(_("The file is larger than %(limit)s MB; split it into smaller files.",
+                                limit=MAX_BYTES // (1024 * 1024)))
     name = PurePosixPath((file_name or "").replace("\\", "/")).name[:120] or "import"
     run = BulkImport(token=secrets.token_urlsafe(24), owner_id=owner.id, file_name=name, encoding=encoding,
                      read_as=table.encoding, data=data, headers=table.headers, samples=samples_of(table),
@@ -116,10 +122,10 @@ def own_import(session: DbSession, actor: Operator | None, token: str) -> BulkIm
     """The import of `token` if `actor` uploaded it; NotFound otherwise (another operator's
     upload is no different from one that does not exist)."""
     if actor is None or not TOKEN.match(token or ""):
-        raise NotFound("No such import.")
+        raise NotFound(_("No such import."))
     run = session.scalar(select(BulkImport).where(BulkImport.token == token))
     if run is None or run.owner_id != actor.id:
-        raise NotFound("No such import.")
+        raise NotFound(_("No such import."))
     return run
 
 
@@ -169,7 +175,7 @@ def finish_preview(session: DbSession, run_id: int, report: ImportReport, worker
 
 def stop_preview(session: DbSession, run_id: int, message: str, worker: str) -> bool:
     """The preview could not be made: back to the mapping page, which says why."""
-    return _mine(session, run_id, Status.PREVIEWING, worker, status=Status.UPLOADED, message=message,
+    return _mine(session, run_id, Status.PREVIEWING, worker, status=Status.UPLOADED, message=str(message),
                  done=0, worker=None)
 
 
@@ -244,8 +250,8 @@ def end_import(session: DbSession, run_id: int, status: Status, worker: str) -> 
 
 def fail_import(session: DbSession, run_id: int, message: str, worker: str) -> bool:
     """The run cannot go on for a reason the user can read (e.g. the file is gone)."""
-    return _mine(session, run_id, Status.RUNNING, worker, status=Status.FAILED, message=message, worker=None,
-                 finished_at=utcnow())
+    return _mine(session, run_id, Status.RUNNING, worker, status=Status.FAILED, message=str(message),
+                 worker=None, finished_at=utcnow())
 
 
 def _close(session: DbSession, run_id: int, message: str | None) -> None:
@@ -326,7 +332,7 @@ def mark_interrupted(session: DbSession, *, lease_seconds: int, now: datetime | 
             interrupted.append(run_id)
     stalled = lapsed(BulkImport, running=Status.PREVIEWING, lease_seconds=lease_seconds, now=now)
     session.execute(update(BulkImport).where(stalled)
-                    .values(status=Status.UPLOADED, worker=None, done=0, message=PREVIEW_INTERRUPTED)
+                    .values(status=Status.UPLOADED, worker=None, done=0, message=str(PREVIEW_INTERRUPTED))
                     .execution_options(synchronize_session=False))
     return interrupted
 

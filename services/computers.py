@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from i18n import _
 from models import Computer, Customer, Operator
 from models.base import utcnow
 from services.access import Right, require
@@ -71,8 +72,8 @@ def rotate_registration_key(session: DbSession, actor: Operator | None, customer
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
     if not may_issue_registration_key(actor):
-        raise PermissionDenied("Only a maintainer may make a registration key: it gives the computers it "
-                               "registers the customer's passwords.")
+        raise PermissionDenied(_("Only a maintainer may make a registration key: it gives the computers it "
+                                 "registers the customer's passwords."))
     key = secrets.token_urlsafe(24)
     customer.registration_key_hash = _hash(key)
     record(session, actor, "rotate_registration_key", customer,
@@ -130,11 +131,11 @@ def register_computer(session: DbSession, key: str | None, hostname: str | None,
     Flushes; the door commits."""
     customer = session.scalar(select(Customer).where(Customer.registration_key_hash == _hash(key or "-")))
     if customer is None or not key:
-        raise UnknownRegistrationKey("Unknown or rotated registration key.")
+        raise UnknownRegistrationKey(_("Unknown or rotated registration key."))
     bag = ErrorBag()
     hostname = bag.check("hostname", clean_text, hostname)
     if not hostname:
-        bag.add("hostname", "The computer's host name is required.")
+        bag.add("hostname", _("The computer's host name is required."))
     operating_system = bag.check("operating_system", clean_text, operating_system)
     agent_version = bag.check("agent_version", clean_text, agent_version)
     for field, value in (("hostname", hostname), ("operating_system", operating_system),
@@ -170,7 +171,7 @@ def computer_of_credential(session: DbSession, credential: str | None) -> Comput
     computer = session.scalar(select(Computer).where(Computer.agent_credential_hash
                                                      == _hash(credential or "-"))) if credential else None
     if computer is None:
-        raise UnknownAgentCredential("Unknown or replaced agent credential: register the computer again.")
+        raise UnknownAgentCredential(_("Unknown or replaced agent credential: register the computer again."))
     return computer
 
 
@@ -192,7 +193,7 @@ def push_settings(session: DbSession, actor: Operator | None, computer: Computer
     if actor is not None and not actor.is_maintainer:
         require(session, actor, computer.customer_id, Right.EDIT)
     if actor is None:
-        raise PermissionDenied("Pushing settings needs an operator.")
+        raise PermissionDenied(_("Pushing settings needs an operator."))
     computer.settings_snapshot = _seal(current_settings(session, computer.customer, box), box)
     computer.settings_received_at = utcnow()
     record(session, actor, "push_settings", computer, {"settings": ["changed", "changed"]})

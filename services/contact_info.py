@@ -8,8 +8,16 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import inspect, select
 
+from i18n import _
+
 CONTROL_CHARACTERS = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
+# English, for code that compares or logs it; a person reads control_message().
 CONTROL_MESSAGE = "Remove the control characters (invisible characters) from this field."
+
+
+def control_message() -> str:
+    """What a field with control characters says, in the reader's language."""
+    return _("Remove the control characters (invisible characters) from this field.")
 
 
 def clean_text(value: str | None) -> str | None:
@@ -18,7 +26,7 @@ def clean_text(value: str | None) -> str | None:
     if value is None:
         return None
     if CONTROL_CHARACTERS.intersection(value):
-        raise ValueError(CONTROL_MESSAGE)
+        raise ValueError(control_message())
     value = value.strip()
     return value or None
 
@@ -33,11 +41,12 @@ def normalise_email(value: str | None) -> str | None:
     if value is None:
         return None
     if len(value) > EMAIL_LENGTH:  # RFC 5321's limit; checked first, the parser's cost grows with length
-        raise ValueError(f"Not a valid e-mail address: it is longer than {EMAIL_LENGTH} characters.")
+        raise ValueError(_("Not a valid e-mail address: it is longer than %(limit)s characters.",
+                           limit=EMAIL_LENGTH))
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"Not a valid e-mail address: {exc}") from None
+        raise ValueError(_("Not a valid e-mail address: %(reason)s", reason=exc)) from None
 
 
 def normalise_phone(value: str | None, region: str) -> str | None:
@@ -49,11 +58,10 @@ def normalise_phone(value: str | None, region: str) -> str | None:
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        raise ValueError("Not a phone number. Use digits, optionally with +country code.") from None
+        raise ValueError(_("Not a phone number. Use digits, optionally with +country code.")) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(
-            f"Not a valid phone number for {phonenumbers.region_code_for_number(number) or region}."
-        )
+        raise ValueError(_("Not a valid phone number for %(region)s.",
+                           region=phonenumbers.region_code_for_number(number) or region))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from sqlalchemy import func, inspect, select
 
+from i18n import _
 from models import Contact, Operator
 from models.enums import CustomerKind
 from services.access import Right, require
 from services.audit import changes_of, record
 from services.batches import flush_command
 from services.contact_info import clean_text, normalise_email, phone_to_store, stored_value
-from services.errors import ErrorBag, ValidationFailed
+from services.errors import N_, ErrorBag, ValidationFailed
 from services.limits import check_lengths
 from services.transactions import DbSession, flush
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
-CONTACT_EMAIL_NEEDED = ("A company needs at least one contact with an e-mail: C-Desk sends the "
-                        "communication on a company's requests to its contacts, not to the company.")
+# English (compared by code and tests); shown as _(CONTACT_EMAIL_NEEDED).
+CONTACT_EMAIL_NEEDED = N_("A company needs at least one contact with an e-mail: C-Desk sends the "
+                          "communication on a company's requests to its contacts, not to the company.")
 
 
 def _check_fields(contact: Contact, phone_region: str, bag: ErrorBag) -> None:
     for field in ("first_name", "last_name", "title"):
         setattr(contact, field, bag.check(field, clean_text, getattr(contact, field)))
     if not contact.last_name:
-        bag.add("last_name", "A contact needs a last name.")
+        bag.add("last_name", _("A contact needs a last name."))
     contact.email = bag.check("email", normalise_email, contact.email)
     typed, stored = contact.phone, stored_value(contact, "phone")
     contact.phone = bag.check("phone", lambda v: phone_to_store(v, stored, phone_region), typed)
@@ -47,7 +49,7 @@ def _keeps_an_email_contact(session: DbSession, contact: Contact, company_id: in
         Contact.customer_id == company_id, Contact.id != contact.id, Contact.email.is_not(None),
         Contact.email != ""))
     if not others:
-        raise ValidationFailed({field: [CONTACT_EMAIL_NEEDED]})
+        raise ValidationFailed({field: [_(CONTACT_EMAIL_NEEDED)]})
 
 
 def _check_what_it_leaves(session: DbSession, contact: Contact) -> None:
@@ -83,9 +85,9 @@ def validate_contact(session: DbSession, contact: Contact, phone_region: str) ->
     with session.no_autoflush:
         _check_fields(contact, phone_region, bag)
         if contact.customer is None:
-            bag.add("customer", "Choose the company this contact belongs to.")
+            bag.add("customer", _("Choose the company this contact belongs to."))
         elif contact.customer.kind != CustomerKind.COMPANY:
-            bag.add("customer", "Only a company has contacts; a person is reached directly.")
+            bag.add("customer", _("Only a company has contacts; a person is reached directly."))
     bag.raise_if_any()
 
 

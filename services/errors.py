@@ -5,6 +5,13 @@ from __future__ import annotations
 FORM = "__form__"  # key of messages that belong to no single field
 
 
+def N_(message: str) -> str:
+    """Mark a message for the catalogs without translating it (gettext_noop; `pybabel extract`
+    knows N_): a module constant that code and tests compare keeps its English text, and the
+    code that raises it shows `_(CONSTANT)` in the reader's language."""
+    return message
+
+
 class DomainError(Exception):
     """A rule of the domain refused the operation."""
 
@@ -62,6 +69,7 @@ class MergedAway(DomainError):
 
     def __init__(self, survivor_id: int):
         self.survivor_id = survivor_id
+        # Never shown to a person: the doors redirect (or answer 308).
         super().__init__(f"This record was merged into customer {survivor_id}.")
 
 

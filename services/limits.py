@@ -13,9 +13,11 @@ from __future__ import annotations
 from sqlalchemy import String, event, inspect
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from services.contact_info import CONTROL_MESSAGE
+from i18n import _
+from services.contact_info import control_message
 from services.errors import FORM, ErrorBag, ValidationFailed
 from services.transactions import DbSession
+from services.wording import field_label
 
 
 def max_length(attribute: InstrumentedAttribute) -> int | None:
@@ -24,11 +26,9 @@ def max_length(attribute: InstrumentedAttribute) -> int | None:
     return getattr(column_type, "length", None) if isinstance(column_type, String) else None
 
 
-TOO_LONG = "At most {limit} characters, please ({given} given)."
-
-
 def too_long(limit: int, given: int) -> str:
-    return TOO_LONG.format(limit=limit, given=given)
+    """The one message of a too-long value, at every door (WTForms' Length says it in the same words)."""
+    return _("At most %(limit)s characters, please (%(given)s given).", limit=limit, given=given)
 
 
 def length_errors(row) -> dict[str, list[str]]:
@@ -42,7 +42,7 @@ def length_errors(row) -> dict[str, list[str]]:
         if limit and isinstance(value, str) and len(value) > limit:
             bag.add(attr.key, too_long(limit, len(value)))
         if isinstance(column_type, String) and isinstance(value, str) and "\x00" in value:
-            bag.add(attr.key, CONTROL_MESSAGE)  # PostgreSQL refuses NUL in any text (SQLite stores it)
+            bag.add(attr.key, control_message())  # PostgreSQL refuses NUL in any text (SQLite stores it)
     return bag.errors
 
 
@@ -57,8 +57,8 @@ def _refuse_over_long(session: DbSession, _context, _instances) -> None:
     errors: dict[str, list[str]] = {}
     for row in [*session.new, *session.dirty]:
         for field, messages in length_errors(row).items():
-            label = type(row).__name__
-            errors.setdefault(FORM, []).extend(f"{label} {field.replace('_', ' ')}: {m}" for m in messages)
+            label = field_label(type(row).__name__.lower(), field)
+            errors.setdefault(FORM, []).extend(f"{label}: {m}" for m in messages)
     if errors:
         raise ValidationFailed(errors)
 

@@ -27,10 +27,11 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from i18n import _
 from models import Customer, Operator
 from services.access import Right, require
 from services.audit import record
-from services.errors import DomainError, ValidationFailed
+from services.errors import N_, DomainError, ValidationFailed
 from services.transactions import DbSession, after_commit, after_rollback, flush
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
@@ -48,9 +49,10 @@ SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp"}
 SAVE_OPTIONS: dict[str, dict] = {"PNG": {"optimize": True}, "JPEG": {"quality": 85}, "WEBP": {"quality": 85}}
 STORED_NAME = re.compile(r"([0-9a-f]{32})\.(png|jpg|webp)")
 
-NOT_AN_IMAGE = "Upload a PNG, JPEG or WebP image."
-DAMAGED = "The image is damaged or incomplete. Save it again in an image program and upload that copy."
-TOO_MANY_PIXELS = f"The image is too large: at most {MAX_PIXELS // 1_000_000} megapixels."
+# English (compared by code and tests); _refuse shows them in the reader's language.
+NOT_AN_IMAGE = N_("Upload a PNG, JPEG or WebP image.")
+DAMAGED = N_("The image is damaged or incomplete. Save it again in an image program and upload that copy.")
+TOO_MANY_PIXELS = N_("The image is too large: at most 40 megapixels.")
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ def photo_paths(storage_dir: Path, name: str) -> tuple[Path, Path]:
 
 
 def _refuse(message: str) -> ValidationFailed:
-    return ValidationFailed({"photo": [message]})
+    return ValidationFailed({"photo": [_(message)]})
 
 
 @contextmanager
@@ -94,7 +96,8 @@ def _decode(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
     expensive: byte size, then the header (format, Pillow's own bomb limit), then the file's
     structure (verify), then MAX_PIXELS, and only then the full decode."""
     if len(data) > max_bytes:
-        raise _refuse(f"The photo is larger than {max_bytes / (1024 * 1024):g} MB.")
+        raise ValidationFailed({"photo": [_("The photo is larger than %(limit)s MB.",
+                                            limit=f"{max_bytes / (1024 * 1024):g}")]})
     with _untrusted(DAMAGED):
         with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as probe:
             # MPO is Pillow's name for a JPEG carrying extra pictures (phone cameras write them).
@@ -161,7 +164,7 @@ def _check_may_edit(session: DbSession, customer: Customer, actor: Operator | No
     the page showed (services.versions: VersionRequired, StaleRecord). Actor None is the system,
     which no ownership restricts."""
     if customer.id is None:
-        raise DomainError("Save the customer before adding a photo.")
+        raise DomainError(_("Save the customer before adding a photo."))
     if actor is not None:
         require(session, actor, customer.id, Right.EDIT)
     check_seen_version(session, "customer", customer, seen_version)

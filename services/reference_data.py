@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from i18n import _
 from models import CustomerStatus, GlobalSettings, Operator
 from services.audit import save_audited
 from services.errors import ErrorBag
@@ -32,10 +33,10 @@ def save_status(session: DbSession, status: CustomerStatus, actor: Operator | No
             CustomerStatus.is_default.is_(True), CustomerStatus.id.is_distinct_from(status.id)))
     if status.is_default:
         if not status.is_active:
-            bag.add("is_default", "New customers cannot start in a status that does not count as active.")
+            bag.add("is_default", _("New customers cannot start in a status that does not count as active."))
     elif others_default is None:
-        bag.add("is_default", "One status must stay the default for new customers: "
-                              "make another status the default instead.")
+        bag.add("is_default", _("One status must stay the default for new customers: make another status the "
+                                "default instead."))
     bag.raise_if_any()
     if status.is_default and others_default is not None:
         session.execute(update(CustomerStatus).values(is_default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from i18n import _
 from models import Operator
 from services.access import Right, ownership_rights, require_maintainer
 from services.audit import changes_of, record
@@ -25,7 +26,7 @@ def save_ownership_rights(
 ) -> None:
     """Store the ownership-rights grid (maintainers only), with an audit event, based on the
     settings' `seen_version` (services.versions: VersionRequired, StaleRecord)."""
-    require_maintainer(actor, "change ownership rights")
+    require_maintainer(actor, _("change ownership rights"))
     ensure_reference_data(session)
     rights = ownership_rights(session)
     check_seen_version(session, "globalsettings", rights, seen_version)
@@ -47,14 +48,14 @@ def save_quick_create_rules(session: DbSession, actor: Operator | None, *, requi
     """Whether the quick form requires an e-mail, and from what name similarity (50–100 %) a
     record counts as a possible duplicate. Maintainers only; audited; based on `seen_version`
     (services.versions: VersionRequired, StaleRecord)."""
-    require_maintainer(actor, "change the quick-create rules")
+    require_maintainer(actor, _("change the quick-create rules"))
     bag = ErrorBag()
     try:
         value = int(str(threshold).strip())
     except ValueError:
         value = -1
     if not THRESHOLD_RANGE[0] <= value <= THRESHOLD_RANGE[1]:
-        bag.add("duplicate_name_threshold", "Type a whole number from 50 to 100.")
+        bag.add("duplicate_name_threshold", _("Type a whole number from 50 to 100."))
     bag.raise_if_any()
     ensure_reference_data(session)
     rules = ownership_rights(session)  # the one GlobalSettings row

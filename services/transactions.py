@@ -17,25 +17,28 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask_babel import get_locale
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.exc import StaleDataError
 
-from services.errors import FORM, DomainError, ValidationFailed
+from i18n import _
+from services.errors import FORM, N_, DomainError, ValidationFailed
 
-CONFLICT = "The record conflicts with data saved at the same time. Check the values and save again."
-STALE = ("Somebody else changed this record while you were editing it. "
-         "Reload it to see their changes, then apply yours again.")
-USERNAME_TAKEN = "Another portal account already has this user name."
+# English (compared by code and tests); refusals show them translated, _(message).
+CONFLICT = N_("The record conflicts with data saved at the same time. Check the values and save again.")
+STALE = N_("Somebody else changed this record while you were editing it. "
+           "Reload it to see their changes, then apply yours again.")
+USERNAME_TAKEN = N_("Another portal account already has this user name.")
 
 # Named constraint → (field, message): every unique rule of the schema, in one place.
 CONSTRAINT_MESSAGES: dict[str, tuple[str, str]] = {
-    "uq_customer_registration_number": ("registration_number", "Another customer has this company ID."),
-    "uq_customer_vat_id": ("vat_id", "Another customer has this VAT ID."),
-    "uq_customer_directory_guid": ("directory_guid", "Another customer has this directory identity."),
+    "uq_customer_registration_number": ("registration_number", N_("Another customer has this company ID.")),
+    "uq_customer_vat_id": ("vat_id", N_("Another customer has this VAT ID.")),
+    "uq_customer_directory_guid": ("directory_guid", N_("Another customer has this directory identity.")),
     "uq_portal_account_username": ("username", USERNAME_TAKEN),
-    "uq_directory_source_name": ("name", "Another directory source has this name."),
-    "uq_operator_email": ("email", "Another operator already signs in with this e-mail."),
+    "uq_directory_source_name": ("name", N_("Another directory source has this name.")),
+    "uq_operator_email": ("email", N_("Another operator already signs in with this e-mail.")),
 }
 _DEPTH = "unit_of_work_depth"
 COMMITTED = "unit_of_work_committed"  # in session.info: this session committed a unit of work
@@ -45,6 +48,13 @@ DbSession = Session | scoped_session[Any]
 log = logging.getLogger(__name__)
 
 
+def _settle_language() -> None:
+    """Decide the reader's language now, while the session works: a refusal is worded in it
+    after a failed flush, when loading the signed-in operator's choice would fail (the
+    language is kept for the rest of the request)."""
+    get_locale()
+
+
 def constraint_name(exc: IntegrityError) -> str | None:
     """The violated constraint's name where the driver reports it (psycopg does)."""
     return getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
@@ -52,7 +62,7 @@ def constraint_name(exc: IntegrityError) -> str | None:
 
 def refusal_of(exc: IntegrityError) -> ValidationFailed:
     field, message = CONSTRAINT_MESSAGES.get(constraint_name(exc) or "", (FORM, CONFLICT))
-    return ValidationFailed({field: [message]})
+    return ValidationFailed({field: [_(message)]})
 
 
 def in_unit_of_work(session: DbSession) -> bool:
@@ -67,6 +77,7 @@ def unit_of_work(session: DbSession, *, savepoint: bool = False) -> Iterator[DbS
     and the `after_rollback` ones when its part of the work was rolled back."""
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
+    _settle_language()
     try:
         if depth == 0:
             _hooks(session, _ON_COMMIT).clear()
@@ -101,7 +112,7 @@ def unit_of_work(session: DbSession, *, savepoint: bool = False) -> Iterator[DbS
     except IntegrityError as exc:
         raise refusal_of(exc) from None
     except StaleDataError:
-        raise ValidationFailed({FORM: [STALE]}) from None
+        raise ValidationFailed({FORM: [_(STALE)]}) from None
     finally:
         session.info[_DEPTH] = depth
 
@@ -161,20 +172,23 @@ def _in_unit(session: DbSession, callback: Callable[[], None]) -> Callable[[], N
 def flush(session: DbSession) -> None:
     """Send the pending changes now (ids, constraints); a database refusal becomes
     ValidationFailed. The door's unit of work commits or rolls back."""
+    _settle_language()
     try:
         session.flush()
     except IntegrityError as exc:
         raise refusal_of(exc) from None
     except StaleDataError:
-        raise ValidationFailed({FORM: [STALE]}) from None
+        raise ValidationFailed({FORM: [_(STALE)]}) from None
 
 
 def delete(session: DbSession, obj) -> None:
     """Delete a row; DomainError when other records still refer to it (nothing is deleted: the
     door's unit of work rolls back)."""
     label = str(obj)  # read now: after a failed flush the row's attributes cannot be loaded
+    _settle_language()
     session.delete(obj)
     try:
         session.flush()
     except IntegrityError:
-        raise DomainError(f"“{label}” is still in use by other records, so it cannot be deleted.") from None
+        raise DomainError(_("“%(name)s” is still in use by other records, so it cannot be deleted.",
+                            name=label)) from None

@@ -23,6 +23,9 @@ import zlib
 from dataclasses import dataclass
 from xml.parsers import expat
 
+from flask import has_app_context
+
+from i18n import _, number
 from services.errors import DomainError
 
 MAX_BYTES = 5 * 1024 * 1024  # the upload itself
@@ -52,35 +55,41 @@ MAX_ELEMENTS_PER_CELL = 40
 MAX_ELEMENTS = 4 * MAX_CELLS + 2 * MAX_ROWS + 2 * MAX_OTHER_ELEMENTS
 CHUNK = 64 * 1024
 
-SPLIT = "split it into smaller files"
-BROKEN = "The Excel file cannot be read: {what}. Save it again as an Excel workbook (.xlsx) or as CSV."
 
 
 class ImportFileError(DomainError):
     """The file cannot be read as an import (too big, too costly, not CSV/XLSX, broken, no header)."""
 
 
+def count(value: int) -> str:
+    """A number in a message, grouped as the reader's language writes it (20,000 / 20 000)."""
+    return number(value) if has_app_context() else f"{value:,}"
+
+
 def too_many_rows() -> ImportFileError:
-    return ImportFileError(f"The file has more than {MAX_ROWS:,} rows (blank rows included); {SPLIT}.")
+    return ImportFileError(_("The file has more than %(limit)s rows (blank rows included); split it into "
+                             "smaller files.", limit=count(MAX_ROWS)))
 
 
 def too_many_columns() -> ImportFileError:
-    return ImportFileError(f"The file has more than {MAX_COLUMNS} columns; keep only the columns to import.")
+    return ImportFileError(_("The file has more than %(limit)s columns; keep only the columns to import.",
+                             limit=count(MAX_COLUMNS)))
 
 
 def broken(what: str) -> ImportFileError:
-    return ImportFileError(BROKEN.format(what=what))
+    return ImportFileError(_("The Excel file cannot be read: %(what)s. Save it again as an Excel workbook "
+                             "(.xlsx) or as CSV.", what=what))
 
 
 def broken_by(exc: BaseException) -> ImportFileError:
     """What a reader's exception means to the user (never the exception's own text)."""
     if isinstance(exc, IndexError):
-        return broken("a cell refers to a text the file does not hold")
+        return broken(_("a cell refers to a text the file does not hold"))
     if isinstance(exc, (SyntaxError, expat.ExpatError)):  # ElementTree's ParseError is a SyntaxError
-        return broken("its XML is invalid")
+        return broken(_("its XML is invalid"))
     if isinstance(exc, (KeyError, AttributeError, TypeError, ValueError)):
-        return broken("a part of the workbook is missing or not what Excel writes")
-    return broken("it is damaged or incomplete")
+        return broken(_("a part of the workbook is missing or not what Excel writes"))
+    return broken(_("it is damaged or incomplete"))
 
 
 @dataclass
@@ -129,14 +138,14 @@ class _Scan:
         self.extent = SheetExtent()
 
     def doctype(self, *args) -> None:
-        raise broken("it declares a DTD")
+        raise broken(_("it declares a DTD"))
 
     def start(self, name: str, attrs: dict) -> None:
         local = name.rpartition(" ")[2]
         self.depth += 1
         self.budget[0] -= 1
         if self.depth > MAX_DEPTH or self.budget[0] < 0:
-            raise broken("its XML is nested too deep or has too many elements")
+            raise broken(_("its XML is nested too deep or has too many elements"))
         if self.depth == 1:
             self.root = local
             if local == "sst":
@@ -159,7 +168,7 @@ class _Scan:
         else:
             self.other_elements += 1
             if self.other_elements > MAX_OTHER_ELEMENTS:
-                raise broken("its sheet holds too many elements besides its cells")
+                raise broken(_("its sheet holds too many elements besides its cells"))
             if local == "dimension" and self.depth == 2:
                 self._dimension(attrs.get("ref", ""))
 
@@ -189,7 +198,8 @@ class _Scan:
             if self.row_cells > MAX_COLUMNS:
                 raise too_many_columns()
             if self.cells > MAX_CELLS:
-                raise ImportFileError(f"The sheet has more than {MAX_CELLS:,} cells; {SPLIT}.")
+                raise ImportFileError(_("The sheet has more than %(limit)s cells; split it into smaller "
+                                        "files.", limit=count(MAX_CELLS)))
             place = _reference(attrs.get("r"))
             self.column = place[1] if place else self.column + 1
             self.cell_column, self.cell_has_value = self.column, attrs.get("t") == "inlineStr"
@@ -197,7 +207,8 @@ class _Scan:
             return
         self.cell_elements += 1
         if self.cell_elements > MAX_ELEMENTS_PER_CELL:
-            raise broken(f"the cell in row {self.row_number} has more formatting than a value needs")
+            raise broken(_("the cell in row %(row)s has more formatting than a value needs",
+                           row=self.row_number))
         if self.depth == 5 and local in ("v", "is"):
             self.cell_has_value = True
 
@@ -214,8 +225,8 @@ class _Scan:
 
     @staticmethod
     def too_many_strings() -> ImportFileError:
-        return ImportFileError(f"The workbook holds more than {MAX_SHARED_STRINGS:,} different texts; "
-                               f"{SPLIT}.")
+        return ImportFileError(_("The workbook holds more than %(limit)s different texts; split it into "
+                                 "smaller files.", limit=count(MAX_SHARED_STRINGS)))
 
 
 def _scan_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: list[int]) -> _Scan | None:
@@ -248,19 +259,19 @@ def check_workbook(data: bytes) -> dict[str, SheetExtent]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             if len(infos) > MAX_PARTS:
-                raise broken("it has too many parts")
+                raise broken(_("it has too many parts"))
             if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-                raise ImportFileError(f"The workbook unpacks to more than {MAX_UNPACKED_BYTES // 2**20} MB; "
-                                      f"{SPLIT}.")
+                raise ImportFileError(_("The workbook unpacks to more than %(limit)s MB; split it into "
+                                        "smaller files.", limit=MAX_UNPACKED_BYTES // 2**20))
             for info in infos:
                 if info.file_size > MAX_PART_BYTES and "worksheets/" not in info.filename:
                     if info.filename.lower().endswith("sharedstrings.xml"):
                         if info.file_size > MAX_SHARED_STRINGS_BYTES:
-                            raise ImportFileError(
-                                f"The workbook's texts unpack to more than "
-                                f"{MAX_SHARED_STRINGS_BYTES // 2**20} MB; {SPLIT}.")
+                            raise ImportFileError(_(
+                                "The workbook's texts unpack to more than %(limit)s MB; split it into "
+                                "smaller files.", limit=MAX_SHARED_STRINGS_BYTES // 2**20))
                     elif info.filename.lower().endswith((".xml", ".rels")):
-                        raise broken(f"its part {info.filename[:60]} is too large")
+                        raise broken(_("its part %(name)s is too large", name=info.filename[:60]))
             budget = [MAX_ELEMENTS]
             extents = {}
             for info in infos:

@@ -23,13 +23,15 @@ from enum import Enum
 
 from sqlalchemy import inspect
 
+from i18n import _
 from services.audit import check_version
-from services.errors import VersionRequired
+from services.errors import N_, VersionRequired
 from services.transactions import DbSession, hold_transaction
 
-NO_VERSION = ("This form did not say which version of the record it was based on, so saving it could "
-              "overwrite a change made meanwhile. Reload the page to see the current values, then "
-              "apply your changes again.")
+# English (compared by tests); raised as _(NO_VERSION).
+NO_VERSION = N_("This form did not say which version of the record it was based on, so saving it could "
+                "overwrite a change made meanwhile. Reload the page to see the current values, then "
+                "apply your changes again.")
 
 
 class Based(Enum):
@@ -50,7 +52,7 @@ def check_seen_version(session: DbSession, entity_type: str, row, seen_version: 
     if seen_version is ON_CURRENT or not state.has_identity:
         return
     if seen_version is None:
-        raise VersionRequired(NO_VERSION)
+        raise VersionRequired(_(NO_VERSION))
     hold_transaction(session)  # SQLite: the write lock now, before the version is read
     # The version as committed now, under the lock; the user's pending changes stay on the row.
     session.refresh(row, attribute_names=["version"], with_for_update=True)

@@ -576,7 +576,8 @@ def test_the_lease_check_sends_a_stalled_preview_back_and_delivers_a_forgotten_r
         check_bulk_import_leases()
     assert run_of(session, stalled).status == BulkImportStatus.UPLOADED
     page = operator_client.get(f"/admin/customers/import/mapping/{stalled}").get_data(as_text=True)
-    assert runs.PREVIEW_INTERRUPTED in page and 'value="company_name" selected' in page  # the choice kept
+    # the message, and the choice kept
+    assert str(runs.PREVIEW_INTERRUPTED) in page and 'value="company_name" selected' in page
     assert run_of(session, forgotten).status == BulkImportStatus.DONE  # delivered again: run (here at once)
     assert count(session) == 2
 

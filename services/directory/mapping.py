@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from i18n import _
+
 # field → LDAP attribute. Fields are the customer's (or contact's) columns, plus the directory's
 # own: the manager's DN, the office, the account control flags and the change counter.
 DEFAULT_ATTRIBUTE_MAP: dict[str, str] = {
@@ -85,7 +87,8 @@ def attribute_map(custom: Mapping[str, str] | None) -> dict[str, str]:
     """The defaults overridden by a source's own mapping; unknown fields raise ValueError."""
     unknown = set(custom or {}) - set(DEFAULT_ATTRIBUTE_MAP)
     if unknown:
-        raise ValueError(f"Unknown field(s) in the attribute mapping: {', '.join(sorted(unknown))}.")
+        raise ValueError(_("Unknown field(s) in the attribute mapping: %(fields)s.",
+                           fields=", ".join(sorted(unknown))))
     return {**DEFAULT_ATTRIBUTE_MAP, **{k: v.strip() for k, v in (custom or {}).items() if v and v.strip()}}
 
 
@@ -163,11 +166,15 @@ def map_entry(dn: str, attributes: Mapping[str, Any], mapping: Mapping[str, str]
 
     guid = guid_of(lowered.get(mapping["directory_guid"].lower()))
     if guid is None:
-        raise EntryRefused("no objectGUID: the entry has no stable key to import it by")
+        raise EntryRefused(_("no objectGUID: the entry has no stable key to import it by"))
     first, last = get("first_name"), get("last_name")
     if not first or not last:
-        missing = " and ".join(n for n, v in (("first name", first), ("last name", last)) if not v)
-        raise EntryRefused(f"no {missing} ({mapping['first_name']}/{mapping['last_name']})")
+        names = f"{mapping['first_name']}/{mapping['last_name']}"
+        if not first and not last:
+            raise EntryRefused(_("no first name and no last name (%(attributes)s)", attributes=names))
+        if not first:
+            raise EntryRefused(_("no first name (%(attributes)s)", attributes=names))
+        raise EntryRefused(_("no last name (%(attributes)s)", attributes=names))
     disabled, expired = _disabled(lowered, mapping, now)
     return DirectoryPerson(
         dn=dn, guid=guid, sam=get("sam_account_name"), first_name=first, middle_name=get("middle_name"),
@@ -272,8 +279,8 @@ def _setting_lines(text: str | None) -> Iterator[tuple[int, str]]:
         if not line or line.startswith("#"):
             continue
         if any(ord(c) < 32 or ord(c) == 127 for c in line):
-            raise ValueError(f"Line {number}: remove the control characters (a NUL, a tab…); they are "
-                             "in no OU or account name.")
+            raise ValueError(_("Line %(number)s: remove the control characters (a NUL, a tab…); they are in "
+                               "no OU or account name.", number=number))
         yield number, line
 
 
@@ -300,8 +307,8 @@ def parse_ous(text: str | None) -> list[str]:
         # A trailing "\" escapes nothing and a "+" joins two values in one RDN: such a line would
         # never match the DN of an account (they are compared RDN by RDN).
         if parts is None or _unescaped(line, "+") or (len(line) - len(line.rstrip("\\"))) % 2:
-            raise ValueError(f"Line {number}: write an OU or part of a DN, e.g. OU=Service Accounts "
-                             "(one value per RDN; a \\ escapes the character after it).")
+            raise ValueError(_("Line %(number)s: write an OU or part of a DN, e.g. OU=Service Accounts (one "
+                               "value per RDN; a \\ escapes the character after it).", number=number))
         lines.append(line)
     return lines
 
@@ -313,8 +320,8 @@ def parse_account_patterns(text: str | None) -> list[str]:
     lines = []
     for number, line in _setting_lines(text):
         if _NOT_IN_NAMES & set(line) or len(line) > 256:
-            raise ValueError(f"Line {number}: write an account name (sAMAccountName), * and ? as "
-                             "wildcards, e.g. svc-*; OUs go in the field above.")
+            raise ValueError(_("Line %(number)s: write an account name (sAMAccountName), * and ? as "
+                               "wildcards, e.g. svc-*; OUs go in the field above.", number=number))
         lines.append(line)
     return lines
 
@@ -411,7 +418,8 @@ def parse_rules(text: str | None) -> list[CompanyRule]:
         attribute = attribute.strip().lower()
         if not arrow or not equals or attribute not in RULE_ATTRIBUTES or not value.strip() \
                 or not target.strip().isdigit():
-            raise ValueError(f"Line {number}: write “company|department|ou = value -> company id”.")
+            raise ValueError(_("Line %(number)s: write “company|department|ou = value -> company id”.",
+                               number=number))
         rules.append(CompanyRule(attribute, value.strip(), int(target.strip())))
     return rules
 

@@ -19,30 +19,32 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
+from i18n import _
 from models import DirectorySource, DirectorySyncRun, Operator
 from models.base import utcnow
 from models.enums import SyncRunStatus
 from services.access import require_maintainer
-from services.errors import FORM, ValidationFailed
+from services.errors import FORM, N_, ValidationFailed
 from services.run_leases import DEFAULT_LEASE_SECONDS, end_lapsed, lapsed
 from services.transactions import DbSession, unit_of_work
 
 log = logging.getLogger(__name__)
 
-ALREADY_RUNNING = "An import of this source is already running."
-NOT_RESUMABLE = "Only the latest run of a source, if it was interrupted, cancelled or failed part-way, " \
-                "can be resumed."
-INTERRUPTED = ("Interrupted: the worker running it stopped answering (stopped, or its machine lost). "
-               "What it committed is kept (the counts above); Resume continues from there.")
-INTERRUPTED_DRY = ("Interrupted: the worker running it stopped answering (stopped, or its machine lost). "
-                   "A dry run writes nothing; start it again.")
+# English (compared by code and tests); shown translated, _(message).
+ALREADY_RUNNING = N_("An import of this source is already running.")
+NOT_RESUMABLE = N_("Only the latest run of a source, if it was interrupted, cancelled or failed part-way, "
+                   "can be resumed.")
+INTERRUPTED = N_("Interrupted: the worker running it stopped answering (stopped, or its machine lost). "
+                 "What it committed is kept (the counts above); Resume continues from there.")
+INTERRUPTED_DRY = N_("Interrupted: the worker running it stopped answering (stopped, or its machine lost). "
+                     "A dry run writes nothing; start it again.")
 
 
 class RunActive(ValidationFailed):
     """The source has a run queued or running already (one at a time, whoever started it)."""
 
     def __init__(self) -> None:
-        super().__init__({FORM: [ALREADY_RUNNING]})
+        super().__init__({FORM: [_(ALREADY_RUNNING)]})
 
 
 def active_run(session: DbSession, source_id: int) -> DirectorySyncRun | None:
@@ -61,7 +63,7 @@ def queue_run(session: DbSession, source: DirectorySource, actor: Operator | Non
     interrupted first, so a dead run never blocks the next. Raises RunActive when the source
     has a run queued or running, PermissionDenied when `actor` is no maintainer."""
     if actor is not None:
-        require_maintainer(actor, "run directory imports")
+        require_maintainer(actor, _("run directory imports"))
     interrupt_lapsed(session, lease_seconds=lease_seconds, source_id=source.id)
     run = DirectorySyncRun(source_id=source.id, dry_run=dry_run, status=SyncRunStatus.QUEUED,
                            started_at=utcnow(), started_by_id=actor.id if actor is not None else None,
@@ -98,9 +100,9 @@ def resume_run(session: DbSession, run: DirectorySyncRun, actor: Operator | None
     """A queued run continuing `run` (same options; see the module docstring). Raises
     ValidationFailed when `run` cannot be resumed, RunActive when the source is busy."""
     if actor is not None:
-        require_maintainer(actor, "run directory imports")
+        require_maintainer(actor, _("run directory imports"))
     if not resumable(session, run):
-        raise ValidationFailed({FORM: [NOT_RESUMABLE]})
+        raise ValidationFailed({FORM: [_(NOT_RESUMABLE)]})
     source = session.get(DirectorySource, run.source_id)
     assert source is not None  # a run is deleted with its source
     queued = queue_run(session, source, actor, dry_run=False, full=not run.incremental,
@@ -129,27 +131,27 @@ def cancel_run(session: DbSession, run: DirectorySyncRun, actor: Operator | None
     answering; a live one is asked to stop and does at its next beat (a batch boundary: what it
     committed stays). Returns what happened, in words."""
     if actor is not None:
-        require_maintainer(actor, "cancel directory imports")
+        require_maintainer(actor, _("cancel directory imports"))
     if end_lapsed(session, DirectorySyncRun, run.id, running=SyncRunStatus.RUNNING,
                   lease_seconds=lease_seconds, status=SyncRunStatus.CANCELLED, finished_at=utcnow(),
-                  message="Cancelled; its worker had stopped answering. What it committed is kept (the "
-                          "counts above); Resume continues from there."):
-        return "The run was cancelled: its worker had stopped answering."
+                  message=_("Cancelled; its worker had stopped answering. What it committed is kept (the "
+                            "counts above); Resume continues from there.")):
+        return _("The run was cancelled: its worker had stopped answering.")
     ended = session.execute(
         update(DirectorySyncRun).where(DirectorySyncRun.id == run.id,
                                        DirectorySyncRun.status == SyncRunStatus.QUEUED)
         .values(status=SyncRunStatus.CANCELLED, finished_at=utcnow(),
-                message="Cancelled before a worker started it.")
+                message=_("Cancelled before a worker started it."))
         .execution_options(synchronize_session=False))
     if ended.rowcount:  # type: ignore[attr-defined]
-        return "The run was cancelled before it started."
+        return _("The run was cancelled before it started.")
     asked = session.execute(
         update(DirectorySyncRun).where(DirectorySyncRun.id == run.id,
                                        DirectorySyncRun.status == SyncRunStatus.RUNNING)
         .values(cancel_requested=True).execution_options(synchronize_session=False))
     if asked.rowcount:  # type: ignore[attr-defined]
-        return "Cancel requested: the run stops after the batch it is writing; what it wrote is kept."
-    return "This run has ended already."
+        return _("Cancel requested: the run stops after the batch it is writing; what it wrote is kept.")
+    return _("This run has ended already.")
 
 
 def interrupt_lapsed(session: DbSession, *, lease_seconds: int = DEFAULT_LEASE_SECONDS,
@@ -167,7 +169,7 @@ def interrupt_lapsed(session: DbSession, *, lease_seconds: int = DEFAULT_LEASE_S
         done = session.execute(
             update(DirectorySyncRun).where(DirectorySyncRun.id == run_id, condition)
             .values(status=SyncRunStatus.INTERRUPTED, worker=None, finished_at=now or utcnow(),
-                    message=INTERRUPTED_DRY if dry_run else INTERRUPTED)
+                    message=_(INTERRUPTED_DRY if dry_run else INTERRUPTED))
             .execution_options(synchronize_session=False))
         if done.rowcount:  # type: ignore[attr-defined]
             log.warning("Directory run %s interrupted: its worker %s stopped beating", run_id, worker)

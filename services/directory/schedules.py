@@ -20,18 +20,21 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from i18n import _
 from models import DirectorySource, DirectorySyncRun
 from models.base import utcnow
 from models.directory import MAX_CHANGES_MINUTES, MIN_CHANGES_MINUTES
 from services.directory.runs import queue_run
+from services.errors import N_
 from services.run_leases import DEFAULT_LEASE_SECONDS
 from services.transactions import DbSession
 
 log = logging.getLogger(__name__)
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
-TIME_MESSAGE = "Write the time as HH:MM (24-hour clock), e.g. 02:30; empty for no nightly sync."
-MINUTES_MESSAGE = (f"From {MIN_CHANGES_MINUTES} to {MAX_CHANGES_MINUTES} minutes (a day); "
-                   "empty for no scheduled changes-only runs.")
+# English (compared by tests); the form shows them translated.
+TIME_MESSAGE = N_("Write the time as HH:MM (24-hour clock), e.g. 02:30; empty for no nightly sync.")
+_MINUTES = N_("From %(low)s to %(high)s minutes (a day); empty for no scheduled changes-only runs.")
+MINUTES_MESSAGE = _MINUTES % {"low": MIN_CHANGES_MINUTES, "high": MAX_CHANGES_MINUTES}
 
 
 def parse_time(text: str | None) -> str | None:
@@ -40,7 +43,7 @@ def parse_time(text: str | None) -> str | None:
         return None
     match = _TIME.match(str(text))
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise ValueError(TIME_MESSAGE)
+        raise ValueError(_(TIME_MESSAGE))
     return f"{int(match.group(1)):02d}:{match.group(2)}"
 
 
@@ -48,7 +51,7 @@ def check_minutes(value: int | None) -> int | None:
     if value is None:
         return None
     if not MIN_CHANGES_MINUTES <= value <= MAX_CHANGES_MINUTES:
-        raise ValueError(MINUTES_MESSAGE)
+        raise ValueError(_(_MINUTES, low=MIN_CHANGES_MINUTES, high=MAX_CHANGES_MINUTES))
     return value
 
 

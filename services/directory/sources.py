@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import inspect, select
 
+from i18n import _
 from models import Customer, DirectorySource, Operator
 from models.directory import EMPTY_VALUES, KEEP_LOCAL
 from models.enums import CustomerKind, DirectoryTarget
@@ -49,10 +50,10 @@ def parse_mapping(text: str | None) -> dict[str, str]:
         name, equals, attribute = line.partition("=")
         name, attribute = name.strip(), attribute.strip()
         if not equals or not attribute:
-            raise ValueError(f"Line {number}: write “field = LDAP attribute”.")
+            raise ValueError(_("Line %(number)s: write “field = LDAP attribute”.", number=number))
         if name not in DEFAULT_ATTRIBUTE_MAP:
-            raise ValueError(f"Line {number}: {name!r} is not a field; use one of "
-                             f"{', '.join(DEFAULT_ATTRIBUTE_MAP)}.")
+            raise ValueError(_("Line %(number)s: “%(name)s” is not a field; use one of %(fields)s.",
+                               number=number, name=name, fields=", ".join(DEFAULT_ATTRIBUTE_MAP)))
         if DEFAULT_ATTRIBUTE_MAP[name] != attribute:
             overrides[name] = attribute
     return overrides
@@ -71,35 +72,37 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
     # No flush before changes_of below: a flush (a lazy load of the actor may cause one) would
     # empty the history the audit event and the READ_AGAIN check are read from.
     with session.no_autoflush:
-        require_maintainer(actor, "manage directory sources")
+        require_maintainer(actor, _("manage directory sources"))
         source.name = bag.check("name", clean_text, source.name)
         if not source.name:
-            bag.add("name", "Give the source a name (used by the CLI: directory sync NAME).")
+            bag.add("name", _("Give the source a name (used by the CLI: directory sync NAME)."))
         urls = (source.server_urls or "").replace(",", " ").split()
         if not urls:
-            bag.add("server_urls", "Add the server URL, e.g. ldaps://dc1.example.com.")
+            bag.add("server_urls", _("Add the server URL, e.g. ldaps://dc1.example.com."))
         for url in urls:
             if not url.lower().startswith(("ldap://", "ldaps://")):
-                bag.add("server_urls", f"{url}: a server URL starts with ldap:// (StartTLS) or ldaps://.")
+                bag.add("server_urls", _("%(url)s: a server URL starts with ldap:// (StartTLS) or ldaps://.",
+                                           url=url))
         source.server_urls = " ".join(urls)
         if not (source.base_dn or "").strip():
-            bag.add("base_dn", "Type the base DN to search, e.g. OU=Staff,DC=example,DC=com.")
+            bag.add("base_dn", _("Type the base DN to search, e.g. OU=Staff,DC=example,DC=com."))
         search_filter = (source.search_filter or "").strip()
         if not (search_filter.startswith("(") and search_filter.endswith(")")
                 and search_filter.count("(") == search_filter.count(")")):
-            bag.add("search_filter", "An LDAP filter in parentheses, e.g. (objectClass=user).")
+            bag.add("search_filter", _("An LDAP filter in parentheses, e.g. (objectClass=user)."))
         if not 1 <= (source.page_size or 0) <= MAX_PAGE_SIZE:
-            bag.add("page_size", f"From 1 to {MAX_PAGE_SIZE} (AD answers at most 1,000 per page).")
+            bag.add("page_size", _("From 1 to %(limit)s (AD answers at most 1,000 per page).",
+                                   limit=MAX_PAGE_SIZE))
         share = source.max_deactivate_percent
         if share is None or not 0 <= share <= 100:
-            bag.add("max_deactivate_percent", "A share from 0 to 100 %.")
+            bag.add("max_deactivate_percent", _("A share from 0 to 100 %."))
         if source.office_maps_to not in ("site", "location"):
-            bag.add("office_maps_to", "Choose site or location.")
+            bag.add("office_maps_to", _("Choose site or location."))
         if source.empty_values is None:  # not chosen (a source made in code): the default
             source.empty_values = KEEP_LOCAL
         if source.empty_values not in EMPTY_VALUES:
-            bag.add("empty_values", "Choose whether an empty directory value keeps the field's value "
-                                    "in Customer Desk (keep) or clears it (clear).")
+            bag.add("empty_values", _("Choose whether an empty directory value keeps the field's value in "
+                                      "Customer Desk (keep) or clears it (clear)."))
         source.exclude_system_accounts = source.exclude_system_accounts is not False
         source.exclude_ous = _lines(bag.check("exclude_ous", parse_ous, source.exclude_ous))
         source.exclude_accounts = _lines(bag.check("exclude_accounts", parse_account_patterns,
@@ -117,7 +120,7 @@ def save_source(session: DbSession, actor: Operator | None, source: DirectorySou
                 _check_companies(session, [r.company_id for r in parsed], bag)
         if source.target == DirectoryTarget.CONTACTS and not source.company_rules \
                 and source.target_company_id is None:
-            bag.add("target_company_id", "Contacts need a company: choose one, or write rules.")
+            bag.add("target_company_id", _("Contacts need a company: choose one, or write rules."))
         if bind_password:
             source.bind_password_encrypted = box.encrypt(bind_password)
         bag.raise_if_any()
@@ -158,7 +161,8 @@ def _check_companies(session: DbSession, ids: list[int], bag: ErrorBag) -> None:
                                                           Customer.kind == CustomerKind.COMPANY)))
     missing = sorted(set(ids) - found)
     if missing:
-        bag.add("company_rules", f"No company customer has the id {', '.join(map(str, missing))}.")
+        bag.add("company_rules", _("No company customer has the id %(ids)s.",
+                                   ids=", ".join(map(str, missing))))
 
 
 @dataclass
@@ -201,11 +205,16 @@ def check_connection(source: DirectorySource, box: SecretBox, *, account: str | 
     except adapter.DirectoryError as exc:
         return ConnectionReport(False, " ".join(filter(None, [str(exc), warning])), outcome=exc.outcome,
                                 warning=warning)
-    message = f"Bound as {source.bind_dn or 'anonymous'}; the filter matches {count} entr" \
-              f"{'y' if count == 1 else 'ies'}"
+    who = source.bind_dn or _("anonymous")
     if left_out:
-        message += f", of which the source leaves out {left_out} (built-in, service or excluded accounts)"
-    return ConnectionReport(True, " ".join(filter(None, [message + ".", warning])), count, sample,
+        message = _("Bound as %(who)s; the filter matches %(count)s entries, of which the source leaves out "
+                    "%(left_out)s (built-in, service or excluded accounts).", who=who, count=count,
+                    left_out=left_out)
+    elif count == 1:
+        message = _("Bound as %(who)s; the filter matches 1 entry.", who=who)
+    else:
+        message = _("Bound as %(who)s; the filter matches %(count)s entries.", who=who, count=count)
+    return ConnectionReport(True, " ".join(filter(None, [message, warning])), count, sample,
                             warning=warning)
 
 
