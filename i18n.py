@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import (
     Babel,
     format_date,
@@ -83,7 +83,10 @@ def when(value: datetime | date | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return f"{format_date(value, 'medium')} {format_datetime(value, 'HH:mm')}"
+        try:
+            return f"{format_date(value, 'medium')} {format_datetime(value, 'HH:mm')}"
+        except (OverflowError, ValueError):  # at the edge of the calendar: no zone to shift to
+            return f"{format_date(value.date(), 'medium')} {value:%H:%M} UTC"
     return format_date(value, "medium")
 
 
@@ -107,6 +110,13 @@ def init_i18n(app: Flask) -> None:
         raise ConfigError("DISPLAY_TIME_ZONE must be a time zone name such as Europe/Bratislava.")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(app.root_path) + "/translations")
     Babel(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+
+    @app.before_request
+    def _decide_language_per_request() -> None:
+        # Flask-Babel keeps its choice on `g`, which lives as long as the app context: where one
+        # context serves several requests (a test's, a CLI's), each request still decides anew.
+        g.pop("_flask_babel", None)
+
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

@@ -150,11 +150,18 @@ def test_every_marked_string_has_a_translation(language):
 def test_the_app_reads_the_translations(app, language):
     """The compiled catalogs (scripts/i18n.sh compile, run by bootstrap) are the ones the app
     reads: a fuzzy or stale catalog would compile to nothing and show English."""
-    from flask_babel import gettext
+    from flask_babel import force_locale, gettext
 
     client = app.test_client()
-    with app.test_request_context(headers={"Accept-Language": language}):
+    with app.test_request_context(), force_locale(language):
         shown = {message: gettext(message) for message in ("Quick add", "Add with the wizard")}
     assert all(shown[m] != m for m in shown), shown
     page = client.get("/login", headers={"Accept-Language": language}).get_data(as_text=True)
     assert f'lang="{language}"' in page or f"lang={language}" in page
+    assert gettext_in(language, "Sign in") in page
+
+
+def gettext_in(language: str, message: str) -> str:
+    from babel.support import Translations
+
+    return Translations.load(str(ROOT / "translations"), [language]).gettext(message)
