@@ -20,8 +20,8 @@ from extensions import db
 from i18n import _, _l
 from models import AuditEvent, Customer
 from services.access import Right, load_customer
-from services.errors import DomainError, MergedAway
-from services.merge import merge_customers, merge_plan, propose_survivor, undo_merge
+from services.errors import FORM, DomainError, MergedAway
+from services.merge import merge_customers, merge_plan, propose_survivor, undo_merge, why_not_undone
 from services.search import customer_search_conditions
 from services.wording import field_label, shown_value
 
@@ -111,26 +111,46 @@ class MergeMixin:
             decisions = {name: request.form.get(f"decide_{name}", "") for name in plan.conflicts}
             seen = (parse_id(request.form.get("survivor_version")),
                     parse_id(request.form.get("other_version")))
-            with panel_write() as outcome:
+            with panel_write(flash_fields=False) as outcome:  # the page shows the messages itself
                 event = merge_customers(db.session, actor(), survivor, other, box, choices=choices,
                                         decisions=decisions, seen_versions=seen)
             if outcome.ok:
                 return redirect(url_for(".merge_done_view", event_id=event.id))
             plan = merge_plan(db.session, actor(), survivor, other, box)  # as they are after the refusal
+        errors = outcome.errors if request.method == "POST" else {}
+        rows = {f.name for f in plan.fields if f.survivor != f.other}
+        # A message about a field shown on the page goes to its row; every other one on top.
+        page_errors = [m for name, messages in errors.items() if name == FORM or name not in rows
+                       for m in messages]
         return self.render("admin/customer_merge.html", plan=plan, shown=shown, label=label,
-                           chosen=bool(keep), picked=request.form if request.method == "POST" else {})
+                           chosen=bool(keep), picked=request.form if request.method == "POST" else {},
+                           field_errors={k: v for k, v in errors.items() if k in rows},
+                           page_errors=page_errors)
 
     @expose("/merge/done/<int:event_id>")
     def merge_done_view(self, event_id: int):
         event = db.session.get(AuditEvent, event_id)
         if event is None or event.action != "merge":
             abort(404)
-        survivor = merge_party(event.entity_id, Right.VIEW)
-        undo = (event.changes or {}).get("undo", {})
-        merged = db.session.get(Customer, undo.get("other")) if undo.get("other") else None
-        taken = [label(name) for name in (undo.get("fields") or {})]
+        try:
+            survivor, now = load_customer(db.session, actor(), event.entity_id, Right.VIEW), None
+        except MergedAway as exc:
+            # Merged on into another record since: this page still tells what this merge did,
+            # and where the record is now (the loader said the reader may see both).
+            survivor = db.session.get(Customer, event.entity_id) or abort(404)
+            now = load_customer(db.session, actor(), exc.survivor_id, Right.VIEW)
+        undo = (event.changes or {}).get("undo")
+        undo = undo if isinstance(undo, dict) else {}
+        merged = db.session.get(Customer, undo.get("other")) if isinstance(undo.get("other"), int) else None
+        # Older events did not say which values were cleared rather than taken.
+        taken_names = undo.get("taken") if "taken" in undo else list(undo.get("fields") or {})
+        taken = [label(name) for name in taken_names or ()]
+        cleared = [label(name) for name in undo.get("cleared") or ()]
+        blocker = why_not_undone(db.session, event)
         return self.render("admin/customer_merge_done.html", event=event, survivor=survivor, merged=merged,
-                           undo=undo, taken=taken, may_undo=actor().is_maintainer and not undo.get("undone"))
+                           now=now, undo=undo, taken=taken, cleared=cleared,
+                           may_undo=actor().is_maintainer and blocker is None,
+                           blocker=blocker if actor().is_maintainer and not undo.get("undone") else None)
 
     @expose("/merge/undo/<int:event_id>", methods=("POST",))
     def merge_undo_view(self, event_id: int):

@@ -8,8 +8,11 @@ person would keep: a non-empty value over an empty one; when both are set, the s
 except the fields a directory owns, which come from the record with the directory identity
 (its next import writes them anyway), and the status, where an active one wins over an
 inactive one (one of the two records is in use). A manager that is one of the two records is
-never proposed: nobody may end up managing themselves. It also says what moves, and the
-conflicts that a person must decide. `merge_customers` does it in ONE transaction:
+never proposed: nobody may end up managing themselves — nor a manager who is managed by
+one of the two (through anybody): the merge would close a loop of managers, which the edit form
+forbids too. Such a manager is not proposed, and a merge told to take it is refused with a
+message on the Manager field. It also says what moves, and the conflicts that a person must
+decide. `merge_customers` does it in ONE transaction:
 the chosen values go to the survivor; contacts, requests and computers move; workgroups and
 operators are united; the portal account and the directory identity move or are decided; the
 other record stays as a tombstone (merged_into_id) so old links and API ids resolve to the
@@ -18,7 +21,16 @@ was managed by the other record loses that manager (nobody manages themselves). 
 their roles: the main contacts of both stay main contacts of the survivor. Nothing is deleted.
 One audit event ("merge") records the survivor's changed fields as [old, new] (as History shows
 any change) and everything needed to undo it, which `undo_merge` does as long as the survivor
-has not changed since.
+has not changed since — once, however many press Undo at the same moment (the event and both
+records are locked first), and only for what is still where the merge put it (a contact moved
+on to a third company since stays there).
+
+The undo record ("undo" in the event's changes) is kept out of the audit's masking — the notes
+it gives back must come back exactly as they were, even a text that looks like ciphertext —
+and is never shown (services.wording hides it). It holds no secret: the merge keeps secrets in
+their encrypted columns (the C-Monitor passwords change places between the two records'
+settings), and `_kept_for_undo` still masks whatever a secret's name or a sealed value would
+bring into it.
 """
 
 from __future__ import annotations
@@ -27,7 +39,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm.attributes import flag_modified
 
 from i18n import _
 from models import (
@@ -45,11 +58,11 @@ from models import (
 from models.base import utcnow
 from models.enums import CustomerKind, EmployeeType, PhoneType
 from services.access import Right, can
-from services.audit import changes_of, describe, record
+from services.audit import MASK, changes_of, describe, is_secret, record
 from services.customer_settings import settings_of
 from services.errors import FORM, DomainError, PermissionDenied, StaleRecord, ValidationFailed
-from services.secrets import SecretBox
-from services.transactions import DbSession, flush
+from services.secrets import SecretBox, is_sealed
+from services.transactions import DbSession, flush, hold_transaction
 from services.versions import ON_CURRENT, SeenVersion, check_seen_version
 
 PERSON_FIELDS = ("first_name", "middle_name", "last_name", "employee_type", "title", "department_id",
@@ -119,9 +132,28 @@ def _value(customer: Customer, name: str, pair: tuple[Customer, Customer]) -> An
     return value
 
 
-def _proposal(name: str, survivor: Customer, other: Customer) -> str:
+def _closes_loop(session: DbSession, manager_id: int | None, pair: tuple[Customer, Customer]) -> bool:
+    """Whether `manager_id`, made the survivor's manager, would close a loop of managers: it is
+    managed — directly or through others — by one of the two records (the other's reports are
+    the survivor's after the merge)."""
+    ids, seen = {c.id for c in pair}, set()
+    with session.no_autoflush:
+        while manager_id is not None and manager_id not in seen:
+            if manager_id in ids:
+                return True
+            seen.add(manager_id)
+            manager = session.get(Customer, manager_id)
+            manager_id = manager.manager_id if manager is not None else None
+    return False
+
+
+def _proposal(session: DbSession, name: str, survivor: Customer, other: Customer) -> str:
     pair = (survivor, other)
     mine, theirs = _value(survivor, name, pair), _value(other, name, pair)
+    if name == "manager_id" and (_closes_loop(session, mine, pair) or _closes_loop(session, theirs, pair)):
+        # A manager who reports to one of the two is never proposed (see the module).
+        return "other" if _closes_loop(session, mine, pair) and not _closes_loop(session, theirs, pair) \
+            else "survivor"
     if theirs in (None, "") or mine == theirs:
         return "survivor"
     if mine in (None, ""):
@@ -172,7 +204,7 @@ def merge_plan(session: DbSession, actor: Operator | None, survivor: Customer, o
     check_merge(session, actor, survivor, other)
     pair = (survivor, other)
     choices = [FieldChoice(name, _value(survivor, name, pair), _value(other, name, pair),
-                           _proposal(name, survivor, other))
+                           _proposal(session, name, survivor, other))
                for name in fields_of(survivor.kind)
                if _value(survivor, name, pair) is not None or _value(other, name, pair) is not None]
 
@@ -220,6 +252,11 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
     undo: dict[str, Any] = {"survivor": survivor.id, "other": other.id, "fields": {}, "other_fields": {}}
     taken = [c for c in plan.fields
              if choices.get(c.name, c.proposed) == "other" and c.other != c.survivor]
+    _refuse_a_loop_of_managers(session, plan, choices)
+    # What the result page names: values taken from the merged record, and values cleared (an
+    # empty one taken, or a manager that was one of the two).
+    undo["taken"] = [c.name for c in taken if c.other not in (None, "")]
+    undo["cleared"] = [c.name for c in taken if c.other in (None, "")]
     with session.no_autoflush:
         given_up = [c for c in taken if c.name in UNIQUE_FIELDS]
         for choice in given_up:  # a unique key: the tombstone gives it up first
@@ -234,6 +271,8 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
         if survivor.manager_id in (survivor.id, other.id):  # managed by the other: by nobody now
             undo["fields"].setdefault("manager_id", survivor.manager_id)
             survivor.manager_id = None
+            if "manager_id" not in undo["cleared"]:
+                undo["cleared"].append("manager_id")
         survivor_changes = changes_of(survivor)
         for choice in taken:  # changes_of records references by name, not their *_id numbers
             if choice.name not in survivor_changes and not _is_key(choice.name):
@@ -260,10 +299,53 @@ def merge_customers(session: DbSession, actor: Operator | None, survivor: Custom
     # "merged" names the two records; "undo" is what undo_merge reads back.
     event = record(session, actor, "merge", survivor,
                    {"merged": [other.display_name, survivor.display_name], **survivor_changes})
-    event.changes = {**(event.changes or {}), "undo": undo}
+    _keep_undo(event, undo)
     record(session, actor, "merged_into", other, {"merged_into": [None, survivor.display_name]})
     flush(session)
     return event
+
+
+def _refuse_a_loop_of_managers(session: DbSession, plan: MergePlan, choices: dict[str, str]) -> None:
+    """The manager the merge would keep must not be managed by one of the two records (the
+    edit form's rule): refused with a message on the Manager field."""
+    pair = (plan.survivor, plan.other)
+    for choice in plan.fields:
+        if choice.name != "manager_id":
+            continue
+        kept = choice.other if choices.get(choice.name, choice.proposed) == "other" else choice.survivor
+        if _closes_loop(session, kept, pair):
+            manager = session.get(Customer, kept)
+            raise ValidationFailed({"manager_id": [_(
+                "%(manager)s is managed by one of the two records, so they cannot be the manager of the "
+                "merged customer: nobody may manage themselves, not even through others. Keep the other "
+                "manager, or change who manages %(manager)s first.",
+                manager=manager.display_name if manager is not None else kept)]})
+
+
+def _kept_for_undo(value: Any) -> Any:
+    """The undo record as undo needs it — notes and other texts exactly as they were, not
+    masked — yet with no secret: a secret's field or a sealed value would be masked (the merge
+    puts none there; it keeps secrets in their encrypted columns)."""
+    if is_sealed(value):
+        return MASK
+    if isinstance(value, dict):
+        return {key: (None if item is None else MASK) if is_secret(str(key)) else _kept_for_undo(item)
+                for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_kept_for_undo(item) for item in value]
+    return value
+
+
+def _keep_undo(event: AuditEvent, undo: dict[str, Any]) -> None:
+    """Put the undo record into the event's changes past the audit's masking (which applies to
+    an assigned `changes`; changing the stored document in place is not an assignment)."""
+    if event.changes is None:
+        event.changes = {}
+    changes = event.changes
+    assert changes is not None
+    changes["undo"] = _kept_for_undo(undo)
+    if inspect(event).persistent:
+        flag_modified(event, "changes")
 
 
 def _check_versions(session: DbSession, parties: tuple[tuple[Customer, SeenVersion], ...]) -> None:
@@ -372,19 +454,45 @@ def survivor_of(session: DbSession, customer: Customer | None) -> Customer | Non
     return customer
 
 
+def _undo_of(event: AuditEvent) -> dict[str, Any] | None:
+    undo = (event.changes or {}).get("undo") if event.action == "merge" else None
+    return undo if isinstance(undo, dict) else None
+
+
+def why_not_undone(session: DbSession, event: AuditEvent) -> str | None:
+    """Why the merge of `event` can no longer be undone (None: it still can)."""
+    undo = _undo_of(event)
+    if not undo or undo.get("undone"):
+        return _("This event is not a merge that can still be undone.")
+    survivor, other = session.get(Customer, undo["survivor"]), session.get(Customer, undo["other"])
+    if survivor is None or other is None or other.merged_into_id != survivor.id \
+            or survivor.merged_into_id is not None:
+        return _("The merged records no longer exist as they were.")
+    if survivor.version != undo["survivor_version"]:
+        return _("%(name)s was changed after the merge, so it cannot be undone automatically.",
+                 name=survivor.display_name)
+    return None
+
+
 def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) -> Customer:
-    """Undo a merge from its audit event, while the survivor has not changed since (maintainers)."""
+    """Undo a merge from its audit event, while the survivor has not changed since (maintainers).
+    The event and both records are locked and read again first: of two undos at the same
+    moment, the second waits, then finds the merge undone and is refused with words."""
     if actor is not None and not actor.is_maintainer:
         raise PermissionDenied(_("Only a maintainer may undo a merge."))
-    undo = (event.changes or {}).get("undo") if event.action == "merge" else None
-    if not undo or undo.get("undone"):
-        raise DomainError(_("This event is not a merge that can still be undone."))
+    hold_transaction(session)  # SQLite: the write lock now, before anything is read again
+    session.refresh(event, with_for_update=True)
+    undo = _undo_of(event)
+    if undo and not undo.get("undone"):
+        for customer_id in sorted({undo["survivor"], undo["other"]}):  # locked in id order
+            customer = session.get(Customer, customer_id)
+            if customer is not None:
+                session.refresh(customer, with_for_update=True)
+    refusal = why_not_undone(session, event)
+    if refusal is not None or undo is None:
+        raise DomainError(refusal or _("This event is not a merge that can still be undone."))
     survivor, other = session.get(Customer, undo["survivor"]), session.get(Customer, undo["other"])
-    if survivor is None or other is None or other.merged_into_id != survivor.id:
-        raise DomainError(_("The merged records no longer exist as they were."))
-    if survivor.version != undo["survivor_version"]:
-        raise DomainError(_("%(name)s was changed after the merge, so it cannot be undone automatically.",
-                            name=survivor.display_name))
+    assert survivor is not None and other is not None
     with session.no_autoflush:
         for name, value in undo["fields"].items():
             setattr(survivor, name, _restore(name, value))
@@ -401,12 +509,17 @@ def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) ->
             for side, obj in (("survivor", survivor), ("other", other)):
                 for key, value in identity[side].items():
                     setattr(obj, key, _restore(key, value))
+        # Only what is still where the merge put it goes back: a contact moved on to a third
+        # company since, a computer given away, stay where they are now.
+        renamed = [int(i) for i in undo["moved"]["renamed_computers"]]
+        back = set(session.scalars(select(Computer.id).where(Computer.id.in_(renamed),
+                                                             Computer.customer_id == survivor.id)))
         for name, model in MOVED:
             if undo["moved"].get(name):  # older merge events did not move the mail
-                session.execute(update(model).where(model.id.in_(undo["moved"][name]))
+                session.execute(update(model).where(model.id.in_(undo["moved"][name]),
+                                                    model.customer_id == survivor.id)
                                 .values(customer_id=other.id).execution_options(synchronize_session="fetch"))
-        for computer in session.scalars(select(Computer).where(
-                Computer.id.in_([int(i) for i in undo["moved"]["renamed_computers"]]))):
+        for computer in session.scalars(select(Computer).where(Computer.id.in_(back))):
             computer.hostname = undo["moved"]["renamed_computers"][str(computer.id)]
         added_groups = set(undo["workgroups"])
         survivor.workgroups = [w for w in survivor.workgroups if w.id not in added_groups]
@@ -421,7 +534,7 @@ def undo_merge(session: DbSession, actor: Operator | None, event: AuditEvent) ->
         session.expire(other, ["contacts"])
         session.expire(survivor, ["contacts"])
     flush(session)
-    event.changes = {**(event.changes or {}), "undo": {**undo, "undone": True}}
+    _keep_undo(event, {**undo, "undone": True})
     record(session, actor, "unmerge", survivor, {"unmerged": [survivor.display_name, other.display_name]})
     flush(session)
     return other
@@ -434,7 +547,7 @@ def _unsettle(session: DbSession, survivor: Customer, other: Customer, undo: dic
             raise DomainError(_("A portal account of the merge no longer exists."))
         return found
 
-    if "portal_moved" in undo:
+    if "portal_moved" in undo and account(undo["portal_moved"]).customer_id == survivor.id:
         account(undo["portal_moved"]).customer_id = other.id
     if "portal_swapped" in undo:
         mine = session.scalar(select(PortalAccount).where(PortalAccount.customer_id == survivor.id))

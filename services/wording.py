@@ -432,6 +432,12 @@ def _is_secret(field: str) -> bool:
     return is_secret(field)
 
 
+def _masked(value: Any) -> Any:
+    from services.audit import masked  # the audit's own mask, applied again where it is read
+
+    return masked(value)
+
+
 def _enum_of(entity_type: str, field: str) -> type[enum.Enum] | None:
     choice = ENTITY_ENUM_FIELDS.get((_key(entity_type), field)) or ENUM_FIELDS.get(field)
     if choice is None and field.endswith("_security"):
@@ -444,21 +450,48 @@ def _choice_label(member: enum.Enum) -> str:
     return _(str(label)) if label is not None else str(member.value)
 
 
+_COLUMNS: dict[str, dict[str, Any]] = {}
+
+
+def _columns(entity_type: str) -> dict[str, Any]:
+    """The columns of the record type an event names (its model's, by class name), from the
+    models' metadata (not the database); {} for a type no model has."""
+    if not _COLUMNS:
+        from models import Base
+
+        for mapper in Base.registry.mappers:
+            _COLUMNS[mapper.class_.__name__.lower()] = {
+                attr.key: attr.columns[0] for attr in mapper.column_attrs}
+    return _COLUMNS.get(_key(entity_type), {})
+
+
+def _is_time_field(entity_type: str, field: str) -> bool:
+    """Whether a field holds a date or time: its column's type says so; a field no column
+    has (an older event's, a summary's) by its name ("…_at", "…_on", "…_date"). A text that
+    merely looks like a time (notes, a title) is shown as it was typed."""
+    column = _columns(entity_type).get(field)
+    if column is not None:
+        try:
+            kind = column.type.python_type
+        except NotImplementedError:
+            return False
+        return kind in (datetime, date)
+    return bool(_DATE_FIELD.search(field))
+
+
 def _time(value: str, field: str) -> str | None:
-    """An ISO date or time (as the audit stores them) to the minute in the reader's zone."""
-    if _DATETIME.fullmatch(value):
-        try:
+    """An ISO date or time (as the audit stores them) to the minute in the reader's zone; None
+    for a text that is none (or one beyond the calendar a zone can shift to)."""
+    try:
+        if _DATETIME.fullmatch(value):
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
-        return when(moment)
-    if _DATE.fullmatch(value) and _DATE_FIELD.search(field):
-        try:
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC).replace(tzinfo=None)
+            return when(moment)
+        if _DATE.fullmatch(value):
             return when(date.fromisoformat(value))
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):
+        return None
     return None
 
 
@@ -470,6 +503,7 @@ def shown_value(entity_type: str, field: str, value: Any) -> str:
     """A stored or audited value as a person reads it; "—" for nothing."""
     if value is None or value == "" or value == [] or value == {}:
         return EMPTY
+    value = _masked(value)  # what an older event (or a script) stored past the audit's mask
     if value == MASK or _is_secret(field):
         return _("changed")
     if isinstance(value, bool):
@@ -477,7 +511,10 @@ def shown_value(entity_type: str, field: str, value: Any) -> str:
     if isinstance(value, enum.Enum):
         return _choice_label(value)
     if isinstance(value, datetime | date):
-        return when(value)
+        try:
+            return when(value)
+        except (ValueError, OverflowError):
+            return value.isoformat()
     if isinstance(value, list | tuple | set):
         items = [shown_value(entity_type, field, item) for item in value]
         return ", ".join(item for item in items if item != EMPTY) or EMPTY
@@ -496,9 +533,10 @@ def shown_value(entity_type: str, field: str, value: Any) -> str:
                 pass  # an older event recorded the label itself
         if _is_phone(field) and value.startswith("+"):
             return format_phone(value)
-        moment = _time(value, field)
-        if moment is not None:
-            return moment
+        if _is_time_field(entity_type, field):
+            moment = _time(value, field)
+            if moment is not None:
+                return moment
     return str(value)
 
 

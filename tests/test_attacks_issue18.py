@@ -314,8 +314,6 @@ def test_undo_twice_from_two_tabs_is_told_not_a_500(app, session, maintainer_cli
     assert len(session.scalars(select(AuditEvent).where(AuditEvent.action == "unmerge")).all()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="undo_merge moves back by id every contact the merge moved, even "
-                                       "one moved to a third company after the merge (services/merge.py)")
 def test_undo_leaves_alone_a_contact_moved_to_a_third_company_after_the_merge(app, session, maintainer,
                                                                               new_customer):
     acme = new_customer(kind=CustomerKind.COMPANY, company_name="Acme",
@@ -334,9 +332,6 @@ def test_undo_leaves_alone_a_contact_moved_to_a_third_company_after_the_merge(ap
     assert session.scalar(select(Contact.customer_id).where(Contact.email == "cyril@acme.sk")) == beta.id
 
 
-@pytest.mark.xfail(strict=True, reason="the merge's undo record is masked like any audit change, so notes "
-                                       "holding a ciphertext-like text come back as 'changed' after undo "
-                                       "(services/merge.py undo in AuditEvent.changes)")
 def test_undo_gives_back_the_notes_exactly_as_they_were(app, session, maintainer, new_customer):
     token = "gAAAAA" + "B" * 80
     older = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Eva", last_name="Malá",
@@ -360,9 +355,6 @@ def manager_loop(session, start: Customer) -> list[int]:
     return chain + ([current] if current is not None else [])
 
 
-@pytest.mark.xfail(strict=True, reason="a merge moves the other record's reports to the survivor even when "
-                                       "one of them manages the survivor: a loop of managers the edit form "
-                                       "forbids (services/merge.py _move_reports)")
 def test_a_merge_never_makes_a_loop_of_managers_through_moved_reports(app, session, maintainer,
                                                                       new_customer):
     survivor = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Ema", last_name="Vrchná",
@@ -377,9 +369,6 @@ def test_a_merge_never_makes_a_loop_of_managers_through_moved_reports(app, sessi
     assert len(chain) == len(set(chain)), f"managers loop: {chain}"
 
 
-@pytest.mark.xfail(strict=True, reason="taking the other record's manager on the merge page is not checked "
-                                       "for a loop: a manager who reports to the survivor becomes its "
-                                       "manager (services/merge.py merge_customers)")
 def test_taking_the_other_records_manager_never_makes_a_loop(app, session, maintainer, new_customer):
     survivor = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Ema", last_name="Vrchná",
                                           email="ema@example.sk", title="Director"), 30)
@@ -475,9 +464,6 @@ def test_any_stored_shape_of_changes_renders_escaped_on_history_and_the_audit_tr
 
 @pytest.mark.parametrize("value", ["9999-12-31T23:59:59", "0001-01-01T00:00:00+14:00",
                                    "9999-12-31 23:30"])
-@pytest.mark.xfail(strict=True, reason="a text value that looks like an extreme ISO time (a title, notes) "
-                                       "overflows when shifted to the reader's zone: History and the audit "
-                                       "trail answer 500 (services/wording.py _time / i18n.when)")
 def test_text_that_looks_like_an_extreme_time_does_not_break_history(app, session, maintainer_client,
                                                                      maintainer, new_customer, value):
     customer = new_customer(kind=CustomerKind.PERSON, first_name="Tina", last_name="Time")
@@ -487,9 +473,6 @@ def test_text_that_looks_like_an_extreme_time_does_not_break_history(app, sessio
     assert maintainer_client.get("/admin/audit/").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="a typed text that looks like a time (notes '2024-05-01 10:00') is "
-                                       "shown in History shifted to the reader's zone ('12:00'), not as "
-                                       "typed (services/wording.py shown_value for text fields)")
 def test_notes_that_look_like_a_time_are_shown_as_typed(session, maintainer_client, maintainer,
                                                         new_customer):
     customer = new_customer(kind=CustomerKind.PERSON, first_name="Tina", last_name="Time")
@@ -593,9 +576,6 @@ def test_secrets_an_older_event_stored_raw_still_show_as_changed(session, mainta
         assert_no_secret(html_of(answer))
 
 
-@pytest.mark.xfail(strict=True, reason="ciphertext an older event stored under a field whose name says no "
-                                       "secret is shown on the audit trail (services/wording.py shown_value "
-                                       "does not mask what services/audit.masked would)")
 def test_ciphertext_under_a_plain_field_of_an_older_event_is_not_shown(session, maintainer_client,
                                                                        new_customer):
     customer = new_customer(kind=CustomerKind.PERSON, first_name="Sára", last_name="Secret")
@@ -638,9 +618,6 @@ def test_the_pick_list_offers_no_merged_away_record(app, session, maintainer_cli
     assert f"other={first.id}" in page.replace("&amp;", "&")
 
 
-@pytest.mark.xfail(strict=True, reason="the result page of an earlier merge answers 409 'merge that one "
-                                       "instead' once its survivor was merged into another record "
-                                       "(admin_views/merge.py merge_done_view uses merge_party)")
 def test_the_result_page_of_an_earlier_merge_still_opens_after_a_later_merge(app, session,
                                                                             maintainer_client,
                                                                             maintainer, new_customer):
@@ -653,9 +630,6 @@ def test_the_result_page_of_an_earlier_merge_still_opens_after_a_later_merge(app
     assert answer.status_code in (200, 302), (answer.status_code, text(answer)[:400])
 
 
-@pytest.mark.xfail(strict=True, reason="when the survivor was managed by the other record, the result page "
-                                       "says its Manager was 'taken from the merged record' although it was "
-                                       "cleared (admin_views/merge.py taken = undo['fields'])")
 def test_the_result_page_does_not_claim_a_cleared_manager_was_taken(app, session, maintainer_client,
                                                                     maintainer, new_customer):
     boss = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Marek", last_name="Šéf",
@@ -869,9 +843,6 @@ def test_crossing_merges_and_undos_leave_nothing_on_a_tombstone(race_desk, race)
         assert race_desk.read(alive_children_on_tombstones) == []
 
 
-@pytest.mark.xfail(strict=True, reason="two Undo presses of one merge at the same moment: the second answers "
-                                       "500 (StaleDataError on customer; undo_merge locks nothing and checks "
-                                       "no version) — services/merge.py undo_merge")
 def test_two_undos_of_one_merge_at_once_undo_it_once(race_desk):
     for _round in range(ROUNDS):
         older, newer = race_desk.people(2)

@@ -294,3 +294,55 @@ def test_the_merge_records_the_survivors_changes_for_history(session, maintainer
                                                      decisions={}))
     assert event.changes["vat_id"] == [None, "SK3333333333"]
     assert event.changes["merged"] == ["Zeta", "Zeta"] and "undo" in event.changes
+
+
+def test_a_manager_who_reports_to_one_of_the_two_is_not_proposed_and_refused_on_its_field(
+        maintainer_client, session, new_customer):
+    """A loop of managers (which the edit form forbids) is never made: the page proposes the
+    other value, and taking the looping manager anyway is refused on the Manager row."""
+    survivor = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Ema", last_name="Vrchná",
+                                          email="ema@example.sk", title="Director"), 30)
+    other = new_customer(kind=CustomerKind.PERSON, first_name="Ema", last_name="Vrchná")
+    deputy = new_customer(kind=CustomerKind.PERSON, first_name="Ivo", last_name="Zástupca",
+                          manager_id=survivor.id)
+    other.manager_id = deputy.id
+    session.commit()
+    html = open_merge(maintainer_client, other, survivor)
+    assert re.search(r'name="field_manager_id" value="survivor"\s+id="[^"]+"\s+checked', html)
+    form = {name: hidden(html, name) for name in ("survivor", "other", "keep", "survivor_version",
+                                                  "other_version")}
+    answer = maintainer_client.submit(f"{MERGE}?survivor={other.id}&other={survivor.id}",
+                                      {**form, "field_manager_id": "other"})
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    error = re.search(r'data-testid="merge-field-error-manager_id">(.*?)</div>', page, re.S)
+    assert error and "Zástupca" in error.group(1) and "manage themselves" in error.group(1)
+    assert re.search(r'name="field_manager_id" value="other"\s+id="[^"]+"\s+checked', page)  # as picked
+    assert session.scalars(select(AuditEvent).where(AuditEvent.action == "merge")).all() == []
+    merge_in_panel(maintainer_client, other, survivor)  # the proposal goes through
+    session.expire_all()
+    assert session.get(Customer, survivor.id).manager_id is None
+    assert session.get(Customer, deputy.id).manager_id == survivor.id
+
+
+def test_the_result_page_says_where_the_record_went_and_offers_undo_only_while_possible(
+        maintainer_client, session, new_customer):
+    first = aged(session, new_customer(kind=CustomerKind.PERSON, first_name="Rudo", last_name="Reťaz",
+                                       email="rudo@example.sk"), 10)
+    second = new_customer(kind=CustomerKind.PERSON, first_name="Rudo", last_name="Reťaz")
+    third = new_customer(kind=CustomerKind.PERSON, first_name="Rudo", last_name="Reťaz",
+                         email="rudo.novy@example.sk", title="Chief")
+    _page, result = merge_in_panel(maintainer_client, second, first)
+    assert "Undo the merge" in result
+    done = re.search(r'action="([^"]+)/merge/undo/(\d+)"', result)
+    assert done
+    done_url = f"/admin/customers/merge/done/{done.group(2)}"
+    merge_in_panel(maintainer_client, first, third)  # `first` merged on (into the fuller one)
+    session.expire_all()
+    now_id = session.get(Customer, first.id).merged_into_id
+    assert now_id == third.id
+    answer = maintainer_client.get(done_url)
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
+    assert "was later merged into" in page and f"/admin/customers/overview/?id={third.id}" in page
+    assert "Undo the merge" not in page and 'data-testid="merge-no-undo"' in page

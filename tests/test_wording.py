@@ -93,3 +93,22 @@ def test_record_types_and_actions_in_words(words):
     assert action_name("status_change") == "Status changed"
     assert action_name("operator_assignment") == "Responsible operators changed"
     assert action_name("something_new") == "Something new"
+
+
+def test_only_times_are_shown_as_times_and_text_as_typed(words):
+    assert shown_value("customer", "notes", "2024-05-01 10:00") == "2024-05-01 10:00"
+    assert shown_value("customer", "title", "2024-07-01T10:20:30") == "2024-07-01T10:20:30"
+    assert shown_value("customer", "notes", "9999-12-31T23:59:59") == "9999-12-31T23:59:59"
+    assert shown_value("whatever", "closed_at", "2024-07-01T10:20:30") == "Jul 1, 2024 12:20"  # by name
+    # A time at the edge of the calendar is shown, not shifted past it.
+    assert "9999" in shown_value("customer", "merged_at", "9999-12-31T23:59:59")
+    assert shown_value("customer", "merged_at", "0001-01-01T00:00:00+14:00") == "0001-01-01T00:00:00+14:00"
+    assert "9999" in shown_value("customer", "merged_at", datetime(9999, 12, 31, 23, 59))
+
+
+def test_ciphertext_is_masked_where_it_is_read_whatever_field_an_event_stored_it_under(words):
+    token = "gAAAAA" + "y" * 80
+    assert shown_value("customersettings", "cmonitor", token) == "changed"
+    assert shown_value("customer", "notes", f"Key {token}") == "Key changed"
+    assert "pop3-secret" not in shown_value("customer", "settings", {"pop3_password": "pop3-secret"})
+    assert change_lines("customer", {"notes": [None, token]}) == [ChangeLine("Notes", EMPTY, "changed")]
