@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import InternalServerError
 
 from extensions import db
+from i18n import _, _l
 from services.transactions import COMMITTED
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,11 @@ DATABASE_AWAY: tuple[type[Exception], ...] = (
     peewee.OperationalError, peewee.InterfaceError,
     sqlite3.OperationalError,
 )
-TITLE = "The database is not answering"
+TITLE = _l("The database is not answering")
 FALLBACK_PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 {% if retry %}<meta http-equiv="refresh" content="{{ retry }}">{% endif %}
-<title>{{ title }} – Customer Desk</title></head><body><h1>{{ title }}</h1><p>{{ text }}</p></body></html>"""
+<title>{{ _('%(title)s – Customer Desk', title=title) }}</title></head>
+<body><h1>{{ title }}</h1><p>{{ text }}</p></body></html>"""
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -119,26 +121,27 @@ def database_away_answer(exc: BaseException):
     saved_nothing = request.method not in ("GET", "HEAD", "OPTIONS")
     headers = {"Retry-After": str(RETRY_SECONDS), "Cache-Control": "no-store"}
     if _wants_json():
-        message = "The database is not answering just now. Try again in a few seconds."
+        message = _("The database is not answering just now. Try again in a few seconds.")
         if saved_nothing and committed:
-            message = ("The change was saved, but the database stopped answering before the answer "
-                       "was complete. Read the record again instead of repeating the request.")
+            message = _("The change was saved, but the database stopped answering before the answer "
+                        "was complete. Read the record again instead of repeating the request.")
         elif saved_nothing:
-            message = "The database is not answering just now: nothing was saved. Try again in a few seconds."
+            message = _("The database is not answering just now: nothing was saved. Try again in a few "
+                        "seconds.")
         return ({"code": 503, "status": "Service Unavailable", "message": message, "errors": {}},
                 503, headers)
     if saved_nothing and committed:
         # The write went through; only what came after it failed. Sending it again would repeat it.
-        text = ("Your changes were saved, but Customer Desk lost its database before it could show the "
-                "result. Do not send the form again: open the record in a few moments to see it.")
+        text = _("Your changes were saved, but Customer Desk lost its database before it could show the "
+                 "result. Do not send the form again: open the record in a few moments to see it.")
         return _page(text, None), 503, headers
     if saved_nothing:
-        text = ("Nothing was saved: Customer Desk could not reach its database. Go back with your "
-                "browser's Back button — what you typed is still in the form — and send it again in a "
-                "few moments.")
+        text = _("Nothing was saved: Customer Desk could not reach its database. Go back with your "
+                 "browser's Back button — what you typed is still in the form — and send it again in a "
+                 "few moments.")
     else:
-        text = (f"Customer Desk cannot reach its database just now — usually for a moment, while it "
-                f"restarts. This page tries again by itself in {RETRY_SECONDS} seconds.")
+        text = _("Customer Desk cannot reach its database just now — usually for a moment, while it "
+                 "restarts. This page tries again by itself in %(seconds)s seconds.", seconds=RETRY_SECONDS)
     retry = None if saved_nothing else RETRY_SECONDS
     return _page(text, retry), 503, headers
 
@@ -147,11 +150,11 @@ def _page(text: str, retry: int | None) -> str:
     admin = current_app.extensions.get("admin", [None])[0]
     if admin is not None:
         try:
-            return admin.index_view.render("ops/database_away.html", title=TITLE, text=text, retry=retry,
+            return admin.index_view.render("ops/database_away.html", title=str(TITLE), text=text, retry=retry,
                                            saved_nothing=retry is None)
         except Exception:  # the plain page below still says what happened
             log.exception("The database-away page could not be rendered")
-    return render_template_string(FALLBACK_PAGE, title=TITLE, text=text, retry=retry)
+    return render_template_string(FALLBACK_PAGE, title=str(TITLE), text=text, retry=retry)
 
 
 def init_database_away(app: Flask) -> None:

@@ -243,17 +243,17 @@ def check_company_contacts(session: DbSession, customer: Customer, is_new: bool)
         return
     has_email = any(c.email for c in customer.contacts)
     if is_new and not has_email:
-        raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
+        raise ValidationFailed({"contacts": [_(CONTACT_EMAIL_NEEDED)]})
     if not has_email and _became_company(session, customer):
         raise ValidationFailed({"kind": [
             _("%(rule)s A person becomes a company only with an e-mail: it becomes the company's main "
-              "contact.", rule=CONTACT_EMAIL_NEEDED)]})
+              "contact.", rule=_(CONTACT_EMAIL_NEEDED))]})
     if not is_new and not has_email and _contacts_changed(customer):
         before = inspect(customer).attrs.contacts.history
         had = any((inspect(c).attrs.email.history.deleted or [c.email])[0]
                   for c in [*before.unchanged, *before.deleted])
         if had:
-            raise ValidationFailed({"contacts": [CONTACT_EMAIL_NEEDED]})
+            raise ValidationFailed({"contacts": [_(CONTACT_EMAIL_NEEDED)]})
 
 
 def save_customer(
@@ -375,7 +375,7 @@ def require_operator_assignment(actor: Operator | None) -> None:
     """The one rule of who assigns operators: a maintainer (or the system). Raises
     PermissionDenied for everyone else — on every door that can carry operators."""
     if actor is not None:
-        require_maintainer(actor, "assign or remove a customer's operators")
+        require_maintainer(actor, _("assign or remove a customer's operators"))
 
 
 def deactivate_customer(session: DbSession, customer: Customer, actor: Operator | None,

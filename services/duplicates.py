@@ -14,13 +14,14 @@ record with this e-mail exists — ask X": no name, no score.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
 from sqlalchemy import ColumnElement, Select, String, bindparam, case, cast, literal, null, select, union_all
 
+from i18n import _, _l
 from models import Contact, Customer, CustomerStatus, Operator, customer_operator
 from models.enums import CustomerKind
 from models.names import name_key, name_words, person_name
@@ -69,6 +70,8 @@ class Candidate:
     status: str = ""
     inactive: bool = False
     ask: str = ""
+    # `reasons` are keys (English, compared by code and clients); these are what a person reads.
+    reason_labels: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,15 +83,50 @@ class DuplicateSuspected(ValidationFailed):
 
     def __init__(self, candidates: list[Candidate]):
         self.candidates = candidates
-        matches = "; ".join(f"{c.label} ({', '.join(c.reasons)})" if c.visible else
-                            f"a record you cannot open ({', '.join(c.reasons)}): {c.ask.rstrip('.')}"
-                            for c in candidates)
+        matches = "; ".join(
+            _("%(label)s (%(reasons)s)", label=c.label, reasons=reason_list(c.reasons)) if c.visible else
+            _("a record you cannot open (%(reasons)s): %(ask)s", reasons=reason_list(c.reasons),
+              ask=c.ask.rstrip("."))
+            for c in candidates)
         super().__init__({
-            FORM: ["This looks like a customer or contact that already exists (see the matches). Open "
-                   "or select the existing record, or confirm “create anyway” if it is really a "
-                   "different one."],
-            "confirm_duplicate": [f"Matches: {matches}."],
+            FORM: [_("This looks like a customer or contact that already exists (see the matches). Open "
+                     "or select the existing record, or confirm “create anyway” if it is really a "
+                     "different one.")],
+            "confirm_duplicate": [_("Matches: %(matches)s.", matches=matches)],
         })
+
+
+# The reasons a candidate matches are English keys (services.matching; the API and the pages'
+# scripts compare them); a person reads them through reason_label().
+REASON_LABELS = {
+    "same e-mail": _l("same e-mail"),
+    "same phone": _l("same phone"),
+    "same company ID": _l("same company ID"),
+    "same VAT ID": _l("same VAT ID"),
+    "same name": _l("same name"),
+    "same company name": _l("same company name"),
+    "similar name (a typo?)": _l("similar name (a typo?)"),
+    "name starts with what you typed": _l("name starts with what you typed"),
+    "but a different company ID": _l("but a different company ID"),
+    "matches what you typed": _l("matches what you typed"),
+}
+_NAMESAKES = re.compile(r"^same name \((\d+) records bear it\)$")
+
+
+def reason_label(key: str) -> str:
+    """A match reason (an English key) as the reader's language says it; an unknown key as it is."""
+    label = REASON_LABELS.get(key)
+    if label is not None:
+        return str(label)
+    namesakes = _NAMESAKES.match(key)
+    if namesakes:
+        return _("same name (%(count)s records bear it)", count=int(namesakes.group(1)))
+    return key
+
+
+def reason_list(keys: list[str]) -> str:
+    """The reasons for a person, comma-joined."""
+    return ", ".join(reason_label(k) for k in keys)
 
 
 def _clean_email(value: str | None) -> str | None:
@@ -373,7 +411,7 @@ def _asks(session: DbSession, customer_ids: set[int]) -> dict[int, str]:
                                .order_by(Operator.last_name, Operator.first_name))
         for customer_id, first, last in rows:
             names[customer_id].append(f"{first} {last}")
-    return {i: f"Ask {', '.join(n)}, or a maintainer." if n else "Ask a maintainer."
+    return {i: _("Ask %(names)s, or a maintainer.", names=", ".join(n)) if n else _("Ask a maintainer.")
             for i, n in names.items()}
 
 
@@ -385,17 +423,20 @@ def _describe(session: DbSession, weighed: list[tuple[Evidence, str, int, int]],
     for evidence, record, record_id, customer_id in weighed:
         if customer_id not in seen:
             described.append(Candidate(record=record, id=None, customer_id=None, reasons=evidence.key_reasons,
-                                       strong=True, score=None, visible=False, ask=asks[customer_id]))
+                                       strong=True, score=None, visible=False, ask=asks[customer_id],
+                                       reason_labels=[reason_label(k) for k in evidence.key_reasons]))
             continue
         shown = read[(record, record_id)]
         candidate = Candidate(record=record, id=record_id, customer_id=customer_id, reasons=evidence.reasons,
                               strong=evidence.strong, score=round(evidence.weight, 1) if everything else None,
                               label=shown.label, customer_label=shown.customer_label, status=shown.status,
-                              inactive=not shown.active, email=shown.email, phone=format_phone(shown.phone))
+                              inactive=not shown.active, email=shown.email, phone=format_phone(shown.phone),
+                              reason_labels=[reason_label(k) for k in evidence.reasons])
         if record == "contact":
-            candidate.kind = f"{'Main contact' if shown.main else 'Contact'} of {shown.customer_label}"
+            candidate.kind = (_("Main contact of %(customer)s", customer=shown.customer_label) if shown.main
+                              else _("Contact of %(customer)s", customer=shown.customer_label))
         else:
-            candidate.kind = "Company" if shown.company else "Private person"
+            candidate.kind = _("Company") if shown.company else _("Private person")
         described.append(candidate)
     return described
 

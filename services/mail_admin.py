@@ -49,7 +49,7 @@ def save_unknown_senders(session: DbSession, actor: Operator | None, choice: str
     hold it for an operator or refuse it (never a customer made silently). Maintainers only;
     audited; based on the global settings' `seen_version` (services.versions). Raises
     PermissionDenied, ValidationFailed (field `unknown_senders`), StaleRecord."""
-    require_maintainer(actor, "change what happens to mail from unknown senders")
+    require_maintainer(actor, _("change what happens to mail from unknown senders"))
     try:
         value = UnknownSenders(choice or "")
     except ValueError:

@@ -19,7 +19,7 @@ from models import Contact, Customer, Operator, PortalAccount, SecurityGroup
 from models.base import utcnow
 from services.access import Right, require
 from services.audit import record
-from services.contact_info import CONTROL_CHARACTERS, CONTROL_MESSAGE, clean_text
+from services.contact_info import CONTROL_CHARACTERS, clean_text, control_message
 from services.errors import DomainError, ErrorBag, ValidationFailed
 from services.key_locks import lock_keys
 from services.limits import max_length, too_long
@@ -122,7 +122,7 @@ def create_portal_account(
         bag.add("username", too_long(USERNAME_LIMIT, len(name)))
     elif readable and session.scalar(select(PortalAccount.id)
                                      .where(folded(session, PortalAccount.username) == name.lower())):
-        bag.add("username", USERNAME_TAKEN)
+        bag.add("username", _(USERNAME_TAKEN))
     bag.check("password", check_password_strength, password)
     bag.raise_if_any()
     account = PortalAccount(customer_id=None if contact is not None else customer.id,
@@ -265,7 +265,7 @@ def sign_in(session: DbSession, username: str | None, password: str | None, addr
     password learns that the account is disabled (or its customer inactive or merged away)."""
     typed = username or ""
     if CONTROL_CHARACTERS.intersection(typed):
-        raise ValidationFailed({"username": [CONTROL_MESSAGE]})
+        raise ValidationFailed({"username": [control_message()]})
     key = throttle_key(typed)
     account = find_portal_account(session, typed)
     try:

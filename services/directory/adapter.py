@@ -21,6 +21,7 @@ from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
+from i18n import _, _l
 from services.outbound_policy import OutboundRefused, Outcome, Protocol, Reach, allowed_destination
 
 CONNECT_TIMEOUT = 5  # seconds to reach a server; an unreachable one is an answer too
@@ -55,9 +56,9 @@ def cleartext_warning(settings: ConnectionSettings) -> str | None:
     plain = [url for url in settings.urls if not url.lower().startswith("ldaps://")]
     if not plain:
         return None
-    return (f"Warning: the password travels unencrypted — the bind password of {settings.bind_dn} goes in "
-            f"clear text to {', '.join(plain)} (ldap:// without StartTLS), readable by anyone on the "
-            "network between. Use ldaps:// or switch StartTLS on.")
+    return _("Warning: the password travels unencrypted — the bind password of %(account)s goes in clear "
+             "text to %(urls)s (ldap:// without StartTLS), readable by anyone on the network between. Use "
+             "ldaps:// or switch StartTLS on.", account=settings.bind_dn, urls=", ".join(plain))
 
 
 def _tls(settings: ConnectionSettings, name: str | None = None) -> Tls:
@@ -67,22 +68,23 @@ def _tls(settings: ConnectionSettings, name: str | None = None) -> Tls:
     mismatch can say which names the certificate holds): ldap3's own check is passed ("*")."""
     ca_file = (settings.ca_file or "").strip() or None
     if ca_file is not None and not (os.path.isfile(ca_file) and os.access(ca_file, os.R_OK)):
-        raise DirectoryError(f"The CA file {ca_file} does not exist on this server, or is not a file it "
-                             "may read. Give the path of the PEM file of the CA that signed the directory "
-                             "server's certificate, or leave it empty to use the system's CAs.",
-                             Outcome.INVALID)
+        raise DirectoryError(_("The CA file %(file)s does not exist on this server, or is not a file it "
+                               "may read. Give the path of the PEM file of the CA that signed the directory "
+                               "server's certificate, or leave it empty to use the system's CAs.",
+                               file=ca_file), Outcome.INVALID)
     if ca_file is not None:
         try:
             ssl.create_default_context(cafile=ca_file)
         except (ssl.SSLError, ValueError, OSError):
-            raise DirectoryError(f"The CA file {ca_file} holds no certificate that can be read: give a PEM "
-                                 "file (-----BEGIN CERTIFICATE-----).", Outcome.INVALID) from None
+            raise DirectoryError(_("The CA file %(file)s holds no certificate that can be read: give a PEM "
+                                   "file (-----BEGIN CERTIFICATE-----).", file=ca_file),
+                                 Outcome.INVALID) from None
     try:
         return Tls(validate=ssl.CERT_REQUIRED if settings.verify_certificate else ssl.CERT_NONE,
                    ca_certs_file=ca_file, version=ssl.PROTOCOL_TLS_CLIENT, valid_names=["*"], sni=name)
     except ldap_errors.LDAPSSLConfigurationError:  # the file went away since the check above
-        raise DirectoryError(f"The CA file {ca_file} cannot be used: give the path of a PEM file this "
-                             "server may read.", Outcome.INVALID) from None
+        raise DirectoryError(_("The CA file %(file)s cannot be used: give the path of a PEM file this "
+                               "server may read.", file=ca_file), Outcome.INVALID) from None
 
 
 def _servers(url: str, settings: ConnectionSettings, reach: Reach | None) -> list[Server]:
@@ -91,7 +93,8 @@ def _servers(url: str, settings: ConnectionSettings, reach: Reach | None) -> lis
     certificate), so the connection goes nowhere the check did not see."""
     lowered = url.lower()
     if not lowered.startswith(("ldap://", "ldaps://")):
-        raise DirectoryError(f"{url}: a server URL starts with ldap:// or ldaps://.", Outcome.INVALID)
+        raise DirectoryError(_("%(url)s: a server URL starts with ldap:// or ldaps://.", url=url),
+                             Outcome.INVALID)
     use_ssl = lowered.startswith("ldaps://")
     try:
         parts = urlsplit(url)
@@ -108,8 +111,8 @@ def _servers(url: str, settings: ConnectionSettings, reach: Reach | None) -> lis
     except OutboundRefused as exc:
         raise DirectoryError(exc.message, exc.outcome) from None
     except (ValueError, ldap_errors.LDAPException):  # ldap://dc1:99999, ldap://:389, ldap://a b
-        raise DirectoryError(f"{url}: write the server URL as ldap://host or ldaps://host, with a port "
-                             "from 1 to 65535 after a colon when it is not the usual one.",
+        raise DirectoryError(_("%(url)s: write the server URL as ldap://host or ldaps://host, with a port "
+                               "from 1 to 65535 after a colon when it is not the usual one.", url=url),
                              Outcome.INVALID) from None
 
 
@@ -131,7 +134,7 @@ def _name_matches(pattern: str, host: str) -> bool:
     host's whole first label (*.example.com covers dc1.example.com, not example.com)."""
     pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
     if pattern.startswith("*."):
-        first, _, rest = host.partition(".")
+        first, _dot, rest = host.partition(".")
         return bool(first) and rest == pattern[2:] and "." in rest
     return pattern == host
 
@@ -165,10 +168,11 @@ def _check_name(conn: Connection, url: str) -> None:
     if certificate and _certificate_fits(certificate, host):
         return
     dns, addresses = _certificate_names(certificate or {})
-    names = ", ".join(dns + addresses) or "no host name at all"
-    raise DirectoryError(f"The server's certificate is for {names}, not for {host} (the host in {url}): "
-                         "write a host name the certificate holds in the server URL (the one it was issued "
-                         "for), or have the certificate reissued with this name.",
+    names = ", ".join(dns + addresses) or _("no host name at all")
+    raise DirectoryError(_("The server's certificate is for %(names)s, not for %(host)s (the host in "
+                           "%(url)s): write a host name the certificate holds in the server URL (the one it "
+                           "was issued for), or have the certificate reissued with this name.",
+                           names=names, host=host, url=url),
                          Outcome.UNTRUSTED_CERTIFICATE)
 
 
@@ -177,97 +181,102 @@ def _check_name(conn: Connection, url: str) -> None:
 # Why AD (and Samba) refused a bind: the "data NNN" code in the bind result's diagnostic message
 # (LDAP's own result only says "invalid credentials"). Documented by Microsoft (the
 # AcceptSecurityContext error data codes); the server's text around it is not repeated.
-AD_BIND_REFUSALS = {
-    "525": "no account matches {who}. Check the bind DN: a DN, user@domain or DOMAIN\\user",
-    "52e": "the password of {who} is wrong (or no account has that name). Check the bind DN, and type "
-           "the account's current password as the bind password",
-    "530": "{who} may not sign in at this time (its logon hours). Allow it in the account's logon hours",
-    "531": "{who} may not sign in from this computer (its allowed workstations). Allow this server in "
-           "the account's “Log On To” list",
-    "532": "the password of {who} has expired. Set a new password in the directory, then type it here",
-    "533": "the account {who} is disabled. Enable it in the directory, or bind as another account",
-    "568": "{who} belongs to too many groups to sign in. Bind as an account with fewer group memberships",
-    "701": "the account {who} has expired (accountExpires). Extend it in the directory, or bind as "
-           "another account",
-    "773": "{who} must change its password before it signs in. Set a new password in the directory, "
-           "then type it here",
-    "775": "the account {who} is locked out (too many wrong passwords). Unlock it in the directory, or "
-           "wait for the lockout to end; then check the bind password here",
+AD_BIND_REFUSALS = {  # %(who)s: the bind DN
+    "525": _l("no account matches %(who)s. Check the bind DN: a DN, user@domain or DOMAIN\\user"),
+    "52e": _l("the password of %(who)s is wrong (or no account has that name). Check the bind DN, and type "
+              "the account's current password as the bind password"),
+    "530": _l("%(who)s may not sign in at this time (its logon hours). Allow it in the account's logon "
+              "hours"),
+    "531": _l("%(who)s may not sign in from this computer (its allowed workstations). Allow this server in "
+              "the account's “Log On To” list"),
+    "532": _l("the password of %(who)s has expired. Set a new password in the directory, then type it here"),
+    "533": _l("the account %(who)s is disabled. Enable it in the directory, or bind as another account"),
+    "568": _l("%(who)s belongs to too many groups to sign in. Bind as an account with fewer group "
+              "memberships"),
+    "701": _l("the account %(who)s has expired (accountExpires). Extend it in the directory, or bind as "
+              "another account"),
+    "773": _l("%(who)s must change its password before it signs in. Set a new password in the directory, "
+              "then type it here"),
+    "775": _l("the account %(who)s is locked out (too many wrong passwords). Unlock it in the directory, or "
+              "wait for the lockout to end; then check the bind password here"),
 }
 _AD_DATA = re.compile(r"\bdata ([0-9a-f]{1,8})\b", re.IGNORECASE)
 
 
-def _ad_reason(exc: ldap_errors.LDAPOperationResult) -> str | None:
+def _ad_reason(exc: ldap_errors.LDAPOperationResult, who: str | None) -> str | None:
     found = _AD_DATA.search(str(getattr(exc, "message", "") or ""))
-    return AD_BIND_REFUSALS.get(found.group(1).lower()) if found else None
+    reason = AD_BIND_REFUSALS.get(found.group(1).lower()) if found else None
+    return str(reason) % {"who": who} if reason is not None else None
 
 
 def _in_words(exc: ldap_errors.LDAPException, what: str, who: str | None) -> DirectoryError:
     """An LDAP result other than success (of the bind, or of `what`: "search of …", "read of …")
-    in words: the result's code is read, the server's diagnostic text is not repeated."""
-    account = who or "an anonymous bind"
+    in words: the result's code is read, the server's diagnostic text is not repeated. `what` is
+    already in the reader's language (_what)."""
+    account = who or _("an anonymous bind")
     if isinstance(exc, ldap_errors.LDAPStrongerAuthRequiredResult
                   | ldap_errors.LDAPConfidentialityRequiredResult):
-        return DirectoryError("The server requires an encrypted connection: use ldaps:// or StartTLS (it "
-                              f"refused the {what} as {account} over a plain ldap:// one).")
+        return DirectoryError(_("The server requires an encrypted connection: use ldaps:// or StartTLS (it "
+                                "refused the %(what)s as %(account)s over a plain ldap:// one).",
+                                what=what, account=account))
     if isinstance(exc, ldap_errors.LDAPOperationsErrorResult) and not who:
-        return DirectoryError(f"The directory answered the {what} only to a signed-in account (this was an "
-                              "anonymous bind): give a bind DN and password.")
+        return DirectoryError(_("The directory answered the %(what)s only to a signed-in account (this was "
+                                "an anonymous bind): give a bind DN and password.", what=what))
     if isinstance(exc, ldap_errors.LDAPInsufficientAccessRightsResult):
-        return DirectoryError(f"{account} may not do the {what}: give the account read access to the base "
-                              "DN, or bind as an account that has it.")
+        return DirectoryError(_("%(account)s may not do the %(what)s: give the account read access to the "
+                                "base DN, or bind as an account that has it.", account=account, what=what))
     if isinstance(exc, ldap_errors.LDAPBusyResult):
-        return DirectoryError(f"The directory server is busy and refused the {what}: try again in a few "
-                              "minutes.", Outcome.NO_ANSWER)
+        return DirectoryError(_("The directory server is busy and refused the %(what)s: try again in a few "
+                                "minutes.", what=what), Outcome.NO_ANSWER)
     if isinstance(exc, ldap_errors.LDAPUnavailableResult):
-        return DirectoryError(f"The directory server is unavailable (starting, stopping or not serving) and "
-                              f"refused the {what}: try again later, or add another domain controller's URL "
-                              "for failover.", Outcome.NO_ANSWER)
+        return DirectoryError(_("The directory server is unavailable (starting, stopping or not serving) "
+                                "and refused the %(what)s: try again later, or add another domain "
+                                "controller's URL for failover.", what=what), Outcome.NO_ANSWER)
     if isinstance(exc, ldap_errors.LDAPUnwillingToPerformResult):
-        return DirectoryError(f"The directory is unwilling to perform the {what} as {account}. Check the "
-                              "bind DN's form (a DN, user@domain or DOMAIN\\user), that the account may "
-                              "sign in over LDAP, and the filter.")
+        return DirectoryError(_("The directory is unwilling to perform the %(what)s as %(account)s. Check "
+                                "the bind DN's form (a DN, user@domain or DOMAIN\\user), that the account "
+                                "may sign in over LDAP, and the filter.", what=what, account=account))
     if isinstance(exc, ldap_errors.LDAPReferralResult):
-        return DirectoryError(f"The server does not hold what the {what} asked for and referred it to "
-                              "another directory: use that directory's server URL, or a base DN inside "
-                              "this one.")
+        return DirectoryError(_("The server does not hold what the %(what)s asked for and referred it to "
+                                "another directory: use that directory's server URL, or a base DN inside "
+                                "this one.", what=what))
     if isinstance(exc, ldap_errors.LDAPInvalidDNSyntaxResult | ldap_errors.LDAPInvalidDnError):
-        return DirectoryError(f"The {what} names something that is not a DN: write DNs like "
-                              "OU=Staff,DC=example,DC=com.", Outcome.INVALID)
+        return DirectoryError(_("The %(what)s names something that is not a DN: write DNs like "
+                                "OU=Staff,DC=example,DC=com.", what=what), Outcome.INVALID)
     if isinstance(exc, ldap_errors.LDAPInvalidFilterError):
-        return DirectoryError("The search filter is not a valid LDAP filter: write it in parentheses, "
-                              "e.g. (&(objectClass=user)(department=Sales)).", Outcome.INVALID)
+        return DirectoryError(_("The search filter is not a valid LDAP filter: write it in parentheses, "
+                                "e.g. (&(objectClass=user)(department=Sales))."), Outcome.INVALID)
     if isinstance(exc, ldap_errors.LDAPTimeLimitExceededResult | ldap_errors.LDAPAdminLimitExceededResult):
-        return DirectoryError(f"The directory's limits stopped the {what}: use a smaller page size, or a "
-                              "narrower base DN or filter.")
+        return DirectoryError(_("The directory's limits stopped the %(what)s: use a smaller page size, or a "
+                                "narrower base DN or filter.", what=what))
     if isinstance(exc, ldap_errors.LDAPOperationResult) and exc.description:
-        return DirectoryError(f"The directory refused the {what} as {account} (LDAP result "
-                              f"“{exc.description}”).")
-    return DirectoryError(f"The {what} failed ({type(exc).__name__}).")
+        return DirectoryError(_("The directory refused the %(what)s as %(account)s (LDAP result "
+                                "“%(result)s”).", what=what, account=account, result=exc.description))
+    return DirectoryError(_("The %(what)s failed (%(error)s).", what=what, error=type(exc).__name__))
 
 
 def _explain(exc: Exception, settings: ConnectionSettings) -> DirectoryError:
     """A failure of the connection's set-up (StartTLS, the bind) in words."""
     who = settings.bind_dn or None
     if isinstance(exc, ldap_errors.LDAPInvalidCredentialsResult):
-        reason = _ad_reason(exc)
+        reason = _ad_reason(exc, who)
         if reason is not None:
-            return DirectoryError(f"The directory refused the bind: {reason.format(who=who)}.",
+            return DirectoryError(_("The directory refused the bind: %(reason)s.", reason=reason),
                                   Outcome.WRONG_PASSWORD)
-        return DirectoryError(f"The directory refused the bind DN or password of {who}: check both (a DN, "
-                              "user@domain or DOMAIN\\user, and that account's password).",
+        return DirectoryError(_("The directory refused the bind DN or password of %(who)s: check both (a "
+                                "DN, user@domain or DOMAIN\\user, and that account's password).", who=who),
                               Outcome.WRONG_PASSWORD)
     if isinstance(exc, ldap_errors.LDAPPasswordIsMandatoryError):
-        return DirectoryError(f"Give the bind password of {who} (or leave the bind DN empty for an anonymous "
-                              "bind).", Outcome.INVALID)
+        return DirectoryError(_("Give the bind password of %(who)s (or leave the bind DN empty for an "
+                                "anonymous bind).", who=who), Outcome.INVALID)
     if isinstance(exc, ldap_errors.LDAPStartTLSError):
-        return DirectoryError("StartTLS failed: the server did not switch this connection to TLS. Use "
-                              "ldaps:// (port 636), or set TLS up on the server.")
+        return DirectoryError(_("StartTLS failed: the server did not switch this connection to TLS. Use "
+                                "ldaps:// (port 636), or set TLS up on the server."))
     if isinstance(exc, ldap_errors.LDAPNoSuchObjectResult):
-        return DirectoryError("The base DN does not exist in the directory.")
+        return DirectoryError(_("The base DN does not exist in the directory."))
     if isinstance(exc, ldap_errors.LDAPException):
-        return _in_words(exc, "bind", who)
-    return DirectoryError(f"The directory could not be used ({type(exc).__name__}).")
+        return _in_words(exc, _("bind"), who)
+    return DirectoryError(_("The directory could not be used (%(error)s).", error=type(exc).__name__))
 
 
 def _causes(exc: Exception) -> list[Exception]:
@@ -278,7 +287,7 @@ def _causes(exc: Exception) -> list[Exception]:
     return [exc]
 
 
-NO_ANSWER = "no answer"
+NO_ANSWER = "no answer"  # a marker, never shown: said as "no answer within N s"
 
 
 def _reason(server: Server, exc: Exception) -> tuple[str, Outcome]:
@@ -286,52 +295,59 @@ def _reason(server: Server, exc: Exception) -> tuple[str, Outcome]:
     verification text only to tell an expired certificate from an untrusted one)."""
     causes = _causes(exc)
     if not server.address_info:
-        return "its host name could not be resolved: check the spelling and the DNS", Outcome.HOST_NOT_FOUND
+        return (_("its host name could not be resolved: check the spelling and the DNS"),
+                Outcome.HOST_NOT_FOUND)
     if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
         text = " ".join(str(c) for c in causes).lower()
         if "expired" in text or "not yet valid" in text:
-            return ("the server's certificate has expired or is not valid yet: renew it on the directory "
-                    "server", Outcome.UNTRUSTED_CERTIFICATE)
-        return ("the server's certificate is not trusted or is not for this host name: no CA this server "
-                "trusts signed it. Give the CA file (the PEM of the CA that signed the directory server's "
-                "certificate)", Outcome.UNTRUSTED_CERTIFICATE)
+            return (_("the server's certificate has expired or is not valid yet: renew it on the directory "
+                      "server"), Outcome.UNTRUSTED_CERTIFICATE)
+        return (_("the server's certificate is not trusted or is not for this host name: no CA this server "
+                  "trusts signed it. Give the CA file (the PEM of the CA that signed the directory server's "
+                  "certificate)"), Outcome.UNTRUSTED_CERTIFICATE)
     if any(isinstance(c, ssl.SSLError) for c in causes):
-        return ("the TLS handshake failed: the server does not speak TLS there. Use ldaps:// on port 636, "
-                "or ldap:// with StartTLS on port 389", Outcome.REFUSED)
+        return (_("the TLS handshake failed: the server does not speak TLS there. Use ldaps:// on port 636, "
+                  "or ldap:// with StartTLS on port 389"), Outcome.REFUSED)
     if any(isinstance(c, TimeoutError) for c in causes):
         return NO_ANSWER, Outcome.NO_ANSWER
     if all(isinstance(c, ConnectionRefusedError) for c in causes):
-        return ("the connection was refused (nothing listens on that port). Check the host, the port and "
-                "ldap:// or ldaps://", Outcome.REFUSED)
+        return (_("the connection was refused (nothing listens on that port). Check the host, the port and "
+                  "ldap:// or ldaps://"), Outcome.REFUSED)
     if any(isinstance(c, ConnectionError | ldap_errors.LDAPSessionTerminatedByServerError) for c in causes):
-        return ("the server closed the connection. Check ldap:// or ldaps:// against the port: ldaps:// is "
-                "usually port 636, ldap:// with StartTLS 389", Outcome.REFUSED)
-    return "no route to it from this server", Outcome.NO_ANSWER  # the host or its network unreachable
+        return (_("the server closed the connection. Check ldap:// or ldaps:// against the port: ldaps:// is "
+                  "usually port 636, ldap:// with StartTLS 389"), Outcome.REFUSED)
+    return _("no route to it from this server"), Outcome.NO_ANSWER  # the host or its network unreachable
 
 
 def _unreached(failures: list[tuple[str, Server, Exception]], waited: float) -> DirectoryError:
     """No server could be used: each one's reason, in the order tried. `waited`: the seconds
     this took, said as such (a connect timeout per server and address tried adds up)."""
     reasons = list(dict.fromkeys((url, *_reason(server, exc)) for url, server, exc in failures))
-    urls = ", ".join(dict.fromkeys(url for url, _, _ in reasons))
-    if all(outcome == Outcome.NO_ANSWER for _, _, outcome in reasons):
-        details = "; ".join(f"{url}: {said}" for url, said, _ in reasons if said != NO_ANSWER)
-        return DirectoryError(f"No directory server answered at {urls} within {max(1, round(waited))} s"
-                              + (f" ({details})" if details else "")
-                              + ". Check the host, the port, and that a firewall lets this server through.",
-                              Outcome.NO_ANSWER)
-    outcome = next(outcome for _, _, outcome in reasons if outcome != Outcome.NO_ANSWER)
-    heads = {Outcome.UNTRUSTED_CERTIFICATE: "TLS failed",
-             Outcome.HOST_NOT_FOUND: "No directory server was found"}
-    head = heads.get(outcome, "No directory server answered")
+    urls = ", ".join(dict.fromkeys(url for url, _s, _o in reasons))
+    if all(outcome == Outcome.NO_ANSWER for _u, _s, outcome in reasons):
+        details = "; ".join(f"{url}: {said}" for url, said, _o in reasons if said != NO_ANSWER)
+        seconds = max(1, round(waited))
+        if details:
+            return DirectoryError(_("No directory server answered at %(urls)s within %(seconds)s s "
+                                    "(%(details)s). Check the host, the port, and that a firewall lets this "
+                                    "server through.", urls=urls, seconds=seconds, details=details),
+                                  Outcome.NO_ANSWER)
+        return DirectoryError(_("No directory server answered at %(urls)s within %(seconds)s s. Check the "
+                                "host, the port, and that a firewall lets this server through.",
+                                urls=urls, seconds=seconds), Outcome.NO_ANSWER)
+    outcome = next(outcome for _u, _s, outcome in reasons if outcome != Outcome.NO_ANSWER)
+    heads = {Outcome.UNTRUSTED_CERTIFICATE: _("TLS failed"),
+             Outcome.HOST_NOT_FOUND: _("No directory server was found")}
+    head = heads.get(outcome) or _("No directory server answered")
     alike: dict[str, list[str]] = {}  # the URLs with the same reason, said once
-    for url, said, _ in reasons:
+    for url, said, _o in reasons:
         alike.setdefault(said, []).append(url)
     if len(alike) == 1:
-        return DirectoryError(f"{head} at {urls}: {reasons[0][1]}.", outcome)
-    silent = f"no answer within {max(1, round(waited))} s"
+        return DirectoryError(_("%(head)s at %(urls)s: %(reason)s.", head=head, urls=urls,
+                                reason=reasons[0][1]), outcome)
+    silent = _("no answer within %(seconds)s s", seconds=max(1, round(waited)))
     said = "; ".join(f"{', '.join(group)}: {silent if s == NO_ANSWER else s}" for s, group in alike.items())
-    return DirectoryError(f"{head}: {said}.", outcome)
+    return DirectoryError(_("%(head)s: %(reasons)s.", head=head, reasons=said), outcome)
 
 
 # Failing to reach one server is a reason to try the next; any other answer is the directory's.
@@ -347,7 +363,7 @@ def connect(settings: ConnectionSettings, reach: Reach | None = None) -> Iterato
     would take the password to a server nobody checked). `reach`: a Test connection's, which
     services.outbound_policy checks every URL against (None: the import of a saved source)."""
     if not settings.urls:
-        raise DirectoryError("Add at least one server URL.", Outcome.INVALID)
+        raise DirectoryError(_("Add at least one server URL."), Outcome.INVALID)
     targets = [(url, server) for url in settings.urls for server in _servers(url, settings, reach)]
     conn: Connection | None = None
     failures: list[tuple[str, Server, Exception]] = []
@@ -434,8 +450,8 @@ def _base_attributes(conn: Connection, dn: str, attributes: list[str]) -> dict[s
     try:
         conn.search(dn, "(objectClass=*)", search_scope=BASE, attributes=attributes)
     except _UNREACHABLE:
-        raise DirectoryError("The directory server stopped answering while its position of changes was "
-                             "read: run the import again.", Outcome.NO_ANSWER) from None
+        raise DirectoryError(_("The directory server stopped answering while its position of changes was "
+                               "read: run the import again."), Outcome.NO_ANSWER) from None
     except ldap_errors.LDAPException:
         return {}
     found = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
@@ -476,31 +492,31 @@ def entries(conn: Connection, base_dn: str, search_filter: str, attributes: list
             if item.get("type") == "searchResEntry":  # AD also returns referrals
                 yield item["dn"], _decoded(item.get("raw_attributes") or {})
     except ldap_errors.LDAPNoSuchObjectResult:
-        raise DirectoryError(f"The base DN {base_dn} does not exist in the directory.") from None
+        raise DirectoryError(_("The base DN %(dn)s does not exist in the directory.", dn=base_dn)) from None
     except (ldap_errors.LDAPSizeLimitExceededResult, ldap_errors.LDAPAdminLimitExceededResult):
         raise DirectoryError(_size_limit(page_size)) from None
     except ldap_errors.LDAPInvalidDnError:
-        raise DirectoryError(f"The base DN {base_dn} is not written as a DN: write it like "
-                             "OU=Staff,DC=example,DC=com.", Outcome.INVALID) from None
+        raise DirectoryError(_("The base DN %(dn)s is not written as a DN: write it like "
+                               "OU=Staff,DC=example,DC=com.", dn=base_dn), Outcome.INVALID) from None
     except _UNREACHABLE:
-        raise DirectoryError("The directory server stopped answering during the search (the connection was "
-                             "cut or timed out): run it again, or add another domain controller's URL for "
-                             "failover.", Outcome.NO_ANSWER) from None
+        raise DirectoryError(_("The directory server stopped answering during the search (the connection "
+                               "was cut or timed out): run it again, or add another domain controller's URL "
+                               "for failover."), Outcome.NO_ANSWER) from None
     except ldap_errors.LDAPException as exc:
-        raise _in_words(exc, f"search of {base_dn}", conn.user or None) from None
+        raise _in_words(exc, _("search of %(dn)s", dn=base_dn), conn.user or None) from None
     # ldap3's paged generator does not raise when the server stops early: ask the result.
     result = conn.result or {}
     if result.get("description") == "sizeLimitExceeded":
         raise DirectoryError(_size_limit(page_size))
     if result.get("description") == "referral":  # a base DN outside this directory (not followed)
-        raise DirectoryError(f"The base DN {base_dn} is not in this directory: the server referred the "
-                             "search to another one. Use a base DN inside this domain, or that directory's "
-                             "server URL.")
+        raise DirectoryError(_("The base DN %(dn)s is not in this directory: the server referred the "
+                               "search to another one. Use a base DN inside this domain, or that directory's "
+                               "server URL.", dn=base_dn))
 
 
 def _size_limit(page_size: int) -> str:
-    return (f"The directory's size limit stopped the search: use a page size (now {page_size}) "
-            "at or below the server's limit per page (AD: 1,000).")
+    return _("The directory's size limit stopped the search: use a page size (now %(size)s) at or below the "
+             "server's limit per page (AD: 1,000).", size=page_size)
 
 
 def read_entry(conn: Connection, dn: str, attributes: list[str]) -> dict | None:
@@ -510,10 +526,10 @@ def read_entry(conn: Connection, dn: str, attributes: list[str]) -> dict | None:
     except ldap_errors.LDAPNoSuchObjectResult:
         return None
     except _UNREACHABLE:
-        raise DirectoryError(f"The directory server stopped answering while reading {dn}: run the import "
-                             "again.", Outcome.NO_ANSWER) from None
+        raise DirectoryError(_("The directory server stopped answering while reading %(dn)s: run the "
+                               "import again.", dn=dn), Outcome.NO_ANSWER) from None
     except ldap_errors.LDAPException as exc:
-        raise _in_words(exc, f"read of {dn}", conn.user or None) from None
+        raise _in_words(exc, _("read of %(dn)s", dn=dn), conn.user or None) from None
     found = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
     return _decoded(found[0].get("raw_attributes") or {}) if found else None
 

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from i18n import _
 from models import Customer, DirectorySource
 from services.directory import adapter
 from services.directory.mapping import account_keys, requested_attributes
@@ -59,10 +60,10 @@ class ChangesOnly:
             since = (self.source.usn_by_dc or {}).get(dc.dc)
             if since is None or dc.usn is None or since > dc.usn:
                 since = None
-                self.fallback = (f"Changes only: every entry was read, as this source had no position of "
-                                 f"changes for the domain controller {dc.host or dc.dc} (a first run there, "
-                                 "failover to another DC, or a DC restored from a backup). The next "
-                                 "changes-only run there reads only changes.")
+                self.fallback = _("Changes only: every entry was read, as this source had no position of "
+                                  "changes for the domain controller %(dc)s (a first run there, failover to "
+                                  "another DC, or a DC restored from a backup). The next changes-only run "
+                                  "there reads only changes.", dc=dc.host or dc.dc)
         self.incremental = since is not None
         if since is not None:
             self.changes_filter = adapter.changed_since(self.source.search_filter, since)

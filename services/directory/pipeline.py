@@ -35,6 +35,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from i18n import _
 from models import Customer, CustomerStatus, DirectorySource, DirectorySyncRun, Operator
 from models.base import utcnow
 from models.enums import DirectoryTarget, SyncRunStatus
@@ -332,7 +333,8 @@ class Import(ChangesOnly):
         directory attribute that field comes from ("Location ID (physicalDeliveryOfficeName) has
         130 characters, at most 128")."""
         if isinstance(exc, TooLong):
-            return "; ".join(f"{self._field_label(name)} has {given} characters, at most {limit}"
+            return "; ".join(_("%(field)s has %(given)s characters, at most %(limit)s",
+                               field=self._field_label(name), given=given, limit=limit)
                              for name, given, limit in exc.fields)
         if not isinstance(exc, ValidationFailed):
             return str(exc)
@@ -398,10 +400,11 @@ class Import(ChangesOnly):
                     manager_dn = guids[record.directory_guid or ""]  # found by it: never None
                     found = managers.get(manager_dn.lower())
                     if found is None:
-                        why = ("is left out by the source's rule (Leave out …): the report is imported "
-                               "without a manager") if manager_dn.lower() in self.left_out_dns else \
-                            "is not among the imported accounts"
-                        self.tally.fail(record.directory_dn or "", f"manager {manager_dn} {why}",
+                        why = _("manager %(dn)s is left out by the source's rule (Leave out …): the "
+                                "report is imported without a manager", dn=manager_dn) \
+                            if manager_dn.lower() in self.left_out_dns else \
+                            _("manager %(dn)s is not among the imported accounts", dn=manager_dn)
+                        self.tally.fail(record.directory_dn or "", why,
                                         account=record.sam_account_name, skipped=False)
                         continue
                     manager_id, active = found
@@ -480,9 +483,9 @@ class Import(ChangesOnly):
                                         account=record.sam_account_name)
                         continue
                     self.tally.deactivated += 1
-                    self.tally.changed(str(record), ["status (left out by the source's rule)"
+                    self.tally.changed(str(record), [_("status (left out by the source's rule)")
                                                      if record.directory_guid in self.left_out
-                                                     else "status (no longer found)"])
+                                                     else _("status (no longer found)")])
                 stop = self.book.checkpoint(self.session, self.tally)
             self._after_batch(stop)
 
@@ -572,13 +575,18 @@ def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shar
                 job.progress(0, job.total)
             going, of = job.would_deactivate(target, seen, disabled)
             if of and going * 100 > source.max_deactivate_percent * of and not options.confirm_deactivation:
-                book.finish(SyncRunStatus.FAILED, (
-                    f"Held before writing anything: this run would deactivate {going} of the source's {of} "
-                    f"active records ({going * 100 // of} %), more than the allowed "
-                    f"{source.max_deactivate_percent} %. Check the directory and the filter"
-                    + (f", and the source's Leave out settings (they leave out {len(job.left_out)} "
-                       "accounts)" if job.left_out else "")
-                    + ", then run again confirming the deactivation."), job.tally)
+                numbers = {"going": going, "of": of, "percent": going * 100 // of,
+                           "allowed": source.max_deactivate_percent, "left_out": len(job.left_out)}
+                book.finish(SyncRunStatus.FAILED, _(
+                    "Held before writing anything: this run would deactivate %(going)s of the source's "
+                    "%(of)s active records (%(percent)s %%), more than the allowed %(allowed)s %%. Check the "
+                    "directory and the filter, and the source's Leave out settings (they leave out "
+                    "%(left_out)s accounts), then run again confirming the deactivation.", **numbers)
+                    if job.left_out else _(
+                    "Held before writing anything: this run would deactivate %(going)s of the source's "
+                    "%(of)s active records (%(percent)s %%), more than the allowed %(allowed)s %%. Check the "
+                    "directory and the filter, then run again confirming the deactivation.", **numbers),
+                    job.tally)
                 return
             # A dry run: every batch joins this one unit of work, rolled back at its end. On one
             # SQLite file it holds the write lock to its end: its progress comes with the result.
@@ -600,9 +608,10 @@ def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shar
     except CancelRequested:
         book.quiet = False
         book.finish(SyncRunStatus.CANCELLED, (
-            "Cancelled: a dry run writes nothing." if dry else
-            f"Cancelled after {job.tally.processed} of {job.total or 0} entries; what it wrote is kept "
-            "(the counts above). Resume continues from there."), committed, total=job.total)
+            _("Cancelled: a dry run writes nothing.") if dry else
+            _("Cancelled after %(done)s of %(total)s entries; what it wrote is kept (the counts above). "
+              "Resume continues from there.", done=job.tally.processed, total=job.total or 0)),
+            committed, total=job.total)
         return
     except (adapter.DirectoryError, Refused) as exc:
         book.quiet = False
@@ -613,20 +622,20 @@ def _run(job: Import, book: RunBook, continued: DirectorySyncRun | None, *, shar
         raise
     except Exception:
         book.quiet = False
-        book.finish(SyncRunStatus.FAILED, "The import stopped on an unexpected error; the batches written "
-                                          "before it are kept, and Resume completes the rest.",
+        book.finish(SyncRunStatus.FAILED, _("The import stopped on an unexpected error; the batches written "
+                                            "before it are kept, and Resume completes the rest."),
                     committed, total=job.total)
         raise
     except BaseException:  # Ctrl-C of the command line, the interpreter going down
         book.quiet = False
-        book.finish(SyncRunStatus.INTERRUPTED, "Interrupted: the process running it was stopped. What it "
-                    "committed is kept (the counts above); Resume continues from there.", committed,
+        book.finish(SyncRunStatus.INTERRUPTED, _("Interrupted: the process running it was stopped. What it "
+                    "committed is kept (the counts above); Resume continues from there."), committed,
                     total=job.total)
         raise
-    message = "Dry run: nothing was written." if dry else job.fallback
+    message = _("Dry run: nothing was written.") if dry else job.fallback
     if continued is not None:
-        message = (f"Continued run #{continued.id}: the {job.tally.already} entries it had written were "
-                   "found in place and counted there, not written again.")
+        message = _("Continued run #%(run)s: the %(count)s entries it had written were found in place and "
+                    "counted there, not written again.", run=continued.id, count=job.tally.already)
     book.finish(SyncRunStatus.SUCCEEDED, " ".join(filter(None, [message, clear_text])) or None, job.tally,
                 total=job.total)
 
