@@ -34,7 +34,7 @@ from services.bulk_import_files import CONTACT_FIELDS, CUSTOMER_FIELDS, SourceRo
 from services.contact_info import normalise_phone
 from services.contacts import contact_field_errors
 from services.customers import SaveOptions, create_customer, save_customer, validate_customer
-from services.duplicates import DuplicateSuspected, make_probe, same_name_customer_ids
+from services.duplicates import DuplicateSuspected, make_probe, reason_list, same_name_customer_ids
 from services.errors import FORM, DomainError, PermissionDenied, ValidationFailed
 from services.matching import compact_id, name_key
 from services.merge import survivor_of
@@ -277,7 +277,8 @@ class _Importer:
             result.candidates = [{"label": c.label if c.visible else _("a record you cannot open"),
                                   "reasons": c.reasons, "customer_id": c.customer_id, "ask": c.ask}
                                  for c in exc.candidates]
-            result.reason = "; ".join(f"{c['label']} ({', '.join(c['reasons'])})" for c in result.candidates)
+            result.reason = "; ".join(f"{c['label']} ({reason_list(c['reasons'])})"
+                                      for c in result.candidates)
             outcome = self.report.duplicates
         except RowRefused as exc:
             self._reject(result, source, exc.errors)

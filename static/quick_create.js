@@ -81,7 +81,7 @@
     label.className = c.strong ? "" : "text-muted";
     label.textContent = c.strong ? words.strong : words.why;
     var reasons = document.createElement("span");
-    reasons.textContent = c.reasons.join(", ");
+    reasons.textContent = (c.reason_labels || c.reasons).join(", ");
     why.append(label, reasons);
     return why;
   }
@@ -101,7 +101,7 @@
     if (c.strong) { li.style.borderLeftWidth = "4px"; }
     var top = document.createElement("div");
     if (!c.visible) {
-      top.textContent = say(words.hidden, {keys: c.reasons.join(", ").replace(/same /g, "") || words.key}) + " " + c.ask;
+      top.textContent = say(words.hidden, {keys: (c.reason_labels || c.reasons).join(", ") || words.key}) + " " + c.ask;
       li.append(top, reasonsLine(c));
       return li;
     }

@@ -78,13 +78,16 @@ def test_choosing_cestina_in_the_profile_menu_switches_the_panel(signed_in, arti
     page.get_by_role("button", name="Save language and time zone").click()
     page.wait_for_url("**/admin/profile/#preferences")
     expect(page.locator("html")).to_have_attribute("lang", "cs")
-    expect(page.get_by_label("Time zone")).to_have_value("Europe/Prague")
+    # The page itself now speaks Czech: our words from our catalog.
+    expect(page.get_by_label("Časové pásmo")).to_have_value("Europe/Prague")
+    expect(page.get_by_role("heading", name="Jazyk a časové pásmo")).to_be_visible()
     page.screenshot(path=str(artifacts / "profile-language-cs.png"), full_page=True, animations="disabled")
 
     page.goto("/admin/contacts/")
     expect(page.locator("html")).to_have_attribute("lang", "cs")
-    # Flask-Admin's own words of the list page, from its Czech catalog.
+    # Flask-Admin's own words of the list page, from its Czech catalog, and the menu's from ours.
     expect(page.get_by_role("link", name="Seznam")).to_be_visible()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Zákazníci", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Vytvořit")).to_be_visible()
     page.screenshot(path=str(artifacts / "contacts-in-czech.png"), animations="disabled")
 
