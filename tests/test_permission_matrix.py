@@ -47,9 +47,13 @@ RECORD_ENDPOINTS = {"details_view", "edit_view", "delete_view", "action_view", "
                     # the request page's forms and its attachments (admin_views.request_discussion)
                     "comment_view", "status_view", "attachment_view"}
 # quick_candidates_view / quick_create_view: the quick form (any operator may create; candidates
-# they may not view come without details, which test_quick_create checks).
+# they may not view come without details, which test_quick_create checks). quick_reactivate_view:
+# its Reactivate of an inactive match (the posted `customer`: the edit right, the customer's
+# existence not revealed to an outsider). contacts_of_view: the request form's contact picker
+# (?customer=: only a customer the operator may view).
 KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export", "ajax_lookup", "index",
                                            "quick_candidates_view", "quick_create_view",
+                                           "quick_reactivate_view", "contacts_of_view",
                                            # directory sources
                                            "test_view", "start_view", "run_view",
                                            "cancel_view", "resume_view",
@@ -58,6 +62,7 @@ KNOWN_VIEW_ENDPOINTS = RECORD_ENDPOINTS | {"index_view", "create_view", "export"
 # POST need (None: the page has no such method). MAINTAINER: only a maintainer, on top of EDIT.
 MAINTAINER = "maintainer"
 CUSTOMER_PAGES: dict[str, tuple[Right | None, Right | str | None]] = {
+    "customer_overview": (Right.VIEW, None),  # the first tab: the record as a person reads it
     "customer_contacts": (Right.VIEW, Right.EDIT),
     "customer_settings": (Right.VIEW, Right.EDIT),
     "customer_operators": (Right.VIEW, MAINTAINER),
@@ -72,6 +77,9 @@ CUSTOMER_PAGES: dict[str, tuple[Right | None, Right | str | None]] = {
     "customer_photo_file": (Right.VIEW, None),
     "customer_delete_confirm": (Right.DELETE, None),
 }
+# Endpoints of a customer page besides its own `index`, each with the right it needs: the
+# Test connection buttons of the Mail servers / Notifications tabs (admin_views/customer_settings_tabs.py).
+CUSTOMER_PAGE_EXTRAS: dict[str, Right] = {"customer_settings.test_connection": Right.EDIT}
 # The customer portal (/portal) has its own session: an operator, signed in or not, is nobody
 # there. Its sign-in page answers (a POST without credentials: 422); every other page sends to
 # the portal's sign-in, or is not found; a signed link that is not one is refused (400).
@@ -81,6 +89,12 @@ PORTAL = "portal"
 HELD_MAIL = "held-mail"
 # The buildings of a site for the customer form: lookups, nothing per customer.
 SIGNED_IN_VIEWS = {"customer_buildings"}
+
+# The wizard: its list, "Add a customer", step 1 before any draft exists (`new`, and its first
+# autosave, which makes the draft) for any operator; a draft's pages for its own operator only.
+WIZARD_ENDPOINTS = {"index", "start", "new", "new_autosave", "step", "autosave", "discard", "test_connection"}
+WIZARD_DRAFT_ENDPOINTS = {"step", "autosave", "discard", "test_connection"}
+WIZARD_KEY = "matrix-page-key-0123456789"  # the key a wizard page posts with step 1 of a new draft
 
 ROLES = ["anonymous", "outsider", "insider", "maintainer"]
 DESTRUCTIVE = ["customers.delete_view", "customers.action_view", "contacts.delete_view",
@@ -126,7 +140,7 @@ def build_world(new_customer, make_operator) -> dict[str, int]:
     db.session.add(sla)
     db.session.commit()
     ids["lookup"] = sla.id
-    for endpoint in ("wizard.step", "wizard.discard", "wizard.test_connection"):
+    for endpoint in ("wizard.step", "wizard.discard", "wizard.test_connection", "wizard.autosave"):
         typed = {"kind": "company", "company_name": SECRET_NAME, "contact_email": CONTACT_EMAIL}
         with unit_of_work(db.session):
             draft = start_draft(db.session, insider)
@@ -143,10 +157,10 @@ def classify(endpoint: str) -> tuple[str, str | None]:
     if view in API_TOKEN_VIEWS or view in (OWN_TOKENS, OWN_IMPORTS, OWN_PROFILE, PORTAL, HELD_MAIL):
         return view, suffix
     if view in CUSTOMER_PAGES or view in SIGNED_IN_VIEWS:
-        assert suffix == "index", f"endpoint {endpoint} is not covered"
+        assert suffix == "index" or endpoint in CUSTOMER_PAGE_EXTRAS, f"endpoint {endpoint} is not covered"
         return view, suffix
     if view == WIZARD:
-        assert suffix in {"index", "start", "step", "discard", "test_connection"}, \
+        assert suffix in WIZARD_ENDPOINTS, \
             f"endpoint {endpoint} is not covered"
         return view, suffix
     assert view in MAINTAINER_ONLY_VIEWS | CUSTOMER_SCOPED_VIEWS, f"endpoint {endpoint} is not covered"
@@ -181,10 +195,14 @@ def requests_for(app, ids) -> list[tuple[str, str, str, dict]]:
         query = f"?id={record}" if suffix in RECORD_ENDPOINTS or view in CUSTOMER_PAGES else ""
         if suffix == "ajax_lookup":
             query = "?name=manager&query=tajna" if view == "customers" else "?name=customer&query=tajna"
+        if suffix == "contacts_of_view":
+            query = f"?customer={ids['customer']}"
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             data = {"id": str(record), "rowid": str(record), "action": "delete", "name": "Matrix",
                     "kind": "company", "company_name": "Matrix Co", "last_name": "Matrixová",
                     "customer": str(ids["customer"]), "url": "/admin/"} if method == "POST" else {}
+            if method == "POST" and view == WIZARD:
+                data["draft_key"] = WIZARD_KEY
             planned.append((rule.endpoint, method, url + query, data))
     planned.sort(key=lambda p: p[0] == "auth.logout")  # signing out ends the walk
     return planned
@@ -215,12 +233,12 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
     if endpoint in SIGNED_IN or endpoint == "auth.logout" or view in SIGNED_IN_VIEWS:
         return ok
     if view in CUSTOMER_PAGES:
-        return customer_page_answer(role, view, method)
+        return customer_page_answer(role, endpoint, method)
     if view in MAINTAINER_ONLY_VIEWS:
         return ok | {404} if role == "maintainer" else {403}
     if view == WIZARD:
-        if suffix in ("step", "discard", "test_connection"):
-            return ok if role == "insider" else {404}
+        if suffix in WIZARD_DRAFT_ENDPOINTS:
+            return ok if role == "insider" else {404}  # another operator's draft does not exist for them
         return ok
     if suffix == "ajax_update":
         return {404}  # no editable list columns: Flask-Admin answers 404 for everyone
@@ -228,6 +246,12 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
         return {403} if suffix == "action_view" else {404}
     if suffix == "quick_create_view" and method == "POST":
         return ok | {201, 422}  # JSON answers: created, or the field messages of this dummy form
+    if suffix == "quick_reactivate_view":
+        # the customer is active: "active already" (422) for whoever may edit it; not found for
+        # an operator who may not view it
+        return {404} if role == "outsider" else {422}
+    if suffix == "contacts_of_view" and role == "outsider":
+        return {404}  # the picker does not reveal a customer the operator may not view
     if suffix == "attachment_view":
         return {404}  # the matrix names no attachment (tests/test_request_page.py downloads real ones)
     if suffix in ("merge_view", "merge_done_view", "merge_undo_view"):
@@ -235,10 +259,11 @@ def expected(role: str, endpoint: str, method: str) -> set[int] | str:
     return ok
 
 
-def customer_page_answer(role: str, view: str, method: str) -> set[int]:
+def customer_page_answer(role: str, endpoint: str, method: str) -> set[int]:
     """A customer page: 404 for a customer the operator may not view (its existence is not
     revealed), 403 without the page's right, else the page (or its redirect)."""
-    right = CUSTOMER_PAGES[view][method == "POST"]
+    view = endpoint.partition(".")[0]
+    right = CUSTOMER_PAGE_EXTRAS.get(endpoint) or CUSTOMER_PAGES[view][method == "POST"]
     assert right is not None, f"{view} answers {method}: the table says it does not"
     if role == "outsider":
         return {404}
@@ -327,7 +352,7 @@ def test_a_viewer_gets_each_customer_page_by_its_right_and_writes_nothing(app, s
             continue
         response = browser.open(url, method=method,
                                 data={**data, "csrf_token": token} if method == "POST" else None)
-        want = customer_page_answer("viewer", view, method)
+        want = customer_page_answer("viewer", endpoint, method)
         if response.status_code not in want:
             failures.append(f"viewer {method} {url}: {response.status_code}, expected {want}")
     assert not failures, "\n".join(failures)
