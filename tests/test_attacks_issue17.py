@@ -568,7 +568,9 @@ def test_one_customers_dead_server_does_not_hold_up_other_customers_mail(queued_
         with worker_in_thread(queued_app, threads=1):
             wait_for(lambda: smtp.captured, timeout=30, what="Beta's copy")
             waited = time.monotonic() - began
-        assert waited < 3, f"Beta's copy waited {waited:.1f} s behind six copies to Acme's dead server"
+        # Six copies at 1 s each would hold it 6 s or more; the breaker lets one timeout pass (a
+        # bound below that, generous for a loaded machine: a DoS guard, not a speed target).
+        assert waited < 5.5, f"Beta's copy waited {waited:.1f} s behind six copies to Acme's dead server"
     finally:
         queued_app.config.clear()
         queued_app.config.update(kept)
