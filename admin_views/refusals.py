@@ -48,10 +48,11 @@ def flash_errors(errors: dict[str, list[str]]) -> None:
             flash(message, "error")
 
 
-def attach_errors(form, errors: dict[str, list[str]]) -> None:
+def attach_errors(form, errors: dict[str, list[str]], note: str | None = None) -> None:
     """Show domain messages on the fields they concern; the rest as a message on the page.
-    The form keeps everything the user typed; a note on top says where to look on a long form."""
-    flash(_("Nothing was saved: please correct the fields marked below."), "error")
+    The form keeps everything the user typed; a note on top says where to look on a long form
+    (by default: nothing was saved)."""
+    flash(note or _("Nothing was saved: please correct the fields marked below."), "error")
     for field_name, messages in errors.items():
         target = getattr(form, field_name, None) if field_name != FORM else None
         if target is None:

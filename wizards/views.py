@@ -23,13 +23,12 @@ from sqlalchemy import select
 
 from admin_views.base import actor, deny_or_login, save_options
 from admin_views.connection_tests import test_mail_server, with_uploaded_ca
-from admin_views.refusals import panel_write
+from admin_views.refusals import attach_errors, panel_write
 from extensions import db
 from i18n import _
 from models import GlobalSettings, Operator
 from models.enums import CustomerKind
 from services.customers import require_operator_assignment
-from services.errors import FORM
 from wizards import drafts
 from wizards.flow import check_step, duplicate_candidates, finish
 from wizards.steps import (
@@ -317,12 +316,5 @@ class WizardView(BaseView):
 def _show_errors(form, errors: dict[str, list[str]]) -> None:
     """Messages on the fields they concern (the rest on the page). What was typed is kept in the
     draft all the same, and the note says so."""
-    flash(_("This step was kept in the draft, but it cannot be passed yet: correct the fields marked "
-            "below."), "error")
-    for field_name, messages in errors.items():
-        target = getattr(form, field_name, None) if field_name != FORM else None
-        if target is None:
-            for message in messages:
-                flash(message, "error")
-            continue
-        target.errors = list(target.errors or []) + list(messages)
+    attach_errors(form, errors, _("This step was kept in the draft, but it cannot be passed yet: correct "
+                                  "the fields marked below."))
