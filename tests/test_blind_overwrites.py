@@ -298,7 +298,8 @@ LEFT_OUT = {
     "customers.quick_create_view": NEW_ONLY,
     "customers.quick_reactivate_view": "reactivates based on the version the quick form's match showed "
                                        "(change_status with version_seen; tests/test_quick_create.py)",
-    "customer_settings.test_connection": "tests a connection with what was typed: writes nothing", "wizard": NEW_ONLY + " (the wizard's draft is the user's own)",
+    "customer_settings.test_connection": "tests a connection with what was typed: writes nothing",
+    "wizard": NEW_ONLY + " (the wizard's draft is the user's own)",
     "customers.merge_undo_view": "undoing a merge checks the survivor is unchanged since (services.merge)",
     "audit": "the audit trail cannot be created, edited or deleted (Flask-Admin refuses)",
     "bulk-import": "a CSV/XLSX row is based on no version a person read: it updates the current record "
