@@ -75,6 +75,8 @@ def describe(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, list | tuple | set):
         return sorted(str(describe(v)) for v in value)
+    if not hasattr(value, "__table__"):  # a plain value (a JSON mapping's dict …), not a record
+        return str(value)
     return name_of(value)
 
 

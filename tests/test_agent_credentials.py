@@ -135,4 +135,4 @@ def test_registrations_and_fetches_are_on_the_customers_history_without_secrets(
         assert secrets_in(repr(event.changes)) == [] and credential not in repr(event.changes)
     assert {e.actor_label for e in events if "computer" in e.action} == {"C-Monitor agent"}
     history = maintainer_client.get(f"/admin/customers/history/?id={acme.id}").get_data(as_text=True)
-    assert "register computer" in history and "fetch computer settings" in history and "ws-07" in history
+    assert "Computer registered" in history and "Computer settings fetched" in history and "ws-07" in history

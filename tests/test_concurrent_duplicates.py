@@ -32,6 +32,7 @@ import csv
 import io
 import itertools
 import re
+import secrets
 import threading
 import time
 from collections import Counter
@@ -280,6 +281,8 @@ def page_outcome(door: str, client: WebClient, answer, created_unless: str) -> O
     location = answer.headers.get("Location", "")
     if answer.status_code == 302 and created_unless not in location:
         shown = client.get(location)
+        while shown.status_code == 302:  # the wizard lands on the customer's page by way of its tab
+            shown = client.get(shown.headers["Location"])
         return Outcome(door, 302, created=True, error="" if shown.status_code == 200 else
                        f"the created customer's page answered {shown.status_code}")
     if answer.status_code != 200:  # a 500, or anything but the form again
@@ -319,15 +322,16 @@ def form_door(desk: Desk, client: WebClient, typed: Typed) -> Create:
 
 def wizard_door(desk: Desk, client: WebClient, typed: Typed) -> Create:
     """A draft walked through every step now (step 1 finds no duplicate yet); Save later."""
-    base = location_of(client.submit(f"{WIZARD}/start")).rsplit("/", 1)[0]
-    first = {"kind": typed.kind, **typed.customer_fields()}
+    location_of(client.submit(f"{WIZARD}/start"))  # opens step 1; no draft until its first save
+    first = {"kind": typed.kind, **typed.customer_fields(), "draft_key": secrets.token_urlsafe(18)}
     if typed.company:
         first.update(contact_first_name=typed.contact_first_name, contact_last_name=typed.contact_last_name,
                      contact_email=typed.contact_email)
     if typed.confirm:
         first["confirm_duplicate"] = "y"
-    for step, data in (("customer", first), *((s, {}) for s in WIZARD_STEPS)):
-        location_of(client.submit(f"{base}/{step}", {**data, "nav": "next"}))
+    base = location_of(client.submit(f"{WIZARD}/new", {**first, "nav": "next"})).rsplit("/", 1)[0]
+    for step in WIZARD_STEPS:
+        location_of(client.submit(f"{base}/{step}", {"nav": "next"}))
     summary = f"{base}/summary"
     return Create("wizard", lambda: page_outcome("wizard", client, client.submit(summary), "/summary"))
 

@@ -157,9 +157,9 @@ def test_our_own_export_uploaded_again_gives_back_the_same_values(session, maint
     data = maintainer_client.get(f"/admin/customers/export/{kind}/").data
     table = read_table(data)
     row = table.rows[0].values
-    assert row["Name"] == LINK and row["Company Name"] == LINK
+    assert row["Name"] == LINK and row["Company name"] == LINK
     assert row["Primary phone"] == "+421 905 123 456"
-    mapping = {"Company Name": "company_name", "Company ID (IČO)": "registration_number",
+    mapping = {"Company name": "company_name", "Company ID (IČO)": "registration_number",
                "Primary phone": "primary_phone"}
     report = run_import(session, maintainer, table.rows, mapping, ["registration_number"],
                         OnMatch.UPDATE_ALL, SaveOptions("SK"), dry_run=False)
