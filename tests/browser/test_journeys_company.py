@@ -228,6 +228,7 @@ def test_change_the_status_of_a_company(journey, guard, desk, artifacts):
     open_customer(page, "Stavová a.s.")
     page.get_by_role("button", name="Change Status").click()
     dialog = page.get_by_role("dialog", name="Select Status")
+    expect(dialog).to_be_visible()  # opened (its script may still be loading on a busy machine)
     dialog.get_by_label("Status").select_option(label="Inactive")
     dialog.get_by_role("button", name="OK").click()
     expect(success(page)).to_contain_text("Status changed to Inactive.")
