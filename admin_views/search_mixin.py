@@ -12,6 +12,7 @@ from flask_admin import expose
 from flask_admin.babel import lazy_gettext
 
 from admin_views.ids import MAX_ID, parse_id
+from services.counting import last_page
 
 # C0 controls and DEL: nobody types them in a search box, and PostgreSQL refuses NUL in text.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -45,7 +46,10 @@ class SafeListArgsMixin:
 
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()  # type: ignore[misc]
-        args.page = bounded(request.args.get("page"), 0, 0, MAX_ID)
+        # The pages reach as far as the list is counted (services.counting): past the cap an
+        # OFFSET walks a million rows, and "more than 10,000" is narrowed by a search or filter.
+        page_size = self.get_safe_page_size(args.page_size)  # type: ignore[attr-defined]
+        args.page = min(bounded(request.args.get("page"), 0, 0, MAX_ID), last_page(page_size))
         args.search = plain_term(args.search)
         if args.filters:
             # Checked again after the cleaning: "\x00" is a valid text but an empty id.

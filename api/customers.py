@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import g, request
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from api.auth import box, require_operator, save_options
@@ -44,6 +44,7 @@ from services.computers import (
     settings_differ,
 )
 from services.contacts import save_contact
+from services.counting import capped_count
 from services.customers import (
     create_customer,
     deactivate_customer,
@@ -95,10 +96,12 @@ def list_customers(args):
     if "active" in args:
         active = select(CustomerStatus.id).where(CustomerStatus.is_active.is_(args["active"]))
         conditions.append(Customer.status_id.in_(active))
-    total = db.session.scalar(select(func.count()).select_from(Customer).where(*conditions))
-    items = db.session.scalars(select(Customer).where(*conditions).order_by(Customer.sort_name, Customer.id)
+    listed = select(Customer).where(*conditions)
+    total = capped_count(db.session, listed)
+    items = db.session.scalars(listed.order_by(Customer.sort_name, Customer.id)
                                .offset((args["page"] - 1) * args["per_page"]).limit(args["per_page"])).all()
-    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total,
+            "total_exact": total.exact}
 
 
 @blp.route("/customers", methods=["POST"])

@@ -200,7 +200,9 @@ class CustomerDetail(CustomerOut):
 class Page(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "Matching records, counted up to 10,000: "
+                                                    "10,001 means more (then total_exact is false)"})
+    total_exact = fields.Boolean()
 
 
 class CustomerPage(Page):

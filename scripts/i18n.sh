@@ -16,7 +16,7 @@ case "${1:-compile}" in
       --no-location --omit-header --sort-output --ignore-dirs='.venv node_modules tests bench testing migrations' .
     for lang in sk cs; do
       if [ -f "translations/$lang/LC_MESSAGES/messages.po" ]; then
-        "$pybabel" -q update -i translations/messages.pot -d translations -l "$lang" --no-fuzzy-matching --omit-header
+        "$pybabel" -q update -i translations/messages.pot -d translations -l "$lang" --no-fuzzy-matching --no-wrap
       else
         "$pybabel" -q init -i translations/messages.pot -d translations -l "$lang"
       fi

@@ -41,12 +41,17 @@ def free_port() -> int:
 
 
 class PostgresCluster:
-    """Start with `start()`, use `url(dbname)`, `create_database(name)`; `stop()` removes it."""
+    """Start with `start()`, use `url(dbname)`, `create_database(name)`; `stop()` removes it,
+    unless the cluster lives in a folder given as `root` (the benchmarks' kept registries): that
+    one is only stopped, and a later `start()` serves the same databases again."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         self.bindir = _bindir()
         self.port = free_port()
-        self.root = Path(tempfile.mkdtemp(prefix="cd-pg-"))
+        self.kept = root is not None
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="cd-pg-"))
         self.datadir = self.root / "data"
         self.user = None
         if os.geteuid() == 0:
@@ -69,8 +74,9 @@ class PostgresCluster:
         return result
 
     def start(self) -> PostgresCluster:
-        self._run(self.bindir / "initdb", "-D", self.datadir, "-U", "postgres", "--auth=trust",
-                  "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+        if not (self.datadir / "PG_VERSION").exists():
+            self._run(self.bindir / "initdb", "-D", self.datadir, "-U", "postgres", "--auth=trust",
+                      "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
         options = (f"-p {self.port} -h 127.0.0.1 -k {self.root} -F "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=200")
@@ -92,8 +98,11 @@ class PostgresCluster:
 
     def stop(self) -> None:
         try:
-            self._run(self.bindir / "pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop")
+            # A kept cluster shuts down cleanly: its next start then needs no recovery.
+            mode = "fast" if self.kept else "immediate"
+            self._run(self.bindir / "pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop")
         except PostgresUnavailable:
             pass
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not self.kept:
+                shutil.rmtree(self.root, ignore_errors=True)
