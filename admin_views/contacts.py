@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from admin_views.base import SecuredModelView, VersionSeenField, actor, save_options, seen_version
 from admin_views.customers import PHONE_TYPE, _phone
@@ -61,7 +61,14 @@ class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
 
     def scope(self, right):
         company_right = Right.VIEW if right == Right.VIEW else Right.EDIT
-        return Contact.customer_id.in_(select(Customer.id).where(customer_scope(company_right)))
+        companies = customer_scope(company_right)
+        operator = actor()
+        if operator is not None and operator.is_maintainer:
+            # A maintainer sees nearly every company: asked row by row, the page walks the contacts
+            # in name order and stops after 20 (as IN, SQLite sorted all 3 million contacts first).
+            return exists().where(Customer.id == Contact.customer_id, companies)
+        # An operator sees a few: their companies' contacts are gathered first.
+        return Contact.customer_id.in_(select(Customer.id).where(companies))
 
     def on_form_prefill(self, form, id):
         if request.method == "GET":

@@ -34,8 +34,9 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-from bench.customers_list import fresh_database, machine, markdown_table, text_table
+from bench.customers_list import machine, markdown_table, text_table
 from bench.fast_load import MAINTAINER_EMAIL, OPERATOR_EMAIL, assign, load, prepare
+from bench.registry import fresh_database
 from tests.labelled_duplicates import TOP, Background, Query, Scores, judge
 
 RESULTS = Path(__file__).with_name("duplicates_results.md")

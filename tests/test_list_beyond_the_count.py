@@ -79,3 +79,17 @@ def test_the_api_counts_to_the_cap_and_says_the_total_is_not_exact(registry, ses
     narrow = api.get("/customers?kind=company&per_page=5").get_json()
     companies = db.session.scalar(select(func.count()).where(Customer.kind == "company"))
     assert (narrow["total"], narrow["total_exact"]) == (companies, True)
+
+
+def test_a_maintainer_lists_the_contacts_of_every_company_but_not_of_a_merged_away_one(
+        session, company, new_customer, maintainer_client):
+    # The maintainer's contact list asks "is its company listed?" row by row (admin_views.contacts);
+    # a tombstone left by a merge is nobody's to list, whoever owns it.
+    other = new_customer(kind="company", company_name="Beta", contacts=[
+        {"first_name": "Boris", "last_name": "Beta", "email": "boris@beta.sk", "is_main": True}])
+    page = maintainer_client.get("/admin/contacts/").get_data(as_text=True)
+    assert all(email in page for email in ("mia@acme.sk", "cyril@acme.sk", "boris@beta.sk"))
+    other.merged_into_id = company.id  # as services.merge leaves the merged-away record
+    session.commit()
+    page = maintainer_client.get("/admin/contacts/").get_data(as_text=True)
+    assert "mia@acme.sk" in page and "boris@beta.sk" not in page
