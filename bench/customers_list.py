@@ -18,6 +18,7 @@ under 20 ms median on SQLite and 40 ms on PostgreSQL; one worker under 200 MB RS
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import platform
@@ -158,14 +159,14 @@ def _built_line(built: dict) -> str:
 
 def report(args, results: dict[tuple[int, str], dict], table) -> str:
     """The whole report, as text tables (`table=text_table`) or Markdown (`markdown_table`)."""
-    parts = [f"Customers and contacts lists; {args.repeat} timed requests per page after "
-             f"{measure.WARMUPS} warm-ups (an export: 3), signed in as a maintainer, through the "
-             "Flask test client, beside the same page as hand-written SQL through the bare driver.",
-             f"Machine: {machine()}. {datetime.now():%Y-%m-%d %H:%M}."]
-    for (customers, kind), result in results.items():
+    parts = [f"Customers and contacts lists; timed requests per page after {measure.WARMUPS} "
+             "warm-ups (an export: 3), signed in as a maintainer, through the Flask test client, beside "
+             "the same page as hand-written SQL through the bare driver.", f"Machine: {machine()}."]
+    for (customers, kind), result in sorted(results.items()):
         rows = result["built"]["rows"]
         parts += [f"### {customers:,} customers, {rows['contact']:,} contacts: {kind} ({result['server']})",
-                  f"Load average while measuring: {result['load_average']}.",
+                  f"Measured {result['measured_at']}, {result['repeat']} requests per page; load average "
+                  f"(1 / 5 / 15 min) when done: {result['load_average']}.",
                   table(RESULT_HEADER, _result_rows(kind, result)),
                   _built_line(result["built"]),
                   table(LOAD_HEADER, _load_rows(result["built"]))]
@@ -186,7 +187,12 @@ def report(args, results: dict[tuple[int, str], dict], table) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    results: dict[tuple[int, str], dict] = {}
+    saved = args.output.with_suffix(".json")
+    # The sizes and databases not measured this time keep their last figures.
+    results: dict[tuple[int, str], dict] = {
+        (int(size), kind): result for key, result in
+        (json.loads(saved.read_text()) if saved.exists() else {}).items()
+        for size, kind in [key.split("/")]}
     for customers in args.customers:
         contacts = customers * args.contacts_per_customer
         for kind in args.databases:
@@ -199,12 +205,17 @@ def main(argv=None) -> None:
                     django = django_in_child(url, args.repeat)
                     for row in measured["results"]:
                         row["django"] = django.get(row["name"])
-            result = {**measured, "built": built, "load_average": load_average()}
+            result = {**measured, "built": built, "load_average": load_average(), "repeat": args.repeat,
+                      "measured_at": f"{datetime.now():%Y-%m-%d %H:%M}"}
             results[(customers, kind)] = result
             if args.explain:
-                print(f"\n[{kind}, {customers:,}] query plans\n" + "\n".join(result["plans"]), flush=True)
+                plans = "\n".join(result["plans"])
+                print(f"\n[{kind}, {customers:,}] query plans\n{plans}", flush=True)
+                args.output.with_name(f"plans-{customers}-{kind}.txt").write_text(plans + "\n")
             print(text_table(RESULT_HEADER, _result_rows(kind, result)), flush=True)
     print("\n" + report(args, results, text_table))
+    saved.write_text(json.dumps({f"{size}/{kind}": {k: v for k, v in result.items() if k != "plans"}
+                                 for (size, kind), result in results.items()}, indent=1))
     args.output.write_text("## Customers list benchmark\n\n" + report(args, results, markdown_table))
     print(f"Markdown written to {args.output}")
 

@@ -140,10 +140,11 @@ def scenarios(client: Client) -> list[Scenario]:
                  + operator_url.split("flt0_", 1)[1], operator_rows, repeat=3),
         # The quick form's live duplicate list (services.duplicates): "matched" counts the
         # customers having every typed name word, the common-name case the index must keep cheap.
+        # No text is expected: at a million namesakes the list asks for more than a name.
         Scenario("duplicates kovac peter", f"{candidates}?kind=person&name=Kovac+Peter",
-                 search("kovac peter"), "same name"),
+                 search("kovac peter")),
         Scenario("duplicates common name", f"{candidates}?kind=person&name=Jana+Novakova",
-                 search("jana novakova"), "same name"),
+                 search("jana novakova")),
         Scenario("duplicates company", f"{candidates}?kind=company&name=Stavby+Zilina+sro",
                  search("stavby zilina")),
     ]

@@ -45,7 +45,7 @@ class PostgresCluster:
     unless the cluster lives in a folder given as `root` (the benchmarks' kept registries): that
     one is only stopped, and a later `start()` serves the same databases again."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, settings: dict[str, str] | None = None) -> None:
         self.bindir = _bindir()
         self.port = free_port()
         self.kept = root is not None
@@ -53,6 +53,7 @@ class PostgresCluster:
             root.mkdir(parents=True, exist_ok=True)
         self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="cd-pg-"))
         self.datadir = self.root / "data"
+        self.settings = settings or {}
         self.user = None
         if os.geteuid() == 0:
             try:
@@ -79,7 +80,8 @@ class PostgresCluster:
                       "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
         options = (f"-p {self.port} -h 127.0.0.1 -k {self.root} -F "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
+                   "-c max_connections=200"
+                   + "".join(f" -c {name}={value}" for name, value in self.settings.items()))
         self._run(self.bindir / "pg_ctl", "-D", self.datadir, "-o", options,
                   "-l", self.root / "server.log", "-w", "-t", "60", "start")
         return self

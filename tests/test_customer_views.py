@@ -65,6 +65,8 @@ def test_list_shows_the_columns_a_desk_needs(maintainer_client, people):
 @pytest.mark.parametrize("typed,expected", [
     ("kovac", ["Kováč, Peter"]),
     ("KOVÁČ peter", ["Kováč, Peter"]),
+    ("mala example", ["Malá, Eva"]),  # every word, from any field: a name and an e-mail
+    ("peter eva", []),  # each word is someone's, both words nobody's
     ("zilinska", ["Žilinská strojáreň s.r.o."]),
     ("eva.mala@example", ["Malá, Eva"]),
     ("0905 123", ["Malá, Eva"]),
