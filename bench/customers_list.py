@@ -27,9 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from bench import measure
-from bench.registry import registry
+from bench.registry import add_size_arguments, read_size_arguments, registry
 
-DATABASES = ("sqlite", "postgresql")
 SEARCH_TARGET_MS = {"sqlite": 20.0, "postgresql": 40.0}
 DJANGO_TARGET = {"list": 3.0, "search": 10.0}  # at least this many times faster than Django admin
 RAW_RATIO_TARGET = 2.0
@@ -40,11 +39,8 @@ RESULTS = Path(__file__).with_name("results.md")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", default="100000,1000000", help="comma-separated sizes")
-    parser.add_argument("--contacts-per-customer", type=int, default=3)
+    add_size_arguments(parser, "100000,1000000")
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per page")
-    parser.add_argument("--databases", default=",".join(DATABASES),
-                        help="comma-separated: sqlite, postgresql")
     parser.add_argument("--keep", type=Path, default=None,
                         help="folder of kept registries (built there once, then reused)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown results file")
@@ -52,13 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="leave out Django admin (bench.peers.django_admin)")
     parser.add_argument("--explain", action="store_true",
                         help="print the query plan of every SELECT of each page")
-    args = parser.parse_args(argv)
-    args.customers = [int(n) for n in args.customers.split(",")]
-    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
-    unknown = set(args.databases) - set(DATABASES)
-    if unknown:
-        parser.error(f"unknown database(s): {', '.join(sorted(unknown))}")
-    return args
+    return read_size_arguments(parser, parser.parse_args(argv))
 
 
 def measure_in_child(url: str, repeat: int, explain: bool) -> dict:

@@ -30,9 +30,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from bench.customers_list import DATABASES, machine, markdown_table, text_table
+from bench.customers_list import machine, markdown_table, text_table
 from bench.loader import ENCRYPTION_KEY, make_app, migrate_to_head
-from bench.registry import fresh_database
+from bench.registry import DATABASES, fresh_database
 from testing.ldap_server import LdapServer, user_entry, users_ldif
 
 RESULTS = Path(__file__).with_name("directory_results.md")

@@ -128,20 +128,28 @@ def registry(kind: str, customers: int, contacts: int, keep: Path | None = None
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", default="100000",
-                        help="comma-separated sizes, e.g. 100000,1000000")
+def add_size_arguments(parser: argparse.ArgumentParser, sizes: str) -> None:
+    """The registry options every benchmark of the lists shares."""
+    parser.add_argument("--customers", default=sizes, help="comma-separated sizes, e.g. 100000,1000000")
     parser.add_argument("--contacts-per-customer", type=int, default=3)
-    parser.add_argument("--databases", default=",".join(DATABASES))
-    parser.add_argument("--keep", type=Path, required=True, help="folder of the kept registries")
-    args = parser.parse_args(argv)
+    parser.add_argument("--databases", default=",".join(DATABASES),
+                        help="comma-separated: sqlite, postgresql")
+
+
+def read_size_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     args.customers = [int(n) for n in args.customers.split(",")]
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(args.databases) - set(DATABASES)
     if unknown:
         parser.error(f"unknown database(s): {', '.join(sorted(unknown))}")
     return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_size_arguments(parser, "100000")
+    parser.add_argument("--keep", type=Path, required=True, help="folder of the kept registries")
+    return read_size_arguments(parser, parser.parse_args(argv))
 
 
 def main(argv=None) -> None:

@@ -5,26 +5,26 @@ configured Django."""
 from django.db import models
 
 
-class CustomerStatus(models.Model):
+class Named(models.Model):
     name = models.CharField(max_length=100)
 
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerStatus(Named):
     class Meta:
         managed = False
         db_table = "customer_status"
 
-    def __str__(self) -> str:
-        return self.name
 
-
-class SlaLevel(models.Model):
-    name = models.CharField(max_length=100)
-
+class SlaLevel(Named):
     class Meta:
         managed = False
         db_table = "sla_level"
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Operator(models.Model):
