@@ -27,6 +27,7 @@ import peewee
 import psycopg
 from flask import Flask, current_app, g, render_template_string, request
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from werkzeug.exceptions import InternalServerError
 
 from extensions import db
@@ -93,11 +94,21 @@ def _describe(exc: BaseException) -> str:
 def _forget_session() -> None:
     """Give the failed transaction back and keep the page from touching the database again:
     Flask-Login's template context would load the signed-in operator a second time."""
+    manager = getattr(current_app, "login_manager", None)
+    operator = g.get("_login_user")
+    state = sa_inspect(operator, raiseerr=False) if operator is not None else None
+    if state is not None and state.session is not None:
+        if state.expired_attributes:
+            g._login_user = manager.anonymous_user() if manager is not None else None
+        else:
+            # The rollback would expire the signed-in operator, and the answer's first word
+            # (its language, i18n.select_locale) would load them again from the lost database:
+            # a 500 instead of this page. Detached, they keep what was read.
+            state.session.expunge(operator)
     try:
         db.session.rollback()
     except Exception:  # the connection is gone; the pool has dropped it
         log.debug("rollback after a lost connection failed", exc_info=True)
-    manager = getattr(current_app, "login_manager", None)
     if manager is not None and "_login_user" not in g:
         g._login_user = manager.anonymous_user()
 
