@@ -187,11 +187,15 @@ def open_customer(page: Page, name: str) -> None:
     page.wait_for_url("**/admin/customers/")
     page.get_by_role("link", name=name, exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    # The heading is there while the page is still parsing; a click on "Change Status" before
+    # Bootstrap's scripts ran opened nothing (a busy CI machine).
+    page.wait_for_load_state("load")
 
 
 def tab(page: Page, name: str) -> None:
     page.get_by_test_id("customer-tabs").get_by_role("link", name=name, exact=True).click()
     expect(page.get_by_test_id("customer-tabs").locator(".nav-link.active")).to_have_text(name)
+    page.wait_for_load_state("load")
 
 
 def success(page: Page) -> Locator:
