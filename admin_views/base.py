@@ -32,6 +32,12 @@ from services.transactions import delete
 EXPORT_BATCH = 500  # rows an export reads from the database at a time
 
 
+def exporting() -> bool:
+    """Whether this request is a list's export (SecuredModelView._export_data): its rows stream,
+    and a view may load with them what the export prints."""
+    return bool(g.get("exporting_list"))
+
+
 def save_options() -> SaveOptions:
     return SaveOptions(phone_region=current_app.config["PHONE_DEFAULT_REGION"])
 
@@ -168,7 +174,7 @@ class SecuredModelView(SafeListArgsMixin, ModelView):
         # A page number past any possible row would overflow the database's OFFSET.
         if page is not None and not 0 <= page <= MAX_ID:
             page = 0
-        if g.get("exporting_list"):
+        if exporting():
             # An export reads its rows as it writes them, EXPORT_BATCH at a time: a million
             # customers never sit in the worker's memory at once (bench/customers_list.py).
             count, query = super().get_list(page, *args, **{**kwargs, "execute": False})

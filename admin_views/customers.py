@@ -22,6 +22,7 @@ from admin_views.base import (
     SecuredModelView,
     VersionSeenField,
     actor,
+    exporting,
     save_options,
     seen_version,
 )
@@ -329,14 +330,10 @@ class CustomerView(MergeMixin, QuickCreateMixin, CustomerPagesMixin, RowAccessMi
     def get_query(self):
         # Operators are many-to-many: one extra SELECT … IN for the page, never one per row.
         query = super().get_query().options(selectinload(Customer.operators))
-        if g.get("exporting_customers"):
-            # An export streams after the request's session is gone: load what it prints now.
+        if exporting():
+            # The export prints these for every row: joined into its batches, not one SELECT each.
             query = query.options(*(joinedload(rel) for rel in EXPORT_RELATIONS))
         return query
-
-    def _export_data(self):
-        g.exporting_customers = True
-        return super()._export_data()
 
     def on_form_prefill(self, form, id):
         # Flask-Admin calls this again after a refused POST: then the typed values stay.
