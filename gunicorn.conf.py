@@ -26,6 +26,7 @@ do not live here: they run in `flask --app app worker` processes, which a web re
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -122,6 +123,9 @@ logger_class = AppLogging
 def post_worker_init(worker) -> None:
     """The app is loaded in this worker: when it configured logging (a handler on the root
     logger, ops/logs.py), gunicorn's lines here go through it — same format, same stream."""
+    # What the worker loaded stays for its life: frozen out of the cyclic collector's sight, a
+    # full collection no longer walks it during requests (bench/measure.py does the same).
+    gc.freeze()
     if not logging.getLogger().handlers:
         return
     for log in (logging.getLogger("gunicorn.error"), logging.getLogger("gunicorn.access")):

@@ -11,16 +11,19 @@ the reader's time zone and language — the one format of every page, report and
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from babel import Locale
+from babel.dates import DateTimePattern, parse_pattern
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import (
     Babel,
     format_date,
-    format_datetime,
     format_decimal,
     get_locale,
+    get_timezone,
     ngettext,  # noqa: F401
 )
 from flask_babel import gettext as _  # noqa: F401  (re-exported: `from i18n import _`)
@@ -78,13 +81,23 @@ def time_zone_choices() -> list[str]:
     return sorted(z for z in _zones() if "/" in z and not z.startswith(hidden))
 
 
+@lru_cache(maxsize=16)
+def _minute_pattern(locale: Locale) -> DateTimePattern:
+    """The locale's medium date and the time to the minute ("Jan 1, 2024 09:03")."""
+    return parse_pattern(f"{locale.date_formats['medium'].pattern} HH:mm")
+
+
 def when(value: datetime | date | None) -> str:
     """A stored UTC time to the minute in the reader's zone and language ("" for none)."""
     if value is None:
         return ""
     if isinstance(value, datetime):
+        # Babel directly: through Flask-Babel's format_datetime a list page's twenty times cost
+        # more than its database query.
+        locale = get_locale() or Locale.parse("en")
         try:
-            return f"{format_date(value, 'medium')} {format_datetime(value, 'HH:mm')}"
+            shifted = value.replace(tzinfo=UTC).astimezone(get_timezone())
+            return _minute_pattern(locale).apply(shifted, locale)
         except (OverflowError, ValueError):  # at the edge of the calendar: no zone to shift to
             return f"{format_date(value.date(), 'medium')} {value:%H:%M} UTC"
     return format_date(value, "medium")

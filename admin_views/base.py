@@ -13,12 +13,14 @@ from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.base import FilterGroup
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.utils import secure_filename
 from wtforms.fields import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import Length
 
 from admin_views.ids import MAX_ID, parse_id
+from admin_views.list_rows import ListRowsMixin
 from admin_views.refusals import panel_write
 from admin_views.search_mixin import SafeListArgsMixin
 from extensions import db
@@ -96,7 +98,7 @@ class OwnAccountView(SignedInView):
     """A page of the signed-in operator's own account (profile, API tokens): anyone active."""
 
 
-class SecuredModelView(SafeListArgsMixin, ModelView):
+class SecuredModelView(SafeListArgsMixin, ListRowsMixin, ModelView):
     """A model view for any signed-in, active operator.
 
     Saving goes through `save_model`/`remove_model`, which subclasses implement by calling the
@@ -179,7 +181,21 @@ class SecuredModelView(SafeListArgsMixin, ModelView):
             # customers never sit in the worker's memory at once (bench/customers_list.py).
             count, query = super().get_list(page, *args, **{**kwargs, "execute": False})
             return count, query.yield_per(EXPORT_BATCH)
-        return super().get_list(page, *args, **kwargs)
+        if not kwargs.get("execute", True) or not isinstance(self._primary_key, str):
+            return super().get_list(page, *args, **kwargs)
+        # The page's ids first, then their rows: the database skips and sorts ids (on an index,
+        # without reading the rows where it can), not the wide rows with their joins — a deep
+        # page of a million customers read 10,000 rows to show 20.
+        count, page_query = super().get_list(page, *args, **{**kwargs, "execute": False})
+        key = getattr(self.model, self._primary_key)
+        ids = db.session.scalars(page_query.statement.with_only_columns(key).correlate(None)).all()
+        if not ids:
+            return count, []
+        query = self.get_query().filter(key.in_(ids))
+        for relation in self._auto_joins:
+            query = query.options(joinedload(relation))
+        position = {record_id: index for index, record_id in enumerate(ids)}
+        return count, sorted(query, key=lambda row: position[getattr(row, self._primary_key)])
 
     def _export_data(self):
         g.exporting_list = True

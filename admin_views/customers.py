@@ -12,7 +12,7 @@ from flask_admin import expose
 from flask_admin.form import FormOpts, rules
 from flask_admin.helpers import get_redirect_target
 from flask_admin.model.helpers import get_mdict_item_or_list
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms.fields import TextAreaField
@@ -29,6 +29,7 @@ from admin_views.base import (
 from admin_views.customer_pages import CustomerPagesMixin
 from admin_views.fields import CustomerAjaxLoader, EnumSelectField
 from admin_views.filters import EnumFilter, IdChoiceFilter, OperatorFilter
+from admin_views.list_rows import record_url
 from admin_views.merge import MergeMixin
 from admin_views.quick_create import QuickCreateMixin, quick_form_context
 from admin_views.row_access import RowAccessMixin, customer_scope, visible_label
@@ -66,7 +67,7 @@ def _operators(view, context, model, name) -> str:
 
 def _phone(view, context, model, name):
     # One line per number: "+421 905 123 456" never breaks at its spaces.
-    return Markup('<span class="text-nowrap">{}</span>').format(format_phone(getattr(model, name)))
+    return Markup(f'<span class="text-nowrap">{escape(format_phone(getattr(model, name)))}</span>')
 
 
 def _phone_text(view, context, model, name) -> str:
@@ -74,8 +75,8 @@ def _phone_text(view, context, model, name) -> str:
 
 
 def _name_link(view, context, model, name):
-    href = url_for("customer_overview.index", id=model.id)
-    return Markup('<a href="{}" data-testid="customer-link">{}</a>').format(href, model.display_name)
+    href = record_url("customer_overview.index", model.id)
+    return Markup(f'<a href="{escape(href)}" data-testid="customer-link">{escape(model.display_name)}</a>')
 
 
 def status_badge(status) -> Markup:
@@ -83,7 +84,7 @@ def status_badge(status) -> Markup:
     if status is None:
         return Markup("")
     tone = "badge-success" if status.is_active else "badge-secondary"
-    return Markup('<span class="badge {}" data-testid="status-badge">{}</span>').format(tone, status.name)
+    return Markup(f'<span class="badge {tone}" data-testid="status-badge">{escape(status.name)}</span>')
 
 
 def _status(view, context, model, name):
@@ -91,7 +92,7 @@ def _status(view, context, model, name):
 
 
 def _when(view, context, model, name):
-    return Markup('<span class="text-nowrap">{}</span>').format(when(getattr(model, name)))
+    return Markup(f'<span class="text-nowrap">{escape(when(getattr(model, name)))}</span>')
 
 
 def _label(view, context, model, name) -> str:
@@ -102,7 +103,7 @@ def _label(view, context, model, name) -> str:
 def _thumbnail(view, context, model, name):
     if not model.photo:
         return ""
-    src = url_for("customer_photo_file.index", customer_id=model.id, size="thumb")
+    src = url_for("customer_photo_file.index", customer_id=model.id, size="thumb")  # few have one
     return Markup('<img src="{}" alt="" height="32" class="rounded">').format(src)
 
 

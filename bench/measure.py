@@ -7,6 +7,7 @@ production and in tests/conftest.py `Browserless`.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -230,6 +231,7 @@ def _raw_timing(url: str, name: str, repeat: int) -> dict | None:
 def run(url: str, repeat: int, explain: bool = False, raw_repeat: int = 10) -> dict:
     """Measure every scenario; returns plain data for the report (it crosses processes)."""
     app = make_app(url)
+    gc.freeze()  # as a gunicorn worker does once the app is loaded (gunicorn.conf.py)
     log = StatementLog()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", log.before)

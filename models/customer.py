@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -82,6 +83,9 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
             name="fk_customer_building_of_site",
         ),
         Index("ix_customer_sort_name_id", "sort_name", "id"),
+        # The lists show live customers only: their pages are read from this index alone.
+        Index("ix_customer_live_sort_name_id", "sort_name", "id",
+              sqlite_where=text("merged_into_id IS NULL"), postgresql_where=text("merged_into_id IS NULL")),
         {"sqlite_autoincrement": True},  # SQLite would reuse a deleted id: audit, links and API ids must not
     )
 

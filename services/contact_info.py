@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -115,6 +116,7 @@ def stored_value(record: Any, field: str) -> Any:
         return session.scalar(select(mapper.columns[field]).where(*key))
 
 
+@lru_cache(maxsize=4096)  # a list page shows the same few hundred numbers again and again
 def format_phone(e164: str | None) -> str:
     """A stored E.164 number in international format for people ("+421 903 123 456")."""
     if not e164:
