@@ -172,30 +172,46 @@ class SecuredModelView(SafeListArgsMixin, ListRowsMixin, ModelView):
         # Counted up to the cap (services.counting); search, filters and row access refine it.
         return CappedCountQuery([func.count("*")], db.session()).select_from(self.model)
 
-    def get_list(self, page, *args, **kwargs):
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         # A page number past any possible row would overflow the database's OFFSET.
         if page is not None and not 0 <= page <= MAX_ID:
             page = 0
+        args = (page, sort_column, sort_desc, search, filters)
         if exporting():
             # An export reads its rows as it writes them, EXPORT_BATCH at a time: a million
             # customers never sit in the worker's memory at once (bench/customers_list.py).
-            count, query = super().get_list(page, *args, **{**kwargs, "execute": False})
+            count, query = super().get_list(*args, execute=False, page_size=page_size)
             return count, query.yield_per(EXPORT_BATCH)
-        if not kwargs.get("execute", True) or not isinstance(self._primary_key, str):
-            return super().get_list(page, *args, **kwargs)
-        # The page's ids first, then their rows: the database skips and sorts ids (on an index,
-        # without reading the rows where it can), not the wide rows with their joins — a deep
-        # page of a million customers read 10,000 rows to show 20.
-        count, page_query = super().get_list(page, *args, **{**kwargs, "execute": False})
-        key = getattr(self.model, self._primary_key)
-        ids = db.session.scalars(page_query.statement.with_only_columns(key).correlate(None)).all()
+        if not execute or not isinstance(self._primary_key, str):
+            return super().get_list(*args, execute=execute, page_size=page_size)
+        size = self.page_size if page_size is None else page_size
+        listed = self.listed_page(search, (page or 0) * size, size) \
+            if size and not filters and sort_column is None else None
+        if listed is not None:
+            count, ids = listed
+        else:
+            # The page's ids first, then their rows: the database skips and sorts ids (on an
+            # index, without reading the rows where it can), not the wide rows with their joins —
+            # a deep page of a million customers read 10,000 rows to show 20.
+            count, page_query = super().get_list(*args, execute=False, page_size=page_size)
+            key = getattr(self.model, self._primary_key)
+            ids = db.session.scalars(page_query.statement.with_only_columns(key).correlate(None)).all()
+        return count, self._rows_in_order(ids)
+
+    def listed_page(self, search, offset: int, limit: int):
+        """(count, ids) of a page of the list in its default order searched for `search`, from a
+        faster source than the list's query (admin_views.search_mixin.TokenSearchMixin), or None."""
+        return None
+
+    def _rows_in_order(self, ids: list) -> list:
         if not ids:
-            return count, []
+            return []
+        key = getattr(self.model, self._primary_key)
         query = self.get_query().filter(key.in_(ids))
         for relation in self._auto_joins:
             query = query.options(joinedload(relation))
         position = {record_id: index for index, record_id in enumerate(ids)}
-        return count, sorted(query, key=lambda row: position[getattr(row, self._primary_key)])
+        return sorted(query, key=lambda row: position[getattr(row, self._primary_key)])
 
     def _export_data(self):
         g.exporting_list = True

@@ -18,7 +18,7 @@ from models.enums import CustomerKind
 from services.access import Right
 from services.contact_info import format_phone
 from services.contacts import delete_contact, save_contact
-from services.search import contact_search_conditions
+from services.search import contact_listed_page, contact_search_conditions
 
 
 class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
@@ -26,6 +26,7 @@ class ContactView(RowAccessMixin, TokenSearchMixin, SecuredModelView):
     its company (a contact's delete is an edit of its company)."""
 
     search_conditions = staticmethod(contact_search_conditions)
+    listed_search = staticmethod(contact_listed_page)
     search_placeholder_text = _l("Name, e-mail or phone")
 
     column_list = ["display_name", "customer", "is_main", "email", "phone", "title"]

@@ -55,7 +55,7 @@ from services.customers import (
     require_operator_assignment,
     save_customer_changes,
 )
-from services.search import customer_search_conditions
+from services.search import customer_listed_page, customer_search_conditions
 from services.wording import field_label
 from wizards.drafts import drafts_of
 from wizards.steps import TITLES
@@ -183,6 +183,7 @@ class CustomerView(MergeMixin, QuickCreateMixin, CustomerPagesMixin, RowAccessMi
     other kind are hidden by static/customer_form.js and cleared by the domain on save."""
 
     search_conditions = staticmethod(customer_search_conditions)
+    listed_search = staticmethod(customer_listed_page)
     search_placeholder_text = _l("Name, company, e-mail or phone")
 
     column_list = ["photo", "display_name", "kind", "status", "email", "primary_phone", "sla_level",

@@ -10,8 +10,10 @@ from typing import Any
 from flask import Response, abort, request
 from flask_admin import expose
 from flask_admin.babel import lazy_gettext
+from flask_login import current_user
 
 from admin_views.ids import MAX_ID, parse_id
+from extensions import db
 from services.counting import last_page
 
 # C0 controls and DEL: nobody types them in a search box, and PostgreSQL refuses NUL in text.
@@ -87,6 +89,19 @@ class TokenSearchMixin:
     def search_conditions(text: str | None) -> list[Any]:
         """WHERE conditions for the typed text (services.search); none: no filtering."""
         return []
+
+    # (session, text, offset, limit) → (count, ids) of a page in the list's default order, for a
+    # reader who may list every live record (services.search.customer_listed_page); None: none.
+    listed_search: Any = None
+
+    def listed_page(self, search, offset: int, limit: int):
+        # A maintainer's list is every live record: its search pages come from the token index
+        # alone. Anyone else's is narrowed by their rights, which the list's own query applies.
+        operator = current_user
+        if (self.listed_search is None or not search or not operator.is_authenticated
+                or not operator.is_active or not operator.is_maintainer):
+            return None
+        return self.listed_search(db.session, search, offset, limit)
 
     def search_placeholder(self) -> str:
         return str(self.search_placeholder_text)  # a lazy text, in the reader's language

@@ -75,9 +75,9 @@ class Dataset:
     lookups: dict[str, list[dict]] = field(default_factory=dict)
     operators: list[dict] = field(default_factory=list)
     customers: list[dict] = field(default_factory=list)
-    customer_tokens: list[tuple[str, int]] = field(default_factory=list)
+    customer_tokens: list[tuple[str, int, str | None]] = field(default_factory=list)
     contacts: list[dict] = field(default_factory=list)
-    contact_tokens: list[tuple[str, int]] = field(default_factory=list)
+    contact_tokens: list[tuple[str, int, str | None]] = field(default_factory=list)
     customer_operators: list[tuple[int, int]] = field(default_factory=list)
     known_customer_id: int = 0
     build_seconds: float = 0.0
@@ -171,12 +171,13 @@ def _customer_fields(rng: random.Random, cid: int, company: bool) -> dict:
     return row
 
 
-def _with_derived(model, row: dict) -> tuple[dict, list[str]]:
-    """Fill display_name/sort_name and return the tokens, computed by the model's own code."""
+def _with_derived(model, row: dict) -> tuple[dict, list[tuple[str, str | None]]]:
+    """Fill display_name/sort_name and return the tokens (with the name each is listed under),
+    computed by the model's own code."""
     transient = model(**row)
     transient.refresh_derived()
     row.update(display_name=transient.display_name, sort_name=transient.sort_name, version=1)
-    return row, [t.token for t in transient.search_tokens]
+    return row, [(t.token, t.sort_name) for t in transient.search_tokens]
 
 
 def _customer_row(rng: random.Random, cid: int, company: bool, now: datetime) -> dict:
@@ -219,7 +220,7 @@ def _contacts(rng: random.Random, data: Dataset, companies: list[dict], total: i
             row["phone_type"] = PhoneType.WORK if row["phone"] else None
             row, tokens = _with_derived(Contact, row)
             data.contacts.append(row)
-            data.contact_tokens += [(t, row["id"]) for t in tokens]
+            data.contact_tokens += [(t, row["id"], listed) for t, listed in tokens]
 
 
 def build(customers: int, contacts: int, password_hash: str, seed: int = 20240501) -> Dataset:
@@ -239,7 +240,7 @@ def build(customers: int, contacts: int, password_hash: str, seed: int = 2024050
                                              if b["site_id"] == row["site_id"]])
         row, tokens = _with_derived(Customer, row)
         data.customers.append(row)
-        data.customer_tokens += [(t, cid) for t in tokens]
+        data.customer_tokens += [(t, cid, listed) for t, listed in tokens]
         _assign_operators(rng, data, cid)
     companies = [c for c in data.customers if c["kind"] == CustomerKind.COMPANY]
     if companies:

@@ -165,12 +165,14 @@ def _load_sqlite(url: str, background: Background, chunk_size: int, rebuild: boo
         # A large load stages the tokens unindexed and moves them into their tables sorted at the
         # end: appending to the primary key's B-tree in order instead of inserting tens of millions
         # of keys at random places (7 minutes for 47 million tokens, most of the load).
-        token_sql = {owner: f"INSERT INTO {owner}_search_token (token, {owner}_id) VALUES (?, ?)"
-                     for owner in ("customer", "contact")}
+        token_sql = {owner: f"INSERT INTO {owner}_search_token (token, {owner}_id, sort_name) "
+                            f"VALUES (?, ?, ?)" for owner in ("customer", "contact")}
         if rebuild:
             for owner in token_sql:
-                connection.execute(f"CREATE TEMP TABLE stage_{owner}_token (token TEXT, owner INTEGER)")
-                token_sql[owner] = f"INSERT INTO temp.stage_{owner}_token (token, owner) VALUES (?, ?)"
+                connection.execute(f"CREATE TEMP TABLE stage_{owner}_token (token TEXT, owner INTEGER, "
+                                   f"sort_name TEXT)")
+                token_sql[owner] = (f"INSERT INTO temp.stage_{owner}_token (token, owner, sort_name) "
+                                    f"VALUES (?, ?, ?)")
         clock.lap("prepare")
         for number, chunk in enumerate(background.chunks(chunk_size)):
             # SQLAlchemy's DateTime storage format on SQLite.
@@ -178,9 +180,9 @@ def _load_sqlite(url: str, background: Background, chunk_size: int, rebuild: boo
             clock.lap("generate")
             connection.execute("BEGIN")
             connection.executemany(customer_sql, [(*row, stamp, stamp) for row in chunk.customers])
-            connection.executemany(token_sql["customer"], Chunk.token_rows(chunk.customer_tokens))
+            connection.executemany(token_sql["customer"], chunk.customer_token_rows())
             connection.executemany(contact_sql, [(*row, stamp, stamp) for row in chunk.contacts])
-            connection.executemany(token_sql["contact"], Chunk.token_rows(chunk.contact_tokens))
+            connection.executemany(token_sql["contact"], chunk.contact_token_rows())
             connection.execute("COMMIT")
             _count(report, chunk)
             clock.lap("insert")
@@ -195,8 +197,9 @@ def _load_sqlite(url: str, background: Background, chunk_size: int, rebuild: boo
         if rebuild:
             for owner in ("customer", "contact"):
                 connection.execute("BEGIN")
-                connection.execute(f"INSERT INTO {owner}_search_token (token, {owner}_id) SELECT token, "
-                                   f"owner FROM temp.stage_{owner}_token ORDER BY token, owner")
+                connection.execute(f"INSERT INTO {owner}_search_token (token, {owner}_id, sort_name) "
+                                   f"SELECT token, owner, sort_name FROM temp.stage_{owner}_token "
+                                   f"ORDER BY token, owner")
                 connection.execute(f"DROP TABLE temp.stage_{owner}_token")
                 connection.execute("COMMIT")
             clock.lap("sorted tokens")
@@ -235,11 +238,6 @@ def _copy_text(rows: Iterable[tuple]) -> str:
 
     text = "\n".join("\t".join(map(value, row)) for row in rows)
     assert "\\" not in text.replace("\\N", ""), "a value with a backslash needs escaping"
-    return text + "\n" if text else ""
-
-
-def _token_text(tokens: list[tuple[int, list[str]]]) -> str:
-    text = "\n".join(f"{t}\t{owner}" for owner, found in tokens for t in found)
     return text + "\n" if text else ""
 
 
@@ -316,11 +314,11 @@ def _load_postgres(url: str, background: Background, chunk_size: int, rebuild: b
             clock.lap("generate")
             for statement, text in (
                     (customer_copy, _copy_text((*r, stamp, stamp) for r in chunk.customers)),
-                    ("COPY customer_search_token (token, customer_id) FROM STDIN",
-                     _token_text(chunk.customer_tokens)),
+                    ("COPY customer_search_token (token, customer_id, sort_name) FROM STDIN",
+                     _copy_text(chunk.customer_token_rows())),
                     (contact_copy, _copy_text((*r, stamp, stamp) for r in chunk.contacts)),
-                    ("COPY contact_search_token (token, contact_id) FROM STDIN",
-                     _token_text(chunk.contact_tokens))):
+                    ("COPY contact_search_token (token, contact_id, sort_name) FROM STDIN",
+                     _copy_text(chunk.contact_token_rows()))):
                 if text:
                     with cursor.copy(statement) as copy:
                         copy.write(text)

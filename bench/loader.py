@@ -119,12 +119,12 @@ def _load_rows(data: Dataset, batch_size: int) -> dict[str, float]:
     # share heap pages. Sorting them by token would load faster but scatter each record's
     # tokens, and make PostgreSQL's per-record probes several times slower than in production.
     timed("customer_search_token", CustomerSearchToken.__table__,
-          ({"token": t, "customer_id": i} for t, i in data.customer_tokens))
+          ({"token": t, "customer_id": i, "sort_name": n} for t, i, n in data.customer_tokens))
     timed("customer_operator", customer_operator,
           ({"customer_id": c, "operator_id": o} for c, o in data.customer_operators))
     timed("contact", Contact.__table__, data.contacts)
     timed("contact_search_token", ContactSearchToken.__table__,
-          ({"token": t, "contact_id": i} for t, i in data.contact_tokens))
+          ({"token": t, "contact_id": i, "sort_name": n} for t, i, n in data.contact_tokens))
     _reset_sequences()
     return timings
 

@@ -29,7 +29,7 @@ from services.search import contact_search_conditions, customer_search_condition
 LIST_URL = "/admin/customers/"
 CONTACTS_URL = "/admin/contacts/"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-CUSTOMER_QUERY = re.compile(r"^\s*SELECT .*\bFROM (customer|contact)\b", re.S)
+CUSTOMER_QUERY = re.compile(r"^\s*SELECT .*\bFROM (customer|contact)(_search_token)?\b", re.S)
 FILTER_DATA = re.compile(r'<div id="filter-groups-data"[^>]*>(.*?)</div>', re.S)
 WARMUPS = 2
 

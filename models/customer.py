@@ -218,15 +218,18 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         own_name = self.name_words()
         tokens |= name_tokens(own_name)
         self.__dict__[NEW_NAME_WORDS] = own_name
-        sync_tokens(self.search_tokens, tokens, lambda t: CustomerSearchToken(token=t))
+        # A merged-away customer keeps its tokens (an undone merge lists it again) unlisted.
+        listed_as = self.sort_name if self.merged_into_id is None else None
+        sync_tokens(self.search_tokens, tokens,
+                    lambda t, listed: CustomerSearchToken(token=t, sort_name=listed), listed_as)
 
     def __str__(self) -> str:
         return self.display_name or self.compute_display_name()
 
 
-# What display_name, sort_name and the search tokens are made of.
+# What display_name, sort_name and the search tokens are made of (and whether they are listed).
 DERIVED_FROM = ("kind", "company_name", "first_name", "middle_name", "last_name", "email", "secondary_email",
-                "registration_number", "vat_id", "primary_phone", "secondary_phone")
+                "registration_number", "vat_id", "primary_phone", "secondary_phone", "merged_into_id")
 
 
 # Duplicate search compares e-mails case-insensitively (services.duplicates): expression indexes

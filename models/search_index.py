@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable
 
 import phonenumbers
-from sqlalchemy import ForeignKey, event, inspect
+from sqlalchemy import ForeignKey, Index, String, event, inspect
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Model, binary_string
@@ -99,39 +100,64 @@ def prefix_upper_bound(term: str) -> str:
     return term[:-1] + chr(ord(term[-1]) + 1)
 
 
+def is_word(token: str) -> bool:
+    """A word token (what a list search meets), not a name pair or whole name (duplicates)."""
+    return not token.startswith((PAIR_MARK, NAME_MARK))
+
+
 class CustomerSearchToken(Model):
-    """One searchable word of a customer. Primary key (token, customer_id) is the index."""
+    """One searchable word of a customer. Primary key (token, customer_id) is the index.
+
+    `sort_name` is the customer's while its word tokens are listed (a live customer): a list
+    search reads a page of matches in name order from the index (token, sort_name, customer_id)
+    alone, however many match. NULL: a name pair or whole name, or a merged-away customer."""
 
     __tablename__ = "customer_search_token"
+    __table_args__ = (
+        Index("ix_customer_search_token_listed", "token", "sort_name", "customer_id",
+              sqlite_where=sql_text("sort_name IS NOT NULL"),
+              postgresql_where=sql_text("sort_name IS NOT NULL")),
+    )
     token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
     customer_id: Mapped[int] = mapped_column(
         ForeignKey("customer.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    sort_name: Mapped[str | None] = mapped_column(String(255))
 
 
 class ContactSearchToken(Model):
-    """One searchable word of a contact."""
+    """One searchable word of a contact (`sort_name`: as on CustomerSearchToken)."""
 
     __tablename__ = "contact_search_token"
+    __table_args__ = (
+        Index("ix_contact_search_token_listed", "token", "sort_name", "contact_id",
+              sqlite_where=sql_text("sort_name IS NOT NULL"),
+              postgresql_where=sql_text("sort_name IS NOT NULL")),
+    )
     token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
     contact_id: Mapped[int] = mapped_column(
         ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    sort_name: Mapped[str | None] = mapped_column(String(200))
 
 
 NEW_NAME_WORDS = "_new_name_words"  # set by refresh_derived: the vocabulary the flush must know
 
 
-def sync_tokens(collection: list, wanted: Iterable[str], make) -> None:
-    """Make `collection` hold exactly `wanted`, keeping rows that stay: deleting and
-    re-inserting the same (token, id) key in one flush would collide."""
+def sync_tokens(collection: list, wanted: Iterable[str], make, listed_as: str | None) -> None:
+    """Make `collection` hold exactly `wanted`, keeping rows that stay (deleting and
+    re-inserting the same (token, id) key in one flush would collide), each word token listed
+    under `listed_as` (the record's sort name; None: not listed)."""
     wanted = set(wanted)
     for row in list(collection):
         if row.token in wanted:
             wanted.discard(row.token)
+            listed = listed_as if is_word(row.token) else None
+            if row.sort_name != listed:
+                row.sort_name = listed
         else:
             collection.remove(row)
-    collection.extend(make(token) for token in sorted(wanted))
+    collection.extend(make(token, listed_as if is_word(token) else None) for token in sorted(wanted))
 
 
 def inputs_changed(obj, fields: Iterable[str]) -> bool:

@@ -72,7 +72,7 @@ from models.customer import Customer
 from models.enums import CustomerKind
 from models.name_vocabulary import word_variants
 from models.names import _APOSTROPHES, TITLES, _legal_form_at_end, fold, folded_words, name_words
-from models.search_index import TOKEN_LENGTH, name_tokens, words
+from models.search_index import TOKEN_LENGTH, is_word, name_tokens, words
 from services.contact_info import normalise_email, normalise_phone
 
 SEED = 20261130
@@ -340,12 +340,22 @@ class Chunk:
     customer_tokens: list[tuple[int, list[str]]] = field(default_factory=list)
     contact_tokens: list[tuple[int, list[str]]] = field(default_factory=list)
 
+    def customer_token_rows(self) -> Iterator[tuple[str, int, str | None]]:
+        """(token, customer id, the name it is listed under) rows, record by record."""
+        return self._token_rows(self.customer_tokens, self.customers, CUSTOMER_COLUMNS)
+
+    def contact_token_rows(self) -> Iterator[tuple[str, int, str | None]]:
+        return self._token_rows(self.contact_tokens, self.contacts, CONTACT_COLUMNS)
+
     @staticmethod
-    def token_rows(tokens: list[tuple[int, list[str]]]) -> Iterator[tuple[str, int]]:
-        """(token, owner id) rows, record by record."""
+    def _token_rows(tokens: list[tuple[int, list[str]]], owners: list[tuple],
+                    columns: tuple[str, ...]) -> Iterator[tuple[str, int, str | None]]:
+        # As models.search_index.sync_tokens lists them: word tokens under the owner's sort
+        # name (the generator merges nobody), name pairs and whole names not at all.
+        sort_names = {row[0]: row[columns.index("sort_name")] for row in owners}
         for owner, found in tokens:
             for token in found:
-                yield token, owner
+                yield token, owner, sort_names[owner] if is_word(token) else None
 
 
 @dataclass(frozen=True)
