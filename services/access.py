@@ -132,6 +132,10 @@ def load_customer(session: DbSession, actor: Operator | None, customer_id: objec
             raise MergedAway(survivor)
         raise NotFound(_("No such customer."))
     if actor is not None and right != Right.VIEW and not can(session, actor, pk, right):
+        if session.scalar(select(Customer.merged_into_id).where(Customer.id == pk)) is not None:
+            # Merged away by a merge that committed since the record was read above (SQLite reads
+            # each statement afresh): answered as if read now, not as a missing right.
+            return load_customer(session, actor, pk, right)
         raise PermissionDenied(_("You may view this customer but not edit it.") if right == Right.EDIT
                                else _("You may view this customer but not delete it."))
     return row
