@@ -30,7 +30,8 @@ DATABASES = ("sqlite", "postgresql")
 # customers, their tokens and indexes (about 1 GB at a million) in shared buffers, and random
 # reads priced as on SSD or cache. With the defaults (128 MB, random_page_cost 4) every lookup
 # is a read from the OS cache and the planner prefers scanning the customer table.
-SERVER_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1"}
+SERVER_SETTINGS = {"shared_buffers": "2GB", "effective_cache_size": "8GB", "random_page_cost": "1.1",
+                   "work_mem": "32MB"}
 
 
 @contextmanager

@@ -152,3 +152,16 @@ def test_an_upgraded_registry_lists_its_existing_tokens(backend, tmp_path, reque
             CustomerSearchToken.token == "~jana x")) is None
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_record_with_several_matching_words_is_listed_once(maintainer_client, operator_client,
+                                                             new_customer, maintainer, operator):
+    # Each has two words starting "nov" (first and last name): 50 token rows, 25 people; a page
+    # of 20 needs 40 rows in order, more than the page reads at first.
+    for number in range(25):
+        new_customer(maintainer, kind=CustomerKind.PERSON, first_name=f"Nova{number:02d}",
+                     last_name="Novakova", operators=[operator])
+    first, count = _search(maintainer_client, "nov")
+    second, _ = _search(maintainer_client, "nov", 1)
+    assert count == "25" and first + second == [f"Novakova, Nova{n:02d}" for n in range(25)]
+    assert (first, count) == _search(operator_client, "nov")
