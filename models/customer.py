@@ -82,8 +82,8 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
             ["building.id", "building.site_id"],
             name="fk_customer_building_of_site",
         ),
-        Index("ix_customer_sort_name_id", "sort_name", "id"),
-        # The lists show live customers only: their pages are read from this index alone.
+        # Every list, picker and search shows live customers only, in name order: their pages are
+        # read from this index alone (a second, full one left SQLite a choice it made wrongly).
         Index("ix_customer_live_sort_name_id", "sort_name", "id",
               sqlite_where=text("merged_into_id IS NULL"), postgresql_where=text("merged_into_id IS NULL")),
         {"sqlite_autoincrement": True},  # SQLite would reuse a deleted id: audit, links and API ids must not
