@@ -103,7 +103,9 @@ def _site():
             return ", ".join(str(o) for o in customer.operators.all())
 
         def get_queryset(self, request):
-            return super().get_queryset(request).prefetch_related("operators")
+            # Live customers only, as the product lists them (the same page).
+            return super().get_queryset(request).filter(merged_into_id__isnull=True) \
+                .prefetch_related("operators")
 
     class ContactAdmin(Granted):
         list_display = ["display_name", "customer", "is_main", "email", "phone", "title"]
@@ -111,6 +113,9 @@ def _site():
         list_filter = ["is_main"]
         search_fields = ["display_name"]
         ordering = ["sort_name", "id"]
+
+        def get_queryset(self, request):
+            return super().get_queryset(request).filter(customer__merged_into_id__isnull=True)
 
     site = OpenSite(name="peer")
     site.register(Customer, CustomerAdmin)

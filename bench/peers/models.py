@@ -50,6 +50,7 @@ class Customer(models.Model):
     sla_level = models.ForeignKey(SlaLevel, on_delete=models.DO_NOTHING, null=True)
     operators = models.ManyToManyField(Operator, through="CustomerOperator")
     updated_at = models.DateTimeField()
+    merged_into_id = models.IntegerField(null=True)  # a merged-away customer: on no list
 
     class Meta:
         managed = False
