@@ -103,7 +103,7 @@ def _label(view, context, model, name) -> str:
 def _thumbnail(view, context, model, name):
     if not model.photo:
         return ""
-    src = url_for("customer_photo_file.index", customer_id=model.id, size="thumb")  # few have one
+    src = url_for("customer_photo_file.index", customer_id=model.id, size="thumb")
     return Markup('<img src="{}" alt="" height="32" class="rounded">').format(src)
 
 

@@ -74,8 +74,7 @@ class Contact(DirectoryIdentityMixin, TimestampMixin, Model):
         own_name = self.name_words()
         tokens |= name_tokens(own_name)
         self.__dict__[NEW_NAME_WORDS] = own_name
-        sync_tokens(self.search_tokens, tokens,
-                    lambda t, listed: ContactSearchToken(token=t, sort_name=listed), self.sort_name)
+        sync_tokens(self.search_tokens, tokens, ContactSearchToken, self.sort_name)
 
     def __str__(self) -> str:
         return self.display_name or " ".join(p for p in [self.first_name, self.last_name] if p)

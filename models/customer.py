@@ -58,6 +58,9 @@ customer_workgroup = Table(
 )
 
 
+LIVE = text("merged_into_id IS NULL")  # not merged away: what every list shows
+
+
 class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
     """A customer of the service desk.
 
@@ -84,8 +87,7 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         ),
         # Every list, picker and search shows live customers only, in name order: their pages are
         # read from this index alone (a second, full one left SQLite a choice it made wrongly).
-        Index("ix_customer_live_sort_name_id", "sort_name", "id",
-              sqlite_where=text("merged_into_id IS NULL"), postgresql_where=text("merged_into_id IS NULL")),
+        Index("ix_customer_live_sort_name_id", "sort_name", "id", sqlite_where=LIVE, postgresql_where=LIVE),
         {"sqlite_autoincrement": True},  # SQLite would reuse a deleted id: audit, links and API ids must not
     )
 
@@ -220,8 +222,7 @@ class Customer(DirectoryIdentityMixin, TimestampMixin, Model):
         self.__dict__[NEW_NAME_WORDS] = own_name
         # A merged-away customer keeps its tokens (an undone merge lists it again) unlisted.
         listed_as = self.sort_name if self.merged_into_id is None else None
-        sync_tokens(self.search_tokens, tokens,
-                    lambda t, listed: CustomerSearchToken(token=t, sort_name=listed), listed_as)
+        sync_tokens(self.search_tokens, tokens, CustomerSearchToken, listed_as)
 
     def __str__(self) -> str:
         return self.display_name or self.compute_display_name()

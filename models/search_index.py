@@ -105,6 +105,9 @@ def is_word(token: str) -> bool:
     return not token.startswith((PAIR_MARK, NAME_MARK))
 
 
+LISTED = sql_text("sort_name IS NOT NULL")  # the tokens a list search reads (partial indexes)
+
+
 class CustomerSearchToken(Model):
     """One searchable word of a customer. Primary key (token, customer_id) is the index.
 
@@ -115,8 +118,7 @@ class CustomerSearchToken(Model):
     __tablename__ = "customer_search_token"
     __table_args__ = (
         Index("ix_customer_search_token_listed", "token", "sort_name", "customer_id",
-              sqlite_where=sql_text("sort_name IS NOT NULL"),
-              postgresql_where=sql_text("sort_name IS NOT NULL")),
+              sqlite_where=LISTED, postgresql_where=LISTED),
     )
     token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
     customer_id: Mapped[int] = mapped_column(
@@ -131,8 +133,7 @@ class ContactSearchToken(Model):
     __tablename__ = "contact_search_token"
     __table_args__ = (
         Index("ix_contact_search_token_listed", "token", "sort_name", "contact_id",
-              sqlite_where=sql_text("sort_name IS NOT NULL"),
-              postgresql_where=sql_text("sort_name IS NOT NULL")),
+              sqlite_where=LISTED, postgresql_where=LISTED),
     )
     token: Mapped[str] = mapped_column(binary_string(TOKEN_LENGTH), primary_key=True)
     contact_id: Mapped[int] = mapped_column(
@@ -144,20 +145,22 @@ class ContactSearchToken(Model):
 NEW_NAME_WORDS = "_new_name_words"  # set by refresh_derived: the vocabulary the flush must know
 
 
-def sync_tokens(collection: list, wanted: Iterable[str], make, listed_as: str | None) -> None:
+def sync_tokens(collection: list, wanted: Iterable[str], token_model, listed_as: str | None) -> None:
     """Make `collection` hold exactly `wanted`, keeping rows that stay (deleting and
     re-inserting the same (token, id) key in one flush would collide), each word token listed
     under `listed_as` (the record's sort name; None: not listed)."""
+    def listing(token: str) -> str | None:
+        return listed_as if is_word(token) else None
+
     wanted = set(wanted)
     for row in list(collection):
         if row.token in wanted:
             wanted.discard(row.token)
-            listed = listed_as if is_word(row.token) else None
-            if row.sort_name != listed:
-                row.sort_name = listed
+            if row.sort_name != listing(row.token):
+                row.sort_name = listing(row.token)
         else:
             collection.remove(row)
-    collection.extend(make(token, listed_as if is_word(token) else None) for token in sorted(wanted))
+    collection.extend(token_model(token=token, sort_name=listing(token)) for token in sorted(wanted))
 
 
 def inputs_changed(obj, fields: Iterable[str]) -> bool:

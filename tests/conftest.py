@@ -111,6 +111,14 @@ def empty_all_tables() -> None:
     db.session.commit()
 
 
+def scratch_database_url(backend: str, tmp_path, request, prefix: str) -> str:
+    """An empty database of the test's own ("sqlite" or "postgres"), for a test that migrates it
+    step by step (an upgrade from an old revision with rows the old code wrote)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return request.getfixturevalue("postgres_cluster").create_database(f"{prefix}_{tmp_path.name[-20:]}")
+
+
 _shared_apps: dict[str, object] = {}
 
 

@@ -172,12 +172,9 @@ def test_upgrading_seals_snapshots_and_takes_ciphertext_out_of_merge_events(back
     from models import Computer, CustomerStatus
     from services.computers import settings_of_computer
     from services.merge import undo_merge
-    from tests.conftest import make_app
+    from tests.conftest import make_app, scratch_database_url
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = request.getfixturevalue("postgres_cluster").create_database(f"seal_{tmp_path.name[-20:]}")
+    url = scratch_database_url(backend, tmp_path, request, "seal")
     app = make_app(url)
     with app.app_context():
         upgrade(revision="d0e1f2a3b4c5")

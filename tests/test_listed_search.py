@@ -123,12 +123,9 @@ def test_an_upgraded_registry_lists_its_existing_tokens(backend, tmp_path, reque
 
     from models import CustomerStatus
     from services.search import customer_listed_page
-    from tests.conftest import make_app
+    from tests.conftest import make_app, scratch_database_url
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = request.getfixturevalue("postgres_cluster").create_database(f"listed_{tmp_path.name[-20:]}")
+    url = scratch_database_url(backend, tmp_path, request, "listed")
     app = make_app(url)
     with app.app_context():
         upgrade(revision="b8c9d0e1f2a3")

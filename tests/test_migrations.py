@@ -60,12 +60,9 @@ def test_upgrading_an_existing_registry_indexes_its_names_for_duplicates(backend
 
     from models import Contact, ContactSearchToken, Customer, CustomerSearchToken, CustomerStatus, NameWord
     from services.duplicates import find_duplicates, make_probe
-    from tests.conftest import make_app
+    from tests.conftest import make_app, scratch_database_url
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        url = request.getfixturevalue("postgres_cluster").create_database(f"upgrade_{tmp_path.name[-20:]}")
+    url = scratch_database_url(backend, tmp_path, request, "upgrade")
     app = make_app(url)
     with app.app_context():
         upgrade(revision="811f4d44e510")
